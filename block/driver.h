@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal driver interface of libvdk (not installed).
+ *
+ * A driver is one static struct of callbacks listed in the table in
+ * block/drivers.c.  NULL callbacks mean "unsupported" or "use the generic
+ * fallback" as documented per field.  Drivers never check request bounds or
+ * alignment: the generic layer (block/io.c) guarantees that every request a
+ * driver sees is inside [0, size), aligned to limits.request_alignment, and
+ * no larger than limits.max_transfer.
+ *
+ * Drivers may be called concurrently from several threads; each guards its
+ * own metadata with its own lock and should do data I/O outside it.
+ */
+#ifndef VDK_BLOCK_DRIVER_H
+#define VDK_BLOCK_DRIVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vdk/block.h"
+#include "vdk/error.h"
+#include "vdk/options.h"
+
+enum vdk_driver_kind {
+    VDK_DRV_PROTOCOL,
+    VDK_DRV_FORMAT,
+    VDK_DRV_FILTER,
+};
+
+struct vdk_limits {
+    uint32_t request_alignment; /* power of two, >= 1 */
+    uint32_t max_transfer;      /* 0: VDK_DEFAULT_MAX_TRANSFER */
+    uint32_t opt_transfer;      /* preferred I/O size, 0: unknown */
+    uint32_t max_pwrite_zeroes; /* 0: same as unlimited (split at 1 GiB) */
+    uint32_t pwrite_zeroes_alignment;
+    uint32_t discard_alignment;
+};
+
+#define VDK_DEFAULT_MAX_TRANSFER (32u << 20)
+/* Largest single request any node accepts (NBD's limit, and a bound on
+ * bounce buffers). */
+#define VDK_MAX_REQUEST (1u << 30)
+
+struct vdk_node {
+    const struct vdk_driver *drv;
+    void *opaque;              /* drv->state_size bytes, zeroed */
+    char *filename;            /* as opened (resolved path for files) */
+    char *display_name;        /* for messages: filename or URI */
+    struct vdk_node *file;     /* "file" child edge */
+    struct vdk_node *backing;  /* "backing" child edge */
+    char *backing_file;        /* as recorded in the image, or NULL */
+    char *backing_fmt;         /* as recorded, or NULL */
+    char *full_backing_file;   /* resolved path, or NULL */
+    unsigned open_flags;       /* VDK_O_* */
+    bool read_only;
+    bool probed;               /* format was guessed */
+    bool protect_sector0;      /* probed raw: refuse writes to bytes 0..511 */
+    bool growable;             /* protocol whose size follows writes (file,
+                                  memory): requests are not bounded by size;
+                                  reads past the end return zeros */
+    uint64_t size;             /* guest-visible length, kept by drivers */
+    struct vdk_limits limits;
+    unsigned supported_write_flags; /* VDK_REQ_FUA if native */
+    unsigned supported_zero_flags;  /* VDK_REQ_MAY_UNMAP | VDK_REQ_FUA */
+    atomic_int refcnt;
+
+    /* Serialisation of read-modify-write (block/io.c). */
+    pthread_mutex_t track_lock;
+    pthread_cond_t track_cond;
+    struct vdk_tracked_req *tracked;
+};
+
+struct vdk_driver {
+    const char *name;
+    enum vdk_driver_kind kind;
+    size_t state_size;
+    /* URI schemes served by a protocol driver ("nbd", "nbd+unix", ...). */
+    const char *const *protocols;
+    const struct vdk_opt_desc *open_opts;   /* runtime options */
+    const struct vdk_opt_desc *create_opts; /* create options */
+    /* This format stores a backing file reference (qcow2, vhd diff). */
+    bool supports_backing;
+
+    /*
+     * Score 0..100 how likely buf (the first len bytes, len <= 4096,
+     * fewer for short files) is this format.  Raw answers 1.
+     */
+    int (*probe)(const uint8_t *buf, size_t len, const char *filename);
+
+    /*
+     * Open.  For formats n->file is already open; the driver reads its
+     * header, sets n->size, n->limits, n->backing_file/backing_fmt.  The
+     * generic layer opens the backing chain afterwards.  Read every option
+     * the driver understands from opts with vdk_opts_get*(); leftovers are
+     * an error.  Protocols get the name in opts "filename".
+     * On failure, open releases everything it allocated itself (close is
+     * not called).  Bound every size, offset and count read from the image
+     * before use.
+     */
+    int (*open)(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
+                struct vdk_error **errp);
+    void (*close)(struct vdk_node *n);
+
+    /*
+     * Create.  Protocols: file is NULL, create `filename` (size from opts).
+     * Formats: `file` is the open (read-write, empty or truncated) protocol
+     * node to write the image into.  Consume the options you know.
+     */
+    int (*create)(const char *filename, struct vdk_node *file,
+                  struct vdk_opts *opts, struct vdk_error **errp);
+
+    int (*pread)(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                 void *buf, unsigned flags);
+    int (*pwrite)(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                  const void *buf, unsigned flags);
+    /* NULL or -ENOTSUP: generic layer writes zero buffers (unless
+       VDK_REQ_NO_FALLBACK). */
+    int (*pwrite_zeroes)(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                         unsigned flags);
+    /* NULL: discard is a no-op. */
+    int (*discard)(struct vdk_node *n, uint64_t offset, uint64_t bytes);
+    /* Write back cached metadata.  The generic layer then flushes n->file,
+       so drivers need not.  NULL: nothing cached. */
+    int (*flush)(struct vdk_node *n);
+    /*
+     * NULL: protocols report DATA|ALLOCATED|OFFSET_VALID at the same
+     * offset; formats/filters RECURSE into n->file at the same offset.
+     * Set *pnum (1..bytes); may set *map and *file with OFFSET_VALID.
+     */
+    int (*block_status)(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                        uint64_t *pnum, uint64_t *map, struct vdk_node **file);
+    /* NULL: n->size. */
+    int64_t (*get_length)(struct vdk_node *n);
+    /* NULL: formats sum their children; protocols report -1. */
+    int64_t (*get_allocated_size)(struct vdk_node *n);
+    int (*truncate)(struct vdk_node *n, uint64_t size, enum vdk_prealloc prealloc,
+                    bool allow_shrink, struct vdk_error **errp);
+
+    /* Fill cluster_size, encrypted, dirty flag, format_specific. */
+    int (*get_info)(struct vdk_node *n, struct vdk_image_info *info,
+                    struct vdk_error **errp);
+    int (*check)(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
+                 struct vdk_error **errp);
+    int (*measure)(struct vdk_opts *opts, struct vdk_node *src, uint64_t size,
+                   struct vdk_measure *out, struct vdk_error **errp);
+    int (*amend)(struct vdk_node *n, struct vdk_opts *opts,
+                 struct vdk_error **errp);
+    int (*change_backing_file)(struct vdk_node *n, const char *backing_file,
+                               const char *backing_fmt, struct vdk_error **errp);
+
+    int (*snapshot_create)(struct vdk_node *n, const char *name,
+                           struct vdk_error **errp);
+    int (*snapshot_goto)(struct vdk_node *n, const char *id_or_name,
+                         struct vdk_error **errp);
+    int (*snapshot_delete)(struct vdk_node *n, const char *id_or_name,
+                           struct vdk_error **errp);
+    int (*snapshot_list)(struct vdk_node *n, struct vdk_snapshot_info **list,
+                         int *count, struct vdk_error **errp);
+};
+
+/* ---- helpers for drivers ---- */
+
+/* Protocol and format drivers defined in the tree (table in drivers.c). */
+extern const struct vdk_driver vdk_driver_file;
+extern const struct vdk_driver vdk_driver_memory;
+extern const struct vdk_driver vdk_driver_null;
+extern const struct vdk_driver vdk_driver_raw;
+
+/* Driver used for a URI such as "nbd://..."; NULL if not a URI we serve. */
+const struct vdk_driver *vdk_driver_for_uri(const char *filename);
+
+/*
+ * Open a protocol node for `filename` (file or URI) with options opts
+ * (consumed).  Used by formats that open extra files (VHD parents, qcow2
+ * external data files) and by vdk_open itself.
+ */
+int vdk_open_protocol(struct vdk_node **out, const char *filename,
+                      struct vdk_opts *opts, unsigned flags,
+                      struct vdk_error **errp);
+
+/*
+ * Resolve a backing/parent path recorded in an image relative to the
+ * directory of `base_filename` (absolute paths and URIs are returned as
+ * is).  Caller frees.
+ */
+char *vdk_path_combine(const char *base_filename, const char *rel);
+
+/* Allocate a zeroed, page-aligned buffer suitable for O_DIRECT. */
+void *vdk_blk_alloc(size_t size);
+void vdk_blk_free(void *p);
+
+/* Minimum of two uint64_t. */
+static inline uint64_t vdk_min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+static inline uint64_t vdk_align_down(uint64_t x, uint64_t a) { return x & ~(a - 1); }
+static inline uint64_t vdk_align_up(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
+static inline bool vdk_is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
+
+/* Effective max transfer of a node (never 0, multiple of alignment). */
+uint32_t vdk_node_effective_max_transfer(const struct vdk_node *n);
+
+#endif /* VDK_BLOCK_DRIVER_H */

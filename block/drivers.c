@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The driver table.  Drivers are listed here explicitly (no constructor
+ * registration) so that the set compiled in is visible in one place.
+ * Protocols first, then formats; probing asks every format.
+ */
+#include <string.h>
+
+#include "block/driver.h"
+
+static const struct vdk_driver *const driver_table[] = {
+    /* protocols */
+    &vdk_driver_file,
+    &vdk_driver_memory,
+    &vdk_driver_null,
+    /* formats */
+    &vdk_driver_raw,
+};
+
+#define N_DRIVERS (sizeof(driver_table) / sizeof(driver_table[0]))
+
+const struct vdk_driver *vdk_driver_nth(size_t i)
+{
+    return i < N_DRIVERS ? driver_table[i] : NULL;
+}
+
+const struct vdk_driver *vdk_driver_find(const char *name)
+{
+    if (!name)
+        return NULL;
+    for (size_t i = 0; i < N_DRIVERS; i++)
+        if (strcmp(driver_table[i]->name, name) == 0)
+            return driver_table[i];
+    return NULL;
+}
+
+const struct vdk_driver *vdk_driver_for_uri(const char *filename)
+{
+    const char *sep = filename ? strstr(filename, "://") : NULL;
+    if (!sep)
+        return NULL;
+    size_t sl = (size_t)(sep - filename);
+    for (size_t i = 0; i < N_DRIVERS; i++) {
+        const char *const *p = driver_table[i]->protocols;
+        for (; p && *p; p++)
+            if (strlen(*p) == sl && strncmp(*p, filename, sl) == 0)
+                return driver_table[i];
+    }
+    return NULL;
+}
+
+const char *vdk_driver_name(const struct vdk_driver *drv)
+{
+    return drv ? drv->name : NULL;
+}
+
+bool vdk_driver_is_format(const struct vdk_driver *drv)
+{
+    return drv && drv->kind == VDK_DRV_FORMAT;
+}
+
+bool vdk_driver_can_create(const struct vdk_driver *drv)
+{
+    return drv && drv->create;
+}
+
+const struct vdk_opt_desc *vdk_driver_create_opts(const struct vdk_driver *drv)
+{
+    return drv ? drv->create_opts : NULL;
+}
+
+const struct vdk_opt_desc *vdk_driver_open_opts(const struct vdk_driver *drv)
+{
+    return drv ? drv->open_opts : NULL;
+}

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/* The "memory" protocol: see memory.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block/driver.h"
+#include "block/memory.h"
+
+/* Bound for tests and fuzzers feeding sizes from outside. */
+#define MEMORY_MAX_SIZE (4ull << 30)
+
+struct memory_state {
+    pthread_rwlock_t lock;     /* write-held only to grow the buffer */
+    pthread_mutex_t stats_lock;
+    uint8_t *data;
+    uint64_t len;
+    bool zero_support;
+    struct vdk_memory_stats stats;
+};
+
+static const struct vdk_opt_desc memory_open_opts[] = {
+    { "filename", VDK_OPT_STRING, "Ignored (memory://NAME)", NULL, NULL },
+    { "size", VDK_OPT_SIZE, "Initial size", "0", NULL },
+    { "align", VDK_OPT_SIZE, "Request alignment to announce", "1", NULL },
+    { "max-transfer", VDK_OPT_SIZE, "Largest request to announce", NULL, NULL },
+    { "zeroes", VDK_OPT_BOOL, "Support write-zeroes natively", "on", NULL },
+    { NULL, 0, NULL, NULL, NULL },
+};
+
+static int memory_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
+                       struct vdk_error **errp)
+{
+    struct memory_state *s = n->opaque;
+    uint64_t size, align, mt;
+    int r;
+    (void)vdk_opts_get(opts, "filename");
+    if ((r = vdk_opts_get_size(opts, "size", 0, &size, errp)) < 0 ||
+        (r = vdk_opts_get_size(opts, "align", 1, &align, errp)) < 0 ||
+        (r = vdk_opts_get_size(opts, "max-transfer", 0, &mt, errp)) < 0 ||
+        (r = vdk_opts_get_bool(opts, "zeroes", true, &s->zero_support, errp)) < 0)
+        return r;
+    if (size > MEMORY_MAX_SIZE)
+        return vdk_error_setf(errp, EFBIG, "memory image larger than 4 GiB");
+    if (!vdk_is_pow2(align) || align > (1u << 20))
+        return vdk_error_setf(errp, EINVAL, "align must be a power of two up to 1 MiB");
+    if (mt && (mt % align || mt > VDK_MAX_REQUEST))
+        return vdk_error_setf(errp, EINVAL, "max-transfer must be a multiple of align");
+    s->data = calloc(1, size ? size : 1);
+    if (!s->data)
+        return vdk_error_setf(errp, ENOMEM, "out of memory");
+    s->len = size;
+    pthread_rwlock_init(&s->lock, NULL);
+    pthread_mutex_init(&s->stats_lock, NULL);
+    n->size = size;
+    n->growable = true;
+    n->limits.request_alignment = (uint32_t)align;
+    n->limits.max_transfer = (uint32_t)mt;
+    n->supported_zero_flags = VDK_REQ_MAY_UNMAP;
+    return 0;
+}
+
+static void memory_close(struct vdk_node *n)
+{
+    struct memory_state *s = n->opaque;
+    pthread_rwlock_destroy(&s->lock);
+    pthread_mutex_destroy(&s->stats_lock);
+    free(s->data);
+}
+
+static void count(struct vdk_node *n, uint64_t *ctr, uint64_t offset, uint64_t bytes)
+{
+    struct memory_state *s = n->opaque;
+    uint32_t a = n->limits.request_alignment;
+    pthread_mutex_lock(&s->stats_lock);
+    (*ctr)++;
+    if (bytes > s->stats.max_request)
+        s->stats.max_request = bytes;
+    if ((offset | bytes) & (a - 1))
+        s->stats.unaligned++;
+    pthread_mutex_unlock(&s->stats_lock);
+}
+
+/* Make sure the buffer covers [0, end); returns with the read lock held. */
+static int memory_reserve(struct memory_state *s, uint64_t end)
+{
+    pthread_rwlock_rdlock(&s->lock);
+    if (end <= s->len)
+        return 0;
+    pthread_rwlock_unlock(&s->lock);
+    if (end > MEMORY_MAX_SIZE)
+        return -EFBIG;
+    pthread_rwlock_wrlock(&s->lock);
+    if (end > s->len) {
+        uint8_t *nd = realloc(s->data, end);
+        if (!nd) {
+            pthread_rwlock_unlock(&s->lock);
+            return -ENOMEM;
+        }
+        memset(nd + s->len, 0, end - s->len);
+        s->data = nd;
+        s->len = end;
+    }
+    pthread_rwlock_unlock(&s->lock);
+    pthread_rwlock_rdlock(&s->lock);
+    return 0;
+}
+
+static int memory_pread(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                        void *buf, unsigned flags)
+{
+    struct memory_state *s = n->opaque;
+    count(n, &s->stats.reads, offset, bytes);
+    pthread_rwlock_rdlock(&s->lock);
+    uint64_t avail = offset < s->len ? vdk_min_u64(bytes, s->len - offset) : 0;
+    if (avail)
+        memcpy(buf, s->data + offset, avail);
+    memset((uint8_t *)buf + avail, 0, bytes - avail);
+    pthread_rwlock_unlock(&s->lock);
+    return 0;
+}
+
+static int memory_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                         const void *buf, unsigned flags)
+{
+    struct memory_state *s = n->opaque;
+    count(n, &s->stats.writes, offset, bytes);
+    int r = memory_reserve(s, offset + bytes);
+    if (r < 0)
+        return r;
+    memcpy(s->data + offset, buf, bytes);
+    pthread_rwlock_unlock(&s->lock);
+    return 0;
+}
+
+static int memory_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                                unsigned flags)
+{
+    struct memory_state *s = n->opaque;
+    if (!s->zero_support)
+        return -ENOTSUP;
+    count(n, &s->stats.zero_writes, offset, bytes);
+    int r = memory_reserve(s, offset + bytes);
+    if (r < 0)
+        return r;
+    memset(s->data + offset, 0, bytes);
+    pthread_rwlock_unlock(&s->lock);
+    return 0;
+}
+
+static int memory_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes)
+{
+    struct memory_state *s = n->opaque;
+    count(n, &s->stats.discards, offset, bytes);
+    pthread_rwlock_rdlock(&s->lock);
+    if (offset < s->len)
+        memset(s->data + offset, 0, vdk_min_u64(bytes, s->len - offset));
+    pthread_rwlock_unlock(&s->lock);
+    return 0;
+}
+
+static int memory_flush(struct vdk_node *n)
+{
+    struct memory_state *s = n->opaque;
+    pthread_mutex_lock(&s->stats_lock);
+    s->stats.flushes++;
+    pthread_mutex_unlock(&s->stats_lock);
+    return 0;
+}
+
+static int64_t memory_get_length(struct vdk_node *n)
+{
+    struct memory_state *s = n->opaque;
+    pthread_rwlock_rdlock(&s->lock);
+    int64_t l = (int64_t)s->len;
+    pthread_rwlock_unlock(&s->lock);
+    return l;
+}
+
+static int memory_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc prealloc,
+                           bool allow_shrink, struct vdk_error **errp)
+{
+    struct memory_state *s = n->opaque;
+    if (size > MEMORY_MAX_SIZE)
+        return vdk_error_setf(errp, EFBIG, "memory image larger than 4 GiB");
+    pthread_rwlock_wrlock(&s->lock);
+    uint8_t *nd = realloc(s->data, size ? size : 1);
+    if (!nd) {
+        pthread_rwlock_unlock(&s->lock);
+        return vdk_error_setf(errp, ENOMEM, "out of memory");
+    }
+    if (size > s->len)
+        memset(nd + s->len, 0, size - s->len);
+    s->data = nd;
+    s->len = size;
+    n->size = size;
+    pthread_rwlock_unlock(&s->lock);
+    return 0;
+}
+
+const struct vdk_memory_stats *vdk_memory_stats(struct vdk_node *n)
+{
+    if (!n || n->drv != &vdk_driver_memory)
+        return NULL;
+    return &((struct memory_state *)n->opaque)->stats;
+}
+
+uint8_t *vdk_memory_data(struct vdk_node *n, uint64_t *len)
+{
+    if (!n || n->drv != &vdk_driver_memory)
+        return NULL;
+    struct memory_state *s = n->opaque;
+    *len = s->len;
+    return s->data;
+}
+
+const struct vdk_driver vdk_driver_memory = {
+    .name = "memory",
+    .kind = VDK_DRV_PROTOCOL,
+    .state_size = sizeof(struct memory_state),
+    .protocols = (const char *const[]){ "memory", NULL },
+    .open_opts = memory_open_opts,
+    .open = memory_open,
+    .close = memory_close,
+    .pread = memory_pread,
+    .pwrite = memory_pwrite,
+    .pwrite_zeroes = memory_pwrite_zeroes,
+    .discard = memory_discard,
+    .flush = memory_flush,
+    .get_length = memory_get_length,
+    .truncate = memory_truncate,
+};

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The "memory" protocol keeps an image in a heap buffer.  It is for tests:
+ * options let a test set the request alignment and max transfer it
+ * announces, and the counters below show what reached the driver.
+ */
+#ifndef VDK_BLOCK_MEMORY_H
+#define VDK_BLOCK_MEMORY_H
+
+#include <stdint.h>
+
+struct vdk_node;
+
+struct vdk_memory_stats {
+    uint64_t reads, writes, zero_writes, discards, flushes;
+    uint64_t max_request;      /* largest request seen */
+    uint64_t unaligned;        /* requests not aligned to the announced
+                                  alignment (must stay 0) */
+};
+
+/* Counters of a memory node (NULL if n is not one). */
+const struct vdk_memory_stats *vdk_memory_stats(struct vdk_node *n);
+/* Direct view of the bytes, for assertions.  Length in *len. */
+uint8_t *vdk_memory_data(struct vdk_node *n, uint64_t *len);
+
+#endif

@@ -1,0 +1,467 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The node graph: opening an image (protocol node, probing, format node,
+ * backing chain), references and closing.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "block/driver.h"
+
+/* Deep enough for long external-snapshot chains, bounded against loops
+   that escape identity checks (e.g. through URIs). */
+#define VDK_MAX_CHAIN_DEPTH 1000
+#define PROBE_BYTES 4096
+
+struct chain_ctx {
+    char **ids;
+    size_t n;
+};
+
+static void chain_ctx_free(struct chain_ctx *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->ids[i]);
+    free(c->ids);
+}
+
+/* Identity of an image file: device and inode when it is a local file. */
+static char *file_identity(const char *filename)
+{
+    struct stat st;
+    char *id = NULL;
+    if (filename && stat(filename, &st) == 0) {
+        if (asprintf(&id, "%ju:%ju", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino) < 0)
+            return NULL;
+        return id;
+    }
+    return filename ? strdup(filename) : NULL;
+}
+
+/* Returns -ELOOP if filename is already in the chain, else records it. */
+static int chain_enter(struct chain_ctx *c, const char *filename,
+                       struct vdk_error **errp)
+{
+    if (c->n >= VDK_MAX_CHAIN_DEPTH)
+        return vdk_error_setf(errp, ELOOP, "backing chain deeper than %d images",
+                              VDK_MAX_CHAIN_DEPTH);
+    char *id = file_identity(filename);
+    if (!id)
+        return vdk_error_setf(errp, ENOMEM, "out of memory");
+    for (size_t i = 0; i < c->n; i++) {
+        if (strcmp(c->ids[i], id) == 0) {
+            free(id);
+            return vdk_error_setf(errp, ELOOP,
+                                  "backing chain loop: '%s' is its own backing file "
+                                  "(directly or through other images)", filename);
+        }
+    }
+    char **ni = realloc(c->ids, (c->n + 1) * sizeof(*ni));
+    if (!ni) {
+        free(id);
+        return vdk_error_setf(errp, ENOMEM, "out of memory");
+    }
+    c->ids = ni;
+    c->ids[c->n++] = id;
+    return 0;
+}
+
+static struct vdk_node *node_new(const struct vdk_driver *drv, const char *filename)
+{
+    struct vdk_node *n = calloc(1, sizeof(*n));
+    if (!n)
+        return NULL;
+    n->drv = drv;
+    if (drv->state_size && !(n->opaque = calloc(1, drv->state_size))) {
+        free(n);
+        return NULL;
+    }
+    n->filename = filename ? strdup(filename) : NULL;
+    n->limits.request_alignment = 1;
+    atomic_init(&n->refcnt, 1);
+    pthread_mutex_init(&n->track_lock, NULL);
+    pthread_cond_init(&n->track_cond, NULL);
+    return n;
+}
+
+static void node_free(struct vdk_node *n)
+{
+    if (n->backing)
+        vdk_node_unref(n->backing);
+    if (n->file)
+        vdk_node_unref(n->file);
+    pthread_mutex_destroy(&n->track_lock);
+    pthread_cond_destroy(&n->track_cond);
+    free(n->opaque);
+    free(n->filename);
+    free(n->display_name);
+    free(n->backing_file);
+    free(n->backing_fmt);
+    free(n->full_backing_file);
+    free(n);
+}
+
+void vdk_node_ref(struct vdk_node *n)
+{
+    if (n)
+        atomic_fetch_add(&n->refcnt, 1);
+}
+
+void vdk_node_unref(struct vdk_node *n)
+{
+    if (!n || atomic_fetch_sub(&n->refcnt, 1) != 1)
+        return;
+    if (n->drv->close)
+        n->drv->close(n);
+    node_free(n);
+}
+
+int vdk_close(struct vdk_node *n)
+{
+    if (!n)
+        return 0;
+    int r = 0;
+    if (atomic_load(&n->refcnt) == 1 && !n->read_only &&
+        !(n->open_flags & (VDK_O_UNSAFE | VDK_O_NO_FLUSH_ON_CLOSE)))
+        r = vdk_flush(n);
+    vdk_node_unref(n);
+    return r;
+}
+
+/*
+ * Run the driver's open and reject options it did not read.  On failure the
+ * driver state is released (drivers clean up after a failed open; a
+ * successful open is undone with close), so the caller frees the node with
+ * node_free(), not vdk_node_unref().
+ */
+static int node_open_driver(struct vdk_node *n, struct vdk_opts *opts,
+                            unsigned flags, struct vdk_error **errp)
+{
+    n->open_flags = flags;
+    n->read_only = !(flags & VDK_O_RDWR);
+    int r = n->drv->open(n, opts, flags, errp);
+    if (r < 0)
+        return r;
+    if (!vdk_is_pow2(n->limits.request_alignment) ||
+        n->limits.request_alignment > (1u << 20)) {
+        if (n->drv->close)
+            n->drv->close(n);
+        return vdk_error_setf(errp, EINVAL, "driver '%s' set a bad request alignment %" PRIu32,
+                              n->drv->name, n->limits.request_alignment);
+    }
+    char ctx[96];
+    snprintf(ctx, sizeof(ctx), "driver '%s'", n->drv->name);
+    r = vdk_opts_check_unused(opts, ctx, errp);
+    if (r < 0 && n->drv->close)
+        n->drv->close(n);
+    return r;
+}
+
+int vdk_open_protocol(struct vdk_node **out, const char *filename,
+                      struct vdk_opts *opts, unsigned flags,
+                      struct vdk_error **errp)
+{
+    *out = NULL;
+    if (!opts && !(opts = vdk_opts_new()))
+        return vdk_error_setf(errp, ENOMEM, "out of memory");
+    const char *dname = vdk_opts_get(opts, "driver");
+    const struct vdk_driver *drv = NULL;
+    int r;
+    if (dname) {
+        drv = vdk_driver_find(dname);
+        if (!drv || drv->kind != VDK_DRV_PROTOCOL) {
+            r = vdk_error_setf(errp, EINVAL, "unknown protocol driver '%s'", dname);
+            goto out;
+        }
+    }
+    if (!filename)
+        filename = vdk_opts_peek(opts, "filename");
+    if (!drv)
+        drv = vdk_driver_for_uri(filename);
+    if (!drv) {
+        if (filename && strstr(filename, "://")) {
+            r = vdk_error_setf(errp, EINVAL, "unknown protocol in '%s'", filename);
+            goto out;
+        }
+        drv = &vdk_driver_file;
+    }
+    if (!filename && drv == &vdk_driver_file) {
+        r = vdk_error_setf(errp, EINVAL, "no file name given");
+        goto out;
+    }
+    if (filename && vdk_opts_set(opts, "filename", filename) < 0) {
+        r = vdk_error_setf(errp, ENOMEM, "out of memory");
+        goto out;
+    }
+    struct vdk_node *n = node_new(drv, filename);
+    if (!n) {
+        r = vdk_error_setf(errp, ENOMEM, "out of memory");
+        goto out;
+    }
+    r = node_open_driver(n, opts, flags, errp);
+    if (r < 0) {
+        node_free(n); /* the driver released its state */
+        goto out;
+    }
+    *out = n;
+out:
+    vdk_opts_free(opts);
+    return r;
+}
+
+/* Pick the format with the highest probe score. */
+static int probe_format(struct vdk_node *file, const struct vdk_driver **out,
+                        struct vdk_error **errp)
+{
+    uint8_t *buf = calloc(1, PROBE_BYTES);
+    if (!buf)
+        return vdk_error_setf(errp, ENOMEM, "out of memory");
+    int64_t len = vdk_get_length(file);
+    if (len < 0) {
+        free(buf);
+        return vdk_error_setf_errno(errp, (int)len, "cannot get the length of '%s'",
+                                    file->filename);
+    }
+    size_t n = (size_t)vdk_min_u64((uint64_t)len, PROBE_BYTES);
+    int r = n ? vdk_pread(file, buf, n, 0, 0) : 0;
+    if (r < 0) {
+        free(buf);
+        return vdk_error_setf_errno(errp, r, "cannot read '%s' to probe its format",
+                                    file->filename);
+    }
+    const struct vdk_driver *best = NULL;
+    int best_score = 0;
+    for (size_t i = 0; vdk_driver_nth(i); i++) {
+        const struct vdk_driver *d = vdk_driver_nth(i);
+        if (d->kind != VDK_DRV_FORMAT || !d->probe)
+            continue;
+        int s = d->probe(buf, n, file->filename);
+        if (s > best_score) {
+            best_score = s;
+            best = d;
+        }
+    }
+    free(buf);
+    if (!best)
+        return vdk_error_setf(errp, EINVAL, "could not determine the format of '%s'",
+                              file->filename);
+    *out = best;
+    return 0;
+}
+
+static int open_image(struct vdk_node **out, const char *filename,
+                      const char *format, struct vdk_opts *opts, unsigned flags,
+                      struct chain_ctx *chain, struct vdk_error **errp);
+
+static int open_backing(struct vdk_node *n, struct vdk_opts *bopts,
+                        unsigned flags, struct chain_ctx *chain,
+                        struct vdk_error **errp)
+{
+    const char *fmt = vdk_opts_get(bopts, "driver");
+    char *fmt_copy = NULL;
+    if (!fmt)
+        fmt = n->backing_fmt;
+    if (!fmt && n->probed) {
+        vdk_opts_free(bopts);
+        return vdk_error_setf(errp, EINVAL,
+                              "the format of '%s' was probed and it does not record the "
+                              "format of its backing file '%s'; give the image format "
+                              "with -f, or record the backing format with "
+                              "'rebase -u -b %s -F FMT'",
+                              n->filename, n->backing_file, n->backing_file);
+    }
+    if (fmt && !(fmt_copy = strdup(fmt))) {
+        vdk_opts_free(bopts);
+        return vdk_error_setf(errp, ENOMEM, "out of memory");
+    }
+    free(n->full_backing_file);
+    n->full_backing_file = vdk_path_combine(n->filename, n->backing_file);
+    if (!n->full_backing_file) {
+        free(fmt_copy);
+        vdk_opts_free(bopts);
+        return vdk_error_setf(errp, ENOMEM, "out of memory");
+    }
+    unsigned bflags = (flags & ~(VDK_O_RDWR | VDK_O_CHECK_REPAIR));
+    int r = open_image(&n->backing, n->full_backing_file, fmt_copy, bopts, bflags,
+                       chain, errp);
+    if (r < 0)
+        vdk_error_prepend(errp, "opening backing file '%s'", n->backing_file);
+    free(fmt_copy);
+    return r;
+}
+
+static int open_image(struct vdk_node **out, const char *filename,
+                      const char *format, struct vdk_opts *opts, unsigned flags,
+                      struct chain_ctx *chain, struct vdk_error **errp)
+{
+    *out = NULL;
+    struct vdk_node *file = NULL, *n = NULL;
+    struct vdk_opts *file_opts = NULL, *backing_opts = NULL;
+    const struct vdk_driver *drv = NULL;
+    char *fname = NULL;
+    int r;
+
+    if (!opts && !(opts = vdk_opts_new()))
+        return vdk_error_setf(errp, ENOMEM, "out of memory");
+    const char *dname = vdk_opts_get(opts, "driver");
+    if (dname)
+        format = dname;
+    if (format) {
+        drv = vdk_driver_find(format);
+        if (!drv) {
+            r = vdk_error_setf(errp, EINVAL, "unknown image format '%s'", format);
+            goto fail;
+        }
+    }
+    file_opts = vdk_opts_extract_prefix(opts, "file");
+    backing_opts = vdk_opts_extract_prefix(opts, "backing");
+    if (!file_opts || !backing_opts) {
+        r = vdk_error_setf(errp, ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (!filename)
+        filename = vdk_opts_get(opts, "filename");
+    if (!filename)
+        filename = vdk_opts_peek(file_opts, "filename");
+    if (filename && !(fname = strdup(filename))) {
+        r = vdk_error_setf(errp, ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (fname) {
+        r = chain_enter(chain, fname, errp);
+        if (r < 0)
+            goto fail;
+    }
+
+    /* A protocol driver named as the format is the whole image. */
+    if (drv && drv->kind == VDK_DRV_PROTOCOL) {
+        r = vdk_opts_merge(file_opts, opts, NULL);
+        vdk_opts_free(opts);
+        opts = NULL;
+        if (r == 0 && !vdk_opts_has(file_opts, "driver"))
+            r = vdk_opts_set(file_opts, "driver", drv->name);
+        if (r < 0) {
+            r = vdk_error_setf(errp, ENOMEM, "out of memory");
+            goto fail;
+        }
+        r = vdk_open_protocol(out, fname, file_opts, flags, errp);
+        file_opts = NULL;
+        vdk_opts_free(backing_opts);
+        free(fname);
+        return r;
+    }
+
+    r = vdk_open_protocol(&file, fname, file_opts, flags, errp);
+    file_opts = NULL;
+    if (r < 0)
+        goto fail;
+
+    bool probed = false;
+    if (!drv) {
+        r = probe_format(file, &drv, errp);
+        if (r < 0)
+            goto fail;
+        probed = true;
+    }
+
+    n = node_new(drv, fname);
+    if (!n) {
+        r = vdk_error_setf(errp, ENOMEM, "out of memory");
+        goto fail;
+    }
+    n->file = file;
+    file = NULL;
+    n->probed = probed;
+    r = node_open_driver(n, opts, flags, errp);
+    if (r < 0) {
+        node_free(n); /* the driver released its state; frees n->file too */
+        n = NULL;
+        goto fail;
+    }
+    if (probed && drv == &vdk_driver_raw && (flags & VDK_O_RDWR)) {
+        n->protect_sector0 = true;
+        vdk_warn("image format was not specified for '%s' and probing guessed raw; "
+                 "writes to its first 512 bytes are refused. Specify the 'raw' format "
+                 "explicitly to remove the restrictions.", fname);
+    }
+
+    if (n->backing_file && drv->supports_backing && !(flags & VDK_O_NO_BACKING)) {
+        r = open_backing(n, backing_opts, flags, chain, errp);
+        backing_opts = NULL;
+        if (r < 0)
+            goto fail;
+    } else if (vdk_opts_count(backing_opts)) {
+        r = vdk_error_setf(errp, EINVAL, "backing options given but '%s' has no backing file",
+                           fname ? fname : drv->name);
+        goto fail;
+    }
+    vdk_opts_free(backing_opts);
+    vdk_opts_free(opts);
+    free(fname);
+    *out = n;
+    return 0;
+
+fail:
+    if (n)
+        vdk_node_unref(n);
+    vdk_node_unref(file);
+    vdk_opts_free(file_opts);
+    vdk_opts_free(backing_opts);
+    vdk_opts_free(opts);
+    free(fname);
+    return r;
+}
+
+int vdk_open(struct vdk_node **out, const char *filename, const char *format,
+             struct vdk_opts *opts, unsigned flags, struct vdk_error **errp)
+{
+    struct chain_ctx chain = { 0 };
+    int r = open_image(out, filename, format, opts, flags, &chain, errp);
+    chain_ctx_free(&chain);
+    return r;
+}
+
+int vdk_open_opts(struct vdk_node **out, struct vdk_opts *opts, unsigned flags,
+                  struct vdk_error **errp)
+{
+    return vdk_open(out, NULL, NULL, opts, flags, errp);
+}
+
+/* ---- inspection ---- */
+
+const char *vdk_node_driver_name(const struct vdk_node *n) { return n->drv->name; }
+const char *vdk_node_filename(const struct vdk_node *n) { return n->filename; }
+struct vdk_node *vdk_node_file(const struct vdk_node *n) { return n->file; }
+struct vdk_node *vdk_node_backing(const struct vdk_node *n) { return n->backing; }
+bool vdk_node_is_read_only(const struct vdk_node *n) { return n->read_only; }
+bool vdk_node_is_format(const struct vdk_node *n) { return n->drv->kind == VDK_DRV_FORMAT; }
+const char *vdk_node_backing_name(const struct vdk_node *n) { return n->backing_file; }
+const char *vdk_node_backing_format(const struct vdk_node *n) { return n->backing_fmt; }
+uint32_t vdk_node_alignment(const struct vdk_node *n) { return n->limits.request_alignment; }
+uint32_t vdk_node_max_transfer(const struct vdk_node *n) { return vdk_node_effective_max_transfer(n); }
+
+uint32_t vdk_node_cluster_size(const struct vdk_node *n)
+{
+    struct vdk_image_info info = { 0 };
+    if (!n->drv->get_info)
+        return 0;
+    if (n->drv->get_info((struct vdk_node *)n, &info, NULL) < 0)
+        return 0;
+    uint32_t cs = info.cluster_size;
+    vdk_image_info_clear(&info);
+    return cs;
+}
+
+uint32_t vdk_node_effective_max_transfer(const struct vdk_node *n)
+{
+    uint32_t mt = n->limits.max_transfer ? n->limits.max_transfer : VDK_DEFAULT_MAX_TRANSFER;
+    if (mt > VDK_MAX_REQUEST)
+        mt = VDK_MAX_REQUEST;
+    uint32_t a = n->limits.request_alignment;
+    mt = (uint32_t)vdk_align_down(mt, a);
+    return mt ? mt : a;
+}

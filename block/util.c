@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/* Small helpers shared by the block layer and drivers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "block/driver.h"
+
+const char *vdk_version(void)
+{
+    return VDK_VERSION_STRING;
+}
+
+/*
+ * Zero detection is on the convert hot path: check the head bytewise until
+ * 8-byte aligned, then OR 64 bytes at a time so the compiler vectorises.
+ */
+bool vdk_buffer_is_zero(const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    while (len && ((uintptr_t)p & 7)) {
+        if (*p)
+            return false;
+        p++;
+        len--;
+    }
+    const uint64_t *w = (const uint64_t *)(const void *)p;
+    while (len >= 64) {
+        uint64_t acc = w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7];
+        if (acc)
+            return false;
+        w += 8;
+        len -= 64;
+    }
+    p = (const unsigned char *)w;
+    while (len--) {
+        if (*p++)
+            return false;
+    }
+    return true;
+}
+
+static bool is_uri(const char *s)
+{
+    const char *c = strstr(s, "://");
+    if (!c || c == s)
+        return false;
+    for (const char *p = s; p < c; p++)
+        if (!(('a' <= *p && *p <= 'z') || *p == '+' || *p == '-' || *p == '.'))
+            return false;
+    return true;
+}
+
+char *vdk_path_combine(const char *base_filename, const char *rel)
+{
+    if (!rel)
+        return NULL;
+    if (rel[0] == '/' || is_uri(rel) || !base_filename || is_uri(base_filename))
+        return strdup(rel);
+    const char *slash = strrchr(base_filename, '/');
+    if (!slash)
+        return strdup(rel);
+    size_t dl = (size_t)(slash - base_filename) + 1;
+    char *r = malloc(dl + strlen(rel) + 1);
+    if (!r)
+        return NULL;
+    memcpy(r, base_filename, dl);
+    strcpy(r + dl, rel);
+    return r;
+}
+
+void *vdk_blk_alloc(size_t size)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 4096, size ? size : 1) != 0)
+        return NULL;
+    memset(p, 0, size);
+    return p;
+}
+
+void vdk_blk_free(void *p)
+{
+    free(p);
+}

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libvdk block layer: public API.
+ *
+ * A node is one open instance of a driver.  Nodes form a graph through
+ * named child edges: "file" (where a format reads its bytes) and "backing"
+ * (copy-on-write source).  Applications open the top node of an image with
+ * vdk_open() and do I/O on it; the generic layer (block/io.c) checks every
+ * request, emulates what the driver lacks (read-modify-write for unaligned
+ * requests, zero writes, FUA, splitting at max_transfer) and then calls the
+ * driver.
+ *
+ * Threads: I/O functions may be called concurrently from any thread on the
+ * same node.  Graph changes (open, close, truncate, snapshot, commit,
+ * amend) must happen on one control thread while no I/O is in flight.
+ */
+#ifndef VDK_BLOCK_H
+#define VDK_BLOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vdk/error.h"
+#include "vdk/options.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VDK_VERSION_STRING "0.1.0"
+
+struct vdk_node;
+struct vdk_driver;
+struct json_object;
+
+/* ---- open ---- */
+
+enum {
+    VDK_O_RDWR       = 1u << 0, /* open read-write (default read-only) */
+    VDK_O_SHARE      = 1u << 1, /* -U: take no image locks, share with writers */
+    VDK_O_NO_BACKING = 1u << 2, /* do not open the backing chain */
+    VDK_O_DIRECT     = 1u << 3, /* O_DIRECT on file nodes (cache=none) */
+    VDK_O_UNSAFE     = 1u << 4, /* cache=unsafe: flushes are no-ops */
+    VDK_O_NO_FLUSH_ON_CLOSE = 1u << 5,
+    VDK_O_CHECK_REPAIR = 1u << 6, /* open for check -r: allow corrupt images */
+    VDK_O_NO_IO      = 1u << 7, /* metadata only (info of a locked image) */
+    VDK_O_DISCARD    = 1u << 8, /* pass discards down (discard=unmap) */
+};
+
+/*
+ * Open `filename` as an image.
+ *  - format: driver name ("raw", "qcow2", ...) or NULL to probe.  Probing
+ *    happens only here, for the image the user names.  A probed raw image
+ *    refuses writes to its first 512 bytes; a probed image never opens a
+ *    backing file whose format is not recorded in the image.
+ *  - filename may be a URI ("nbd://host/export", "nbd+unix:///e?socket=p")
+ *    which selects the protocol driver; otherwise the "file" protocol.
+ *  - opts: driver options; "file.*" and "backing.*" keys go to the child
+ *    nodes.  Consumed (freed) by the call, may be NULL.  Any key no driver
+ *    reads is an error.
+ * On success *out holds a reference the caller releases with vdk_close().
+ */
+int vdk_open(struct vdk_node **out, const char *filename, const char *format,
+             struct vdk_opts *opts, unsigned flags, struct vdk_error **errp);
+
+/*
+ * --image-opts style: everything in opts ("driver=qcow2,file.filename=a").
+ * "driver" selects the format (absent: probe); "file.filename" or
+ * "filename" names the file.  opts is consumed.
+ */
+int vdk_open_opts(struct vdk_node **out, struct vdk_opts *opts, unsigned flags,
+                  struct vdk_error **errp);
+
+/* Flush (unless opened unsafe or read-only) and release the whole graph. */
+int vdk_close(struct vdk_node *n);
+
+/* Take/release an extra reference (for sharing one graph among users). */
+void vdk_node_ref(struct vdk_node *n);
+void vdk_node_unref(struct vdk_node *n);
+
+/* ---- I/O (hot path: -errno only) ---- */
+
+enum {
+    VDK_REQ_FUA         = 1u << 0, /* write: durable before returning */
+    VDK_REQ_MAY_UNMAP   = 1u << 1, /* zeroes: may deallocate */
+    VDK_REQ_NO_FALLBACK = 1u << 2, /* zeroes: fail -ENOTSUP rather than
+                                      write zero buffers (NBD FAST_ZERO) */
+};
+
+int vdk_pread(struct vdk_node *n, void *buf, uint64_t bytes, uint64_t offset,
+              unsigned flags);
+int vdk_pwrite(struct vdk_node *n, const void *buf, uint64_t bytes,
+               uint64_t offset, unsigned flags);
+int vdk_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                      unsigned flags);
+/* Advisory: returns 0 when the driver cannot discard. */
+int vdk_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes);
+int vdk_flush(struct vdk_node *n);
+
+/* Guest-visible size in bytes, or -errno. */
+int64_t vdk_get_length(struct vdk_node *n);
+/* Bytes used on the host (st_blocks*512 of the file chain), -1 unknown. */
+int64_t vdk_get_allocated_size(struct vdk_node *n);
+
+enum vdk_prealloc {
+    VDK_PREALLOC_OFF,
+    VDK_PREALLOC_METADATA,
+    VDK_PREALLOC_FALLOC,
+    VDK_PREALLOC_FULL,
+};
+extern const char *const vdk_prealloc_names[]; /* "off","metadata",... NULL */
+
+/* Resize the image.  Shrinking requires allow_shrink. */
+int vdk_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc prealloc,
+                 bool allow_shrink, struct vdk_error **errp);
+
+/* ---- block status ---- */
+
+enum {
+    VDK_BS_DATA         = 1u << 0, /* reads return data from this layer */
+    VDK_BS_ZERO         = 1u << 1, /* reads return zeros */
+    VDK_BS_OFFSET_VALID = 1u << 2, /* *map is the offset in *file */
+    VDK_BS_ALLOCATED    = 1u << 3, /* this layer decides the content (not
+                                      the backing file) */
+    VDK_BS_EOF          = 1u << 4, /* range reaches the end of the node */
+    VDK_BS_COMPRESSED   = 1u << 5, /* stored compressed (qcow2) */
+    VDK_BS_RECURSE      = 1u << 6, /* driver-internal: status is that of
+                                      *file at *map (raw passthrough) */
+};
+
+/*
+ * Status of [offset, offset+bytes) in this layer only.  Returns flags >= 0
+ * and sets *pnum (1 <= *pnum <= bytes) to the length that shares the status;
+ * -errno on error.  map/file may be NULL.  Unallocated (no ALLOCATED bit)
+ * means "ask the backing node"; with no backing the range reads as zeros
+ * and ZERO is set.
+ */
+int vdk_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                     uint64_t *pnum, uint64_t *map, struct vdk_node **file);
+
+/*
+ * Status through the backing chain from n down to (not including) base
+ * (NULL: whole chain).  *depth (may be NULL) receives the layer index
+ * (0 = n) that decided the range; for ranges no layer allocates, depth is
+ * the chain length and the result is ZERO.  ALLOCATED is set if a layer
+ * above base decided the range.
+ */
+int vdk_block_status_above(struct vdk_node *n, struct vdk_node *base,
+                           uint64_t offset, uint64_t bytes, uint64_t *pnum,
+                           uint64_t *map, struct vdk_node **file, int *depth);
+
+/* ---- graph inspection ---- */
+
+const char *vdk_node_driver_name(const struct vdk_node *n);
+const char *vdk_node_filename(const struct vdk_node *n);
+struct vdk_node *vdk_node_file(const struct vdk_node *n);
+struct vdk_node *vdk_node_backing(const struct vdk_node *n);
+bool vdk_node_is_read_only(const struct vdk_node *n);
+bool vdk_node_is_format(const struct vdk_node *n);
+/* The recorded backing file name / format of a format node, or NULL. */
+const char *vdk_node_backing_name(const struct vdk_node *n);
+const char *vdk_node_backing_format(const struct vdk_node *n);
+/* Best sizes for I/O: request alignment and preferred transfer. */
+uint32_t vdk_node_alignment(const struct vdk_node *n);
+uint32_t vdk_node_max_transfer(const struct vdk_node *n);
+/* Cluster size (0 if none) for block-status granularity hints. */
+uint32_t vdk_node_cluster_size(const struct vdk_node *n);
+
+/* ---- create ---- */
+
+/*
+ * Create an image.  opts holds the format's create options ("size",
+ * "preallocation", "cluster_size", "backing_file", ...); protocol options
+ * may be given under "file.".  opts is consumed.  Unknown options are an
+ * error naming the option and the format.
+ */
+int vdk_create(const char *format, const char *filename, struct vdk_opts *opts,
+               struct vdk_error **errp);
+
+/*
+ * Print the create options of `format` (and of the protocol `filename`
+ * would use) in qemu-img's "-o help" layout.
+ */
+void vdk_create_print_help(const char *format, const char *filename, FILE *out);
+
+/* ---- drivers ---- */
+
+/* NULL if unknown. */
+const struct vdk_driver *vdk_driver_find(const char *name);
+/* Iterate the table: returns NULL past the end. */
+const struct vdk_driver *vdk_driver_nth(size_t i);
+const char *vdk_driver_name(const struct vdk_driver *drv);
+bool vdk_driver_is_format(const struct vdk_driver *drv);
+bool vdk_driver_can_create(const struct vdk_driver *drv);
+/* Create-option table (NULL-terminated) or NULL. */
+const struct vdk_opt_desc *vdk_driver_create_opts(const struct vdk_driver *drv);
+/* Runtime-option table or NULL. */
+const struct vdk_opt_desc *vdk_driver_open_opts(const struct vdk_driver *drv);
+
+/* ---- info, check, measure, amend, snapshots ---- */
+
+struct vdk_image_info {
+    const char *format;          /* driver name */
+    uint64_t virtual_size;
+    int64_t actual_size;         /* -1 unknown */
+    uint32_t cluster_size;       /* 0: none */
+    bool encrypted;
+    bool has_dirty_flag;
+    bool dirty_flag;
+    /* driver-specific JSON object in qemu's "format-specific" shape:
+       {"type": "qcow2", "data": {...}}, or NULL */
+    struct json_object *format_specific;
+};
+
+/* Fill info for the node (format layer).  Free with vdk_image_info_clear(). */
+int vdk_get_info(struct vdk_node *n, struct vdk_image_info *info,
+                 struct vdk_error **errp);
+void vdk_image_info_clear(struct vdk_image_info *info);
+
+struct vdk_check_result {
+    int corruptions;
+    int leaks;
+    int check_errors;
+    int corruptions_fixed;
+    int leaks_fixed;
+    uint64_t image_end_offset;   /* 0: unknown */
+    uint64_t total_clusters;     /* 0: not cluster-based */
+    uint64_t allocated_clusters;
+    uint64_t fragmented_clusters;
+    uint64_t compressed_clusters;
+};
+
+enum { VDK_CHECK_FIX_LEAKS = 1, VDK_CHECK_FIX_ERRORS = 2 };
+
+/* -ENOTSUP if the format cannot be checked. */
+int vdk_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
+              struct vdk_error **errp);
+
+struct vdk_measure {
+    uint64_t required;        /* bytes for the converted image */
+    uint64_t fully_allocated; /* bytes if every cluster were allocated */
+};
+
+/*
+ * Size a new image of `format` with create options `opts` (not consumed),
+ * holding the data of `src` (may be NULL, then `size` is used).
+ */
+int vdk_measure(const char *format, struct vdk_opts *opts, struct vdk_node *src,
+                uint64_t size, struct vdk_measure *out, struct vdk_error **errp);
+
+/* Change create-time options of an open (read-write) image. */
+int vdk_amend(struct vdk_node *n, struct vdk_opts *opts, struct vdk_error **errp);
+
+/* Change the recorded backing file (rebase -u).  NULL removes it. */
+int vdk_change_backing_file(struct vdk_node *n, const char *backing_file,
+                            const char *backing_fmt, struct vdk_error **errp);
+
+struct vdk_snapshot_info {
+    char id[128];
+    char *name;
+    uint64_t vm_state_size;
+    uint32_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;
+    uint64_t icount;            /* UINT64_MAX: none */
+};
+
+int vdk_snapshot_list(struct vdk_node *n, struct vdk_snapshot_info **list,
+                      int *count, struct vdk_error **errp);
+void vdk_snapshot_list_free(struct vdk_snapshot_info *list, int count);
+int vdk_snapshot_create(struct vdk_node *n, const char *name,
+                        struct vdk_error **errp);
+int vdk_snapshot_goto(struct vdk_node *n, const char *id_or_name,
+                      struct vdk_error **errp);
+int vdk_snapshot_delete(struct vdk_node *n, const char *id_or_name,
+                        struct vdk_error **errp);
+
+/* ---- helpers ---- */
+
+/* True when buf is all zero bytes (fast, word-at-a-time). */
+bool vdk_buffer_is_zero(const void *buf, size_t len);
+
+/*
+ * Library version: VDK_VERSION_STRING.
+ */
+const char *vdk_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VDK_BLOCK_H */
