@@ -188,6 +188,7 @@ int vdk_opts_parse(struct vdk_opts *o, const char *str, const char *implied_key,
             break;
         }
     }
+    explicit_bzero(elem, len + 1); /* option strings may carry secrets */
     free(elem);
     return ret;
 }

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by vdk-img subcommands: errors, opening, cache modes. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "img.h"
+#include "vdk/secret.h"
+
+int img_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", IMG_PROG);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+int img_report(struct vdk_error *err, const char *context_fmt, ...)
+{
+    fprintf(stderr, "%s: ", IMG_PROG);
+    if (context_fmt) {
+        va_list ap;
+        va_start(ap, context_fmt);
+        vfprintf(stderr, context_fmt, ap);
+        va_end(ap);
+        fputs(": ", stderr);
+    }
+    fprintf(stderr, "%s\n", vdk_error_msg(err));
+    vdk_error_free(err);
+    return 1;
+}
+
+int img_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", IMG_PROG);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '%s --help' for more information\n", IMG_PROG);
+    return 1;
+}
+
+int img_parse_cache(const char *mode, unsigned *flags)
+{
+    *flags &= ~(VDK_O_DIRECT | VDK_O_UNSAFE);
+    if (strcmp(mode, "none") == 0 || strcmp(mode, "off") == 0)
+        *flags |= VDK_O_DIRECT;
+    else if (strcmp(mode, "directsync") == 0)
+        *flags |= VDK_O_DIRECT;
+    else if (strcmp(mode, "unsafe") == 0)
+        *flags |= VDK_O_UNSAFE;
+    else if (strcmp(mode, "writeback") != 0 && strcmp(mode, "writethrough") != 0)
+        return -EINVAL;
+    return 0;
+}
+
+int img_open(struct vdk_node **out, const char *filename, const char *fmt,
+             bool image_opts, struct vdk_opts *extra, unsigned flags,
+             struct vdk_error **errp)
+{
+    if (!image_opts)
+        return vdk_open(out, filename, fmt, extra, flags, errp);
+    if (fmt) {
+        vdk_opts_free(extra);
+        return vdk_error_setf(errp, EINVAL, "--image-opts and --format are mutually exclusive");
+    }
+    struct vdk_opts *o = vdk_opts_new();
+    if (!o) {
+        vdk_opts_free(extra);
+        return vdk_error_setf(errp, ENOMEM, "out of memory");
+    }
+    int r = vdk_opts_parse(o, filename, "file.filename", errp);
+    if (r == 0 && extra)
+        r = vdk_opts_merge(o, extra, NULL);
+    vdk_opts_free(extra);
+    if (r < 0) {
+        vdk_opts_free(o);
+        return r;
+    }
+    return vdk_open_opts(out, o, flags, errp);
+}
+
+int img_add_object(const char *def)
+{
+    struct vdk_error *err = NULL;
+    if (vdk_object_add(def, &err) < 0)
+        return img_report(err, NULL);
+    return 0;
+}
+
+int img_parse_size_arg(const char *s, uint64_t *out)
+{
+    int r = vdk_parse_size(s, out);
+    if (r == -ERANGE)
+        return img_error("Image size must be less than 8 EiB!");
+    if (r < 0)
+        return img_error("Invalid image size specified. You may use k, M, G, T, P or E "
+                         "suffixes for kilobytes, megabytes, gigabytes, terabytes, "
+                         "petabytes and exabytes.");
+    return 0;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Secrets (passphrases, keys) handed to the library by id, the way qemu
+ * does with "--object secret,id=ID,data=...|file=...".
+ *
+ * Secrets never come from a command line argument alone without a warning
+ * (data= is visible to other users in ps), are never logged or put into
+ * error messages, live in mlock()ed memory where possible, and are wiped
+ * (OPENSSL_cleanse) when freed.
+ */
+#ifndef VDK_SECRET_H
+#define VDK_SECRET_H
+
+#include <stddef.h>
+
+#include "vdk/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Add a user-creatable object from its qemu-style definition, e.g.
+ *   "secret,id=sec0,file=/run/pass"  or  "secret,id=sec0,data=letmein"
+ * Supported types: "secret" with data= or file=, and format=raw|base64.
+ * data= prints a warning that the value is visible to other users.
+ * A duplicate id is an error.
+ */
+int vdk_object_add(const char *def, struct vdk_error **errp);
+
+/*
+ * Look up secret `id`.  On success *out is a NUL-terminated copy in locked
+ * memory and *len its length (without the NUL); release it with
+ * vdk_secret_free().  Unknown id: -ENOENT "no secret with id 'x'".
+ */
+int vdk_secret_get(const char *id, char **out, size_t *len, struct vdk_error **errp);
+
+/* Wipe and free a buffer from vdk_secret_get() (or any secret copy). */
+void vdk_secret_free(char *data, size_t len);
+
+/* Drop every registered object (wiping secrets). */
+void vdk_objects_clear(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
