@@ -12,6 +12,7 @@
  * variant is written to ./crash-<target>-<n> first so it can be kept.
  */
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
