@@ -242,6 +242,8 @@ int vdk_pwrite(struct vdk_node *n, const void *buf, uint64_t bytes,
     int r = check_write(n, offset, bytes);
     if (r < 0 || bytes == 0)
         return r;
+    if ((flags & VDK_REQ_COMPRESSED) && !(n->supported_write_flags & VDK_REQ_COMPRESSED))
+        return -ENOTSUP;
     r = write_common(n, buf, bytes, offset, flags);
     if (r == 0 && (flags & VDK_REQ_FUA) && !(n->supported_write_flags & VDK_REQ_FUA))
         r = vdk_flush(n);

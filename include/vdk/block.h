@@ -87,6 +87,11 @@ enum {
     VDK_REQ_MAY_UNMAP   = 1u << 1, /* zeroes: may deallocate */
     VDK_REQ_NO_FALLBACK = 1u << 2, /* zeroes: fail -ENOTSUP rather than
                                       write zero buffers (NBD FAST_ZERO) */
+    VDK_REQ_COMPRESSED  = 1u << 3, /* write: store compressed (qcow2 -c).
+                                      Whole, aligned clusters only; formats
+                                      without compression fail -ENOTSUP.
+                                      The caller's thread compresses, so
+                                      parallel writers compress in parallel. */
 };
 
 int vdk_pread(struct vdk_node *n, void *buf, uint64_t bytes, uint64_t offset,
