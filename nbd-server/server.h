@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vdk-nbd internals: the modules of the NBD server and how they meet.
+ *
+ *   main.c          command line, exports, daemon start and stop
+ *   sockets.c       listening sockets (unix, TCP, systemd), accept loop,
+ *                   one thread per connection, connection cap, signals
+ *   tls.c           connection I/O: plain sockets, OpenSSL TLS (X.509 or
+ *                   PSK), and an in-memory transport for the fuzzer
+ *   handshake.c     fixed newstyle option haggling
+ *   transmission.c  request parsing, the per-connection worker pool,
+ *                   simple and structured replies
+ *   export.c        export definitions, opening images, export flags
+ *   log.c           stderr or syslog
+ *
+ * Every length read from a client is bounded before use: option payloads
+ * by NBD_MAX_OPTION_LEN, strings by NBD_MAX_STRING, requests by
+ * NBD_MAX_REQUEST_LEN, and the bytes a connection may hold in flight by
+ * the server's max_inflight.
+ */
+#ifndef VDK_NBD_SERVER_H
+#define VDK_NBD_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "vdk/block.h"
+#include "vdk/error.h"
+
+#include "nbd-server/nbd-protocol.h"
+
+/* Largest option payload we accept (a meta-context query list). */
+#define NBD_MAX_OPTION_LEN (64u * 1024)
+/* Largest READ/WRITE/CACHE/... request, the protocol's customary 32 MiB. */
+#define NBD_MAX_REQUEST_LEN (32u << 20)
+/* Most option round trips before transmission (guards against a client
+   that haggles forever). */
+#define NBD_MAX_OPTIONS 4096
+/* Most meta-context queries in one option. */
+#define NBD_MAX_META_QUERIES 64
+/* Extents in one block-status reply chunk. */
+#define NBD_MAX_EXTENTS 2048
+
+/* Meta context ids we hand out (fixed, so every connection agrees). */
+#define NBD_META_ID_BASE_ALLOCATION 1
+#define NBD_META_ID_ALLOCATION_DEPTH 2
+
+/* ---- log.c ---- */
+enum { NBD_LOG_ERR = 3, NBD_LOG_WARNING = 4, NBD_LOG_INFO = 6, NBD_LOG_DEBUG = 7 };
+void nbd_log_init(bool use_syslog, int max_level);
+void nbd_log(int level, const char *fmt, ...) VDK_PRINTF(2, 3);
+
+/* ---- tls.c: connection I/O ---- */
+enum nbd_tls_mode { NBD_TLS_OFF, NBD_TLS_ON, NBD_TLS_REQUIRE };
+
+struct nbd_tls;      /* an SSL_CTX with certificates or PSKs */
+struct ssl_st;
+
+struct nbd_io {
+    int fd;                  /* -1 for the memory transport */
+    struct ssl_st *ssl;      /* non-NULL once STARTTLS completed */
+    pthread_mutex_t ssl_lock;/* OpenSSL objects are not thread safe: the
+                                reader and the repliers take turns */
+    /* Memory transport (fuzzing): reads come from here, writes vanish. */
+    const uint8_t *mem;
+    size_t mem_len, mem_pos;
+};
+
+/* Load X.509 files from certdir (ca-cert.pem optional, server-cert.pem,
+   server-key.pem) or PSKs from pskfile ("user:hexkey" lines). */
+int nbd_tls_new(struct nbd_tls **out, const char *certdir, const char *pskfile,
+                struct vdk_error **errp);
+void nbd_tls_free(struct nbd_tls *t);
+
+void nbd_io_init_fd(struct nbd_io *io, int fd);
+void nbd_io_init_mem(struct nbd_io *io, const uint8_t *data, size_t len);
+/* Read exactly len bytes.  0, or -errno (-ECONNRESET at end of stream). */
+int nbd_io_read(struct nbd_io *io, void *buf, size_t len);
+/* Discard exactly len bytes of input. */
+int nbd_io_skip(struct nbd_io *io, uint64_t len);
+/* Write all of iov (the caller serialises whole messages). */
+int nbd_io_writev(struct nbd_io *io, struct iovec *iov, int iovcnt);
+/* Server side TLS handshake on io.  On failure the connection is dead. */
+int nbd_io_starttls(struct nbd_io *io, struct nbd_tls *t, const char *peer);
+/* Stop reading (wakes a blocked reader; replies can still be sent). */
+void nbd_io_shutdown_read(struct nbd_io *io);
+void nbd_io_close(struct nbd_io *io);
+
+/* ---- export.c ---- */
+enum nbd_cache_mode { NBD_CACHE_WRITEBACK, NBD_CACHE_NONE, NBD_CACHE_WRITETHROUGH,
+                      NBD_CACHE_DIRECTSYNC, NBD_CACHE_UNSAFE };
+
+struct nbd_export {
+    char *name;
+    char *description;       /* NULL: none */
+    char *file;              /* image file name, or --image-opts string */
+    char *format;            /* NULL: probe */
+    bool image_opts;         /* file is an option string */
+    bool readonly;
+    bool snapshot;
+    struct vdk_node *node;   /* shared by every connection of the export */
+    uint64_t size;
+    uint16_t eflags;         /* transmission flags (before per-conn bits) */
+    uint32_t min_block, pref_block, max_block;
+    bool discard;            /* --discard=unmap: trims and may-unmap zeroes */
+    bool writethrough;       /* every write is FUA */
+    atomic_uint clients;
+};
+
+struct nbd_server {
+    struct nbd_export **exports;
+    size_t n_exports;
+    enum nbd_tls_mode tls_mode;
+    struct nbd_tls *tls;
+    bool allocation_depth;   /* -A: offer qemu:allocation-depth */
+    unsigned workers;        /* worker threads per connection, 0: inline */
+    uint64_t max_inflight;   /* bytes a connection may hold in flight */
+    atomic_bool stopping;    /* SIGTERM: refuse new work */
+};
+
+/* Parse "name=N,file=PATH[,format=F][,readonly=on][,snapshot=on]
+   [,description=D]". */
+int nbd_export_parse(const char *spec, struct nbd_export **out,
+                     struct vdk_error **errp);
+struct nbd_export *nbd_export_new(const char *name, const char *file,
+                                  const char *format);
+/* Open the image and compute size, flags and block sizes. */
+int nbd_export_open(struct nbd_export *e, enum nbd_cache_mode cache,
+                    bool discard, struct vdk_error **errp);
+/* Set up an export on an already open node (tests, fuzzing). */
+int nbd_export_attach(struct nbd_export *e, struct vdk_node *node,
+                      struct vdk_error **errp);
+/* Flush and close the image; free the export. */
+int nbd_export_free(struct nbd_export *e);
+struct nbd_export *nbd_export_find(struct nbd_server *s, const char *name);
+
+/* ---- handshake.c / transmission.c: one connection ---- */
+struct nbd_conn {
+    struct nbd_server *srv;
+    struct nbd_io io;
+    char peer[128];
+    bool no_zeroes;
+    bool structured;
+    bool meta_base;          /* base:allocation selected */
+    bool meta_depth;         /* qemu:allocation-depth selected */
+    char *meta_export;       /* export the contexts were set for */
+    struct nbd_export *exp;  /* chosen export */
+    uint16_t eflags;         /* flags sent to this client */
+    pthread_mutex_t write_lock; /* one reply on the wire at a time */
+    atomic_bool dead;        /* socket failed: stop sending */
+};
+
+void nbd_conn_init(struct nbd_conn *c, struct nbd_server *srv);
+void nbd_conn_destroy(struct nbd_conn *c);
+/* Negotiate.  0: c->exp is set, go to transmission.  <0: close. */
+int nbd_handshake(struct nbd_conn *c);
+/* Serve requests until DISC, end of stream or shutdown.  Waits for every
+   request in flight before returning. */
+int nbd_transmission(struct nbd_conn *c);
+
+/* Map -errno to the protocol's error numbers. */
+uint32_t nbd_errno_to_wire(int err);
+
+#endif /* VDK_NBD_SERVER_H */
