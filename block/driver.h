@@ -167,6 +167,7 @@ struct vdk_driver {
 extern const struct vdk_driver vdk_driver_file;
 extern const struct vdk_driver vdk_driver_memory;
 extern const struct vdk_driver vdk_driver_null;
+extern const struct vdk_driver vdk_driver_nbd;
 extern const struct vdk_driver vdk_driver_raw;
 
 /* Driver used for a URI such as "nbd://..."; NULL if not a URI we serve. */
