@@ -56,6 +56,9 @@ static struct nbd_handle *connect_one(const char *uri, bool want_status,
     }
     if (want_status)
         nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION);
+    /* The user named this URI like a file name; let its tls-psk-file= and
+       tls-certificates= parameters be read. */
+    nbd_set_uri_allow_local_file(h, true);
     if (nbd_connect_uri(h, uri) < 0) {
         int e = nbd_errno();
         vdk_error_setf(errp, e, "cannot connect to '%s': %s", uri, nbd_get_error());

@@ -86,6 +86,8 @@ int nbd_io_skip(struct nbd_io *io, uint64_t len);
 int nbd_io_writev(struct nbd_io *io, struct iovec *iov, int iovcnt);
 /* Server side TLS handshake on io.  On failure the connection is dead. */
 int nbd_io_starttls(struct nbd_io *io, struct nbd_tls *t, const char *peer);
+/* "TLSv1.3" etc. once TLS is up, else NULL. */
+const char *nbd_io_tls_version(const struct nbd_io *io);
 /* Stop reading (wakes a blocked reader; replies can still be sent). */
 void nbd_io_shutdown_read(struct nbd_io *io);
 void nbd_io_close(struct nbd_io *io);

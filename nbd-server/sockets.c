@@ -208,8 +208,9 @@ static void *conn_main(void *arg)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         atomic_fetch_add(&c->exp->clients, 1);
-        nbd_log(NBD_LOG_INFO, "%s: export '%s'%s%s", c->peer, c->exp->name,
-                c->io.ssl ? ", TLS" : "", c->structured ? ", structured replies" : "");
+        const char *tv = nbd_io_tls_version(&c->io);
+        nbd_log(NBD_LOG_INFO, "%s: export '%s'%s%s%s", c->peer, c->exp->name,
+                tv ? ", " : "", tv ? tv : "", c->structured ? ", structured replies" : "");
         r = nbd_transmission(c);
         atomic_fetch_sub(&c->exp->clients, 1);
         nbd_log(NBD_LOG_INFO, "%s: closed%s%s", c->peer, r < 0 ? ": " : "",

@@ -428,6 +428,11 @@ int nbd_io_starttls(struct nbd_io *io, struct nbd_tls *t, const char *peer)
     return 0;
 }
 
+const char *nbd_io_tls_version(const struct nbd_io *io)
+{
+    return io->ssl ? SSL_get_version(io->ssl) : NULL;
+}
+
 void nbd_io_shutdown_read(struct nbd_io *io)
 {
     if (io->fd >= 0)
