@@ -36,4 +36,4 @@ stop_nbd() {
 
 uri() { echo "nbd+unix:///${2:-}?socket=$1"; }
 
-trap 'if [ -n "$NBD_PID" ]; then kill -KILL "$NBD_PID" 2>/dev/null; fi; rm -rf "$T"' EXIT
+trap 'if [ -n "$NBD_PID" ]; then kill -KILL "$NBD_PID" 2>/dev/null || true; fi; rm -rf "$T"' EXIT
