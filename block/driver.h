@@ -168,6 +168,17 @@ extern const struct vdk_driver vdk_driver_file;
 extern const struct vdk_driver vdk_driver_memory;
 extern const struct vdk_driver vdk_driver_null;
 extern const struct vdk_driver vdk_driver_raw;
+extern const struct vdk_driver vdk_driver_overlay;
+
+/*
+ * Node lifecycle for code that builds graphs by hand (filters): a new node
+ * with zeroed driver state and refcount 1, and freeing one whose driver
+ * open failed or never ran (children are unreferenced, close is not
+ * called).
+ */
+struct vdk_node *vdk_node_new_internal(const struct vdk_driver *drv,
+                                       const char *filename);
+void vdk_node_free_internal(struct vdk_node *n);
 
 /* Driver used for a URI such as "nbd://..."; NULL if not a URI we serve. */
 const struct vdk_driver *vdk_driver_for_uri(const char *filename);

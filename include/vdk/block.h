@@ -47,6 +47,9 @@ enum {
     VDK_O_CHECK_REPAIR = 1u << 6, /* open for check -r: allow corrupt images */
     VDK_O_NO_IO      = 1u << 7, /* metadata only (info of a locked image) */
     VDK_O_DISCARD    = 1u << 8, /* pass discards down (discard=unmap) */
+    VDK_O_SNAPSHOT   = 1u << 9, /* throwaway overlay on top: the image is
+                                   opened read-only, the returned node takes
+                                   writes and forgets them at close */
 };
 
 /*
@@ -72,6 +75,15 @@ int vdk_open(struct vdk_node **out, const char *filename, const char *format,
  */
 int vdk_open_opts(struct vdk_node **out, struct vdk_opts *opts, unsigned flags,
                   struct vdk_error **errp);
+
+/*
+ * Put a throwaway overlay on `base`: the returned node reads what base
+ * holds, takes writes into an unlinked temporary file, and discards them
+ * when closed (or when the process dies).  base is never written.  The
+ * call takes over the caller's reference to base, also on failure.
+ */
+int vdk_overlay_new(struct vdk_node **out, struct vdk_node *base,
+                    struct vdk_error **errp);
 
 /* Flush (unless opened unsafe or read-only) and release the whole graph. */
 int vdk_close(struct vdk_node *n);
