@@ -141,11 +141,11 @@ int nbd_export_attach(struct nbd_export *e, struct vdk_node *node, struct vdk_er
 int nbd_export_open(struct nbd_export *e, enum nbd_cache_mode cache, bool discard,
                     struct vdk_error **errp)
 {
-    if (e->snapshot)
-        return vdk_error_setf(errp, ENOTSUP, "export '%s': snapshot mode (-s) needs a "
-                              "copy-on-write overlay, which libvdk does not have yet",
-                              e->name);
     unsigned flags = e->readonly ? 0 : VDK_O_RDWR;
+    /* -s: the image is opened read-only under a throwaway overlay that
+       takes the writes and forgets them at exit. */
+    if (e->snapshot && !e->readonly)
+        flags |= VDK_O_SNAPSHOT;
     if (cache == NBD_CACHE_NONE || cache == NBD_CACHE_DIRECTSYNC)
         flags |= VDK_O_DIRECT;
     if (cache == NBD_CACHE_UNSAFE)

@@ -74,7 +74,7 @@ static void usage(FILE *out)
 "  -f, --format=FMT          image format of FILE (default: probe)\n"
 "      --image-opts          FILE is an option string (driver=...,file.filename=...)\n"
 "  -r, --read-only           export read-only\n"
-"  -s, --snapshot            throwaway overlay (not available yet)\n"
+"  -s, --snapshot            writes go to a throwaway overlay, not FILE\n"
 "      --export=SPEC         name=N,file=PATH[,format=F][,readonly=on]\n"
 "                            [,snapshot=on][,description=D]; repeatable\n"
 "  -t, --persistent          keep serving after the last client leaves\n"

@@ -92,8 +92,22 @@ nbdinfo "$(uri "$S")" >/dev/null
 wait "$NBD_PID" || fail "non-persistent server exit status"
 NBD_PID=
 
-# -s needs an overlay the library does not have: a clear refusal.
-expect_fail 'snapshot' "$VDK_NBD" -k "$S" -s -f raw "$T/b.raw"
+# -s: clients write to a throwaway overlay; the file never changes.
+cp "$T/b.raw" "$T/b0.raw"
+cp "$T/a.raw" "$T/a0.raw"
+start_nbd "$S" -t -s -f raw "$T/b.raw" --export name=snap,file="$T/a.raw",format=raw,snapshot=on
+nbdinfo --json "$(uri "$S")" | grep -q '"is_read_only": false' || fail "-s export is read-only"
+qemu-io -f raw -c 'write -P 0xee 0 1M' -c 'read -P 0xee 0 1M' "$(uri "$S")" >"$T/qio"
+grep -q 'Pattern verification failed' "$T/qio" && fail "-s: overlay read back"
+qemu-io -f raw -c 'write -P 0xef 1M 1M' "$(uri "$S" snap)" >/dev/null
+$PY -c "
+import nbd, sys
+h = nbd.NBD(); h.connect_uri(sys.argv[1])
+assert h.pread(4096, 1 << 20) == b'\xef' * 4096
+" "$(uri "$S" snap)" || fail "-s: second client does not see the first one's writes"
+stop_nbd
+cmp -s "$T/b.raw" "$T/b0.raw" || fail "-s wrote to the image"
+cmp -s "$T/a.raw" "$T/a0.raw" || fail "snapshot=on wrote to the image"
 expect_fail 'nothing to export' "$VDK_NBD" -k "$S"
 expect_fail 'invalid port' "$VDK_NBD" -p 99999 "$T/b.raw"
 expect_fail "invalid option 'bogus'" "$VDK_NBD" -k "$S" --export name=x,file="$T/b.raw",bogus=1
