@@ -340,13 +340,6 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    for (size_t i = 0; i < srv.n_exports; i++) {
-        if (nbd_export_open(srv.exports[i], cl.cache, cl.discard, &err) < 0) {
-            vdk_error_report(PROG, err);
-            goto out;
-        }
-    }
-
     if (nbd_signals_init(&err) < 0) {
         vdk_error_report(PROG, err);
         goto out;
@@ -364,6 +357,13 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    for (size_t i = 0; i < srv.n_exports; i++) {
+        if (nbd_export_open(srv.exports[i], cl.cache, cl.discard, &err) < 0) {
+            vdk_error_report(PROG, err);
+            goto out;
+        }
+    }
+
     if (cl.do_fork) {
         if (daemonize(cl.pid_file) < 0)
             goto out;

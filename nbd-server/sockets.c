@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -132,6 +133,9 @@ int nbd_listen_systemd(struct nbd_listeners *l, struct vdk_error **errp)
                               NBD_MAX_LISTEN);
     for (long i = 0; i < n; i++) {
         int fd = 3 + (int)i; /* SD_LISTEN_FDS_START */
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+            return vdk_error_setf(errp, EBADF, "LISTEN_FDS: fd %d is not a socket", fd);
         fcntl(fd, F_SETFD, FD_CLOEXEC);
         int r = add_fd(l, fd, errp);
         if (r < 0)

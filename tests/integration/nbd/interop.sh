@@ -108,6 +108,31 @@ assert h.pread(4096, 1 << 20) == b'\xef' * 4096
 stop_nbd
 cmp -s "$T/b.raw" "$T/b0.raw" || fail "-s wrote to the image"
 cmp -s "$T/a.raw" "$T/a0.raw" || fail "snapshot=on wrote to the image"
+# systemd socket activation: the listening socket arrives as fd 3.
+$PY - "$VDK_NBD" "$T/act.sock" "$T/b.raw" <<'PYEOF' &
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[2] + ".tmp"); s.listen(4)
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])  # appears once listening
+if s.fileno() != 3:
+    os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS="1")
+os.execv(sys.argv[1], [sys.argv[1], "-f", "raw", sys.argv[3]])
+PYEOF
+APID=$!
+i=0; while [ ! -S "$T/act.sock" ]; do sleep 0.05; i=$((i+1)); [ $i -lt 400 ] || fail "activation"; done
+nbdinfo --size "$(uri "$T/act.sock")" | grep -qx 4194304 || fail "socket activation"
+wait "$APID" || fail "activated server exit status"
+
+# --fork and --pid-file: the parent returns once the server listens.
+"$VDK_NBD" --fork --pid-file="$T/pid" -k "$S" -t -f raw "$T/b.raw"
+[ -S "$S" ] && [ -s "$T/pid" ] || fail "--fork: not listening or no pid file"
+nbdinfo --size "$(uri "$S")" | grep -qx 4194304 || fail "--fork server"
+fpid=$(cat "$T/pid")
+kill -TERM "$fpid"
+i=0; while kill -0 "$fpid" 2>/dev/null; do sleep 0.05; i=$((i+1)); [ $i -lt 600 ] || fail "--fork server did not stop"; done
+[ ! -e "$T/pid" ] || fail "pid file left behind"
+
 expect_fail 'nothing to export' "$VDK_NBD" -k "$S"
 expect_fail 'invalid port' "$VDK_NBD" -p 99999 "$T/b.raw"
 expect_fail "invalid option 'bogus'" "$VDK_NBD" -k "$S" --export name=x,file="$T/b.raw",bogus=1
