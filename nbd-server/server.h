@@ -65,6 +65,7 @@ struct nbd_io {
     struct ssl_st *ssl;      /* non-NULL once STARTTLS completed */
     pthread_mutex_t ssl_lock;/* OpenSSL objects are not thread safe: the
                                 reader and the repliers take turns */
+    int timeout_ms;          /* TLS: longest wait for the peer, -1: none */
     /* Memory transport (fuzzing): reads come from here, writes vanish. */
     const uint8_t *mem;
     size_t mem_len, mem_pos;

@@ -29,6 +29,9 @@
 
 static int wake_pipe[2] = { -1, -1 };
 static volatile sig_atomic_t got_signal;
+/* The signal mask outside ppoll(): every thread inherits SIGTERM and
+   SIGINT blocked, so only the accept loop ever sees them. */
+static sigset_t run_mask;
 
 static void on_signal(int sig)
 {
@@ -49,6 +52,13 @@ int nbd_signals_init(struct vdk_error **errp)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &block, &run_mask);
+    sigdelset(&run_mask, SIGTERM);
+    sigdelset(&run_mask, SIGINT);
     return 0;
 }
 
@@ -206,9 +216,11 @@ static void *conn_main(void *arg)
     struct nbd_conn *c = &s->conn;
     int fd = c->io.fd;
     set_rcv_timeout(fd, HANDSHAKE_TIMEOUT_S);
+    c->io.timeout_ms = HANDSHAKE_TIMEOUT_S * 1000; /* the same once TLS is up */
     int r = nbd_handshake(c);
     if (r == 0) {
         set_rcv_timeout(fd, 0);
+        c->io.timeout_ms = -1;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         atomic_fetch_add(&c->exp->clients, 1);
@@ -301,7 +313,7 @@ int nbd_serve(struct nbd_server *srv, struct nbd_listeners *l, unsigned max_conn
         pf[0] = (struct pollfd){ .fd = wake_pipe[0], .events = POLLIN };
         for (size_t i = 0; i < l->n; i++)
             pf[i + 1] = (struct pollfd){ .fd = l->fd[i], .events = POLLIN };
-        int r = poll(pf, l->n + 1, -1);
+        int r = ppoll(pf, l->n + 1, NULL, &run_mask);
         if (r < 0 && errno != EINTR)
             return -errno;
         if (r > 0 && (pf[0].revents & POLLIN)) {

@@ -252,6 +252,7 @@ void nbd_io_init_fd(struct nbd_io *io, int fd)
 {
     memset(io, 0, sizeof(*io));
     io->fd = fd;
+    io->timeout_ms = -1;
     pthread_mutex_init(&io->ssl_lock, NULL);
 }
 
@@ -259,19 +260,22 @@ void nbd_io_init_mem(struct nbd_io *io, const uint8_t *data, size_t len)
 {
     memset(io, 0, sizeof(*io));
     io->fd = -1;
+    io->timeout_ms = -1;
     io->mem = data;
     io->mem_len = len;
     pthread_mutex_init(&io->ssl_lock, NULL);
 }
 
-static int wait_fd(int fd, short events)
+static int wait_fd(int fd, short events, int timeout_ms)
 {
     struct pollfd p = { .fd = fd, .events = events };
     for (;;) {
-        int r = poll(&p, 1, -1);
+        int r = poll(&p, 1, timeout_ms);
         if (r > 0)
             return 0;
-        if (r < 0 && errno != EINTR)
+        if (r == 0)
+            return -ETIMEDOUT;
+        if (errno != EINTR)
             return -errno;
     }
 }
@@ -291,9 +295,9 @@ static int ssl_step(struct nbd_io *io, bool writing, void *buf, size_t len)
     case SSL_ERROR_NONE:
         return (int)done;
     case SSL_ERROR_WANT_READ:
-        return wait_fd(io->fd, POLLIN) < 0 ? -EIO : 0;
+        return wait_fd(io->fd, POLLIN, io->timeout_ms) < 0 ? -EIO : 0;
     case SSL_ERROR_WANT_WRITE:
-        return wait_fd(io->fd, POLLOUT) < 0 ? -EIO : 0;
+        return wait_fd(io->fd, POLLOUT, io->timeout_ms) < 0 ? -EIO : 0;
     case SSL_ERROR_ZERO_RETURN:
         return -ECONNRESET;
     default:

@@ -54,7 +54,10 @@ struct pool {
     unsigned pending;        /* queued + running */
     bool closing;
     pthread_t *threads;
-    unsigned n_threads;
+    unsigned n_threads;      /* started so far */
+    unsigned max_threads;    /* 0: run requests inline (fuzzing) */
+    unsigned idle;           /* workers waiting for work */
+    unsigned queued;         /* requests waiting for a worker */
 };
 
 uint32_t nbd_errno_to_wire(int err)
@@ -515,14 +518,17 @@ static void *worker_main(void *arg)
     struct pool *p = arg;
     pthread_mutex_lock(&p->lock);
     for (;;) {
+        p->idle++;
         while (!p->head && !p->closing)
             pthread_cond_wait(&p->cond, &p->lock);
+        p->idle--;
         struct work *w = p->head;
         if (!w)
             break; /* closing and drained */
         p->head = w->next;
         if (!p->head)
             p->tail = NULL;
+        p->queued--;
         pthread_mutex_unlock(&p->lock);
         run_work(p->c, w);
         free(w->buf);
@@ -543,21 +549,27 @@ static int pool_start(struct pool *p, struct nbd_conn *c, unsigned n)
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     pthread_cond_init(&p->room, NULL);
-    if (!n)
-        return 0;
-    p->threads = calloc(n, sizeof(*p->threads));
-    if (!p->threads)
+    p->max_threads = n;
+    if (n && !(p->threads = calloc(n, sizeof(*p->threads))))
         return -ENOMEM;
+    return 0;
+}
+
+/* Workers start on demand: a client that never has more than a few
+   requests in flight never costs more than a few threads.  Called with
+   p->lock held. */
+static void pool_grow(struct pool *p)
+{
+    if (p->queued <= p->idle || p->n_threads >= p->max_threads)
+        return;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 1u << 20);
-    for (unsigned i = 0; i < n; i++) {
-        if (pthread_create(&p->threads[i], &attr, worker_main, p) != 0)
-            break;
+    if (pthread_create(&p->threads[p->n_threads], &attr, worker_main, p) == 0)
         p->n_threads++;
-    }
+    else if (!p->n_threads)
+        nbd_log(NBD_LOG_ERR, "%s: cannot start a worker thread", p->c->peer);
     pthread_attr_destroy(&attr);
-    return p->n_threads ? 0 : -EAGAIN;
 }
 
 static void pool_stop(struct pool *p)
@@ -587,7 +599,7 @@ static void pool_reserve(struct pool *p, uint64_t cost)
 
 static void pool_submit(struct pool *p, struct work *w)
 {
-    if (!p->n_threads) { /* inline (fuzzing) */
+    if (!p->max_threads) { /* inline (fuzzing) */
         uint64_t cost = w->cost;
         run_work(p->c, w);
         free(w->buf);
@@ -605,6 +617,23 @@ static void pool_submit(struct pool *p, struct work *w)
     else
         p->head = w;
     p->tail = w;
+    p->queued++;
+    pool_grow(p);
+    if (!p->n_threads) {
+        /* No thread could be started: run it here rather than hang. */
+        p->head = p->tail = NULL;
+        p->queued = 0;
+        pthread_mutex_unlock(&p->lock);
+        uint64_t cost = w->cost;
+        run_work(p->c, w);
+        free(w->buf);
+        free(w);
+        pthread_mutex_lock(&p->lock);
+        p->pending--;
+        p->inflight -= cost;
+        pthread_mutex_unlock(&p->lock);
+        return;
+    }
     pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);
 }
