@@ -73,6 +73,22 @@ PYEOF
 nbdinfo "$X509" >/dev/null || fail "server died after a failed handshake"
 stop_nbd
 
+# --- X.509 over TCP, with the client checking the host name ---
+PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$VDK_NBD" -b 127.0.0.1 -p "$PORT" -t -f raw -x disk --tls-certificates="$C" "$T/a.raw" 2>>"$T/nbd.log" &
+NBD_PID=$!
+i=0
+until $PY -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1]))).close()' "$PORT" 2>/dev/null; do
+    kill -0 "$NBD_PID" || fail "vdk-nbd on TCP exited"
+    sleep 0.05; i=$((i + 1)); [ $i -lt 600 ] || fail "vdk-nbd did not listen on TCP"
+done
+nbdinfo --json "nbds://localhost:$PORT/disk?tls-certificates=$T/client" | grep -q '"TLS": true' \
+    || fail "X.509 over TCP"
+nbdcopy "nbds://localhost:$PORT/disk?tls-certificates=$T/client" "$T/tcp.raw"
+cmp -s "$T/tcp.raw" "$T/a.raw" || fail "TCP read differs" 
+grep -q '127.0.0.1:[0-9]*: export .disk., TLSv1' "$T/nbd.log" || { cat "$T/nbd.log"; fail "no connection log line"; }
+stop_nbd
+
 # --- X.509, TLS optional: both work ---
 start_nbd "$S" -t -f raw -x disk --tls=on --tls-certificates="$C" "$T/a.raw"
 nbdinfo --json "nbd+unix:///disk?socket=$S" | grep -q '"TLS": false' || fail "plaintext under --tls=on"
