@@ -292,9 +292,10 @@ static int do_meta(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32
 static int do_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t len)
 {
     char name[NBD_MAX_STRING + 1];
-    if (len > NBD_MAX_STRING || memchr(data, 0, len))
+    if (len > NBD_MAX_STRING || (len && memchr(data, 0, len)))
         return -EINVAL;
-    memcpy(name, data, len);
+    if (len)
+        memcpy(name, data, len);
     name[len] = '\0';
     struct nbd_export *e = nbd_export_find(c->srv, name);
     if (!e) {
