@@ -91,6 +91,8 @@ int nbd_io_starttls(struct nbd_io *io, struct nbd_tls *t, const char *peer);
 const char *nbd_io_tls_version(const struct nbd_io *io);
 /* Stop reading (wakes a blocked reader; replies can still be sent). */
 void nbd_io_shutdown_read(struct nbd_io *io);
+/* Cut the connection both ways (wakes a blocked sender too). */
+void nbd_io_abort(struct nbd_io *io);
 void nbd_io_close(struct nbd_io *io);
 
 /* ---- export.c ---- */

@@ -20,12 +20,15 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nbd-server/sockets.h"
 
 /* A client that has not finished negotiating after this long is dropped. */
 #define HANDSHAKE_TIMEOUT_S 60
+/* On SIGTERM, requests in flight get this long to finish. */
+#define SHUTDOWN_GRACE_S 30
 
 static int wake_pipe[2] = { -1, -1 };
 static volatile sig_atomic_t got_signal;
@@ -345,8 +348,20 @@ int nbd_serve(struct nbd_server *srv, struct nbd_listeners *l, unsigned max_conn
     pthread_mutex_lock(&conns_lock);
     for (struct slot *s = conns; s; s = s->next)
         nbd_io_shutdown_read(&s->conn.io);
-    while (n_conns)
-        pthread_cond_wait(&conns_gone, &conns_lock);
+    /* A client that stopped reading its replies could hold a worker in
+       send() forever: after a grace period, cut every connection. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += SHUTDOWN_GRACE_S;
+    while (n_conns) {
+        if (pthread_cond_timedwait(&conns_gone, &conns_lock, &until) == ETIMEDOUT) {
+            nbd_log(NBD_LOG_WARNING, "%u connection(s) still busy after %d s, "
+                    "closing them", n_conns, SHUTDOWN_GRACE_S);
+            for (struct slot *s = conns; s; s = s->next)
+                nbd_io_abort(&s->conn.io);
+            until.tv_sec += 3600;
+        }
+    }
     pthread_mutex_unlock(&conns_lock);
     return 0;
 }

@@ -443,6 +443,12 @@ void nbd_io_shutdown_read(struct nbd_io *io)
         shutdown(io->fd, SHUT_RD);
 }
 
+void nbd_io_abort(struct nbd_io *io)
+{
+    if (io->fd >= 0)
+        shutdown(io->fd, SHUT_RDWR);
+}
+
 void nbd_io_close(struct nbd_io *io)
 {
     if (io->ssl) {
