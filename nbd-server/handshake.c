@@ -322,6 +322,12 @@ static int do_starttls(struct nbd_conn *c, uint32_t opt, uint32_t len)
         return send_error(c, opt, NBD_REP_ERR_UNSUP, "TLS is not configured");
     if (c->io.ssl)
         return send_error(c, opt, NBD_REP_ERR_INVALID, "TLS is already active");
+    /* Bytes sent after STARTTLS before our reply could only be a
+       plaintext injection: never let them count as protected. */
+    if (nbd_io_pending(&c->io)) {
+        nbd_log(NBD_LOG_INFO, "%s: data after STARTTLS before the reply", c->peer);
+        return -EPROTO;
+    }
     int r = send_ack(c, opt);
     if (r < 0)
         return r;

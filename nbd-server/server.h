@@ -66,6 +66,10 @@ struct nbd_io {
     pthread_mutex_t ssl_lock;/* OpenSSL objects are not thread safe: the
                                 reader and the repliers take turns */
     int timeout_ms;          /* TLS: longest wait for the peer, -1: none */
+    /* Plain sockets: bytes received ahead of need, so that a client with
+       many requests queued costs one recv() for many headers. */
+    uint8_t *rbuf;
+    size_t rlen, rpos;
     /* Memory transport (fuzzing): reads come from here, writes vanish. */
     const uint8_t *mem;
     size_t mem_len, mem_pos;
@@ -81,6 +85,8 @@ void nbd_io_init_fd(struct nbd_io *io, int fd);
 void nbd_io_init_mem(struct nbd_io *io, const uint8_t *data, size_t len);
 /* Read exactly len bytes.  0, or -errno (-ECONNRESET at end of stream). */
 int nbd_io_read(struct nbd_io *io, void *buf, size_t len);
+/* Bytes received but not yet consumed (plain sockets). */
+size_t nbd_io_pending(const struct nbd_io *io);
 /* Discard exactly len bytes of input. */
 int nbd_io_skip(struct nbd_io *io, uint64_t len);
 /* Write all of iov (the caller serialises whole messages). */

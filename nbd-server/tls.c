@@ -33,6 +33,7 @@
 #define MAX_PSK_ENTRIES 1024
 #define MAX_PSK_BYTES 64
 #define MAX_PSK_IDENTITY 255
+#define RBUF_SIZE (64u * 1024)
 
 struct psk_entry {
     char *identity;
@@ -329,7 +330,20 @@ int nbd_io_read(struct nbd_io *io, void *buf, size_t len)
             len -= (size_t)k;
             continue;
         }
-        ssize_t k = recv(io->fd, p, len, 0);
+        if (io->rpos < io->rlen) {
+            size_t n = io->rlen - io->rpos < len ? io->rlen - io->rpos : len;
+            memcpy(p, io->rbuf + io->rpos, n);
+            io->rpos += n;
+            p += n;
+            len -= n;
+            continue;
+        }
+        /* Large reads (write payloads) go straight to their buffer;
+           small ones refill the read-ahead buffer. */
+        bool direct = len >= RBUF_SIZE / 2;
+        if (!direct && !io->rbuf && !(io->rbuf = malloc(RBUF_SIZE)))
+            direct = true;
+        ssize_t k = direct ? recv(io->fd, p, len, 0) : recv(io->fd, io->rbuf, RBUF_SIZE, 0);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -339,10 +353,20 @@ int nbd_io_read(struct nbd_io *io, void *buf, size_t len)
         }
         if (k == 0)
             return -ECONNRESET;
-        p += k;
-        len -= (size_t)k;
+        if (direct) {
+            p += k;
+            len -= (size_t)k;
+        } else {
+            io->rlen = (size_t)k;
+            io->rpos = 0;
+        }
     }
     return 0;
+}
+
+size_t nbd_io_pending(const struct nbd_io *io)
+{
+    return io->rlen - io->rpos;
 }
 
 int nbd_io_skip(struct nbd_io *io, uint64_t len)
@@ -461,5 +485,8 @@ void nbd_io_close(struct nbd_io *io)
     if (io->fd >= 0)
         close(io->fd);
     io->fd = -1;
+    free(io->rbuf);
+    io->rbuf = NULL;
+    io->rlen = io->rpos = 0;
     pthread_mutex_destroy(&io->ssl_lock);
 }

@@ -69,6 +69,12 @@ s.sendall(struct.pack(">QII", 0x49484156454f5054, 5, 0))
 s.recv(20, socket.MSG_WAITALL)
 s.sendall(b"\x16\x03\x01\x00\x05hello")  # a broken ClientHello
 s.close()
+# Plaintext queued behind STARTTLS (an injection attempt): no ACK, hang up.
+s = socket.socket(socket.AF_UNIX); s.settimeout(30); s.connect(sys.argv[1])
+s.recv(18, socket.MSG_WAITALL); s.sendall(struct.pack(">I", 3))
+s.sendall(struct.pack(">QII", 0x49484156454f5054, 5, 0) +
+          struct.pack(">QII", 0x49484156454f5054, 1, 4) + b"disk")
+assert s.recv(20) == b"", "STARTTLS with queued plaintext was answered"
 PYEOF
 nbdinfo "$X509" >/dev/null || fail "server died after a failed handshake"
 stop_nbd
