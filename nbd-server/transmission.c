@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Transmission phase.  One reader (the connection's thread) parses
- * requests and reads write payloads; a small pool of workers per
- * connection runs them against the export's node and sends each reply as
- * soon as it is ready, holding the connection's write lock only while the
- * reply is on the wire.  Replies may therefore leave in a different order
- * than the requests came, as the protocol allows.
+ * Transmission phase.  A small pool of threads per connection takes turns
+ * reading requests (and write payloads); each runs the request it read
+ * against the export's node and sends the reply as soon as it is ready,
+ * holding the connection's write lock only while the reply is on the
+ * wire.  Replies may therefore leave in a different order than the
+ * requests came, as the protocol allows.
  *
  * Bounds: a request's length is checked against NBD_MAX_REQUEST_LEN and
  * the export size before any buffer is allocated, and the reader stops
@@ -32,7 +32,6 @@
 #define MIN_COST 4096u
 
 struct work {
-    struct work *next;
     struct nbd_request_parsed {
         uint16_t flags, type;
         uint64_t handle, offset;
@@ -44,20 +43,26 @@ struct work {
     uint64_t cost;
 };
 
+/*
+ * Workers take turns being the reader (leader/follower): the thread that
+ * holds the reader role reads one request and its payload, hands the role
+ * on, then runs the request and sends its reply itself.  No queue and no
+ * hand-off between threads, so a request costs no extra wake-up.
+ */
 struct pool {
     struct nbd_conn *c;
     pthread_mutex_t lock;
-    pthread_cond_t cond;     /* queue non-empty, or closing */
+    pthread_cond_t turn;     /* the reader role is free, or closing */
     pthread_cond_t room;     /* in-flight bytes went down */
-    struct work *head, *tail;
-    uint64_t inflight;       /* bytes held by queued and running work */
-    unsigned pending;        /* queued + running */
-    bool closing;
+    bool reading;            /* a thread holds the reader role */
+    bool closing;            /* stop reading: DISC, end of stream, error */
+    int result;              /* why the reading stopped */
+    uint64_t inflight;       /* bytes held by requests read and not done */
+    unsigned pending;        /* requests read and not done */
+    unsigned waiting;        /* threads waiting for the reader role */
     pthread_t *threads;
-    unsigned n_threads;      /* started so far */
-    unsigned max_threads;    /* 0: run requests inline (fuzzing) */
-    unsigned idle;           /* workers waiting for work */
-    unsigned queued;         /* requests waiting for a worker */
+    unsigned n_threads;      /* started so far (besides the caller) */
+    unsigned max_threads;    /* 0: run everything on the caller (fuzzing) */
 };
 
 uint32_t nbd_errno_to_wire(int err)
@@ -513,204 +518,181 @@ static uint32_t check_request(const struct nbd_conn *c, const struct nbd_request
 
 /* ---- the pool ---- */
 
-static void *worker_main(void *arg)
-{
-    struct pool *p = arg;
-    pthread_mutex_lock(&p->lock);
-    for (;;) {
-        p->idle++;
-        while (!p->head && !p->closing)
-            pthread_cond_wait(&p->cond, &p->lock);
-        p->idle--;
-        struct work *w = p->head;
-        if (!w)
-            break; /* closing and drained */
-        p->head = w->next;
-        if (!p->head)
-            p->tail = NULL;
-        p->queued--;
-        pthread_mutex_unlock(&p->lock);
-        run_work(p->c, w);
-        free(w->buf);
-        pthread_mutex_lock(&p->lock);
-        p->inflight -= w->cost;
-        p->pending--;
-        free(w);
-        pthread_cond_broadcast(&p->room);
-    }
-    pthread_mutex_unlock(&p->lock);
-    return NULL;
-}
-
-static int pool_start(struct pool *p, struct nbd_conn *c, unsigned n)
-{
-    memset(p, 0, sizeof(*p));
-    p->c = c;
-    pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->cond, NULL);
-    pthread_cond_init(&p->room, NULL);
-    p->max_threads = n;
-    if (n && !(p->threads = calloc(n, sizeof(*p->threads))))
-        return -ENOMEM;
-    return 0;
-}
-
-/* Workers start on demand: a client that never has more than a few
-   requests in flight never costs more than a few threads.  Called with
-   p->lock held. */
-static void pool_grow(struct pool *p)
-{
-    if (p->queued <= p->idle || p->n_threads >= p->max_threads)
-        return;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 1u << 20);
-    if (pthread_create(&p->threads[p->n_threads], &attr, worker_main, p) == 0)
-        p->n_threads++;
-    else if (!p->n_threads)
-        nbd_log(NBD_LOG_ERR, "%s: cannot start a worker thread", p->c->peer);
-    pthread_attr_destroy(&attr);
-}
-
-static void pool_stop(struct pool *p)
-{
-    pthread_mutex_lock(&p->lock);
-    p->closing = true;
-    pthread_cond_broadcast(&p->cond);
-    pthread_mutex_unlock(&p->lock);
-    for (unsigned i = 0; i < p->n_threads; i++)
-        pthread_join(p->threads[i], NULL);
-    free(p->threads);
-    pthread_mutex_destroy(&p->lock);
-    pthread_cond_destroy(&p->cond);
-    pthread_cond_destroy(&p->room);
-}
-
 /* Wait for room under the in-flight cap (a lone request always fits). */
-static void pool_reserve(struct pool *p, uint64_t cost)
+static void reserve(struct pool *p, uint64_t cost)
 {
     pthread_mutex_lock(&p->lock);
-    while (p->pending && p->inflight + cost > p->c->srv->max_inflight)
+    while (p->pending && p->inflight + cost > p->c->srv->max_inflight && !p->closing)
         pthread_cond_wait(&p->room, &p->lock);
     p->inflight += cost;
     p->pending++;
     pthread_mutex_unlock(&p->lock);
 }
 
-static void pool_submit(struct pool *p, struct work *w)
+static void release(struct pool *p, uint64_t cost)
 {
-    if (!p->max_threads) { /* inline (fuzzing) */
-        uint64_t cost = w->cost;
-        run_work(p->c, w);
-        free(w->buf);
-        free(w);
-        pthread_mutex_lock(&p->lock);
-        p->pending--;
-        p->inflight -= cost;
-        pthread_mutex_unlock(&p->lock);
-        return;
-    }
     pthread_mutex_lock(&p->lock);
-    w->next = NULL;
-    if (p->tail)
-        p->tail->next = w;
-    else
-        p->head = w;
-    p->tail = w;
-    p->queued++;
-    pool_grow(p);
-    if (!p->n_threads) {
-        /* No thread could be started: run it here rather than hang. */
-        p->head = p->tail = NULL;
-        p->queued = 0;
-        pthread_mutex_unlock(&p->lock);
-        uint64_t cost = w->cost;
-        run_work(p->c, w);
-        free(w->buf);
-        free(w);
-        pthread_mutex_lock(&p->lock);
-        p->pending--;
-        p->inflight -= cost;
-        pthread_mutex_unlock(&p->lock);
-        return;
-    }
-    pthread_cond_signal(&p->cond);
+    p->inflight -= cost;
+    p->pending--;
+    pthread_cond_broadcast(&p->room);
     pthread_mutex_unlock(&p->lock);
+}
+
+/*
+ * Read one request (and a write's payload).  Returns 1 with *out set, or
+ * 0 at DISC / end of stream, or -errno.  Requests that fail validation
+ * come back with w->error set so they are answered in order of arrival.
+ */
+static int read_request(struct pool *p, struct work **out)
+{
+    struct nbd_conn *c = p->c;
+    struct nbd_request raw;
+    int r = nbd_io_read(&c->io, &raw, sizeof(raw));
+    if (r < 0)
+        return r == -ECONNRESET ? 0 : r; /* client gone, or shutdown */
+    if (be32toh(raw.magic) != NBD_REQUEST_MAGIC) {
+        nbd_log(NBD_LOG_INFO, "%s: bad request magic, disconnecting", c->peer);
+        return -EPROTO;
+    }
+    struct nbd_request_parsed q = {
+        .flags = be16toh(raw.flags),
+        .type = be16toh(raw.type),
+        .handle = raw.handle,
+        .offset = be64toh(raw.offset),
+        .length = be32toh(raw.length),
+    };
+    if (q.type == NBD_CMD_DISC)
+        return 0;
+    const char *msg = NULL;
+    uint32_t payload = 0;
+    uint32_t err = check_request(c, &q, &payload, &msg);
+    uint64_t cost = MIN_COST;
+    if (!err && (q.type == NBD_CMD_READ || q.type == NBD_CMD_WRITE))
+        cost += q.length;
+    reserve(p, cost);
+    struct work *w = calloc(1, sizeof(*w));
+    if (w && payload && !err && !(w->buf = buf_alloc(payload))) {
+        free(w);
+        w = NULL;
+    }
+    if (!w) {
+        release(p, cost);
+        nbd_log(NBD_LOG_ERR, "%s: out of memory", c->peer);
+        return -ENOMEM;
+    }
+    w->req = q;
+    w->error = err;
+    w->errmsg = msg;
+    w->cost = cost;
+    if (payload) {
+        /* A refused write's data is read and dropped to stay in step. */
+        r = w->buf ? nbd_io_read(&c->io, w->buf, payload) : nbd_io_skip(&c->io, payload);
+        if (r < 0) {
+            free(w->buf);
+            free(w);
+            release(p, cost);
+            return r == -ECONNRESET ? 0 : r;
+        }
+    }
+    if (atomic_load(&c->srv->stopping)) {
+        /* Shutting down: refuse what has not started. */
+        w->error = NBD_ESHUTDOWN;
+        w->errmsg = "server is shutting down";
+    }
+    *out = w;
+    return 1;
+}
+
+static void finish_work(struct pool *p, struct work *w)
+{
+    run_work(p->c, w);
+    uint64_t cost = w->cost;
+    free(w->buf);
+    free(w);
+    release(p, cost);
+}
+
+static void *worker_main(void *arg);
+
+/* Start one more worker when nobody is waiting to read next.  Called
+   with p->lock held. */
+static void maybe_grow(struct pool *p)
+{
+    if (p->waiting || p->closing || p->n_threads >= p->max_threads)
+        return;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 1u << 20);
+    if (pthread_create(&p->threads[p->n_threads], &attr, worker_main, p) == 0)
+        p->n_threads++;
+    pthread_attr_destroy(&attr);
+}
+
+static void *worker_main(void *arg)
+{
+    struct pool *p = arg;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        p->waiting++;
+        while (p->reading && !p->closing)
+            pthread_cond_wait(&p->turn, &p->lock);
+        p->waiting--;
+        if (p->closing)
+            break;
+        p->reading = true;
+        pthread_mutex_unlock(&p->lock);
+
+        struct work *w = NULL;
+        int r = read_request(p, &w);
+
+        pthread_mutex_lock(&p->lock);
+        p->reading = false;
+        if (r <= 0) {
+            p->closing = true;
+            p->result = r;
+            pthread_cond_broadcast(&p->turn);
+            pthread_cond_broadcast(&p->room);
+            break;
+        }
+        /* Someone else reads the next request while this one runs. */
+        maybe_grow(p);
+        pthread_cond_signal(&p->turn);
+        pthread_mutex_unlock(&p->lock);
+        finish_work(p, w);
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
 }
 
 int nbd_transmission(struct nbd_conn *c)
 {
     struct pool p;
-    int r = pool_start(&p, c, c->srv->workers);
-    if (r < 0) {
-        pool_stop(&p);
-        return r;
+    memset(&p, 0, sizeof(p));
+    p.c = c;
+    pthread_mutex_init(&p.lock, NULL);
+    pthread_cond_init(&p.turn, NULL);
+    pthread_cond_init(&p.room, NULL);
+    unsigned max = c->srv->workers;
+    if (max > 1 && !(p.threads = calloc(max - 1, sizeof(*p.threads))))
+        max = 1;
+    p.max_threads = max ? max - 1 : 0; /* the caller is one of them */
+    if (max == 0) {
+        /* Inline: read, run, repeat (the fuzzer; deterministic). */
+        struct work *w = NULL;
+        int r;
+        while ((r = read_request(&p, &w)) > 0)
+            finish_work(&p, w);
+        p.result = r;
+    } else {
+        worker_main(&p);
+        /* Everything in flight finishes before the connection closes. */
+        for (unsigned i = 0; i < p.n_threads; i++)
+            pthread_join(p.threads[i], NULL);
     }
-    for (;;) {
-        struct nbd_request raw;
-        if ((r = nbd_io_read(&c->io, &raw, sizeof(raw))) < 0)
-            break; /* client gone, or shutdown */
-        if (be32toh(raw.magic) != NBD_REQUEST_MAGIC) {
-            nbd_log(NBD_LOG_INFO, "%s: bad request magic, disconnecting", c->peer);
-            r = -EPROTO;
-            break;
-        }
-        struct nbd_request_parsed q = {
-            .flags = be16toh(raw.flags),
-            .type = be16toh(raw.type),
-            .handle = raw.handle,
-            .offset = be64toh(raw.offset),
-            .length = be32toh(raw.length),
-        };
-        if (q.type == NBD_CMD_DISC) {
-            r = 0;
-            break;
-        }
-        const char *msg = NULL;
-        uint32_t payload = 0;
-        uint32_t err = check_request(c, &q, &payload, &msg);
-        uint64_t cost = MIN_COST;
-        if (!err && (q.type == NBD_CMD_READ || q.type == NBD_CMD_WRITE))
-            cost += q.length;
-        pool_reserve(&p, cost);
-        struct work *w = calloc(1, sizeof(*w));
-        if (w && payload && !err && !(w->buf = buf_alloc(payload))) {
-            free(w);
-            w = NULL;
-        }
-        if (!w) {
-            r = -ENOMEM;
-            nbd_log(NBD_LOG_ERR, "%s: out of memory", c->peer);
-            pthread_mutex_lock(&p.lock);
-            p.inflight -= cost;
-            p.pending--;
-            pthread_mutex_unlock(&p.lock);
-            break;
-        }
-        w->req = q;
-        w->error = err;
-        w->errmsg = msg;
-        w->cost = cost;
-        if (payload) {
-            r = w->buf ? nbd_io_read(&c->io, w->buf, payload) : nbd_io_skip(&c->io, payload);
-            if (r < 0) {
-                free(w->buf);
-                free(w);
-                pthread_mutex_lock(&p.lock);
-                p.inflight -= cost;
-                p.pending--;
-                pthread_mutex_unlock(&p.lock);
-                break;
-            }
-        }
-        if (atomic_load(&c->srv->stopping)) {
-            /* Shutting down: refuse what has not started. */
-            w->error = NBD_ESHUTDOWN;
-            w->errmsg = "server is shutting down";
-        }
-        pool_submit(&p, w);
-    }
-    /* Finish everything in flight, then let the caller close. */
-    pool_stop(&p);
-    return r == -ECONNRESET ? 0 : r;
+    free(p.threads);
+    pthread_mutex_destroy(&p.lock);
+    pthread_cond_destroy(&p.turn);
+    pthread_cond_destroy(&p.room);
+    return p.result;
 }
