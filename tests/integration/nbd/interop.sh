@@ -108,6 +108,19 @@ assert h.pread(4096, 1 << 20) == b'\xef' * 4096
 stop_nbd
 cmp -s "$T/b.raw" "$T/b0.raw" || fail "-s wrote to the image"
 cmp -s "$T/a.raw" "$T/a0.raw" || fail "snapshot=on wrote to the image"
+# --image-opts, --cache=none (O_DIRECT) and --discard=unmap: a trim
+# punches a hole that base:allocation then reports.
+qemu-io -f raw -c 'write -P 0x44 0 4M' "$T/b.raw" >/dev/null
+start_nbd "$S" -t --image-opts --cache=none --discard=unmap "driver=raw,file.filename=$T/b.raw"
+qemu-io -f raw -c 'discard 1M 1M' -c 'read -P 0x44 0 1M' -c 'read -P 0 1M 1M' \
+    -c 'write -P 0x45 3M 4k' "$(uri "$S")" >"$T/qio"
+grep -q 'Pattern verification failed' "$T/qio" && fail "trim/cache=none data"
+nbdinfo --map "$(uri "$S")" | awk '{print $1, $2, $3}' | grep -qx '1048576 1048576 3' \
+    || { nbdinfo --map "$(uri "$S")"; fail "trim with --discard=unmap left no hole"; }
+stop_nbd
+qemu-io -f raw -c 'read -P 0x45 3M 4k' "$T/b.raw" | grep -q 'Pattern verification failed' \
+    && fail "cache=none write lost"
+
 # systemd socket activation: the listening socket arrives as fd 3.
 $PY - "$VDK_NBD" "$T/act.sock" "$T/b.raw" <<'PYEOF' &
 import os, socket, sys
