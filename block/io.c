@@ -292,7 +292,9 @@ int vdk_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
             maxz = vdk_align_down(maxz, za);
             if (!maxz)
                 maxz = za;
-            unsigned dflags = flags & n->supported_zero_flags;
+            /* NO_FALLBACK always travels down: a passthrough driver (raw, a
+               filter) must not let the layer below fall back to writing. */
+            unsigned dflags = flags & (n->supported_zero_flags | VDK_REQ_NO_FALLBACK);
             uint64_t o = m0;
             while (o < m1) {
                 uint64_t c = vdk_min_u64(m1 - o, maxz);
