@@ -212,4 +212,23 @@ PYEOF
 
 nbdinfo "$(uri "$S" disk)" >/dev/null || fail "server died"
 stop_nbd
+
+# FAST_ZERO on an image that can only zero by writing: ENOTSUP, nothing
+# written; without FAST_ZERO the zeroing happens.
+start_nbd "$S" -t --image-opts "driver=raw,file.driver=memory,file.size=1M,file.zeroes=off"
+$PY - "$(uri "$S")" <<'PYEOF' || fail "FAST_ZERO refusal"
+import sys, nbd
+h = nbd.NBD(); h.connect_uri(sys.argv[1])
+assert h.can_fast_zero()
+h.pwrite(b"a" * 65536, 0)
+try:
+    h.zero(65536, 0, nbd.CMD_FLAG_FAST_ZERO)
+    sys.exit("FAST_ZERO fell back to writing")
+except nbd.Error as e:
+    assert e.errno in ("ENOTSUP", "EOPNOTSUPP"), e
+assert h.pread(65536, 0) == b"a" * 65536
+h.zero(65536, 0)
+assert h.pread(65536, 0) == bytes(65536)
+PYEOF
+stop_nbd
 echo ok
