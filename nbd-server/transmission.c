@@ -45,24 +45,27 @@ struct work {
 
 /*
  * Workers take turns being the reader (leader/follower): the thread that
- * holds the reader role reads one request and its payload, hands the role
- * on, then runs the request and sends its reply itself.  No queue and no
- * hand-off between threads, so a request costs no extra wake-up.
+ * holds read_lock reads one request and its payload, lets go of the lock,
+ * then runs the request and sends its reply itself.  No queue and no
+ * hand-off between threads: the next reader is simply the next thread
+ * the mutex lets in.
  */
 struct pool {
     struct nbd_conn *c;
+    pthread_mutex_t read_lock;  /* the reader role */
+    atomic_bool closing;     /* stop reading: DISC, end of stream, error */
+    int result;              /* why the reading stopped (under read_lock) */
+    atomic_uint waiting;     /* threads queued for the reader role */
+    pthread_t *threads;      /* started so far (under read_lock) */
+    unsigned n_threads;
+    unsigned max_threads;    /* besides the caller; 0 with workers=0: inline */
+    /* Accounting is atomic so the common case takes no lock; only a
+       reader over the cap sleeps on `room`. */
     pthread_mutex_t lock;
-    pthread_cond_t turn;     /* the reader role is free, or closing */
     pthread_cond_t room;     /* in-flight bytes went down */
-    bool reading;            /* a thread holds the reader role */
-    bool closing;            /* stop reading: DISC, end of stream, error */
-    int result;              /* why the reading stopped */
-    uint64_t inflight;       /* bytes held by requests read and not done */
-    unsigned pending;        /* requests read and not done */
-    unsigned waiting;        /* threads waiting for the reader role */
-    pthread_t *threads;
-    unsigned n_threads;      /* started so far (besides the caller) */
-    unsigned max_threads;    /* 0: run everything on the caller (fuzzing) */
+    _Atomic uint64_t inflight; /* bytes held by requests read and not done */
+    atomic_uint pending;     /* requests read and not done */
+    atomic_uint room_waiters;
 };
 
 uint32_t nbd_errno_to_wire(int err)
@@ -518,24 +521,39 @@ static uint32_t check_request(const struct nbd_conn *c, const struct nbd_request
 
 /* ---- the pool ---- */
 
-/* Wait for room under the in-flight cap (a lone request always fits). */
+static bool has_room(struct pool *p, uint64_t cost)
+{
+    return atomic_load(&p->pending) == 0 ||
+           atomic_load(&p->inflight) + cost <= p->c->srv->max_inflight;
+}
+
+/* Wait for room under the in-flight cap (a lone request always fits).
+   Only the thread holding the reader role calls this. */
 static void reserve(struct pool *p, uint64_t cost)
 {
-    pthread_mutex_lock(&p->lock);
-    while (p->pending && p->inflight + cost > p->c->srv->max_inflight && !p->closing)
-        pthread_cond_wait(&p->room, &p->lock);
-    p->inflight += cost;
-    p->pending++;
-    pthread_mutex_unlock(&p->lock);
+    if (!has_room(p, cost)) {
+        pthread_mutex_lock(&p->lock);
+        atomic_fetch_add(&p->room_waiters, 1);
+        while (!has_room(p, cost))
+            pthread_cond_wait(&p->room, &p->lock);
+        atomic_fetch_sub(&p->room_waiters, 1);
+        pthread_mutex_unlock(&p->lock);
+    }
+    atomic_fetch_add(&p->inflight, cost);
+    atomic_fetch_add(&p->pending, 1);
 }
 
 static void release(struct pool *p, uint64_t cost)
 {
-    pthread_mutex_lock(&p->lock);
-    p->inflight -= cost;
-    p->pending--;
-    pthread_cond_broadcast(&p->room);
-    pthread_mutex_unlock(&p->lock);
+    atomic_fetch_sub(&p->inflight, cost);
+    atomic_fetch_sub(&p->pending, 1);
+    /* Sequentially consistent: either the waiter sees the new totals
+       before it sleeps, or we see it waiting and wake it. */
+    if (atomic_load(&p->room_waiters)) {
+        pthread_mutex_lock(&p->lock);
+        pthread_cond_broadcast(&p->room);
+        pthread_mutex_unlock(&p->lock);
+    }
 }
 
 /*
@@ -614,11 +632,11 @@ static void finish_work(struct pool *p, struct work *w)
 
 static void *worker_main(void *arg);
 
-/* Start one more worker when nobody is waiting to read next.  Called
-   with p->lock held. */
+/* Start one more worker when nobody is queued to read next.  Called
+   with read_lock held. */
 static void maybe_grow(struct pool *p)
 {
-    if (p->waiting || p->closing || p->n_threads >= p->max_threads)
+    if (atomic_load(&p->waiting) || p->n_threads >= p->max_threads)
         return;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -631,37 +649,26 @@ static void maybe_grow(struct pool *p)
 static void *worker_main(void *arg)
 {
     struct pool *p = arg;
-    pthread_mutex_lock(&p->lock);
     for (;;) {
-        p->waiting++;
-        while (p->reading && !p->closing)
-            pthread_cond_wait(&p->turn, &p->lock);
-        p->waiting--;
-        if (p->closing)
-            break;
-        p->reading = true;
-        pthread_mutex_unlock(&p->lock);
-
-        struct work *w = NULL;
-        int r = read_request(p, &w);
-
-        pthread_mutex_lock(&p->lock);
-        p->reading = false;
-        if (r <= 0) {
-            p->closing = true;
-            p->result = r;
-            pthread_cond_broadcast(&p->turn);
-            pthread_cond_broadcast(&p->room);
+        atomic_fetch_add(&p->waiting, 1);
+        pthread_mutex_lock(&p->read_lock);
+        atomic_fetch_sub(&p->waiting, 1);
+        if (atomic_load(&p->closing)) {
+            pthread_mutex_unlock(&p->read_lock);
             break;
         }
-        /* Someone else reads the next request while this one runs. */
+        struct work *w = NULL;
+        int r = read_request(p, &w);
+        if (r <= 0) {
+            p->result = r;
+            atomic_store(&p->closing, true);
+            pthread_mutex_unlock(&p->read_lock);
+            break;
+        }
         maybe_grow(p);
-        pthread_cond_signal(&p->turn);
-        pthread_mutex_unlock(&p->lock);
+        pthread_mutex_unlock(&p->read_lock);
         finish_work(p, w);
-        pthread_mutex_lock(&p->lock);
     }
-    pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
@@ -670,8 +677,13 @@ int nbd_transmission(struct nbd_conn *c)
     struct pool p;
     memset(&p, 0, sizeof(p));
     p.c = c;
+    atomic_init(&p.closing, false);
+    atomic_init(&p.waiting, 0);
+    atomic_init(&p.inflight, 0);
+    atomic_init(&p.pending, 0);
+    atomic_init(&p.room_waiters, 0);
+    pthread_mutex_init(&p.read_lock, NULL);
     pthread_mutex_init(&p.lock, NULL);
-    pthread_cond_init(&p.turn, NULL);
     pthread_cond_init(&p.room, NULL);
     unsigned max = c->srv->workers;
     if (max > 1 && !(p.threads = calloc(max - 1, sizeof(*p.threads))))
@@ -686,13 +698,17 @@ int nbd_transmission(struct nbd_conn *c)
         p.result = r;
     } else {
         worker_main(&p);
-        /* Everything in flight finishes before the connection closes. */
-        for (unsigned i = 0; i < p.n_threads; i++)
+        /* Everything in flight finishes before the connection closes.
+           No thread starts once closing is set, so n_threads is final. */
+        pthread_mutex_lock(&p.read_lock);
+        unsigned n = p.n_threads;
+        pthread_mutex_unlock(&p.read_lock);
+        for (unsigned i = 0; i < n; i++)
             pthread_join(p.threads[i], NULL);
     }
     free(p.threads);
+    pthread_mutex_destroy(&p.read_lock);
     pthread_mutex_destroy(&p.lock);
-    pthread_cond_destroy(&p.turn);
     pthread_cond_destroy(&p.room);
     return p.result;
 }
