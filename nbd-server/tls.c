@@ -33,7 +33,7 @@
 #define MAX_PSK_ENTRIES 1024
 #define MAX_PSK_BYTES 64
 #define MAX_PSK_IDENTITY 255
-#define RBUF_SIZE (64u * 1024)
+#define RBUF_SIZE 4096u /* small: write payloads mostly go straight to their buffer */
 
 struct psk_entry {
     char *identity;
