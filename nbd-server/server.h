@@ -8,8 +8,9 @@
  *   tls.c           connection I/O: plain sockets, OpenSSL TLS (X.509 or
  *                   PSK), and an in-memory transport for the fuzzer
  *   handshake.c     fixed newstyle option haggling
- *   transmission.c  request parsing, the per-connection worker pool,
- *                   simple and structured replies
+ *   transmission.c  request parsing and validation, the per-connection
+ *                   worker pool, the in-flight cap
+ *   commands.c      running requests, simple and structured replies
  *   export.c        export definitions, opening images, export flags
  *   log.c           stderr or syslog
  *
@@ -172,6 +173,27 @@ int nbd_handshake(struct nbd_conn *c);
 /* Serve requests until DISC, end of stream or shutdown.  Waits for every
    request in flight before returning. */
 int nbd_transmission(struct nbd_conn *c);
+
+/* ---- commands.c: one request ---- */
+struct nbd_req {             /* a request header, host byte order */
+    uint16_t flags, type;
+    uint64_t handle;         /* opaque cookie, kept in wire order */
+    uint64_t offset;
+    uint32_t length;
+};
+
+struct nbd_work {
+    struct nbd_req req;
+    uint32_t error;          /* wire error found while parsing, 0: none */
+    const char *errmsg;
+    uint8_t *buf;            /* a write's payload */
+    uint64_t cost;           /* bytes charged to the in-flight cap */
+};
+
+/* Run a request (or refuse it when w->error is set) and send its reply. */
+void nbd_run_request(struct nbd_conn *c, struct nbd_work *w);
+/* Page-aligned buffer (cache=none needs no bounce); free() it. */
+void *nbd_buf_alloc(size_t n);
 
 /* Map -errno to the protocol's error numbers. */
 uint32_t nbd_errno_to_wire(int err);

@@ -14,34 +14,14 @@
  */
 #include <endian.h>
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nbd-server/server.h"
 
-/* Reads at least this long are sent sparsely (holes as OFFSET_HOLE);
-   smaller ones skip the block-status lookup, which costs more than it
-   saves on 4 KiB random reads. */
-#define SPARSE_READ_MIN (64u * 1024)
-/* Most chunks one sparse read reply is cut into. */
-#define MAX_READ_CHUNKS 64
-#define CACHE_CHUNK (1u << 20)
 /* Accounting cost of a request without a data buffer. */
 #define MIN_COST 4096u
-
-struct work {
-    struct nbd_request_parsed {
-        uint16_t flags, type;
-        uint64_t handle, offset;
-        uint32_t length;
-    } req;
-    uint32_t error;          /* wire error found while parsing, 0: none */
-    const char *errmsg;
-    uint8_t *buf;            /* write payload */
-    uint64_t cost;
-};
 
 /*
  * Workers take turns being the reader (leader/follower): the thread that
@@ -68,392 +48,6 @@ struct pool {
     atomic_uint room_waiters;
 };
 
-uint32_t nbd_errno_to_wire(int err)
-{
-    if (err < 0)
-        err = -err;
-    switch (err) {
-    case 0:
-        return NBD_SUCCESS;
-    case EPERM:
-    case EROFS:
-    case EACCES:
-        return NBD_EPERM;
-    case ENOMEM:
-        return NBD_ENOMEM;
-    case EINVAL:
-        return NBD_EINVAL;
-    case ENOSPC:
-    case EDQUOT:
-    case EFBIG:
-        return NBD_ENOSPC;
-    case EOVERFLOW:
-        return NBD_EOVERFLOW;
-    case ENOTSUP:
-#if EOPNOTSUPP != ENOTSUP
-    case EOPNOTSUPP:
-#endif
-        return NBD_ENOTSUP;
-    case ESHUTDOWN:
-        return NBD_ESHUTDOWN;
-    default:
-        return NBD_EIO;
-    }
-}
-
-static void *buf_alloc(size_t n)
-{
-    void *p = NULL;
-    /* Page aligned so cache=none (O_DIRECT) needs no bounce buffer. */
-    return posix_memalign(&p, 4096, n ? n : 1) == 0 ? p : NULL;
-}
-
-/* ---- replies ---- */
-
-static int send_iov(struct nbd_conn *c, struct iovec *iov, int n)
-{
-    if (atomic_load(&c->dead))
-        return -EPIPE;
-    int r = nbd_io_writev(&c->io, iov, n);
-    if (r < 0) {
-        /* The client is gone: stop the reader too. */
-        atomic_store(&c->dead, true);
-        nbd_io_shutdown_read(&c->io);
-    }
-    return r;
-}
-
-static void chunk_header(struct nbd_structured_reply *h, uint16_t flags, uint16_t type,
-                         uint64_t handle, uint32_t len)
-{
-    h->magic = htobe32(NBD_STRUCTURED_REPLY_MAGIC);
-    h->flags = htobe16(flags);
-    h->type = htobe16(type);
-    h->handle = handle; /* opaque: echoed as received */
-    h->length = htobe32(len);
-}
-
-/* A whole reply (all its chunks) under the write lock. */
-static int send_simple(struct nbd_conn *c, const struct work *w, uint32_t error,
-                       const void *data, size_t len)
-{
-    struct nbd_simple_reply h = {
-        .magic = htobe32(NBD_SIMPLE_REPLY_MAGIC),
-        .error = htobe32(error),
-        .handle = w->req.handle,
-    };
-    struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)data, error ? 0 : len } };
-    pthread_mutex_lock(&c->write_lock);
-    int r = send_iov(c, iov, 2);
-    pthread_mutex_unlock(&c->write_lock);
-    return r;
-}
-
-static int send_error(struct nbd_conn *c, const struct work *w, uint32_t error,
-                      const char *msg)
-{
-    if (!c->structured)
-        return send_simple(c, w, error, NULL, 0);
-    size_t ml = msg ? strlen(msg) : 0;
-    if (ml > 1024)
-        ml = 1024;
-    struct nbd_structured_reply h;
-    struct nbd_chunk_error e = { .error = htobe32(error), .msglen = htobe16((uint16_t)ml) };
-    chunk_header(&h, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, w->req.handle,
-                 (uint32_t)(sizeof(e) + ml));
-    struct iovec iov[3] = { { &h, sizeof(h) }, { &e, sizeof(e) }, { (void *)msg, ml } };
-    pthread_mutex_lock(&c->write_lock);
-    int r = send_iov(c, iov, 3);
-    pthread_mutex_unlock(&c->write_lock);
-    return r;
-}
-
-static int send_ok(struct nbd_conn *c, const struct work *w)
-{
-    if (!c->structured)
-        return send_simple(c, w, 0, NULL, 0);
-    struct nbd_structured_reply h;
-    chunk_header(&h, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, w->req.handle, 0);
-    struct iovec iov = { &h, sizeof(h) };
-    pthread_mutex_lock(&c->write_lock);
-    int r = send_iov(c, &iov, 1);
-    pthread_mutex_unlock(&c->write_lock);
-    return r;
-}
-
-/* Reply to a failed operation, logging errors that are the server's. */
-static int reply_errno(struct nbd_conn *c, const struct work *w, int err, const char *what)
-{
-    char msg[160];
-    snprintf(msg, sizeof(msg), "%s at offset %" PRIu64 " length %" PRIu32 ": %s", what,
-             w->req.offset, w->req.length, strerror(-err));
-    if (err != -EINVAL && err != -ENOTSUP && err != -EPERM)
-        nbd_log(NBD_LOG_ERR, "%s: export '%s': %s", c->peer, c->exp->name, msg);
-    return send_error(c, w, nbd_errno_to_wire(err), msg);
-}
-
-/* ---- commands ---- */
-
-struct extent {
-    uint64_t len;
-    bool zero;
-};
-
-/* Split [off, off+len) into data and zero pieces (at most max). */
-static int read_extents(struct vdk_node *n, uint64_t off, uint64_t len,
-                        struct extent *ext, int max)
-{
-    int k = 0;
-    while (len) {
-        uint64_t pnum = 0;
-        int r = vdk_block_status_above(n, NULL, off, len, &pnum, NULL, NULL, NULL);
-        if (r < 0 || pnum == 0 || pnum > len)
-            return r < 0 ? r : -EIO;
-        bool zero = r & VDK_BS_ZERO;
-        if (k > 0 && ext[k - 1].zero == zero) {
-            ext[k - 1].len += pnum;
-        } else if (k == max) {
-            ext[k - 1].len += len; /* the rest is sent as it lands */
-            ext[k - 1].zero = false;
-            return k;
-        } else {
-            ext[k].len = pnum;
-            ext[k].zero = zero;
-            k++;
-        }
-        off += pnum;
-        len -= pnum;
-    }
-    return k;
-}
-
-static int cmd_read(struct nbd_conn *c, struct work *w)
-{
-    struct vdk_node *n = c->exp->node;
-    uint64_t off = w->req.offset;
-    uint32_t len = w->req.length;
-    struct extent ext[MAX_READ_CHUNKS];
-    int next = 1;
-    ext[0].len = len;
-    ext[0].zero = false;
-    bool sparse = c->structured && !(w->req.flags & NBD_CMD_FLAG_DF) &&
-                  len >= SPARSE_READ_MIN;
-    if (sparse) {
-        int r = read_extents(n, off, len, ext, MAX_READ_CHUNKS);
-        if (r > 0)
-            next = r;
-        /* On error fall back to one data chunk; the read reports errors. */
-    }
-    uint8_t *buf = buf_alloc(len);
-    if (!buf)
-        return reply_errno(c, w, -ENOMEM, "read");
-    uint64_t pos = 0;
-    for (int i = 0; i < next; i++) {
-        if (!ext[i].zero) {
-            int r = vdk_pread(n, buf + pos, ext[i].len, off + pos, 0);
-            if (r < 0) {
-                free(buf);
-                return reply_errno(c, w, r, "read");
-            }
-        }
-        pos += ext[i].len;
-    }
-    int r;
-    if (!c->structured) {
-        r = send_simple(c, w, 0, buf, len);
-        free(buf);
-        return r;
-    }
-    /* Header + offset (+ data) per chunk, all in one locked write. */
-    struct nbd_structured_reply hdr[MAX_READ_CHUNKS];
-    struct nbd_chunk_offset_hole hole[MAX_READ_CHUNKS];
-    uint64_t boff[MAX_READ_CHUNKS];
-    struct iovec iov[MAX_READ_CHUNKS * 3];
-    int ni = 0;
-    pos = 0;
-    for (int i = 0; i < next; i++) {
-        uint16_t fl = i == next - 1 ? NBD_REPLY_FLAG_DONE : 0;
-        uint32_t el = (uint32_t)ext[i].len;
-        if (ext[i].zero) {
-            chunk_header(&hdr[i], fl, NBD_REPLY_TYPE_OFFSET_HOLE, w->req.handle, 12);
-            hole[i].offset = htobe64(off + pos);
-            hole[i].length = htobe32(el);
-            iov[ni++] = (struct iovec){ &hdr[i], sizeof(hdr[i]) };
-            iov[ni++] = (struct iovec){ &hole[i], sizeof(hole[i]) };
-        } else {
-            chunk_header(&hdr[i], fl, NBD_REPLY_TYPE_OFFSET_DATA, w->req.handle, 8 + el);
-            boff[i] = htobe64(off + pos);
-            iov[ni++] = (struct iovec){ &hdr[i], sizeof(hdr[i]) };
-            iov[ni++] = (struct iovec){ &boff[i], 8 };
-            iov[ni++] = (struct iovec){ buf + pos, el };
-        }
-        pos += el;
-    }
-    pthread_mutex_lock(&c->write_lock);
-    r = send_iov(c, iov, ni);
-    pthread_mutex_unlock(&c->write_lock);
-    free(buf);
-    return r;
-}
-
-static unsigned write_flags(struct nbd_conn *c, const struct work *w)
-{
-    return (w->req.flags & NBD_CMD_FLAG_FUA) || c->exp->writethrough ? VDK_REQ_FUA : 0;
-}
-
-static int cmd_write(struct nbd_conn *c, struct work *w)
-{
-    int r = vdk_pwrite(c->exp->node, w->buf, w->req.length, w->req.offset,
-                       write_flags(c, w));
-    return r < 0 ? reply_errno(c, w, r, "write") : send_ok(c, w);
-}
-
-static int cmd_zeroes(struct nbd_conn *c, struct work *w)
-{
-    unsigned fl = write_flags(c, w);
-    if (!(w->req.flags & NBD_CMD_FLAG_NO_HOLE) && c->exp->discard)
-        fl |= VDK_REQ_MAY_UNMAP;
-    if (w->req.flags & NBD_CMD_FLAG_FAST_ZERO)
-        fl |= VDK_REQ_NO_FALLBACK;
-    int r = vdk_pwrite_zeroes(c->exp->node, w->req.offset, w->req.length, fl);
-    return r < 0 ? reply_errno(c, w, r, "write zeroes") : send_ok(c, w);
-}
-
-static int cmd_trim(struct nbd_conn *c, struct work *w)
-{
-    int r = 0;
-    if (c->exp->discard)
-        r = vdk_discard(c->exp->node, w->req.offset, w->req.length);
-    if (r == 0 && (write_flags(c, w) & VDK_REQ_FUA))
-        r = vdk_flush(c->exp->node);
-    return r < 0 ? reply_errno(c, w, r, "trim") : send_ok(c, w);
-}
-
-static int cmd_flush(struct nbd_conn *c, struct work *w)
-{
-    int r = vdk_flush(c->exp->node);
-    return r < 0 ? reply_errno(c, w, r, "flush") : send_ok(c, w);
-}
-
-/* Advisory prefetch: read the range through the page cache and drop it. */
-static int cmd_cache(struct nbd_conn *c, struct work *w)
-{
-    uint64_t off = w->req.offset, left = w->req.length;
-    uint8_t *buf = buf_alloc(CACHE_CHUNK);
-    if (!buf)
-        return reply_errno(c, w, -ENOMEM, "cache");
-    int r = 0;
-    while (left && r == 0 && !atomic_load(&c->dead)) {
-        uint64_t n = left < CACHE_CHUNK ? left : CACHE_CHUNK;
-        r = vdk_pread(c->exp->node, buf, n, off, 0);
-        off += n;
-        left -= n;
-    }
-    free(buf);
-    return r < 0 ? reply_errno(c, w, r, "cache") : send_ok(c, w);
-}
-
-/* Fill descriptors for one context.  Returns the count or -errno. */
-static int status_extents(struct nbd_conn *c, bool depth_ctx, uint64_t off, uint64_t len,
-                          int max, struct nbd_block_descriptor *d)
-{
-    struct vdk_node *n = c->exp->node;
-    int k = 0;
-    uint32_t last = 0;
-    while (len) {
-        uint64_t pnum = 0;
-        int depth = 0;
-        int r = vdk_block_status_above(n, NULL, off, len, &pnum, NULL, NULL, &depth);
-        if (r < 0)
-            return r;
-        if (pnum == 0 || pnum > len)
-            return -EIO;
-        uint32_t v;
-        if (depth_ctx)
-            v = (r & VDK_BS_ALLOCATED) ? (uint32_t)depth + 1 : 0;
-        else
-            v = ((r & VDK_BS_DATA) ? 0 : NBD_STATE_HOLE) | ((r & VDK_BS_ZERO) ? NBD_STATE_ZERO : 0);
-        /* Merge with the previous descriptor while it stays under 4 GiB. */
-        if (k > 0 && v == last && (uint64_t)be32toh(d[k - 1].length) + pnum <= UINT32_MAX) {
-            d[k - 1].length = htobe32(be32toh(d[k - 1].length) + (uint32_t)pnum);
-        } else {
-            if (k == max)
-                break;
-            d[k].length = htobe32((uint32_t)pnum);
-            d[k].status_flags = htobe32(v);
-            last = v;
-            k++;
-        }
-        off += pnum;
-        len -= pnum;
-    }
-    return k;
-}
-
-static int cmd_block_status(struct nbd_conn *c, struct work *w)
-{
-    int max = (w->req.flags & NBD_CMD_FLAG_REQ_ONE) ? 1 : NBD_MAX_EXTENTS;
-    bool ctx[2] = { c->meta_base, c->meta_depth };
-    uint32_t ids[2] = { NBD_META_ID_BASE_ALLOCATION, NBD_META_ID_ALLOCATION_DEPTH };
-    struct nbd_block_descriptor *d[2] = { NULL, NULL };
-    int cnt[2] = { 0, 0 };
-    int r = 0;
-    for (int i = 0; i < 2 && r >= 0; i++) {
-        if (!ctx[i])
-            continue;
-        d[i] = malloc(sizeof(*d[i]) * (size_t)max);
-        if (!d[i]) {
-            r = -ENOMEM;
-            break;
-        }
-        r = cnt[i] = status_extents(c, i == 1, w->req.offset, w->req.length, max, d[i]);
-    }
-    if (r < 0) {
-        free(d[0]);
-        free(d[1]);
-        return reply_errno(c, w, r, "block status");
-    }
-    struct nbd_structured_reply h[2];
-    uint32_t idbe[2];
-    struct iovec iov[6];
-    int ni = 0, last = ctx[1] ? 1 : 0;
-    for (int i = 0; i < 2; i++) {
-        if (!ctx[i])
-            continue;
-        idbe[i] = htobe32(ids[i]);
-        size_t dl = sizeof(*d[i]) * (size_t)cnt[i];
-        chunk_header(&h[i], i == last ? NBD_REPLY_FLAG_DONE : 0,
-                     NBD_REPLY_TYPE_BLOCK_STATUS, w->req.handle, (uint32_t)(4 + dl));
-        iov[ni++] = (struct iovec){ &h[i], sizeof(h[i]) };
-        iov[ni++] = (struct iovec){ &idbe[i], 4 };
-        iov[ni++] = (struct iovec){ d[i], dl };
-    }
-    pthread_mutex_lock(&c->write_lock);
-    r = send_iov(c, iov, ni);
-    pthread_mutex_unlock(&c->write_lock);
-    free(d[0]);
-    free(d[1]);
-    return r;
-}
-
-static void run_work(struct nbd_conn *c, struct work *w)
-{
-    if (w->error) {
-        send_error(c, w, w->error, w->errmsg);
-        return;
-    }
-    switch (w->req.type) {
-    case NBD_CMD_READ: cmd_read(c, w); break;
-    case NBD_CMD_WRITE: cmd_write(c, w); break;
-    case NBD_CMD_WRITE_ZEROES: cmd_zeroes(c, w); break;
-    case NBD_CMD_TRIM: cmd_trim(c, w); break;
-    case NBD_CMD_FLUSH: cmd_flush(c, w); break;
-    case NBD_CMD_CACHE: cmd_cache(c, w); break;
-    case NBD_CMD_BLOCK_STATUS: cmd_block_status(c, w); break;
-    default: send_error(c, w, NBD_EINVAL, "unknown command"); break;
-    }
-}
-
 /* ---- request validation (no I/O: shared with the fuzzer) ---- */
 
 /*
@@ -461,7 +55,7 @@ static void run_work(struct nbd_conn *c, struct work *w)
  * wire error with *msg set.  *payload is how many bytes follow the header
  * (a write's data, which must be read even when the request is refused).
  */
-static uint32_t check_request(const struct nbd_conn *c, const struct nbd_request_parsed *q,
+static uint32_t check_request(const struct nbd_conn *c, const struct nbd_req *q,
                               uint32_t *payload, const char **msg)
 {
     const struct nbd_export *e = c->exp;
@@ -561,7 +155,7 @@ static void release(struct pool *p, uint64_t cost)
  * 0 at DISC / end of stream, or -errno.  Requests that fail validation
  * come back with w->error set so they are answered in order of arrival.
  */
-static int read_request(struct pool *p, struct work **out)
+static int read_request(struct pool *p, struct nbd_work **out)
 {
     struct nbd_conn *c = p->c;
     struct nbd_request raw;
@@ -572,7 +166,7 @@ static int read_request(struct pool *p, struct work **out)
         nbd_log(NBD_LOG_INFO, "%s: bad request magic, disconnecting", c->peer);
         return -EPROTO;
     }
-    struct nbd_request_parsed q = {
+    struct nbd_req q = {
         .flags = be16toh(raw.flags),
         .type = be16toh(raw.type),
         .handle = raw.handle,
@@ -588,8 +182,8 @@ static int read_request(struct pool *p, struct work **out)
     if (!err && (q.type == NBD_CMD_READ || q.type == NBD_CMD_WRITE))
         cost += q.length;
     reserve(p, cost);
-    struct work *w = calloc(1, sizeof(*w));
-    if (w && payload && !err && !(w->buf = buf_alloc(payload))) {
+    struct nbd_work *w = calloc(1, sizeof(*w));
+    if (w && payload && !err && !(w->buf = nbd_buf_alloc(payload))) {
         free(w);
         w = NULL;
     }
@@ -621,9 +215,9 @@ static int read_request(struct pool *p, struct work **out)
     return 1;
 }
 
-static void finish_work(struct pool *p, struct work *w)
+static void finish_work(struct pool *p, struct nbd_work *w)
 {
-    run_work(p->c, w);
+    nbd_run_request(p->c, w);
     uint64_t cost = w->cost;
     free(w->buf);
     free(w);
@@ -657,7 +251,7 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&p->read_lock);
             break;
         }
-        struct work *w = NULL;
+        struct nbd_work *w = NULL;
         int r = read_request(p, &w);
         if (r <= 0) {
             p->result = r;
@@ -691,7 +285,7 @@ int nbd_transmission(struct nbd_conn *c)
     p.max_threads = max ? max - 1 : 0; /* the caller is one of them */
     if (max == 0) {
         /* Inline: read, run, repeat (the fuzzer; deterministic). */
-        struct work *w = NULL;
+        struct nbd_work *w = NULL;
         int r;
         while ((r = read_request(&p, &w)) > 0)
             finish_work(&p, w);
