@@ -28,7 +28,7 @@ static int amend_help(const char *fmt)
     if (!drv || !vdk_driver_is_format(drv))
         return img_error("Unknown file format '%s'", fmt);
     const struct vdk_opt_desc *t = vdk_driver_create_opts(drv);
-    if (!t)
+    if (!t || !vdk_driver_can_amend(drv))
         return img_error("Format driver '%s' does not support option amendment", fmt);
     char title[128];
     snprintf(title, sizeof(title), "Amend options for '%s':", fmt);

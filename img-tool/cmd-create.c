@@ -214,6 +214,9 @@ int img_cmd_create(int argc, char **argv)
     if (check_keys(filename, drv, proto, o))
         goto out;
     uint64_t size = 0;
+    const char *osize = vdk_opts_peek(o, "size");
+    if (osize && img_parse_opt_size(filename, "size", osize, &size))
+        goto out;
     if (size_arg) {
         if (img_parse_size_arg(size_arg, &size))
             goto out;

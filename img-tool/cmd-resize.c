@@ -17,24 +17,6 @@ const char img_resize_options[] =
     "  --object def           define an object such as a secret\n"
     "  size                   new size, or +N / -N relative to the current one\n";
 
-/*
- * qemu-img parses the size as its "size" option, so bad sizes get the
- * option parser's wording.  Returns 0 or 1 (message printed).
- */
-static int parse_resize_size(const char *s, uint64_t *out)
-{
-    int r = vdk_parse_size(s, out);
-    if (r == -ERANGE)
-        return img_error("Value '%s' is out of range for parameter 'size'", s);
-    if (r < 0) {
-        img_error("Parameter 'size' expects a non-negative number below 2^64");
-        fputs("Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n"
-              "and exabytes, respectively.\n", stderr);
-        return 1;
-    }
-    return 0;
-}
-
 int img_cmd_resize(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -98,7 +80,7 @@ int img_cmd_resize(int argc, char **argv)
         size_arg++;
     }
     uint64_t n = 0;
-    if (parse_resize_size(size_arg, &n))
+    if (img_parse_opt_size(NULL, "size", size_arg, &n))
         return 1;
 
     struct vdk_node *node = NULL;

@@ -108,6 +108,23 @@ int img_parse_num_arg(const char *what, const char *s, uint64_t *out)
     return 0;
 }
 
+int img_parse_opt_size(const char *ctx, const char *key, const char *s, uint64_t *out)
+{
+    const char *sep = ctx ? ": " : "";
+    int r = vdk_parse_size(s, out);
+    if (r == -ERANGE)
+        return img_error("%s%sValue '%s' is out of range for parameter '%s'", ctx ? ctx : "",
+                         sep, s, key);
+    if (r < 0) {
+        img_error("%s%sParameter '%s' expects a non-negative number below 2^64",
+                  ctx ? ctx : "", sep, key);
+        fputs("Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n"
+              "and exabytes, respectively.\n", stderr);
+        return 1;
+    }
+    return 0;
+}
+
 int img_parse_size_arg(const char *s, uint64_t *out)
 {
     return img_parse_num_arg("image size", s, out);

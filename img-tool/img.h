@@ -69,6 +69,12 @@ int img_add_object(const char *def);
 
 /* Parse a size argument with qemu-img's messages; returns 0 or 1 (exit). */
 int img_parse_size_arg(const char *s, uint64_t *out);
+/*
+ * A size given as option `key` (-o size=..., resize's size), with the
+ * wording qemu-img's option parser uses, after "ctx: " when ctx is not
+ * NULL.  Returns 0 or 1 (exit code).
+ */
+int img_parse_opt_size(const char *ctx, const char *key, const char *s, uint64_t *out);
 /* Same for another quantity: "Invalid <what> specified. ..." */
 int img_parse_num_arg(const char *what, const char *s, uint64_t *out);
 
