@@ -157,7 +157,7 @@ int img_cmd_map(int argc, char **argv)
         printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
     else
         putchar('[');
-    struct map_entry curr = { .length = 0 }, next;
+    struct map_entry curr = { .start = start }, next;
     int ret = 0;
     for (uint64_t off = start; off < end; off += next.length) {
         int r = entry_at(n, off, (end - off < MAP_CHUNK ? end - off : MAP_CHUNK), &next);
@@ -176,7 +176,8 @@ int img_cmd_map(int argc, char **argv)
         }
         curr = next;
     }
-    if (ret == 0 && curr.length && print_entry(output, &curr, false))
+    /* qemu-img prints the last entry even when empty (a zero-length image). */
+    if (ret == 0 && print_entry(output, &curr, false))
         ret = 1;
     if (output == IMG_OUTPUT_JSON)
         fputs("]\n", stdout);
