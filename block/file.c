@@ -96,8 +96,11 @@ static int file_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     s->direct = flags & VDK_O_DIRECT;
     s->has_seek_data = !s->is_bdev;
 
+    /* A read-only metadata open (VDK_O_NO_IO, "info") needs no
+       permissions, as in QEMU, so it works on images others write to. */
     enum vdk_lock_mode mode = VDK_LOCK_NONE;
-    if (lk != 2 && !(flags & VDK_O_SHARE))
+    bool no_io = (flags & VDK_O_NO_IO) && !(flags & VDK_O_RDWR);
+    if (lk != 2 && !(flags & VDK_O_SHARE) && !no_io)
         mode = (flags & VDK_O_RDWR) ? VDK_LOCK_WRITE : VDK_LOCK_READ;
     int r = vdk_file_lock(s->fd, mode, fn, errp);
     if (r < 0) {
