@@ -260,6 +260,21 @@ int img_cmd_create(int argc, char **argv)
     }
     if (!quiet)
         print_formatting(filename, fmt, drv, proto, o);
+    /* Like qemu-img, images are whole 512-byte sectors: "create x 1000"
+       makes a 1024-byte image (the line above still shows 1000). */
+    const char *sz = vdk_opts_peek(o, "size");
+    if (sz && vdk_parse_size(sz, &size) == 0 && size % 512) {
+        char buf[32];
+        if (size > (uint64_t)INT64_MAX - 511) {
+            ret = img_error("%s: Image size must be less than 8 EiB!", filename);
+            goto out;
+        }
+        snprintf(buf, sizeof(buf), "%" PRIu64, (size + 511) & ~(uint64_t)511);
+        if (vdk_opts_set(o, "size", buf) < 0) {
+            ret = img_error("out of memory");
+            goto out;
+        }
+    }
     struct vdk_error *err = NULL;
     int r = vdk_create(fmt, filename, o, &err);
     o = NULL; /* consumed */

@@ -69,6 +69,8 @@ int img_cmd_info(int argc, char **argv)
        opened, so info works on an overlay whose base is missing. */
     if (!chain)
         flags |= VDK_O_NO_BACKING;
+    /* Metadata only, as qemu-img info: works on images others write to. */
+    flags |= VDK_O_NO_IO;
     struct vdk_node *top = NULL;
     if (img_open_or_report(&top, filename, fmt, image_opts, NULL, flags))
         return 1;
