@@ -268,7 +268,7 @@ void img_print_format_specific(FILE *out, struct json_object *fs)
 
 void img_snapshot_print_header(FILE *out)
 {
-    fprintf(out, "%-9s %-17s %8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE",
+    fprintf(out, "%-9s %-16s %8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE",
             "VM CLOCK", "ICOUNT");
 }
 
@@ -286,7 +286,7 @@ void img_snapshot_print_row(FILE *out, const struct vdk_snapshot_info *sn)
     if (sn->icount != UINT64_MAX)
         snprintf(icount, sizeof(icount), "%" PRIu64, sn->icount);
     char *size = vdk_size_to_str(sn->vm_state_size);
-    fprintf(out, "%-9s %-17s %8s%20s%13s%11s\n", sn->id, sn->name ? sn->name : "",
+    fprintf(out, "%-9s %-16s %8s%20s%13s%11s\n", sn->id, sn->name ? sn->name : "",
             size ? size : "?", date, clock, icount);
     free(size);
 }
