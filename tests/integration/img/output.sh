@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # vdk-img's JSON and human printers reproduce qemu-img's output for what
-# qemu-img prints about qcow2 (snapshots, bitmaps, encryption, backing
-# chains, LUKS encryption): member order, escaping, the snapshot table and
+# qemu-img prints about qcow2 images (snapshots, bitmaps, LUKS encryption,
+# backing chains): member order, escaping, the snapshot table and
 # the generic "Format specific information" block.
 . "$VDK_SRC/tests/integration/lib.sh"
 REPRINT=${1:?usage: output.sh PATH-TO-img-reprint}
