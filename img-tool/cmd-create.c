@@ -186,7 +186,17 @@ int img_cmd_create(int argc, char **argv)
             ret = img_error("Unknown file format '%s'", fmt);
             goto out;
         }
-        vdk_create_print_help(fmt, optind < argc ? argv[optind] : "", stdout);
+        if (optind < argc) {
+            vdk_create_print_help(fmt, argv[optind], stdout);
+        } else {
+            /* Without a file name the protocol is unknown: format options
+               only, with qemu-img's hint. */
+            char title[96];
+            snprintf(title, sizeof(title), "Supported %s options:", fmt);
+            vdk_opts_print_help(stdout, title, vdk_driver_create_opts(drv));
+            printf("\nThe protocol level may support further options.\n"
+                   "Specify the target filename to include those options.\n");
+        }
         ret = 0;
         goto out;
     }

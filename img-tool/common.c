@@ -164,6 +164,10 @@ int img_open_or_report(struct vdk_node **out, const char *filename, const char *
                        bool image_opts, struct vdk_opts *extra, unsigned flags)
 {
     struct vdk_error *err = NULL;
+    if (image_opts && fmt) {
+        vdk_opts_free(extra);
+        return img_error("--image-opts and --format are mutually exclusive");
+    }
     if (img_open(out, filename, fmt, image_opts, extra, flags, &err) < 0)
         return img_report(err, "Could not open '%s'", filename);
     return 0;

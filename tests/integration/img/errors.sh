@@ -53,6 +53,7 @@ same_error "unknown command" frobnicate a.raw
 same_error "no command" ''
 same_error "resize missing size" resize a.raw
 same_error "resize bad prealloc" resize -f raw --preallocation=bogus a.raw 5M
+same_error "--image-opts with -f" info --image-opts -f raw driver=raw,file.filename=a.raw
 same_error "check -r bogus" check -r bogus a.raw
 same_error "measure both" measure --size 1M a.raw
 expect_fail "Invalid cache option" "$V" info -t bogus a.raw

@@ -25,6 +25,8 @@ same_output "info absolute path" info --output=json "$T/data.raw"
 same_output "info --image-opts" info --output=json --image-opts \
     driver=raw,file.filename=data.raw
 same_output "info default output" info data.raw
+echo -n secret >pw
+same_output "info --object" info --object secret,id=s0,file=pw --output=json data.raw
 
 # The JSON carries qemu-img's field names.
 "$VDK_IMG" info --output=json data.raw >j
