@@ -64,6 +64,11 @@ bool vdk_driver_can_create(const struct vdk_driver *drv)
     return drv && drv->create;
 }
 
+bool vdk_driver_can_amend(const struct vdk_driver *drv)
+{
+    return drv && drv->amend;
+}
+
 const struct vdk_opt_desc *vdk_driver_create_opts(const struct vdk_driver *drv)
 {
     return drv ? drv->create_opts : NULL;

@@ -211,6 +211,8 @@ const struct vdk_driver *vdk_driver_nth(size_t i);
 const char *vdk_driver_name(const struct vdk_driver *drv);
 bool vdk_driver_is_format(const struct vdk_driver *drv);
 bool vdk_driver_can_create(const struct vdk_driver *drv);
+/* The format can change options of existing images (vdk_amend). */
+bool vdk_driver_can_amend(const struct vdk_driver *drv);
 /* Create-option table (NULL-terminated) or NULL. */
 const struct vdk_opt_desc *vdk_driver_create_opts(const struct vdk_driver *drv);
 /* Runtime-option table or NULL. */
