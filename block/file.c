@@ -348,6 +348,17 @@ static int fd_resize(int fd, bool is_bdev, uint64_t old, uint64_t size,
     if (size <= old || prealloc == VDK_PREALLOC_OFF || prealloc == VDK_PREALLOC_METADATA) {
         if (ftruncate(fd, (off_t)size) < 0)
             return vdk_error_setf_errno(errp, errno, "could not resize '%s'", fn);
+        /*
+         * Like QEMU, allocate the first block of a file grown from empty:
+         * it lets O_DIRECT alignment probing work on the new image, and
+         * keeps `map` pictures of created/converted images identical.
+         */
+        if (old == 0 && size > 0) {
+            int r = write_zero_range(fd, 0, vdk_min_u64(size, 4096));
+            if (r < 0)
+                return vdk_error_setf_errno(errp, r, "could not allocate the first "
+                                            "block of '%s'", fn);
+        }
         return 0;
     }
     if (prealloc == VDK_PREALLOC_FALLOC) {
