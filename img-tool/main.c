@@ -5,11 +5,15 @@
 #include <string.h>
 
 #include "img.h"
+#include "convert.h"
 
 int img_cmd_help(int argc, char **argv);
 
 const struct img_command img_commands[] = {
     { "help", img_cmd_help, "help" },
+    { "convert", img_cmd_convert, "convert [--object objectdef] [--image-opts] [--target-image-opts] [--target-is-zero] [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] [-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] [-l snapshot_param] [-S sparse_size] [-m num_coroutines] [-W] filename [filename2 [...]] output_filename" },
+    { "compare", img_cmd_compare, "compare [--object objectdef] [--image-opts] [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] [-U] filename1 filename2" },
+    { "dd", img_cmd_dd, "dd [--object objectdef] [--image-opts] [-U] [-f fmt] [-O output_fmt] [bs=block_size] [count=blocks] [skip=blocks] if=input of=output" },
     { NULL, NULL, NULL },
 };
 
