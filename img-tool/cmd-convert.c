@@ -195,6 +195,11 @@ static bool is_block_device(const char *filename)
 /* Create the target unless -n.  Returns -1 to go on, else the exit code. */
 static int create_target(struct convert_args *a, const char *out, uint64_t total)
 {
+    if (!a->out_fmt) { /* --target-image-opts (implies -n): the options decide */
+        if (a->backing)
+            return img_error("-B cannot be used with --target-image-opts");
+        return -1;
+    }
     const struct vdk_driver *drv = vdk_driver_find(a->out_fmt);
     if (!drv)
         return img_error("Unknown file format '%s'", a->out_fmt);
