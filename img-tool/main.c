@@ -6,6 +6,7 @@
 
 #include "chain.h"
 #include "img.h"
+#include "convert.h"
 
 /* Alphabetical, as in qemu-img's help.  One line per command. */
 const struct img_command img_commands[] = {
@@ -18,9 +19,20 @@ const struct img_command img_commands[] = {
     { "commit", img_cmd_commit,
       "commit [--object objectdef] [--image-opts] [-q] [-f fmt] [-t cache] [-b base] "
       "[-r rate_limit] [-d] [-p] filename", img_commit_options },
+    { "compare", img_cmd_compare,
+      "compare [--object objectdef] [--image-opts] [-f fmt] [-F fmt] [-T src_cache] [-p] "
+      "[-q] [-s] [-U] filename1 filename2", NULL },
+    { "convert", img_cmd_convert,
+      "convert [--object objectdef] [--image-opts] [--target-image-opts] [--target-is-zero] "
+      "[-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] [-O output_fmt] "
+      "[-B backing_file [-F backing_fmt]] [-o options] [-l snapshot_param] [-S sparse_size] "
+      "[-m num_coroutines] [-W] filename [filename2 [...]] output_filename", NULL },
     { "create", img_cmd_create,
       "create [--object objectdef] [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] "
       "[-o options] filename [size]", img_create_options },
+    { "dd", img_cmd_dd,
+      "dd [--object objectdef] [--image-opts] [-U] [-f fmt] [-O output_fmt] [bs=block_size] "
+      "[count=blocks] [skip=blocks] if=input of=output", NULL },
     { "info", img_cmd_info,
       "info [--object objectdef] [--image-opts] [-f fmt] [--output=ofmt] "
       "[--backing-chain] [-U] filename", img_info_options },

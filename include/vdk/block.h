@@ -184,6 +184,8 @@ uint32_t vdk_node_alignment(const struct vdk_node *n);
 uint32_t vdk_node_max_transfer(const struct vdk_node *n);
 /* Cluster size (0 if none) for block-status granularity hints. */
 uint32_t vdk_node_cluster_size(const struct vdk_node *n);
+/* VDK_REQ_* write flags the node handles natively (e.g. COMPRESSED, FUA). */
+unsigned vdk_node_write_flags(const struct vdk_node *n);
 
 /* ---- create ---- */
 
