@@ -169,6 +169,13 @@ extern const struct vdk_driver vdk_driver_memory;
 extern const struct vdk_driver vdk_driver_null;
 extern const struct vdk_driver vdk_driver_raw;
 
+/*
+ * Unit tests only: make one extra driver (a test format with backing
+ * files, say) visible to vdk_driver_find(), vdk_driver_nth() and probing,
+ * after the built-in table.  NULL removes it.  Programs never call this.
+ */
+void vdk_driver_set_test_extra(const struct vdk_driver *drv);
+
 /* Driver used for a URI such as "nbd://..."; NULL if not a URI we serve. */
 const struct vdk_driver *vdk_driver_for_uri(const char *filename);
 
