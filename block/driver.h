@@ -117,7 +117,8 @@ struct vdk_driver {
     int (*pwrite)(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                   const void *buf, unsigned flags);
     /* NULL or -ENOTSUP: generic layer writes zero buffers (unless
-       VDK_REQ_NO_FALLBACK). */
+       VDK_REQ_NO_FALLBACK).  flags may carry VDK_REQ_NO_FALLBACK: a driver
+       that zeroes through a child passes it on. */
     int (*pwrite_zeroes)(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                          unsigned flags);
     /* NULL: discard is a no-op. */
