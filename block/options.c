@@ -272,24 +272,32 @@ int vdk_opts_merge(struct vdk_opts *dst, const struct vdk_opts *src,
     return 0;
 }
 
+/* Append s with its commas doubled. */
+static char *put_escaped(char *p, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == ',')
+            *p++ = ',';
+        *p++ = *s;
+    }
+    return p;
+}
+
 char *vdk_opts_to_string(const struct vdk_opts *o)
 {
     size_t cap = 1;
     for (size_t i = 0; o && i < o->n; i++)
-        cap += strlen(o->items[i].key) + 2 * strlen(o->items[i].value) + 2;
+        cap += 2 * strlen(o->items[i].key) + 2 * strlen(o->items[i].value) + 2;
     char *s = malloc(cap), *p = s;
     if (!s)
         return NULL;
     for (size_t i = 0; o && i < o->n; i++) {
         if (i)
             *p++ = ',';
-        p = stpcpy(p, o->items[i].key);
+        /* Keys may hold commas too ("a,,b=1" parses to key "a,b"). */
+        p = put_escaped(p, o->items[i].key);
         *p++ = '=';
-        for (const char *v = o->items[i].value; *v; v++) {
-            if (*v == ',')
-                *p++ = ',';
-            *p++ = *v;
-        }
+        p = put_escaped(p, o->items[i].value);
     }
     *p = '\0';
     return s;
