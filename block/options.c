@@ -400,10 +400,22 @@ int vdk_opts_validate(const struct vdk_opts *o, const struct vdk_opt_desc *table
     return 0;
 }
 
+/*
+ * qemu sorts the formatted lines ("  name=<type> ..."), so a name sorts as
+ * if followed by '=': "encrypt.format" comes before "encrypt".
+ */
 static int desc_cmp(const void *a, const void *b)
 {
     const struct vdk_opt_desc *const *x = a, *const *y = b;
-    return strcmp((*x)->name, (*y)->name);
+    const unsigned char *p = (const unsigned char *)(*x)->name;
+    const unsigned char *q = (const unsigned char *)(*y)->name;
+    for (;; p++, q++) {
+        int c = *p ? *p : '=', d = *q ? *q : '=';
+        if (c != d)
+            return c - d;
+        if (!*p || !*q)
+            return strcmp((const char *)p, (const char *)q);
+    }
 }
 
 void vdk_opts_print_help(FILE *out, const char *title,
@@ -432,8 +444,7 @@ void vdk_opts_print_help(FILE *out, const char *title,
             fprintf(out, " (allowed values: %s)", l ? l : "");
             free(l);
         }
-        if (d->def_value)
-            fprintf(out, " (default: %s)", d->def_value);
+        /* No "(default: ...)": qemu-img's create help shows none. */
         fputc('\n', out);
     }
     free(sorted);
