@@ -5,8 +5,8 @@
 # parser must refuse.
 #   fuzz-options.sh OUTDIR
 set -eu
-out=$1
-mkdir -p "$out"
+mkdir -p "$1"
+out=$(cd "$1" && pwd)
 n=0
 seed() { printf '%s' "$1" >"$out/opt-$(printf '%03d' "$n")"; n=$((n + 1)); }
 

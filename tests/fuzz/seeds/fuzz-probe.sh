@@ -6,8 +6,8 @@
 # is large) to keep the corpus small.
 #   fuzz-probe.sh OUTDIR
 set -eu
-out=$1
-mkdir -p "$out"
+mkdir -p "$1"
+out=$(cd "$1" && pwd)
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
 cd "$w"

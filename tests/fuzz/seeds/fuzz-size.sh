@@ -4,8 +4,8 @@
 # option strings carry them, valid and not.
 #   fuzz-size.sh OUTDIR
 set -eu
-out=$1
-mkdir -p "$out"
+mkdir -p "$1"
+out=$(cd "$1" && pwd)
 n=0
 seed() { printf '%s' "$1" >"$out/size-$(printf '%03d' "$n")"; n=$((n + 1)); }
 for s in 0 1 512 1b 1B 4k 4K 1M 64M 1.5G 0.5k 1T 2P 7E 8E \
