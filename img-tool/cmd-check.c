@@ -91,20 +91,17 @@ int img_cmd_check(int argc, char **argv)
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 },
     };
-    const char *fmt = NULL;
-    enum img_output output = IMG_OUTPUT_HUMAN;
-    bool quiet = false, image_opts = false;
-    unsigned flags = VDK_O_CHECK_REPAIR, fix = 0;
+    struct img_image_args ia = { .flags = VDK_O_CHECK_REPAIR, .output = IMG_OUTPUT_HUMAN };
+    bool quiet = false;
+    unsigned fix = 0;
     int c;
 
     while ((c = getopt_long(argc, argv, ":f:hqr:T:U", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': return img_command_help("check");
-        case 'f': fmt = optarg; break;
         case 'q': quiet = true; break;
-        case 'U': flags |= VDK_O_SHARE; break;
         case 'r':
-            flags |= VDK_O_RDWR;
+            ia.flags |= VDK_O_RDWR;
             if (strcmp(optarg, "leaks") == 0)
                 fix = VDK_CHECK_FIX_LEAKS;
             else if (strcmp(optarg, "all") == 0)
@@ -113,23 +110,19 @@ int img_cmd_check(int argc, char **argv)
                 return img_usage_error("Unknown option value for -r (expecting 'leaks' or "
                                        "'all'): %s", optarg);
             break;
-        case 'T':
-            if (img_parse_cache(optarg, &flags) < 0)
-                return img_error("Invalid source cache option: %s", optarg);
-            break;
-        case IMG_OPT_OUTPUT:
-            if (img_parse_output(optarg, &output))
+        default: {
+            int h = img_image_opt(&ia, c, optarg);
+            if (h < 0)
                 return 1;
-            break;
-        case IMG_OPT_IMAGE_OPTS: image_opts = true; break;
-        case IMG_OPT_OBJECT:
-            if (img_add_object(optarg))
-                return 1;
-            break;
-        default:
-            return img_getopt_error(c, argv);
+            if (h == 0)
+                return img_getopt_error(c, argv);
+        }
         }
     }
+    const char *fmt = ia.fmt;
+    enum img_output output = (enum img_output)ia.output;
+    bool image_opts = ia.image_opts;
+    unsigned flags = ia.flags;
     if (optind != argc - 1)
         return img_usage_error("Expecting one image file name");
     const char *filename = argv[optind];

@@ -32,35 +32,27 @@ int img_cmd_info(int argc, char **argv)
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 },
     };
-    const char *fmt = NULL;
-    enum img_output output = IMG_OUTPUT_HUMAN;
-    bool chain = false, image_opts = false;
-    unsigned flags = 0;
+    struct img_image_args ia = { .output = IMG_OUTPUT_HUMAN };
+    bool chain = false;
     int c;
 
     while ((c = getopt_long(argc, argv, ":f:ht:U", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': return img_command_help("info");
-        case 'f': fmt = optarg; break;
-        case 'U': flags |= VDK_O_SHARE; break;
-        case 't':
-            if (img_parse_cache(optarg, &flags) < 0)
-                return img_error("Invalid cache option: %s", optarg);
-            break;
-        case IMG_OPT_OUTPUT:
-            if (img_parse_output(optarg, &output))
-                return 1;
-            break;
         case IMG_OPT_BACKING_CHAIN: chain = true; break;
-        case IMG_OPT_IMAGE_OPTS: image_opts = true; break;
-        case IMG_OPT_OBJECT:
-            if (img_add_object(optarg))
+        default: {
+            int h = img_image_opt(&ia, c, optarg);
+            if (h < 0)
                 return 1;
-            break;
-        default:
-            return img_getopt_error(c, argv);
+            if (h == 0)
+                return img_getopt_error(c, argv);
+        }
         }
     }
+    const char *fmt = ia.fmt;
+    enum img_output output = (enum img_output)ia.output;
+    bool image_opts = ia.image_opts;
+    unsigned flags = ia.flags;
     if (optind != argc - 1)
         return img_usage_error("Expecting one image file name");
     const char *filename = argv[optind];

@@ -105,18 +105,13 @@ int img_cmd_map(int argc, char **argv)
         { "max-length", required_argument, NULL, 'l' },
         { NULL, 0, NULL, 0 },
     };
-    const char *fmt = NULL;
-    enum img_output output = IMG_OUTPUT_HUMAN;
-    bool image_opts = false;
+    struct img_image_args ia = { .output = IMG_OUTPUT_HUMAN };
     uint64_t start = 0, max_len = INT64_MAX;
-    unsigned flags = 0;
     int c;
 
     while ((c = getopt_long(argc, argv, ":f:hU", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': return img_command_help("map");
-        case 'f': fmt = optarg; break;
-        case 'U': flags |= VDK_O_SHARE; break;
         case 's':
             if (img_parse_num_arg("start offset", optarg, &start))
                 return 1;
@@ -125,19 +120,19 @@ int img_cmd_map(int argc, char **argv)
             if (img_parse_num_arg("max length", optarg, &max_len))
                 return 1;
             break;
-        case IMG_OPT_OUTPUT:
-            if (img_parse_output(optarg, &output))
+        default: {
+            int h = img_image_opt(&ia, c, optarg);
+            if (h < 0)
                 return 1;
-            break;
-        case IMG_OPT_IMAGE_OPTS: image_opts = true; break;
-        case IMG_OPT_OBJECT:
-            if (img_add_object(optarg))
-                return 1;
-            break;
-        default:
-            return img_getopt_error(c, argv);
+            if (h == 0)
+                return img_getopt_error(c, argv);
+        }
         }
     }
+    const char *fmt = ia.fmt;
+    enum img_output output = (enum img_output)ia.output;
+    bool image_opts = ia.image_opts;
+    unsigned flags = ia.flags;
     if (optind != argc - 1)
         return img_usage_error("Expecting one image file name");
 

@@ -68,21 +68,18 @@ int img_cmd_measure(int argc, char **argv)
         { "size", required_argument, NULL, IMG_OPT_SIZE },
         { NULL, 0, NULL, 0 },
     };
-    const char *fmt = NULL, *out_fmt = "raw", *snapshot = NULL;
-    enum img_output output = IMG_OUTPUT_HUMAN;
+    const char *out_fmt = "raw", *snapshot = NULL;
+    struct img_image_args ia = { .output = IMG_OUTPUT_HUMAN };
     struct vdk_opts *o = NULL;
-    bool image_opts = false, have_size = false, help = false;
+    bool have_size = false, help = false;
     uint64_t size = 0;
-    unsigned flags = 0;
     int c, ret = 1;
 
     while ((c = getopt_long(argc, argv, ":f:hl:o:O:U", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': return img_command_help("measure");
-        case 'f': fmt = optarg; break;
         case 'O': out_fmt = optarg; break;
         case 'l': snapshot = optarg; break;
-        case 'U': flags |= VDK_O_SHARE; break;
         case 'o':
             if (img_o_is_help(optarg))
                 help = true;
@@ -94,20 +91,19 @@ int img_cmd_measure(int argc, char **argv)
                 goto out;
             have_size = true;
             break;
-        case IMG_OPT_OUTPUT:
-            if (img_parse_output(optarg, &output))
+        default: {
+            int h = img_image_opt(&ia, c, optarg);
+            if (h <= 0) {
+                ret = h < 0 ? 1 : img_getopt_error(c, argv);
                 goto out;
-            break;
-        case IMG_OPT_IMAGE_OPTS: image_opts = true; break;
-        case IMG_OPT_OBJECT:
-            if (img_add_object(optarg))
-                goto out;
-            break;
-        default:
-            ret = img_getopt_error(c, argv);
-            goto out;
+            }
+        }
         }
     }
+    const char *fmt = ia.fmt;
+    enum img_output output = (enum img_output)ia.output;
+    bool image_opts = ia.image_opts;
+    unsigned flags = ia.flags;
     const struct vdk_driver *drv = vdk_driver_find(out_fmt);
     if (!drv || !vdk_driver_is_format(drv)) {
         ret = img_error("Unknown file format '%s'", out_fmt);

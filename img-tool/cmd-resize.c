@@ -28,10 +28,9 @@ int img_cmd_resize(int argc, char **argv)
         { "shrink", no_argument, NULL, IMG_OPT_SHRINK },
         { NULL, 0, NULL, 0 },
     };
-    const char *fmt = NULL;
-    bool quiet = false, image_opts = false, shrink = false;
+    struct img_image_args ia = { .flags = VDK_O_RDWR };
+    bool quiet = false, shrink = false;
     enum vdk_prealloc prealloc = VDK_PREALLOC_OFF;
-    unsigned flags = VDK_O_RDWR;
     int c;
 
     if (argc < 3)
@@ -44,12 +43,7 @@ int img_cmd_resize(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":f:hqt:", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': return img_command_help("resize");
-        case 'f': fmt = optarg; break;
         case 'q': quiet = true; break;
-        case 't':
-            if (img_parse_cache(optarg, &flags) < 0)
-                return img_error("Invalid cache option: %s", optarg);
-            break;
         case IMG_OPT_PREALLOC: {
             int i;
             for (i = 0; vdk_prealloc_names[i]; i++)
@@ -61,15 +55,18 @@ int img_cmd_resize(int argc, char **argv)
             break;
         }
         case IMG_OPT_SHRINK: shrink = true; break;
-        case IMG_OPT_IMAGE_OPTS: image_opts = true; break;
-        case IMG_OPT_OBJECT:
-            if (img_add_object(optarg))
+        default: {
+            int h = img_image_opt(&ia, c, optarg);
+            if (h < 0)
                 return 1;
-            break;
-        default:
-            return img_getopt_error(c, argv);
+            if (h == 0)
+                return img_getopt_error(c, argv);
+        }
         }
     }
+    const char *fmt = ia.fmt;
+    bool image_opts = ia.image_opts;
+    unsigned flags = ia.flags;
     if (optind != argc - 1)
         return img_usage_error("Expecting image file name and size");
     const char *filename = argv[optind];

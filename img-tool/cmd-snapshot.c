@@ -56,10 +56,9 @@ int img_cmd_snapshot(int argc, char **argv)
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 },
     };
-    const char *fmt = NULL, *name = NULL;
+    const char *name = NULL;
+    struct img_image_args ia = { 0 };
     enum action act = ACT_NONE;
-    bool image_opts = false;
-    unsigned flags = 0;
     int c;
 
     while ((c = getopt_long(argc, argv, ":a:c:d:f:hlqU", longopts, NULL)) != -1) {
@@ -70,16 +69,14 @@ int img_cmd_snapshot(int argc, char **argv)
         case 'c': a = ACT_CREATE; break;
         case 'a': a = ACT_APPLY; break;
         case 'd': a = ACT_DELETE; break;
-        case 'f': fmt = optarg; break;
         case 'q': break;
-        case 'U': flags |= VDK_O_SHARE; break;
-        case IMG_OPT_IMAGE_OPTS: image_opts = true; break;
-        case IMG_OPT_OBJECT:
-            if (img_add_object(optarg))
+        default: {
+            int h = img_image_opt(&ia, c, optarg);
+            if (h < 0)
                 return 1;
-            break;
-        default:
-            return img_getopt_error(c, argv);
+            if (h == 0)
+                return img_getopt_error(c, argv);
+        }
         }
         if (a != ACT_NONE) {
             if (act != ACT_NONE)
@@ -88,6 +85,9 @@ int img_cmd_snapshot(int argc, char **argv)
             name = a == ACT_LIST ? NULL : optarg;
         }
     }
+    const char *fmt = ia.fmt;
+    bool image_opts = ia.image_opts;
+    unsigned flags = ia.flags;
     if (optind != argc - 1)
         return img_usage_error("Expecting one image file name");
     if (act == ACT_NONE)
