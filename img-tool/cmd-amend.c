@@ -70,11 +70,8 @@ int img_cmd_amend(int argc, char **argv)
         }
         }
     }
-    const char *fmt = ia.fmt;
-    bool image_opts = ia.image_opts;
-    unsigned flags = ia.flags;
     if (help) {
-        ret = amend_help(fmt);
+        ret = amend_help(ia.fmt);
         goto out;
     }
     if (!o) {
@@ -87,7 +84,7 @@ int img_cmd_amend(int argc, char **argv)
     }
     const char *filename = argv[optind];
     struct vdk_node *n = NULL;
-    if (img_open_or_report(&n, filename, fmt, image_opts, NULL, flags))
+    if (img_open_or_report(&n, filename, ia.fmt, ia.image_opts, NULL, ia.flags))
         goto out;
     struct vdk_error *err = NULL;
     int r = vdk_amend(n, o, &err);

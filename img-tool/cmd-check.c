@@ -119,18 +119,14 @@ int img_cmd_check(int argc, char **argv)
         }
         }
     }
-    const char *fmt = ia.fmt;
-    enum img_output output = (enum img_output)ia.output;
-    bool image_opts = ia.image_opts;
-    unsigned flags = ia.flags;
     if (optind != argc - 1)
         return img_usage_error("Expecting one image file name");
     const char *filename = argv[optind];
-    if (fix && (flags & VDK_O_SHARE))
+    if (fix && (ia.flags & VDK_O_SHARE))
         return img_error("--force-share/-U is not allowed with -r");
 
     struct vdk_node *n = NULL;
-    if (img_open_or_report(&n, filename, fmt, image_opts, NULL, flags | VDK_O_NO_BACKING))
+    if (img_open_or_report(&n, filename, ia.fmt, ia.image_opts, NULL, ia.flags | VDK_O_NO_BACKING))
         return 1;
     struct vdk_check_result res;
     struct vdk_error *err = NULL;
@@ -144,7 +140,7 @@ int img_cmd_check(int argc, char **argv)
     }
     if (r == 0 && (res.corruptions_fixed || res.leaks_fixed)) {
         int lf = res.leaks_fixed, cf = res.corruptions_fixed;
-        if (output == IMG_OUTPUT_HUMAN && !quiet)
+        if (ia.output == IMG_OUTPUT_HUMAN && !quiet)
             printf("The following inconsistencies were found and repaired:\n\n"
                    "    %d leaked clusters\n    %d corruptions\n\n"
                    "Double checking the fixed image now...\n", lf, cf);
@@ -153,7 +149,7 @@ int img_cmd_check(int argc, char **argv)
         res.corruptions_fixed = cf;
     }
     if (r == 0) {
-        if (output == IMG_OUTPUT_JSON)
+        if (ia.output == IMG_OUTPUT_JSON)
             print_json(filename, vdk_node_driver_name(n), &res);
         else if (!quiet)
             print_human(&res);

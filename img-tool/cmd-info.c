@@ -49,10 +49,6 @@ int img_cmd_info(int argc, char **argv)
         }
         }
     }
-    const char *fmt = ia.fmt;
-    enum img_output output = (enum img_output)ia.output;
-    bool image_opts = ia.image_opts;
-    unsigned flags = ia.flags;
     if (optind != argc - 1)
         return img_usage_error("Expecting one image file name");
     const char *filename = argv[optind];
@@ -60,11 +56,11 @@ int img_cmd_info(int argc, char **argv)
     /* Like qemu-img: without --backing-chain the backing file is not even
        opened, so info works on an overlay whose base is missing. */
     if (!chain)
-        flags |= VDK_O_NO_BACKING;
+        ia.flags |= VDK_O_NO_BACKING;
     /* Metadata only, as qemu-img info: works on images others write to. */
-    flags |= VDK_O_NO_IO;
+    ia.flags |= VDK_O_NO_IO;
     struct vdk_node *top = NULL;
-    if (img_open_or_report(&top, filename, fmt, image_opts, NULL, flags))
+    if (img_open_or_report(&top, filename, ia.fmt, ia.image_opts, NULL, ia.flags))
         return 1;
 
     struct json_object *list = json_object_new_array();
@@ -80,7 +76,7 @@ int img_cmd_info(int argc, char **argv)
     }
     if (ret == 0) {
         size_t count = json_object_array_length(list);
-        if (output == IMG_OUTPUT_JSON) {
+        if (ia.output == IMG_OUTPUT_JSON) {
             img_json_print(stdout, chain ? list : json_object_array_get_idx(list, 0));
         } else {
             for (size_t i = 0; i < count; i++) {

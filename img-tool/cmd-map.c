@@ -129,15 +129,11 @@ int img_cmd_map(int argc, char **argv)
         }
         }
     }
-    const char *fmt = ia.fmt;
-    enum img_output output = (enum img_output)ia.output;
-    bool image_opts = ia.image_opts;
-    unsigned flags = ia.flags;
     if (optind != argc - 1)
         return img_usage_error("Expecting one image file name");
 
     struct vdk_node *n = NULL;
-    if (img_open_or_report(&n, argv[optind], fmt, image_opts, NULL, flags))
+    if (img_open_or_report(&n, argv[optind], ia.fmt, ia.image_opts, NULL, ia.flags))
         return 1;
     int64_t len = vdk_get_length(n);
     if (len < 0) {
@@ -148,7 +144,7 @@ int img_cmd_map(int argc, char **argv)
     if (max_len < end && start < end - max_len)
         end = start + max_len;
 
-    if (output == IMG_OUTPUT_HUMAN)
+    if (ia.output == IMG_OUTPUT_HUMAN)
         printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
     else
         putchar('[');
@@ -165,16 +161,16 @@ int img_cmd_map(int argc, char **argv)
             curr.length += next.length;
             continue;
         }
-        if (curr.length && print_entry(output, &curr, true)) {
+        if (curr.length && print_entry(ia.output, &curr, true)) {
             ret = 1;
             break;
         }
         curr = next;
     }
     /* qemu-img prints the last entry even when empty (a zero-length image). */
-    if (ret == 0 && print_entry(output, &curr, false))
+    if (ret == 0 && print_entry(ia.output, &curr, false))
         ret = 1;
-    if (output == IMG_OUTPUT_JSON)
+    if (ia.output == IMG_OUTPUT_JSON)
         fputs("]\n", stdout);
     vdk_close(n);
     return ret;

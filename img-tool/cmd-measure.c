@@ -100,10 +100,6 @@ int img_cmd_measure(int argc, char **argv)
         }
         }
     }
-    const char *fmt = ia.fmt;
-    enum img_output output = (enum img_output)ia.output;
-    bool image_opts = ia.image_opts;
-    unsigned flags = ia.flags;
     const struct vdk_driver *drv = vdk_driver_find(out_fmt);
     if (!drv || !vdk_driver_is_format(drv)) {
         ret = img_error("Unknown file format '%s'", out_fmt);
@@ -134,14 +130,14 @@ int img_cmd_measure(int argc, char **argv)
         goto out;
 
     struct vdk_node *src = NULL;
-    if (!have_size && img_open_or_report(&src, argv[optind], fmt, image_opts, NULL, flags))
+    if (!have_size && img_open_or_report(&src, argv[optind], ia.fmt, ia.image_opts, NULL, ia.flags))
         goto out;
     struct vdk_measure m;
     struct vdk_error *err = NULL;
     if (vdk_measure(out_fmt, o, src, size, &m, &err) < 0)
         ret = img_report(err, NULL);
     else
-        ret = print_result(output, &m);
+        ret = print_result(ia.output, &m);
     if (src)
         vdk_close(src);
 out:

@@ -64,9 +64,6 @@ int img_cmd_resize(int argc, char **argv)
         }
         }
     }
-    const char *fmt = ia.fmt;
-    bool image_opts = ia.image_opts;
-    unsigned flags = ia.flags;
     if (optind != argc - 1)
         return img_usage_error("Expecting image file name and size");
     const char *filename = argv[optind];
@@ -81,7 +78,7 @@ int img_cmd_resize(int argc, char **argv)
         return 1;
 
     struct vdk_node *node = NULL;
-    if (img_open_or_report(&node, filename, fmt, image_opts, NULL, flags))
+    if (img_open_or_report(&node, filename, ia.fmt, ia.image_opts, NULL, ia.flags))
         return 1;
     int ret = 1;
     int64_t cur = vdk_get_length(node);

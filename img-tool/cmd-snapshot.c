@@ -85,19 +85,16 @@ int img_cmd_snapshot(int argc, char **argv)
             name = a == ACT_LIST ? NULL : optarg;
         }
     }
-    const char *fmt = ia.fmt;
-    bool image_opts = ia.image_opts;
-    unsigned flags = ia.flags;
     if (optind != argc - 1)
         return img_usage_error("Expecting one image file name");
     if (act == ACT_NONE)
         act = ACT_LIST;
     if (act != ACT_LIST)
-        flags |= VDK_O_RDWR;
+        ia.flags |= VDK_O_RDWR;
     const char *filename = argv[optind];
 
     struct vdk_node *n = NULL;
-    if (img_open_or_report(&n, filename, fmt, image_opts, NULL, flags | VDK_O_NO_BACKING))
+    if (img_open_or_report(&n, filename, ia.fmt, ia.image_opts, NULL, ia.flags | VDK_O_NO_BACKING))
         return 1;
     struct vdk_error *err = NULL;
     int ret = 0;
