@@ -247,8 +247,12 @@ static int nbdc_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes
 {
     struct nbd_client_state *s = n->opaque;
     *pnum = bytes;
+    /* Like any protocol: the bytes live at the same offset of this node
+       (qemu-img map shows "offset" for NBD sources too). */
+    *map = offset;
+    *file = n;
     if (!s->has_status)
-        return VDK_BS_DATA;
+        return VDK_BS_DATA | VDK_BS_OFFSET_VALID;
     /* The protocol's lengths are 32-bit: ask for at most 2 GiB at a time. */
     uint64_t ask = vdk_min_u64(bytes, 1u << 31);
     struct status_result res = { 0 };
@@ -262,14 +266,15 @@ static int nbdc_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes
     if (r < 0)
         return r;
     if (!res.got || res.len == 0)
-        return VDK_BS_DATA; /* the server said nothing useful: assume data */
+        return VDK_BS_DATA | VDK_BS_OFFSET_VALID; /* nothing useful: data */
     *pnum = vdk_min_u64(res.len, bytes);
     int ret = 0;
     if (!(res.flags & LIBNBD_STATE_HOLE))
         ret |= VDK_BS_DATA;
     if (res.flags & LIBNBD_STATE_ZERO)
         ret |= VDK_BS_ZERO;
-    return ret ? ret : VDK_BS_ZERO; /* a hole that is not zero: still no data */
+    /* A hole that does not promise zeros must still be read. */
+    return (ret ? ret : VDK_BS_DATA) | VDK_BS_OFFSET_VALID;
 }
 
 const struct vdk_driver vdk_driver_nbd = {

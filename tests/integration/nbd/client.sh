@@ -43,6 +43,25 @@ grep -q '^5242880 524288 data$' "$T/v-map" || { cat "$T/v-map"; fail "map throug
 stop_nbd
 cmp -s "$T/a.raw" "$T/expect.raw" || fail "write/zero through vdk-nbd differs"
 
+# vdk-img over nbd+unix://: info, map (same output as qemu-img map),
+# convert out and in, compare.
+cp "$T/expect.raw" "$T/a.raw"
+start_nbd "$S" -t -f raw -x v "$T/a.raw"
+"$VDK_IMG" info "$(uri "$S" v)" | grep -q 'virtual size: 8 MiB' || fail "vdk-img info over nbd"
+for o in human json; do
+    "$VDK_IMG" map --output=$o "$(uri "$S" v)" >"$T/vmap.$o"
+    qimg map --output=$o "$(uri "$S" v)" >"$T/qmap.$o"
+    cmp -s "$T/vmap.$o" "$T/qmap.$o" || { diff "$T/vmap.$o" "$T/qmap.$o"; fail "map --output=$o differs from qemu-img"; }
+done
+"$VDK_IMG" convert -O raw "$(uri "$S" v)" "$T/conv.raw"
+cmp -s "$T/conv.raw" "$T/expect.raw" || fail "vdk-img convert from nbd"
+"$VDK_IMG" compare "$(uri "$S" v)" "$T/expect.raw" >/dev/null || fail "vdk-img compare over nbd"
+"$VDK_IMG" convert -n -O raw "$T/orig.raw" "$(uri "$S" v)"
+"$VDK_IMG" compare "$(uri "$S" v)" "$T/orig.raw" >/dev/null || fail "vdk-img convert into nbd"
+stop_nbd
+cmp -s "$T/a.raw" "$T/orig.raw" || fail "convert into nbd did not reach the file"
+cp "$T/expect.raw" "$T/a.raw"
+
 # TLS with a PSK, and a read-only export refusing a read-write open.
 printf 'alice:%s\n' "$(openssl rand -hex 32)" >"$T/k.psk"
 start_nbd "$S" -t -f raw -x v -r --tls-psk="$T/k.psk" "$T/a.raw"
