@@ -118,6 +118,13 @@ h.pwrite(b"\x5a" * 1048576, 1048576, nbd.CMD_FLAG_FUA)
 assert h.pread(1048576, 1048576) == b"\x5a" * 1048576
 h.shutdown()
 PYEOF
+# qemu-img (gnutls too) with a PSK credentials object.
+mkdir -p "$T/qpsk"
+cp "$T/keys.psk" "$T/qpsk/keys.psk"
+qimg info --object tls-creds-psk,id=tls0,endpoint=client,dir="$T/qpsk",username=alice \
+    --image-opts "driver=nbd,path=$S,export=disk,tls-creds=tls0" | grep -q 'virtual size: 4 MiB' \
+    || fail "qemu-img with PSK"
+grep -q 'TLSv1.3' "$T/nbd.log" || fail "PSK did not use TLS 1.3"
 expect_fail '.' nbdinfo "nbds+unix://alice@/disk?socket=$S&tls-psk-file=$T/wrong.psk"
 expect_fail '.' nbdinfo "nbds+unix://bob@/disk?socket=$S&tls-psk-file=$T/keys.psk"
 expect_fail 'TLS|tls|not supported' nbdinfo "nbd+unix:///disk?socket=$S"
