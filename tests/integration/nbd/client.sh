@@ -62,6 +62,18 @@ stop_nbd
 cmp -s "$T/a.raw" "$T/orig.raw" || fail "convert into nbd did not reach the file"
 cp "$T/expect.raw" "$T/a.raw"
 
+# nbd:// over TCP.
+PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$VDK_NBD" -b 127.0.0.1 -p "$PORT" -t -f raw -x v "$T/a.raw" 2>>"$T/nbd.log" &
+NBD_PID=$!
+i=0
+until $PY -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1]))).close()' "$PORT" 2>/dev/null; do
+    sleep 0.05; i=$((i + 1)); [ $i -lt 600 ] || fail "vdk-nbd did not listen on TCP"
+done
+"$VDK_NBD_CLIENT" read "nbd://127.0.0.1:$PORT/v" "$T/tcp-out.raw"
+cmp -s "$T/expect.raw" "$T/tcp-out.raw" || fail "read over nbd:// differs"
+stop_nbd
+
 # TLS with a PSK, and a read-only export refusing a read-write open.
 printf 'alice:%s\n' "$(openssl rand -hex 32)" >"$T/k.psk"
 start_nbd "$S" -t -f raw -x v -r --tls-psk="$T/k.psk" "$T/a.raw"
