@@ -1,0 +1,95 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Damaged and hostile VHD images give one clear error line and no crash:
+# images made by qemu-img (and vdk for differencing) are patched here.
+. "$VDK_SRC/tests/integration/lib.sh"
+. "$VDK_SRC/tests/integration/vhd/vhd-lib.sh"
+cd "$T"
+
+HDR=512 # dynamic header offset in qemu's layout; BAT at 1536
+hdr_fix() { fixsum "$1" $HDR 1024 36; }
+fresh() { # NAME [SUBFORMAT]: a qemu-made 64 MiB image with one block written
+    qemu-img create -q -f vpc -o subformat=${2:-dynamic} "$1" 64M
+    qemu-io -f vpc -c "write -P 0x11 0 4096" "$1" >/dev/null
+}
+bad() { # REGEX IMG: opening and reading must fail cleanly
+    expect_fail "$1" "$VT" cat "$2"
+}
+
+fresh ok.vhd
+"$VT" cat ok.vhd | cmp -n 4096 - <(head -c 4096 /dev/zero | tr '\0' '\021') ||
+    fail "baseline image unreadable"
+
+# Footer cookie and checksum, on both copies (one good copy is enough).
+cp ok.vhd c.vhd; patch c.vhd 0 78; patch c.vhd $(( $(stat -c %s c.vhd) - 512 )) 78
+bad "cookie 'conectix'" c.vhd
+fresh f.vhd fixed; patch f.vhd $(( $(stat -c %s f.vhd) - 512 )) 78
+bad "cookie 'conectix'" f.vhd
+cp ok.vhd s.vhd; patch s.vhd 100 ff; patch s.vhd $(( $(stat -c %s s.vhd) - 512 + 100 )) ff
+bad "footer checksum mismatch" s.vhd
+# Only the end footer damaged: the copy at offset 0 is used, data intact.
+cp ok.vhd e.vhd; patch e.vhd $(( $(stat -c %s e.vhd) - 512 + 100 )) ff
+"$VT" cat e.vhd 2>e.err | cmp -n 4096 - <(head -c 4096 /dev/zero | tr '\0' '\021') ||
+    fail "the footer copy at offset 0 was not used"
+grep -q "using its copy" e.err || fail "no warning about the damaged footer"
+"$VT" check e.vhd >/dev/null 2>&1 && fail "check misses the damaged footer"
+"$VT" check e.vhd all >/dev/null 2>&1 || fail "check -r all did not repair"
+"$VT" check e.vhd >/dev/null || fail "still damaged after repair"
+
+# Dynamic header.
+cp ok.vhd h.vhd; patch h.vhd $((HDR + 40)) 01
+bad "dynamic header checksum mismatch" h.vhd
+cp ok.vhd h.vhd; patch h.vhd $HDR 78; hdr_fix h.vhd
+bad "cxsparse" h.vhd
+cp ok.vhd b.vhd; patch b.vhd $((HDR + 16)) 0000000010000000; hdr_fix b.vhd
+bad "BAT at 0x10000000 .*beyond the end" b.vhd
+cp ok.vhd z.vhd; patch z.vhd $((HDR + 32)) 00000000; hdr_fix z.vhd
+bad "invalid VHD block size 0" z.vhd
+cp ok.vhd z.vhd; patch z.vhd $((HDR + 32)) 00300000; hdr_fix z.vhd
+bad "invalid VHD block size 3145728" z.vhd
+cp ok.vhd n.vhd; patch n.vhd $((HDR + 28)) 00000002; hdr_fix n.vhd
+bad "too few VHD BAT entries" n.vhd
+cp ok.vhd t.vhd; patch t.vhd $((HDR + 28)) 7fffffff; hdr_fix t.vhd
+bad "BAT at .*beyond the end" t.vhd
+
+# Sizes: over 2040 GiB (current_size with a maximal geometry), and a
+# fixed image whose footer claims more data than the file holds.
+cp ok.vhd g.vhd; patch_footer g.vhd 48 0000020000000000; patch_footer g.vhd 56 ffff10ff
+bad "exceeds the format's maximum of 2040 GiB" g.vhd
+fresh fx.vhd fixed; patch_footer fx.vhd 48 0000000100000000; patch_footer fx.vhd 28 77696e20
+bad "less than its virtual size" fx.vhd
+cp ok.vhd y.vhd; patch_footer y.vhd 60 00000009
+bad "unsupported VHD disk type 9" y.vhd
+
+# BAT entries: beyond the end of the file, and onto the metadata.
+cp ok.vhd x.vhd; patch x.vhd 1536 00ffffff
+bad "BAT entry 0 points beyond the end" x.vhd
+cp ok.vhd x.vhd; patch x.vhd 1540 00000001
+bad "BAT entry 1 .*overlaps the image metadata" x.vhd
+head -c 300 ok.vhd > short.vhd
+bad "too small to be a VHD" short.vhd
+
+# Differencing images: missing parent, parent UUID mismatch, parent loop.
+"$VT" create p.vhd size=8M
+"$VT" create c.vhd backing_file=p.vhd,backing_fmt=vpc
+"$VT" open c.vhd || fail "good differencing image does not open"
+mv p.vhd p.away
+bad "cannot open the parent 'p.vhd'" c.vhd
+"$VT" create p.vhd size=8M
+bad "parent 'p.vhd' has UUID .* but the differencing VHD expects" c.vhd
+# p.vhd becomes a child of c.vhd that carries the old parent's UUID:
+# c -> p -> c.  The generic backing-chain loop check must stop it.
+rm p.vhd; mv p.away p.vhd
+"$VT" create p2.vhd backing_file=c.vhd
+$PY - p.vhd p2.vhd <<'PYEOF'
+import sys
+old, new = sys.argv[1], sys.argv[2]
+uuid = open(old, 'rb').read()[68:84]
+with open(new, 'r+b') as f:
+    for off in (0, f.seek(0, 2) - 512):
+        f.seek(off + 68); f.write(uuid)
+PYEOF
+footer_fix p2.vhd
+mv p2.vhd p.vhd
+bad "loop" c.vhd
+echo "vhd bad images ok"
