@@ -4,12 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chain.h"
 #include "img.h"
 
 int img_cmd_help(int argc, char **argv);
 
 const struct img_command img_commands[] = {
     { "help", img_cmd_help, "help" },
+    { "commit", img_cmd_commit,
+      "commit [--object objectdef] [--image-opts] [-q] [-f fmt] [-t cache] [-b base] "
+      "[-r rate_limit] [-d] [-p] filename" },
+    { "rebase", img_cmd_rebase,
+      "rebase [--object objectdef] [--image-opts] [-U] [-q] [-f fmt] [-t cache] "
+      "[-T src_cache] [-p] [-u] -b backing_file [-F backing_fmt] filename" },
     { NULL, NULL, NULL },
 };
 

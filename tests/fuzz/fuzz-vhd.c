@@ -80,35 +80,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!mem)
         return 0;
     /* A format node over the memory file, as node.c builds one. */
-    struct vdk_node *n = calloc(1, sizeof(*n));
-    if (!n || !(n->opaque = calloc(1, drv->state_size))) {
-        free(n);
+    struct vdk_node *n = vdk_node_new_internal(drv, "fuzz.vhd");
+    struct vdk_opts *o = vdk_opts_new();
+    struct vdk_error *err = NULL;
+    if (!n || !o) {
+        if (n)
+            vdk_node_free_internal(n);
+        vdk_opts_free(o);
         vdk_node_unref(mem);
         return 0;
     }
-    n->drv = drv;
-    n->file = mem;
-    n->filename = strdup("fuzz.vhd");
-    n->limits.request_alignment = 1;
+    n->file = mem; /* freed with n */
     n->open_flags = VDK_O_RDWR | VDK_O_NO_BACKING;
-    atomic_init(&n->refcnt, 1);
-    pthread_mutex_init(&n->track_lock, NULL);
-    pthread_cond_init(&n->track_cond, NULL);
-    struct vdk_opts *o = vdk_opts_new();
-    struct vdk_error *err = NULL;
-    if (o && drv->open(n, o, n->open_flags, &err) == 0) {
+    if (drv->open(n, o, n->open_flags, &err) == 0) {
         exercise(n);
         drv->close(n);
     }
     vdk_error_free(err);
     vdk_opts_free(o);
-    pthread_mutex_destroy(&n->track_lock);
-    pthread_cond_destroy(&n->track_cond);
-    free(n->backing_file);
-    free(n->backing_fmt);
-    free(n->filename);
-    free(n->opaque);
-    free(n);
-    vdk_node_unref(mem);
+    vdk_node_free_internal(n);
     return 0;
 }

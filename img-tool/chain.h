@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: MIT */
+/* vdk-img commit and rebase (cmd-commit.c). */
+#ifndef VDK_IMG_CHAIN_H
+#define VDK_IMG_CHAIN_H
+
+int img_cmd_commit(int argc, char **argv);
+int img_cmd_rebase(int argc, char **argv);
+
+#endif
