@@ -159,6 +159,7 @@ int vhd_dynamic_open(struct vdk_node *n, struct vhd_state *s, struct vdk_error *
 
     uint64_t end = vhd_max_u64(hoff + VHD_DYN_HEADER_SIZE, toff + bat_bytes);
     end = vhd_max_u64(end, VHD_FOOTER_SIZE);
+    uint64_t meta = end;
     for (uint32_t i = 0; i < needed; i++) {
         uint32_t e = vhd_be32((const uint8_t *)&s->bat[i]);
         s->bat[i] = e;
@@ -190,7 +191,9 @@ int vhd_dynamic_open(struct vdk_node *n, struct vhd_state *s, struct vdk_error *
             goto fail;
         }
         end = vhd_max_u64(end, l->offset + l->len);
+        meta = vhd_max_u64(meta, l->offset + l->len);
     }
+    s->meta_end = vdk_align_up(meta, VHD_SECTOR);
     s->alloc_off = s->used_end = vdk_align_up(end, VHD_SECTOR);
     /* Blocks go where the footer is now, unless that is inside metadata. */
     if (!s->footer_from_copy && flen - VHD_FOOTER_SIZE > s->alloc_off)

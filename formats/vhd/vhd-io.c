@@ -375,3 +375,37 @@ int vhd_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     *file = n->file;
     return VDK_BS_DATA | VDK_BS_OFFSET_VALID;
 }
+
+int vhd_make_empty(struct vdk_node *n, struct vdk_error **errp)
+{
+    struct vhd_state *s = n->opaque;
+    if (s->footer.type != VHD_TYPE_DIFF)
+        return vdk_error_setf(errp, ENOTSUP, "only a differencing VHD can be emptied");
+    size_t bytes = (size_t)s->bat_entries * 4;
+    uint8_t *bat = malloc(bytes ? bytes : 1);
+    if (!bat)
+        return vdk_error_setf(errp, ENOMEM, "out of memory");
+    memset(bat, 0xff, bytes);
+    pthread_mutex_lock(&s->lock);
+    /* BAT first: a crash after it leaves unreferenced blocks (leaks),
+       never references to cut-off ones. */
+    int r = vdk_pwrite(n->file, bat, bytes, s->hdr.table_offset, 0);
+    if (r == 0)
+        r = vdk_flush(n->file);
+    if (r == 0) {
+        memset(s->bat, 0xff, bytes);
+        memset(s->bm_full, 0, s->bat_entries / 8 + 1);
+        r = vdk_pwrite(n->file, s->footer_raw, VHD_FOOTER_SIZE, s->meta_end, 0);
+    }
+    if (r == 0)
+        r = vdk_flush(n->file);
+    if (r == 0)
+        r = vdk_truncate(n->file, s->meta_end + VHD_FOOTER_SIZE, VDK_PREALLOC_OFF, true, NULL);
+    if (r == 0) {
+        s->alloc_off = s->used_end = s->meta_end;
+        s->file_len = s->meta_end + VHD_FOOTER_SIZE;
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(bat);
+    return r < 0 ? vdk_error_setf_errno(errp, r, "cannot empty the differencing VHD") : 0;
+}

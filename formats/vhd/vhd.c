@@ -234,6 +234,7 @@ const struct vdk_driver vdk_driver_vpc = {
     .pwrite = vhd_pwrite,
     .pwrite_zeroes = vhd_pwrite_zeroes,
     .block_status = vhd_block_status,
+    .make_empty = vhd_make_empty,
     .get_info = vhd_get_info,
     .check = vhd_check,
 };

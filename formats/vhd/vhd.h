@@ -122,6 +122,7 @@ struct vhd_state {
     uint64_t alloc_off;      /* where the next block goes; the end footer
                                 lives here */
     uint64_t used_end;       /* end of metadata and referenced blocks */
+    uint64_t meta_end;       /* end of the header, BAT and locator data */
 
     /* differencing */
     char *parent_path;       /* as resolved from the locators */
@@ -212,6 +213,9 @@ int vhd_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void *
                unsigned flags);
 int vhd_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                       unsigned flags);
+/* Unallocate every block (commit): BAT cleared, file cut after the
+   metadata.  Differencing images only. */
+int vhd_make_empty(struct vdk_node *n, struct vdk_error **errp);
 int vhd_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                      uint64_t *pnum, uint64_t *map, struct vdk_node **file);
 
