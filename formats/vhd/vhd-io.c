@@ -9,11 +9,17 @@
  *
  * Allocation order, so that a crash never exposes garbage:
  *   1. bitmap + data of the new block at the allocation point (this
- *      overwrites the end footer), flush;
- *   2. the footer after the new block, flush;
- *   3. the BAT entry, flush.
- * A crash before 2 leaves no valid footer at the end: readers use the
- * copy at offset 0 and the BAT does not reference the new block yet.
+ *      overwrites the end footer);
+ *   2. the footer after the new block;
+ *   3. the BAT entry is updated in memory only and marked dirty;
+ *   4. on the next flush (the caller's flush, FUA, or close): flush the
+ *      file, then write the dirty BAT entries; the generic layer's flush
+ *      of the file that follows makes them durable.
+ * So the BAT on disk never points at a block whose data is not on disk.
+ * A crash before 4 may leave no valid footer at the end (the copy at
+ * offset 0 then serves) and blocks the BAT does not reference (leaks for
+ * check); unflushed writes are lost, as the caller's flush contract
+ * allows.  Allocation costs no flush of its own.
  *
  * Differencing images: a new block is filled from the parent for the
  * sectors the write does not cover and all its bitmap bits are set, so
@@ -205,20 +211,13 @@ static int alloc_block(struct vdk_node *n, uint32_t blk, uint32_t in, uint32_t c
             r = vdk_pwrite(n->file, p, c, data_off + in, 0);
     }
     if (r == 0)
-        r = vdk_flush(n->file);
-    if (r == 0)
         r = vdk_pwrite(n->file, s->footer_raw, VHD_FOOTER_SIZE, footer_off, 0);
-    if (r == 0)
-        r = vdk_flush(n->file);
-    if (r == 0) {
-        uint8_t be[4];
-        vhd_put_be32(be, (uint32_t)(pos / VHD_SECTOR));
-        r = vdk_pwrite(n->file, be, 4, s->hdr.table_offset + (uint64_t)blk * 4, 0);
-    }
-    if (r == 0)
-        r = vdk_flush(n->file);
     if (r == 0) {
         s->bat[blk] = (uint32_t)(pos / VHD_SECTOR);
+        if (s->bat_dirty_hi == 0 || blk < s->bat_dirty_lo)
+            s->bat_dirty_lo = blk;
+        if (blk + 1 > s->bat_dirty_hi)
+            s->bat_dirty_hi = blk + 1;
         s->alloc_off = s->used_end = footer_off;
         s->file_len = vhd_max_u64(s->file_len, footer_off + VHD_FOOTER_SIZE);
         s->footer_from_copy = false;
@@ -376,6 +375,39 @@ int vhd_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     return VDK_BS_DATA | VDK_BS_OFFSET_VALID;
 }
 
+/* Called with s->lock held. */
+static int write_dirty_bat(struct vdk_node *n)
+{
+    struct vhd_state *s = n->opaque;
+    if (s->bat_dirty_hi == 0)
+        return 0;
+    int r = vdk_flush(n->file);
+    if (r < 0)
+        return r;
+    uint32_t lo = s->bat_dirty_lo, cnt = s->bat_dirty_hi - lo;
+    uint8_t *be = malloc((size_t)cnt * 4);
+    if (!be)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < cnt; i++)
+        vhd_put_be32(be + 4 * i, s->bat[lo + i]);
+    r = vdk_pwrite(n->file, be, (uint64_t)cnt * 4, s->hdr.table_offset + (uint64_t)lo * 4, 0);
+    free(be);
+    if (r == 0)
+        s->bat_dirty_lo = s->bat_dirty_hi = 0;
+    return r;
+}
+
+int vhd_flush(struct vdk_node *n)
+{
+    struct vhd_state *s = n->opaque;
+    if (s->footer.type == VHD_TYPE_FIXED)
+        return 0;
+    pthread_mutex_lock(&s->lock);
+    int r = write_dirty_bat(n);
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
 int vhd_make_empty(struct vdk_node *n, struct vdk_error **errp)
 {
     struct vhd_state *s = n->opaque;
@@ -395,6 +427,7 @@ int vhd_make_empty(struct vdk_node *n, struct vdk_error **errp)
     if (r == 0) {
         memset(s->bat, 0xff, bytes);
         memset(s->bm_full, 0, s->bat_entries / 8 + 1);
+        s->bat_dirty_lo = s->bat_dirty_hi = 0;
         r = vdk_pwrite(n->file, s->footer_raw, VHD_FOOTER_SIZE, s->meta_end, 0);
     }
     if (r == 0)

@@ -159,7 +159,11 @@ fail:
 
 static void vhd_close(struct vdk_node *n)
 {
-    vhd_free_state(n->opaque);
+    struct vhd_state *s = n->opaque;
+    /* Unsafe caching or no flush on close still gets a consistent BAT. */
+    if (s->bat && !n->read_only && vhd_flush(n) < 0)
+        vdk_warn("could not write the block table of '%s'", n->filename);
+    vhd_free_state(s);
 }
 
 /* Creator fields hold four bytes, often ASCII with padding. */
@@ -233,6 +237,7 @@ const struct vdk_driver vdk_driver_vpc = {
     .pread = vhd_pread,
     .pwrite = vhd_pwrite,
     .pwrite_zeroes = vhd_pwrite_zeroes,
+    .flush = vhd_flush,
     .block_status = vhd_block_status,
     .make_empty = vhd_make_empty,
     .get_info = vhd_get_info,

@@ -123,6 +123,8 @@ struct vhd_state {
                                 lives here */
     uint64_t used_end;       /* end of metadata and referenced blocks */
     uint64_t meta_end;       /* end of the header, BAT and locator data */
+    uint32_t bat_dirty_lo;   /* BAT entries [lo, hi) not yet written to */
+    uint32_t bat_dirty_hi;   /* the file (written back on flush/close) */
 
     /* differencing */
     char *parent_path;       /* as resolved from the locators */
@@ -213,6 +215,9 @@ int vhd_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void *
                unsigned flags);
 int vhd_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                       unsigned flags);
+/* Write back BAT entries of new blocks once their data is durable:
+   flush the file, then write the entries.  0 or -errno. */
+int vhd_flush(struct vdk_node *n);
 /* Unallocate every block (commit): BAT cleared, file cut after the
    metadata.  Differencing images only. */
 int vhd_make_empty(struct vdk_node *n, struct vdk_error **errp);

@@ -266,6 +266,33 @@ static void test_damaged_footer(void **st)
     vdk_close(n);
 }
 
+/* A new block's BAT entry reaches the file only on flush, after the data:
+   a second reader of the file sees nothing before, everything after. */
+static void test_alloc_ordering(void **st)
+{
+    create("ord.vhd", "size=8M");
+    struct vdk_node *w = open_img("ord.vhd", VDK_O_RDWR);
+    uint8_t buf[4096], r[4096];
+    fill(buf, sizeof(buf), 11);
+    assert_int_equal(vdk_pwrite(w, buf, sizeof(buf), 3 << 20, 0), 0);
+    struct vdk_node *ro = open_img("ord.vhd", VDK_O_SHARE);
+    assert_int_equal(vdk_pread(ro, r, sizeof(r), 3 << 20, 0), 0);
+    assert_true(vdk_buffer_is_zero(r, sizeof(r)));
+    struct vdk_check_result res;
+    assert_int_equal(vdk_check(ro, &res, 0, NULL), 0);
+    assert_int_equal(res.corruptions, 0);
+    assert_int_equal(res.leaks, 1); /* the block is written, not yet referenced */
+    vdk_close(ro);
+    assert_int_equal(vdk_flush(w), 0);
+    ro = open_img("ord.vhd", VDK_O_SHARE);
+    assert_int_equal(vdk_pread(ro, r, sizeof(r), 3 << 20, 0), 0);
+    assert_memory_equal(r, buf, sizeof(buf));
+    assert_int_equal(vdk_check(ro, &res, 0, NULL), 0);
+    assert_int_equal(res.corruptions + res.leaks, 0);
+    vdk_close(ro);
+    vdk_close(w);
+}
+
 static int setup(void **st)
 {
     snprintf(dir, sizeof(dir), "/tmp/vdk-vhd-unit.XXXXXX");
@@ -290,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_fixed_and_sizes),
         cmocka_unit_test(test_differencing),
         cmocka_unit_test(test_damaged_footer),
+        cmocka_unit_test(test_alloc_ordering),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
