@@ -306,3 +306,61 @@ out:
         free(loc_data[i]);
     return r;
 }
+
+/* Does any part of [off, off+len) of src hold data that is not zeros? */
+static int range_has_data(struct vdk_node *src, uint64_t off, uint64_t len)
+{
+    while (len) {
+        uint64_t pnum = 0;
+        int st = vdk_block_status_above(src, NULL, off, len, &pnum, NULL, NULL, NULL);
+        if (st < 0)
+            return st;
+        if ((st & VDK_BS_DATA) && !(st & VDK_BS_ZERO))
+            return 1;
+        off += pnum;
+        len -= pnum;
+    }
+    return 0;
+}
+
+int vhd_measure(struct vdk_opts *opts, struct vdk_node *src, uint64_t size,
+                struct vdk_measure *out, struct vdk_error **errp)
+{
+    bool force = false, azure = false;
+    int r;
+    if ((r = vdk_opts_get_bool(opts, "force_size", false, &force, errp)) < 0 ||
+        (r = vdk_opts_get_bool(opts, "azure_align", false, &azure, errp)) < 0)
+        return r;
+    int sub = vdk_opts_get_enum(opts, "subformat", subformat_values, 0, errp);
+    if (sub < 0)
+        return sub;
+    if (src) {
+        int64_t len = vdk_get_length(src);
+        if (len < 0)
+            return vdk_error_setf_errno(errp, (int)len, "cannot get the size of the source");
+        size = (uint64_t)len;
+    }
+    struct vhd_footer f = { 0 };
+    if ((r = plan_size(size, force, azure, &f, errp)) < 0)
+        return r;
+    if (sub == 1) {
+        out->required = out->fully_allocated = f.cur_size + VHD_FOOTER_SIZE;
+        return 0;
+    }
+    uint64_t entries = (f.cur_size + VHD_DEFAULT_BLOCK - 1) / VHD_DEFAULT_BLOCK;
+    uint64_t meta = VHD_BAT_OFFSET + vdk_align_up(entries * 4, VHD_SECTOR) + VHD_FOOTER_SIZE;
+    uint64_t span = VHD_SECTOR + VHD_DEFAULT_BLOCK; /* bitmap + data */
+    uint64_t used = 0;
+    for (uint64_t b = 0; src && b < entries; b++) {
+        uint64_t off = b * VHD_DEFAULT_BLOCK;
+        if (off >= size)
+            break;
+        r = range_has_data(src, off, vdk_min_u64(VHD_DEFAULT_BLOCK, size - off));
+        if (r < 0)
+            return vdk_error_setf_errno(errp, r, "cannot read the allocation of the source");
+        used += (uint64_t)r;
+    }
+    out->fully_allocated = meta + entries * span;
+    out->required = meta + used * span;
+    return 0;
+}

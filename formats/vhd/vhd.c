@@ -242,4 +242,5 @@ const struct vdk_driver vdk_driver_vpc = {
     .make_empty = vhd_make_empty,
     .get_info = vhd_get_info,
     .check = vhd_check,
+    .measure = vhd_measure,
 };

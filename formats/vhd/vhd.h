@@ -228,6 +228,10 @@ int vhd_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
 extern const struct vdk_opt_desc vhd_create_opts[];
 int vhd_create(const char *filename, struct vdk_node *file, struct vdk_opts *opts,
                struct vdk_error **errp);
+/* Bytes a new image needs: metadata + footer, plus for dynamic images one
+   block (bitmap + 2 MiB) per 2 MiB of src holding non-zero data. */
+int vhd_measure(struct vdk_opts *opts, struct vdk_node *src, uint64_t size,
+                struct vdk_measure *out, struct vdk_error **errp);
 
 /* ---- vhd-check.c ---- */
 int vhd_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,

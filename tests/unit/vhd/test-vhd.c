@@ -159,6 +159,19 @@ static void test_dynamic_rw(void **st)
     assert_int_equal(vdk_check(n, &res, 0, NULL), 0);
     assert_int_equal(res.corruptions + res.leaks, 0);
     assert_int_equal(res.allocated_clusters, 2);
+    /* measure: converting this image needs exactly as much as it uses */
+    struct vdk_measure m;
+    struct vdk_opts *mo = vdk_opts_new();
+    assert_int_equal(vdk_measure("vpc", mo, n, 0, &m, NULL), 0);
+    FILE *f = fopen(path_of("dyn.vhd"), "rb");
+    fseek(f, 0, SEEK_END);
+    assert_int_equal(m.required, (uint64_t)ftell(f));
+    fclose(f);
+    assert_int_equal(m.fully_allocated, 2560 + 6 * ((2 << 20) + 512));
+    vdk_opts_set(mo, "subformat", "fixed");
+    assert_int_equal(vdk_measure("vpc", mo, NULL, 1 << 20, &m, NULL), 0);
+    assert_int_equal(m.required, 1079808); /* qemu-img create -f vpc -o subformat=fixed 1M */
+    vdk_opts_free(mo);
     vdk_close(n);
     free(w);
     free(r);
