@@ -92,4 +92,27 @@ PYEOF
 footer_fix p2.vhd
 mv p2.vhd p.vhd
 bad "loop" c.vhd
+
+# Parent locators (vdk writes W2ku at index 0, W2ru at 1, MacX at 2; the
+# table starts at header offset 576, 24 bytes an entry).  A parent name
+# with a space exercises the file URL's escaping.
+LOC=$((HDR + 576))
+mkdir sub
+"$VT" create "my parent.vhd" size=4M
+"$VT" write "my parent.vhd" 0 4096 0x5e
+"$VT" create sub/l.vhd "backing_file=../my parent.vhd"
+"$VT" write sub/l.vhd 8192 512 0x5f
+"$VT" cat sub/l.vhd > l.want
+"$VT" info sub/l.vhd | grep -q '"parent":"../my parent.vhd"' || fail "W2ru not preferred"
+patch sub/l.vhd $((LOC + 24)) 00000000; hdr_fix sub/l.vhd      # drop W2ru
+"$VT" info sub/l.vhd | grep -q "\"parent\":\"$T/my parent.vhd\"" || fail "W2ku not used"
+cmp <("$VT" cat sub/l.vhd) l.want || fail "reading through W2ku differs"
+patch sub/l.vhd $LOC 00000000; hdr_fix sub/l.vhd               # drop W2ku
+"$VT" info sub/l.vhd | grep -q "\"parent\":\"$T/my parent.vhd\"" || fail "MacX not used"
+cmp <("$VT" cat sub/l.vhd) l.want || fail "reading through MacX differs"
+# Moved elsewhere together with its parent: found beside the child.
+mkdir moved; mv sub/l.vhd moved/; cp "my parent.vhd" moved/; mv "my parent.vhd" gone.vhd
+cmp <("$VT" cat moved/l.vhd) l.want || fail "parent beside a moved child not found"
+rm "moved/my parent.vhd"
+bad "cannot open the parent '$T/my parent.vhd'" moved/l.vhd
 echo "vhd bad images ok"

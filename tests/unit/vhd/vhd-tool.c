@@ -99,7 +99,8 @@ static int cmd_info(struct vdk_node *n)
            info.cluster_size);
     if (info.format_specific)
         printf("%s\n", json_object_to_json_string_ext(info.format_specific,
-                                                      JSON_C_TO_STRING_PLAIN));
+                                                      JSON_C_TO_STRING_PLAIN |
+                                                      JSON_C_TO_STRING_NOSLASHESCAPE));
     const char *b = vdk_node_backing_name(n);
     if (b)
         printf("backing %s %s\n", b, vdk_node_backing_format(n));
