@@ -117,7 +117,8 @@ struct vdk_driver {
     int (*pwrite)(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                   const void *buf, unsigned flags);
     /* NULL or -ENOTSUP: generic layer writes zero buffers (unless
-       VDK_REQ_NO_FALLBACK). */
+       VDK_REQ_NO_FALLBACK).  flags may carry VDK_REQ_NO_FALLBACK: a driver
+       that zeroes through a child passes it on. */
     int (*pwrite_zeroes)(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                          unsigned flags);
     /* NULL: discard is a no-op. */
@@ -193,6 +194,13 @@ extern const struct vdk_driver vdk_driver_overlay;
 struct vdk_node *vdk_node_new_internal(const struct vdk_driver *drv,
                                        const char *filename);
 void vdk_node_free_internal(struct vdk_node *n);
+
+/*
+ * Unit tests only: make one extra driver (a test format with backing
+ * files, say) visible to vdk_driver_find(), vdk_driver_nth() and probing,
+ * after the built-in table.  NULL removes it.  Programs never call this.
+ */
+void vdk_driver_set_test_extra(const struct vdk_driver *drv);
 
 /* Driver used for a URI such as "nbd://..."; NULL if not a URI we serve. */
 const struct vdk_driver *vdk_driver_for_uri(const char *filename);

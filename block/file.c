@@ -97,9 +97,12 @@ static int file_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     s->direct = flags & VDK_O_DIRECT;
     s->has_seek_data = !s->is_bdev;
 
+    /* A read-only metadata open (VDK_O_NO_IO, "info") needs no
+       permissions, as in QEMU, so it works on images others write to. */
     enum vdk_lock_mode mode = VDK_LOCK_NONE;
+    bool no_io = (flags & VDK_O_NO_IO) && !(flags & VDK_O_RDWR);
     s->no_locking = (lk == 2);
-    if (lk != 2 && !(flags & VDK_O_SHARE))
+    if (lk != 2 && !(flags & VDK_O_SHARE) && !no_io)
         mode = (flags & VDK_O_RDWR) ? VDK_LOCK_WRITE : VDK_LOCK_READ;
     int r = vdk_file_lock(s->fd, mode, fn, errp);
     if (r < 0) {
@@ -375,6 +378,28 @@ static int write_zero_range(int fd, uint64_t from, uint64_t to)
     return r;
 }
 
+/*
+ * When an empty file grows, write zeros over its first block, as QEMU
+ * does: later O_DIRECT opens can then probe the alignment on real data,
+ * and "disk size" and "map" of a new image match qemu-img's.
+ */
+static int allocate_first_block(int fd, uint64_t old, uint64_t size, const char *fn,
+                                struct vdk_error **errp)
+{
+    static const char zeros[4096];
+    if (old != 0 || size == 0)
+        return 0;
+    size_t len = (size_t)vdk_min_u64(size, sizeof(zeros));
+    ssize_t w;
+    do {
+        w = pwrite(fd, zeros, len, 0);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0)
+        return vdk_error_setf_errno(errp, errno, "could not write the first block of '%s'",
+                                    fn);
+    return 0;
+}
+
 static int fd_resize(int fd, bool is_bdev, uint64_t old, uint64_t size,
                      enum vdk_prealloc prealloc, const char *fn,
                      struct vdk_error **errp)
@@ -389,13 +414,13 @@ static int fd_resize(int fd, bool is_bdev, uint64_t old, uint64_t size,
     if (size <= old || prealloc == VDK_PREALLOC_OFF || prealloc == VDK_PREALLOC_METADATA) {
         if (ftruncate(fd, (off_t)size) < 0)
             return vdk_error_setf_errno(errp, errno, "could not resize '%s'", fn);
-        return 0;
+        return allocate_first_block(fd, old, size, fn, errp);
     }
     if (prealloc == VDK_PREALLOC_FALLOC) {
         int e = posix_fallocate(fd, (off_t)old, (off_t)(size - old));
         if (e)
             return vdk_error_setf_errno(errp, e, "could not preallocate '%s'", fn);
-        return 0;
+        return allocate_first_block(fd, old, size, fn, errp);
     }
     int r = write_zero_range(fd, old, size);
     if (r < 0)

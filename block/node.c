@@ -450,6 +450,7 @@ const char *vdk_node_backing_name(const struct vdk_node *n) { return n->backing_
 const char *vdk_node_backing_format(const struct vdk_node *n) { return n->backing_fmt; }
 uint32_t vdk_node_alignment(const struct vdk_node *n) { return n->limits.request_alignment; }
 uint32_t vdk_node_max_transfer(const struct vdk_node *n) { return vdk_node_effective_max_transfer(n); }
+unsigned vdk_node_write_flags(const struct vdk_node *n) { return n->supported_write_flags; }
 
 uint32_t vdk_node_cluster_size(const struct vdk_node *n)
 {

@@ -5,5 +5,6 @@
 
 int img_cmd_commit(int argc, char **argv);
 int img_cmd_rebase(int argc, char **argv);
+extern const char img_commit_options[], img_rebase_options[];
 
 #endif

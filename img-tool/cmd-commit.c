@@ -17,6 +17,25 @@
 
 enum { OPT_OBJECT = 256, OPT_IMAGE_OPTS, OPT_HELP };
 
+const char img_commit_options[] =
+    "  -f fmt                 image format (probed when absent)\n"
+    "  -t cache               cache mode for the images (default writeback)\n"
+    "  -b base                commit into this image of the chain (default: the\n"
+    "                         backing file); intermediate images leave the chain\n"
+    "  -d                     keep the data in the image (do not empty it)\n"
+    "  -p                     show progress\n"
+    "  -q                     quiet\n"
+    "  -r rate_limit          accepted for compatibility; not throttled\n";
+
+const char img_rebase_options[] =
+    "  -f fmt                 image format (probed when absent)\n"
+    "  -b backing_file        the new backing file (\"\" for none)\n"
+    "  -F backing_fmt         its format (recorded in the image)\n"
+    "  -u                     unsafe: change the reference only, copy no data\n"
+    "  -p                     show progress\n"
+    "  -U                     open without taking image locks\n"
+    "  -t/-T cache            cache modes\n";
+
 static const struct option chain_long_opts[] = {
     { "help", no_argument, NULL, 'h' },
     { "object", required_argument, NULL, OPT_OBJECT },
@@ -62,7 +81,8 @@ int img_cmd_commit(int argc, char **argv)
         switch (c) {
         case 'h':
             printf("usage: %s commit [--object objectdef] [--image-opts] [-q] [-f fmt] "
-                   "[-t cache] [-b base] [-r rate_limit] [-d] [-p] filename\n", IMG_PROG);
+                   "[-t cache] [-b base] [-r rate_limit] [-d] [-p] filename\n%s", IMG_PROG,
+                   img_commit_options);
             return 0;
         case 'f': fmt = optarg; break;
         case 't': cache = optarg; break;
@@ -121,7 +141,7 @@ int img_cmd_rebase(int argc, char **argv)
         case 'h':
             printf("usage: %s rebase [--object objectdef] [--image-opts] [-U] [-q] [-f fmt] "
                    "[-t cache] [-T src_cache] [-p] [-u] -b backing_file [-F backing_fmt] "
-                   "filename\n", IMG_PROG);
+                   "filename\n%s", IMG_PROG, img_rebase_options);
             return 0;
         case 'f': fmt = optarg; break;
         case 't': cache = optarg; break;

@@ -184,6 +184,8 @@ uint32_t vdk_node_alignment(const struct vdk_node *n);
 uint32_t vdk_node_max_transfer(const struct vdk_node *n);
 /* Cluster size (0 if none) for block-status granularity hints. */
 uint32_t vdk_node_cluster_size(const struct vdk_node *n);
+/* VDK_REQ_* write flags the node handles natively (e.g. COMPRESSED, FUA). */
+unsigned vdk_node_write_flags(const struct vdk_node *n);
 
 /* ---- create ---- */
 
@@ -211,6 +213,8 @@ const struct vdk_driver *vdk_driver_nth(size_t i);
 const char *vdk_driver_name(const struct vdk_driver *drv);
 bool vdk_driver_is_format(const struct vdk_driver *drv);
 bool vdk_driver_can_create(const struct vdk_driver *drv);
+/* The format can change options of existing images (vdk_amend). */
+bool vdk_driver_can_amend(const struct vdk_driver *drv);
 /* Create-option table (NULL-terminated) or NULL. */
 const struct vdk_opt_desc *vdk_driver_create_opts(const struct vdk_driver *drv);
 /* Runtime-option table or NULL. */
