@@ -324,6 +324,19 @@ int vhd_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     return 0;
 }
 
+int vhd_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes)
+{
+    struct vhd_state *s = n->opaque;
+    if (s->footer.type == VHD_TYPE_FIXED)
+        return vdk_discard(n->file, offset, bytes);
+    /* Dynamic: punch the data out of allocated blocks (they then read as
+       zeros, the blocks stay allocated).  Differencing: reading the
+       parent's data back would be wrong, and zeros cost space. */
+    if (s->footer.type == VHD_TYPE_DYNAMIC)
+        return vhd_pwrite_zeroes(n, offset, bytes, VDK_REQ_MAY_UNMAP);
+    return -ENOTSUP;
+}
+
 int vhd_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                      uint64_t *pnum, uint64_t *map, struct vdk_node **file)
 {

@@ -116,6 +116,7 @@ static int vhd_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     n->size = size;
     n->limits.request_alignment = VHD_SECTOR;
     n->limits.pwrite_zeroes_alignment = VHD_SECTOR;
+    n->limits.discard_alignment = VHD_SECTOR;
 
     if (type == VHD_TYPE_FIXED) {
         if (size > s->file_len - VHD_FOOTER_SIZE)
@@ -237,6 +238,7 @@ const struct vdk_driver vdk_driver_vpc = {
     .pread = vhd_pread,
     .pwrite = vhd_pwrite,
     .pwrite_zeroes = vhd_pwrite_zeroes,
+    .discard = vhd_discard,
     .flush = vhd_flush,
     .block_status = vhd_block_status,
     .make_empty = vhd_make_empty,

@@ -215,6 +215,8 @@ int vhd_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void *
                unsigned flags);
 int vhd_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                       unsigned flags);
+/* Fixed: passed to the file; dynamic: zeroes with unmap; else -ENOTSUP. */
+int vhd_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes);
 /* Write back BAT entries of new blocks once their data is durable:
    flush the file, then write the entries.  0 or -errno. */
 int vhd_flush(struct vdk_node *n);

@@ -147,6 +147,9 @@ static void test_dynamic_rw(void **st)
     assert_true(st2 & VDK_BS_DATA);
     assert_int_equal(vdk_pwrite_zeroes(n, 1 << 20, 4096, 0), 0);
     assert_int_equal(vdk_pwrite_zeroes(n, 8 << 20, 1 << 20, 0), 0);
+    /* discard of written data in a dynamic image reads back as zeros */
+    assert_int_equal(vdk_discard(n, 3 << 20, 512), 0);
+    memset(w + (2 << 20), 0, 512);
     assert_int_equal(vdk_close(n), 0);
 
     n = open_img("dyn.vhd", 0);
