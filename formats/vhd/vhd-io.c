@@ -62,10 +62,14 @@ static void full_set(struct vhd_state *s, uint32_t blk)
     s->bm_full[blk / 8] |= (uint8_t)(1u << (blk % 8));
 }
 
-static uint32_t bat_get(struct vhd_state *s, uint32_t blk)
+/* BAT entry of blk; *full (may be NULL): its bitmap is known all-ones
+   (always so in dynamic images, whose bitmaps reads ignore). */
+static uint32_t bat_get(struct vhd_state *s, uint32_t blk, bool *full)
 {
     pthread_mutex_lock(&s->lock);
     uint32_t e = s->bat[blk];
+    if (full)
+        *full = s->footer.type == VHD_TYPE_DYNAMIC || full_test(s, blk);
     pthread_mutex_unlock(&s->lock);
     return e;
 }
@@ -141,11 +145,12 @@ int vhd_pread(struct vdk_node *n, uint64_t offset, uint64_t bytes, void *buf,
         uint32_t blk = (uint32_t)(offset / s->block_size);
         uint32_t in = (uint32_t)(offset % s->block_size);
         uint32_t c = (uint32_t)vdk_min_u64(bytes, s->block_size - in);
-        uint32_t e = bat_get(s, blk);
+        bool full;
+        uint32_t e = bat_get(s, blk, &full);
         int r;
         if (e == VHD_BAT_UNUSED)
             r = read_parent(n, offset, c, p);
-        else if (s->footer.type == VHD_TYPE_DYNAMIC || full_test(s, blk))
+        else if (full)
             r = vdk_pread(n->file, p, c, (uint64_t)e * VHD_SECTOR + s->bitmap_size + in, 0);
         else
             r = read_diff_block(n, blk, e, in, c, p);
@@ -311,7 +316,7 @@ int vhd_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         uint32_t blk = (uint32_t)(offset / s->block_size);
         uint32_t in = (uint32_t)(offset % s->block_size);
         uint32_t c = (uint32_t)vdk_min_u64(bytes, s->block_size - in);
-        uint32_t e = bat_get(s, blk);
+        uint32_t e = bat_get(s, blk, NULL);
         if (e != VHD_BAT_UNUSED) {
             int r = vdk_pwrite_zeroes(n->file, (uint64_t)e * VHD_SECTOR + s->bitmap_size + in,
                                       c, flags);
@@ -350,10 +355,11 @@ int vhd_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     uint32_t blk = (uint32_t)(offset / s->block_size);
     uint32_t in = (uint32_t)(offset % s->block_size);
     uint64_t c = vdk_min_u64(bytes, s->block_size - in);
-    uint32_t e = bat_get(s, blk);
+    bool full;
+    uint32_t e = bat_get(s, blk, &full);
     if (e == VHD_BAT_UNUSED) {
         /* Merge following unallocated blocks. */
-        while (c < bytes && blk + 1 < s->bat_entries && bat_get(s, blk + 1) == VHD_BAT_UNUSED) {
+        while (c < bytes && blk + 1 < s->bat_entries && bat_get(s, blk + 1, NULL) == VHD_BAT_UNUSED) {
             blk++;
             c = vdk_min_u64(bytes, c + s->block_size);
         }
@@ -361,7 +367,7 @@ int vhd_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         return 0;
     }
     uint64_t data_off = (uint64_t)e * VHD_SECTOR + s->bitmap_size;
-    if (s->footer.type == VHD_TYPE_DIFF && !full_test(s, blk)) {
+    if (!full) {
         uint8_t *bm = malloc(s->bitmap_size);
         if (!bm)
             return -ENOMEM;
