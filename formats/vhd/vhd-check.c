@@ -8,7 +8,9 @@
  *  - blocks that overlap each other: corruptions, not repairable;
  *  - space after the last referenced block (an allocation cut short
  *    before its BAT entry was written): leaks, repaired by moving the
- *    footer back and truncating the file (-r leaks).
+ *    footer back and truncating the file (-r leaks);
+ *  - BAT entries past the virtual size that reference blocks (nothing
+ *    can read them): leaks, repaired by clearing the entries.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -55,6 +57,39 @@ static int check_blocks(struct vhd_state *s, struct vdk_check_result *res)
     return 0;
 }
 
+/*
+ * BAT entries in [bat_entries, max_entries) that are not unused: count
+ * them, and with fix clear them on disk.  Returns the count or -errno.
+ */
+static int check_bat_tail(struct vdk_node *n, bool fix)
+{
+    struct vhd_state *s = n->opaque;
+    uint64_t cnt = s->hdr.max_entries - s->bat_entries;
+    if (cnt > VHD_MAX_BAT_ENTRIES)
+        cnt = VHD_MAX_BAT_ENTRIES;
+    if (!cnt)
+        return 0;
+    uint64_t off = s->hdr.table_offset + (uint64_t)s->bat_entries * 4;
+    uint8_t *tail = malloc(cnt * 4);
+    if (!tail)
+        return -ENOMEM;
+    int r = vdk_pread(n->file, tail, cnt * 4, off, 0);
+    int used = 0;
+    for (uint64_t i = 0; r == 0 && i < cnt; i++) {
+        if (vhd_be32(tail + 4 * i) == VHD_BAT_UNUSED)
+            continue;
+        fprintf(stderr, "Leaked block: BAT entry %" PRIu64 " lies past the virtual size\n",
+                s->bat_entries + i);
+        used++;
+    }
+    if (r == 0 && used && fix) {
+        memset(tail, 0xff, cnt * 4);
+        r = vdk_pwrite(n->file, tail, cnt * 4, off, 0);
+    }
+    free(tail);
+    return r < 0 ? r : used;
+}
+
 int vhd_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
               struct vdk_error **errp)
 {
@@ -65,6 +100,9 @@ int vhd_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
         res->image_end_offset = n->size + VHD_FOOTER_SIZE;
         return 0;
     }
+    /* Repairs work on the BAT as the file holds it. */
+    if (fix && (r = vhd_flush(n)) < 0)
+        return vdk_error_setf_errno(errp, r, "cannot write back the VHD BAT");
     bool footer_bad = s->footer_from_copy;
     bool copy_bad = false;
     if ((r = vdk_pread(n->file, copy, sizeof(copy), 0, 0)) < 0)
@@ -118,6 +156,13 @@ int vhd_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
         res->leaks = leaks;
         res->corruptions += footer_bad + copy_bad;
     }
+    bool fix_tail = fix & VDK_CHECK_FIX_LEAKS;
+    if ((r = check_bat_tail(n, fix_tail)) < 0)
+        return vdk_error_setf_errno(errp, r, "cannot check the VHD BAT past the virtual size");
+    if (fix_tail)
+        res->leaks_fixed += r;
+    else
+        res->leaks += r;
     res->image_end_offset = s->alloc_off + VHD_FOOTER_SIZE;
     return 0;
 }

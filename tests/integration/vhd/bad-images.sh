@@ -36,6 +36,16 @@ grep -q "using its copy" e.err || fail "no warning about the damaged footer"
 "$VT" check e.vhd all >/dev/null 2>&1 || fail "check -r all did not repair"
 "$VT" check e.vhd >/dev/null || fail "still damaged after repair"
 
+# A BAT entry past the virtual size is a leak; check -r leaks clears it.
+qemu-img create -q -f vpc tl.vhd 4M          # 3 BAT entries
+qemu-io -f vpc -c "write -P 0x11 0 4k" tl.vhd >/dev/null
+patch tl.vhd $((HDR + 28)) 00000004; hdr_fix tl.vhd; patch tl.vhd $((1536 + 12)) 00000004
+rc=0; "$VT" check tl.vhd > tl.out 2>&1 || rc=$?
+[ "$rc" = 3 ] && grep -q "^leaks 1" tl.out || { cat tl.out; fail "BAT tail leak not found"; }
+"$VT" check tl.vhd leaks | grep -q "^leaks-fixed 1" || fail "BAT tail leak not fixed"
+"$VT" check tl.vhd >/dev/null || fail "BAT tail leak still there"
+qemu-io -f vpc -c "read -P 0x11 0 4k" tl.vhd >/dev/null || fail "repair changed the data"
+
 # Dynamic header.
 cp ok.vhd h.vhd; patch h.vhd $((HDR + 40)) 01
 bad "dynamic header checksum mismatch" h.vhd
