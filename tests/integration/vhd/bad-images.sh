@@ -46,6 +46,14 @@ rc=0; "$VT" check tl.vhd > tl.out 2>&1 || rc=$?
 "$VT" check tl.vhd >/dev/null || fail "BAT tail leak still there"
 qemu-io -f vpc -c "read -P 0x11 0 4k" tl.vhd >/dev/null || fail "repair changed the data"
 
+# Two BAT entries sharing one block: open tolerates it, check reports a
+# corruption (exit 2 from vhd-tool, as from qemu-img check).
+qemu-img create -q -f vpc ov.vhd 8M
+qemu-io -f vpc -c "write -P 0x11 0 4k" -c "write -P 0x12 2M 4k" ov.vhd >/dev/null
+patch ov.vhd $((1536 + 4)) "$(xxd -s 1536 -l 4 -p ov.vhd)"
+rc=0; "$VT" check ov.vhd > ov.out 2>&1 || rc=$?
+[ "$rc" = 2 ] && grep -q "overlaps the block" ov.out || { cat ov.out; fail "overlap not found"; }
+
 # Dynamic header.
 cp ok.vhd h.vhd; patch h.vhd $((HDR + 40)) 01
 bad "dynamic header checksum mismatch" h.vhd
