@@ -63,6 +63,16 @@ qemu-img convert -f raw -O vpc src.raw qc.vhd
 qemu-img convert -f vpc -O raw qc.vhd qc.raw
 cmp <("$VT" cat qc.vhd) qc.raw || fail "vdk misreads a qemu-img convert output"
 
+# Creator rules: with current_size != CHS size, vdk picks the same size as
+# qemu for each creator application qemu knows, and for an unknown one.
+qemu-img create -q -f vpc cr.vhd 100000000
+for app in 61626364 76706320 71656d75 71656d32 77696e20 64327620 43545853 74617000; do
+    patch_footer cr.vhd 48 0000000005f5e200          # 100000256 bytes
+    patch_footer cr.vhd 28 "$app"
+    v=$("$VT" info cr.vhd | sed -n 's/^virtual-size //p')
+    [ "$v" = "$(vsize cr.vhd)" ] || fail "creator $app: vdk $v, qemu $(vsize cr.vhd)"
+done
+
 # Azure alignment: a whole number of MiB recorded exactly; qemu agrees.
 "$VT" create az.vhd size=100000000,subformat=fixed,azure_align=on
 [ "$(vsize az.vhd)" = 100663296 ] || fail "azure_align: size $(vsize az.vhd)"
