@@ -29,7 +29,8 @@ echo "== create a 64 MiB raw image and fill parts of it"
 $IMG create -f raw "$EX/disk.raw" 64M
 printf 'vdk example boot sector\n' | dd of="$EX/disk.raw" conv=notrunc status=none
 head -c 4M /dev/urandom | dd of="$EX/disk.raw" bs=1M seek=8 conv=notrunc status=none
-yes 'some text in the middle of the disk' | head -c 2M |
+# (process substitution: `yes` ends on SIGPIPE, which pipefail would see)
+head -c 2M < <(yes 'some text in the middle of the disk') |
     dd of="$EX/disk.raw" bs=1M seek=40 conv=notrunc status=none
 echo "== convert it (sparse: zero runs become holes)"
 $IMG convert -p -f raw -O raw "$EX/disk.raw" "$EX/copy.raw"
