@@ -194,6 +194,16 @@ static void test_fixed_and_sizes(void **st)
     n = open_img("az.vhd", 0);
     assert_int_equal(vdk_get_length(n), 96 << 20);
     vdk_close(n);
+    /* force_size_calc=chs: the geometry's size instead (qemu's option) */
+    struct vdk_opts *oo = vdk_opts_new();
+    vdk_opts_set(oo, "force_size_calc", "chs");
+    assert_int_equal(vdk_open(&n, path_of("az.vhd"), "vpc", oo, 0, NULL), 0);
+    uint16_t c;
+    uint8_t h, sp;
+    vhd_geometry((96 << 20) / 512, &c, &h, &sp);
+    assert_int_equal(vdk_get_length(n), (int64_t)c * h * sp * 512);
+    assert_true(vdk_get_length(n) < (96 << 20));
+    vdk_close(n);
     struct vdk_opts *o = vdk_opts_new();
     struct vdk_error *err = NULL;
     vdk_opts_set(o, "size", "2041G");
