@@ -364,3 +364,89 @@ int vhd_measure(struct vdk_opts *opts, struct vdk_node *src, uint64_t size,
     out->required = meta + used * span;
     return 0;
 }
+
+/*
+ * Point a differencing image at another VHD parent (rebase).  The new
+ * locator data goes where the end footer is, followed by the footer, and
+ * is flushed before the dynamic header that references it is rewritten;
+ * a crash in between leaves the old parent recorded and the new locator
+ * data as unreferenced space.
+ */
+int vhd_change_backing_file(struct vdk_node *n, const char *backing, const char *fmt,
+                            struct vdk_error **errp)
+{
+    struct vhd_state *s = n->opaque;
+    struct parent_info pi = { 0 };
+    uint8_t *data[3] = { 0 };
+    uint8_t hdr_raw[VHD_DYN_HEADER_SIZE];
+    uint8_t *area = NULL;
+    char *bf = NULL, *fm = NULL, *pp = NULL;
+    int r;
+    if (s->footer.type != VHD_TYPE_DIFF)
+        return vdk_error_setf(errp, ENOTSUP, "only a differencing VHD records a parent");
+    if (!backing || !*backing)
+        return vdk_error_setf(errp, ENOTSUP, "a differencing VHD cannot drop its parent; "
+                              "convert it to a standalone image instead");
+    if ((r = read_parent(n->filename, backing, fmt, &pi, errp)) < 0)
+        return r;
+    if ((r = vhd_flush(n)) < 0)
+        return vdk_error_setf_errno(errp, r, "cannot write back the VHD BAT");
+    bf = strdup(backing);
+    fm = strdup("vpc");
+    pp = strdup(backing);
+    if (!bf || !fm || !pp) {
+        r = vdk_error_setf(errp, ENOMEM, "out of memory");
+        goto out_nolock;
+    }
+
+    struct vhd_dyn_header h = s->hdr;
+    memset(h.loc, 0, sizeof(h.loc));
+    memset(h.parent_name, 0, sizeof(h.parent_name));
+    memcpy(h.parent_uuid, pi.footer.uuid, 16);
+    h.parent_timestamp = pi.mtime;
+    pthread_mutex_lock(&s->lock);
+    uint64_t start = s->alloc_off, end = start;
+    if ((r = build_locators(n->filename, backing, &h, data, &end, errp)) < 0)
+        goto out;
+    area = vdk_blk_alloc(end - start + VHD_FOOTER_SIZE);
+    if (!area) {
+        r = vdk_error_setf(errp, ENOMEM, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < 3; i++)
+        memcpy(area + (h.loc[i].offset - start), data[i], h.loc[i].len);
+    memcpy(area + (end - start), s->footer_raw, VHD_FOOTER_SIZE);
+    vhd_dyn_header_build(&h, hdr_raw);
+    r = vdk_pwrite(n->file, area, end - start + VHD_FOOTER_SIZE, start, 0);
+    if (r == 0)
+        r = vdk_flush(n->file);
+    if (r == 0)
+        r = vdk_pwrite(n->file, hdr_raw, sizeof(hdr_raw), s->footer.data_offset, 0);
+    if (r == 0)
+        r = vdk_flush(n->file);
+    if (r < 0) {
+        r = vdk_error_setf_errno(errp, r, "cannot record the new parent");
+        goto out;
+    }
+    s->hdr = h;
+    s->alloc_off = s->used_end = s->meta_end = end;
+    s->file_len = vhd_max_u64(s->file_len, end + VHD_FOOTER_SIZE);
+    s->footer_from_copy = false;
+    free(s->parent_path);
+    free(n->backing_file);
+    free(n->backing_fmt);
+    s->parent_path = pp;
+    n->backing_file = bf;
+    n->backing_fmt = fm;
+    pp = bf = fm = NULL;
+out:
+    pthread_mutex_unlock(&s->lock);
+out_nolock:
+    vdk_blk_free(area);
+    for (int i = 0; i < 3; i++)
+        free(data[i]);
+    free(bf);
+    free(fm);
+    free(pp);
+    return r;
+}

@@ -242,6 +242,7 @@ const struct vdk_driver vdk_driver_vpc = {
     .flush = vhd_flush,
     .block_status = vhd_block_status,
     .make_empty = vhd_make_empty,
+    .change_backing_file = vhd_change_backing_file,
     .get_info = vhd_get_info,
     .check = vhd_check,
     .measure = vhd_measure,

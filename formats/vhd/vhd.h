@@ -235,6 +235,10 @@ int vhd_create(const char *filename, struct vdk_node *file, struct vdk_opts *opt
 int vhd_measure(struct vdk_opts *opts, struct vdk_node *src, uint64_t size,
                 struct vdk_measure *out, struct vdk_error **errp);
 
+/* Record another VHD parent in a differencing image (rebase). */
+int vhd_change_backing_file(struct vdk_node *n, const char *backing, const char *fmt,
+                            struct vdk_error **errp);
+
 /* ---- vhd-check.c ---- */
 int vhd_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
               struct vdk_error **errp);

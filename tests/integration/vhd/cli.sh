@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: MIT
 # vdk-img on VHD images: create (-o subformat, force_size, azure_align,
 # -b for differencing), convert -O vpc both subformats, info fields,
-# check and check -r, map, measure, and commit of a differencing image
-# into its parent (the parent then holds the child's view, qemu-img
-# agrees, and the child is emptied so it reads like its parent).
+# check and check -r, map, measure, commit of a differencing image into
+# its parent (the parent then holds the child's view, qemu-img agrees, and
+# the child is emptied so it reads like its parent), rebase and commit -b.
 . "$VDK_SRC/tests/integration/lib.sh"
 . "$VDK_SRC/tests/integration/vhd/vhd-lib.sh"
 cd "$T"
@@ -104,4 +104,42 @@ cmp <("$VT" cat c.vhd) want.raw || fail "child reads differently after commit"
 "$VDK_IMG" commit -q -d c.vhd || fail "vdk-img commit -d failed"
 qemu-img compare -q -f vpc -F raw p.vhd want2.raw || fail "commit -d: parent differs"
 "$VT" map c.vhd | grep -q "depth=0" || fail "commit -d emptied the child"
+
+# rebase: -u onto a copy of the parent, then a safe rebase onto the
+# grandparent (data copied up); the image reads the same all along, and
+# libvhdi agrees with the new parent attached.
+qemu-img create -q -f vpc ra.vhd 8M
+qemu-io -f vpc -c "write -P 0x11 0 3M" ra.vhd >/dev/null
+"$VT" create rb.vhd backing_file=ra.vhd
+"$VT" write rb.vhd 1048576 1048576 0x22
+"$VT" create rc.vhd backing_file=rb.vhd
+"$VT" write rc.vhd 4194304 4096 0x33
+"$VT" cat rc.vhd > rc.want
+cp rb.vhd rb2.vhd
+"$VDK_IMG" rebase -u -b rb2.vhd -F vpc rc.vhd || fail "rebase -u"
+"$VT" info rc.vhd | grep -q "^backing rb2.vhd vpc" || fail "rebase -u: parent not recorded"
+cmp <("$VT" cat rc.vhd) rc.want || fail "rebase -u changed the content"
+"$VDK_IMG" rebase -b ra.vhd -F vpc rc.vhd || fail "rebase"
+"$VT" info rc.vhd | grep -q "^backing ra.vhd vpc" || fail "rebase: parent not recorded"
+cmp <("$VT" cat rc.vhd) rc.want || fail "rebase changed the content"
+"$VT" check rc.vhd >/dev/null || fail "check after rebase"
+$PY - rc.vhd ra.vhd rc.lib <<'PYEOF'
+import sys, pyvhdi
+c = pyvhdi.file(); c.open(sys.argv[1]); p = pyvhdi.file(); p.open(sys.argv[2])
+c.set_parent(p)
+open(sys.argv[3], 'wb').write(c.read_buffer_at_offset(c.media_size, 0))
+PYEOF
+cmp rc.lib rc.want || fail "libvhdi reads the rebased image differently"
+expect_fail "cannot drop its parent" "$VDK_IMG" rebase -u -b "" rc.vhd
+
+# commit -b through an intermediate image: the top then sits on the base.
+"$VT" create rb.vhd backing_file=ra.vhd
+"$VT" write rb.vhd 0 4096 0x44
+"$VT" create rc.vhd backing_file=rb.vhd
+"$VT" write rc.vhd 2097152 4096 0x55
+"$VT" cat rc.vhd > rc.want
+"$VDK_IMG" commit -q -b ra.vhd rc.vhd || fail "commit -b"
+"$VT" info rc.vhd | grep -q "^backing ra.vhd vpc" || fail "commit -b: top not moved onto base"
+cmp <("$VT" cat rc.vhd) rc.want || fail "commit -b: top reads differently"
+cmp <("$VT" cat ra.vhd) rc.want || fail "commit -b: base lacks the data"
 echo "vhd cli ok"
