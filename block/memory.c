@@ -16,6 +16,7 @@ struct memory_state {
     uint8_t *data;
     uint64_t len;
     bool zero_support;
+    bool fua;
     struct vdk_memory_stats stats;
 };
 
@@ -100,6 +101,7 @@ static const struct vdk_opt_desc memory_open_opts[] = {
     { "align", VDK_OPT_SIZE, "Request alignment to announce", "1", NULL },
     { "max-transfer", VDK_OPT_SIZE, "Largest request to announce", NULL, NULL },
     { "zeroes", VDK_OPT_BOOL, "Support write-zeroes natively", "on", NULL },
+    { "fua", VDK_OPT_BOOL, "Announce native FUA writes", "off", NULL },
     { NULL, 0, NULL, NULL, NULL },
 };
 
@@ -113,7 +115,8 @@ static int memory_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags
     if ((r = vdk_opts_get_size(opts, "size", 0, &size, errp)) < 0 ||
         (r = vdk_opts_get_size(opts, "align", 1, &align, errp)) < 0 ||
         (r = vdk_opts_get_size(opts, "max-transfer", 0, &mt, errp)) < 0 ||
-        (r = vdk_opts_get_bool(opts, "zeroes", true, &s->zero_support, errp)) < 0)
+        (r = vdk_opts_get_bool(opts, "zeroes", true, &s->zero_support, errp)) < 0 ||
+        (r = vdk_opts_get_bool(opts, "fua", false, &s->fua, errp)) < 0)
         return r;
     if (size > MEMORY_MAX_SIZE)
         return vdk_error_setf(errp, EFBIG, "memory image larger than 4 GiB");
@@ -130,6 +133,10 @@ static int memory_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags
     n->limits.request_alignment = (uint32_t)align;
     n->limits.max_transfer = (uint32_t)mt;
     n->supported_zero_flags = VDK_REQ_MAY_UNMAP;
+    if (s->fua) {
+        n->supported_write_flags |= VDK_REQ_FUA;
+        n->supported_zero_flags |= VDK_REQ_FUA;
+    }
     return 0;
 }
 
@@ -141,12 +148,15 @@ static void memory_close(struct vdk_node *n)
     free(s->data);
 }
 
-static void count(struct vdk_node *n, uint64_t *ctr, uint64_t offset, uint64_t bytes)
+static void count(struct vdk_node *n, uint64_t *ctr, uint64_t offset, uint64_t bytes,
+                  unsigned flags)
 {
     struct memory_state *s = n->opaque;
     uint32_t a = n->limits.request_alignment;
     pthread_mutex_lock(&s->stats_lock);
     (*ctr)++;
+    if (flags & VDK_REQ_FUA)
+        s->stats.fua++;
     if (bytes > s->stats.max_request)
         s->stats.max_request = bytes;
     if ((offset | bytes) & (a - 1))
@@ -183,7 +193,7 @@ static int memory_pread(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                         void *buf, unsigned flags)
 {
     struct memory_state *s = n->opaque;
-    count(n, &s->stats.reads, offset, bytes);
+    count(n, &s->stats.reads, offset, bytes, 0);
     pthread_rwlock_rdlock(&s->lock);
     uint64_t avail = offset < s->len ? vdk_min_u64(bytes, s->len - offset) : 0;
     if (avail)
@@ -197,7 +207,7 @@ static int memory_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                          const void *buf, unsigned flags)
 {
     struct memory_state *s = n->opaque;
-    count(n, &s->stats.writes, offset, bytes);
+    count(n, &s->stats.writes, offset, bytes, flags);
     int r = memory_reserve(s, offset + bytes);
     if (r < 0)
         return r;
@@ -212,7 +222,7 @@ static int memory_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t by
     struct memory_state *s = n->opaque;
     if (!s->zero_support)
         return -ENOTSUP;
-    count(n, &s->stats.zero_writes, offset, bytes);
+    count(n, &s->stats.zero_writes, offset, bytes, flags);
     int r = memory_reserve(s, offset + bytes);
     if (r < 0)
         return r;
@@ -224,7 +234,7 @@ static int memory_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t by
 static int memory_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes)
 {
     struct memory_state *s = n->opaque;
-    count(n, &s->stats.discards, offset, bytes);
+    count(n, &s->stats.discards, offset, bytes, 0);
     pthread_rwlock_rdlock(&s->lock);
     if (offset < s->len)
         memset(s->data + offset, 0, vdk_min_u64(bytes, s->len - offset));
