@@ -272,6 +272,29 @@ static void test_fua_falls_back_to_flush(void **state)
     vdk_close(n);
 }
 
+/* A node with native FUA gets the flag and no flush, except for zeros the
+   generic layer wrote as data (unaligned edges), which need one. */
+static void test_native_fua(void **state)
+{
+    uint8_t buf[4096] = { 2 };
+    for (int raw = 0; raw < 2; raw++) {
+        struct vdk_node *n = open_aligned(raw, 512, raw ? "file.fua=on" : "fua=on");
+        const struct vdk_memory_stats *st = vdk_memory_stats(unit_mem(n));
+        assert_int_equal(vdk_pwrite(n, buf, 4096, 0, VDK_REQ_FUA), 0);
+        assert_int_equal(st->fua, 1);
+        assert_int_equal(vdk_pwrite(n, buf, 100, 7, VDK_REQ_FUA), 0); /* RMW */
+        assert_int_equal(st->fua, 2);
+        assert_int_equal(vdk_pwrite_zeroes(n, 0, 8192, VDK_REQ_FUA), 0);
+        assert_int_equal(st->fua, 3);
+        assert_int_equal(st->flushes, 0);
+        assert_int_equal(vdk_pwrite_zeroes(n, 100, 8192, VDK_REQ_FUA), 0);
+        assert_int_equal(st->flushes, 1);
+        assert_int_equal(vdk_pwrite(n, buf, 4096, 0, 0), 0);
+        assert_int_equal(st->fua, 4); /* the middle of the last zero write */
+        vdk_close(n);
+    }
+}
+
 static void test_max_transfer_split(void **state)
 {
     for (int raw = 0; raw < 2; raw++) {
@@ -419,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_unaligned_writes),
         cmocka_unit_test(test_zeroes_fallback),
         cmocka_unit_test(test_fua_falls_back_to_flush),
+        cmocka_unit_test(test_native_fua),
         cmocka_unit_test(test_max_transfer_split),
         cmocka_unit_test(test_out_of_range),
         cmocka_unit_test(test_read_only),
