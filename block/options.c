@@ -9,6 +9,7 @@
 struct vdk_opt_item {
     char *key;
     char *value;
+    uint32_t hash; /* of key: lookups compare it before the string */
     bool used;
 };
 
@@ -34,12 +35,26 @@ void vdk_opts_free(struct vdk_opts *o)
     free(o);
 }
 
+static uint32_t key_hash(const char *key)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *key; key++)
+        h = (h ^ (uint8_t)*key) * 16777619u;
+    return h;
+}
+
+/*
+ * Lists are short, so lookups are linear; the hash keeps a list at the
+ * VDK_OPTS_MAX_ITEMS bound (an untrusted option string) from costing a
+ * string compare per pair of items.
+ */
 static struct vdk_opt_item *find_item(const struct vdk_opts *o, const char *key)
 {
     if (!o)
         return NULL;
+    uint32_t h = key_hash(key);
     for (size_t i = 0; i < o->n; i++)
-        if (strcmp(o->items[i].key, key) == 0)
+        if (o->items[i].hash == h && strcmp(o->items[i].key, key) == 0)
             return &o->items[i];
     return NULL;
 }
@@ -79,7 +94,7 @@ static int set_item(struct vdk_opts *o, const char *key, size_t keylen,
         o->items = ni;
         o->cap = nc;
     }
-    o->items[o->n++] = (struct vdk_opt_item){ k, v, used };
+    o->items[o->n++] = (struct vdk_opt_item){ k, v, key_hash(k), used };
     return 0;
 }
 
