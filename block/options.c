@@ -23,13 +23,22 @@ struct vdk_opts *vdk_opts_new(void)
     return calloc(1, sizeof(struct vdk_opts));
 }
 
+/* Values may be secrets ("--object secret,data=..."): wipe before free. */
+static void free_value(char *v)
+{
+    if (v) {
+        explicit_bzero(v, strlen(v));
+        free(v);
+    }
+}
+
 void vdk_opts_free(struct vdk_opts *o)
 {
     if (!o)
         return;
     for (size_t i = 0; i < o->n; i++) {
         free(o->items[i].key);
-        free(o->items[i].value);
+        free_value(o->items[i].value);
     }
     free(o->items);
     free(o);
@@ -73,7 +82,7 @@ static int set_item(struct vdk_opts *o, const char *key, size_t keylen,
     }
     if (it) {
         free(k);
-        free(it->value);
+        free_value(it->value);
         it->value = v;
         it->used = used;
         return 0;
@@ -119,7 +128,7 @@ int vdk_opts_del(struct vdk_opts *o, const char *key)
         return -ENOENT;
     size_t i = (size_t)(it - o->items);
     free(it->key);
-    free(it->value);
+    free_value(it->value);
     memmove(&o->items[i], &o->items[i + 1], (o->n - i - 1) * sizeof(*it));
     o->n--;
     return 0;
