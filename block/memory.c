@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "block/driver.h"
 #include "block/memory.h"
@@ -17,6 +18,7 @@ struct memory_state {
     uint64_t len;
     bool zero_support;
     bool fua;
+    uint64_t latency_us;
     struct vdk_memory_stats stats;
 };
 
@@ -102,6 +104,8 @@ static const struct vdk_opt_desc memory_open_opts[] = {
     { "max-transfer", VDK_OPT_SIZE, "Largest request to announce", NULL, NULL },
     { "zeroes", VDK_OPT_BOOL, "Support write-zeroes natively", "on", NULL },
     { "fua", VDK_OPT_BOOL, "Announce native FUA writes", "off", NULL },
+    { "latency", VDK_OPT_NUMBER,
+      "Microseconds each read and write takes (widens race windows in tests)", "0", NULL },
     { NULL, 0, NULL, NULL, NULL },
 };
 
@@ -116,10 +120,13 @@ static int memory_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags
         (r = vdk_opts_get_size(opts, "align", 1, &align, errp)) < 0 ||
         (r = vdk_opts_get_size(opts, "max-transfer", 0, &mt, errp)) < 0 ||
         (r = vdk_opts_get_bool(opts, "zeroes", true, &s->zero_support, errp)) < 0 ||
-        (r = vdk_opts_get_bool(opts, "fua", false, &s->fua, errp)) < 0)
+        (r = vdk_opts_get_bool(opts, "fua", false, &s->fua, errp)) < 0 ||
+        (r = vdk_opts_get_uint(opts, "latency", 0, &s->latency_us, errp)) < 0)
         return r;
     if (size > MEMORY_MAX_SIZE)
         return vdk_error_setf(errp, EFBIG, "memory image larger than 4 GiB");
+    if (s->latency_us > 1000000)
+        return vdk_error_setf(errp, EINVAL, "latency is at most 1000000 microseconds");
     if (!vdk_is_pow2(align) || align > (1u << 20))
         return vdk_error_setf(errp, EINVAL, "align must be a power of two up to 1 MiB");
     if (mt && (mt % align || mt > VDK_MAX_REQUEST))
@@ -194,6 +201,8 @@ static int memory_pread(struct vdk_node *n, uint64_t offset, uint64_t bytes,
 {
     struct memory_state *s = n->opaque;
     count(n, &s->stats.reads, offset, bytes, 0);
+    if (s->latency_us)
+        usleep((useconds_t)s->latency_us);
     pthread_rwlock_rdlock(&s->lock);
     uint64_t avail = offset < s->len ? vdk_min_u64(bytes, s->len - offset) : 0;
     if (avail)
@@ -208,6 +217,8 @@ static int memory_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
 {
     struct memory_state *s = n->opaque;
     count(n, &s->stats.writes, offset, bytes, flags);
+    if (s->latency_us)
+        usleep((useconds_t)s->latency_us);
     int r = memory_reserve(s, offset + bytes);
     if (r < 0)
         return r;
