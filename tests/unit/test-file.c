@@ -158,6 +158,16 @@ static void test_locks(void **state)
     m = unit_open_fail(p, "raw", NULL, 0, -EBUSY);
     assert_non_null(strstr(m, "in use: failed to get shared \"write\" lock"));
     free(m);
+    /* QEMU sees the same lock bytes: a writing qemu-io is refused; a
+       reading one is not, as QEMU's raw read-only opens deny nothing. */
+    char qemu_writer_refused[4400], qemu_reader[4400];
+    snprintf(qemu_writer_refused, sizeof(qemu_writer_refused),
+             "qemu-io -f raw -c 'read 0 512' '%s' 2>&1 | "
+             "grep -q 'Failed to get \"write\" lock'", p);
+    snprintf(qemu_reader, sizeof(qemu_reader),
+             "qemu-io -r -f raw -c 'read 0 512' '%s' >/dev/null 2>&1", p);
+    assert_int_equal(system(qemu_writer_refused), 0);
+    assert_int_equal(system(qemu_reader), 0);
     /* -U shares. */
     struct vdk_node *r = unit_open(p, "raw", NULL, VDK_O_SHARE);
     vdk_close(r);
@@ -172,9 +182,12 @@ static void test_locks(void **state)
     m = unit_open_fail(p, "raw", NULL, VDK_O_RDWR, -EBUSY);
     assert_non_null(strstr(m, "failed to get \"write\" lock"));
     free(m);
+    /* A vdk reader wants a consistent image: QEMU writers are kept out too. */
+    assert_int_equal(system(qemu_writer_refused), 0);
     vdk_close(r1);
     vdk_close(r2);
-    /* Closing released everything. */
+    /* Closing released everything: QEMU writes again. */
+    assert_int_not_equal(system(qemu_writer_refused), 0);
     w = unit_open(p, "raw", NULL, VDK_O_RDWR);
     vdk_close(w);
 }
