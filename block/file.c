@@ -96,8 +96,9 @@ static int file_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     s->direct = flags & VDK_O_DIRECT;
     s->has_seek_data = !s->is_bdev;
 
+    /* -U and metadata-only opens (info of an image in use) take no locks. */
     enum vdk_lock_mode mode = VDK_LOCK_NONE;
-    if (lk != 2 && !(flags & VDK_O_SHARE))
+    if (lk != 2 && !(flags & (VDK_O_SHARE | VDK_O_NO_IO)))
         mode = (flags & VDK_O_RDWR) ? VDK_LOCK_WRITE : VDK_LOCK_READ;
     int r = vdk_file_lock(s->fd, mode, fn, errp);
     if (r < 0) {

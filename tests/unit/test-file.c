@@ -171,6 +171,10 @@ static void test_locks(void **state)
     /* -U shares. */
     struct vdk_node *r = unit_open(p, "raw", NULL, VDK_O_SHARE);
     vdk_close(r);
+    /* So does a metadata-only open (info of an image in use). */
+    r = unit_open(p, "raw", NULL, VDK_O_NO_IO);
+    assert_int_equal(vdk_get_length(r), 1 << 20);
+    vdk_close(r);
     /* locking=off too. */
     r = unit_open(p, "raw", "file.locking=off", 0);
     vdk_close(r);
