@@ -81,11 +81,10 @@ static int memory_alloc(const char *filename, uint64_t size, uint8_t **data,
                        ? filename + 9 : filename;
     int r = 0;
     pthread_mutex_lock(&preset_lock);
-    struct memory_preset *p = presets;
-    while (p && name && strcmp(p->name, name) != 0)
-        p = p->next;
-    if (!name)
-        p = NULL;
+    struct memory_preset *p = NULL;
+    if (name)
+        for (p = presets; p && strcmp(p->name, name) != 0; p = p->next)
+            ;
     uint64_t plen = p ? p->len : 0;
     *len = size > plen ? size : plen;
     *data = calloc(1, *len ? *len : 1);
@@ -98,7 +97,8 @@ static int memory_alloc(const char *filename, uint64_t size, uint8_t **data,
 }
 
 static const struct vdk_opt_desc memory_open_opts[] = {
-    { "filename", VDK_OPT_STRING, "memory://NAME: starts with the contents preset for NAME, if any", NULL, NULL },
+    { "filename", VDK_OPT_STRING, "memory://NAME (contents from vdk_memory_preset)",
+      NULL, NULL },
     { "size", VDK_OPT_SIZE, "Initial size", "0", NULL },
     { "align", VDK_OPT_SIZE, "Request alignment to announce", "1", NULL },
     { "max-transfer", VDK_OPT_SIZE, "Largest request to announce", NULL, NULL },
