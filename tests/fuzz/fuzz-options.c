@@ -50,6 +50,7 @@ static void same_list(const struct vdk_opts *a, const struct vdk_opts *b)
  * The others are marked used with vdk_opts_get.
  */
 #define READ_KEYS 64
+#define BIG_LIST 128
 
 static void read_typed(struct vdk_opts *o)
 {
@@ -134,6 +135,13 @@ static void one(const char *s, const char *implied)
         abort();
     vdk_error_free(err);
     err = NULL;
+
+    /* Lookups are linear, so what follows is quadratic in the item count:
+       long lists (the item bound) stop here, they add time, not paths. */
+    if (vdk_opts_count(o) > BIG_LIST) {
+        vdk_opts_free(o);
+        return;
+    }
 
     /* Children's options, then the typed getters on what is left. */
     struct vdk_opts *file = vdk_opts_extract_prefix(o, "file");
