@@ -41,8 +41,10 @@ seed '=1'
 seed 'a=1,=2'
 seed 'a=1,,,'
 seed ''
-# Many items (above the 1024 limit) and a long value.
+# Many items and a long value.  (The 1,024-item limit itself is covered
+# by tests/unit/test-options.c: lookups are linear, and mutating a list
+# that long only makes the replay slow.)
 s=k0=0
-for i in $(seq 1 1030); do s="$s,k$i=$i"; done
+for i in $(seq 1 200); do s="$s,k$i=$i"; done
 seed "$s"
 seed "filename=$(head -c 3000 /dev/zero | tr '\0' 'x')"
