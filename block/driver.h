@@ -183,6 +183,7 @@ extern const struct vdk_driver vdk_driver_memory;
 extern const struct vdk_driver vdk_driver_null;
 extern const struct vdk_driver vdk_driver_nbd;
 extern const struct vdk_driver vdk_driver_raw;
+extern const struct vdk_driver vdk_driver_vpc;
 extern const struct vdk_driver vdk_driver_overlay;
 
 /*
