@@ -15,6 +15,18 @@
 
 static const char *const state_names[] = { "active", "inactive", NULL };
 
+const struct vdk_opt_desc vdk_luks_amend_opt_table[] = {
+    { "state", VDK_OPT_ENUM, "Select new state of affected keyslots", NULL, state_names },
+    { "new-secret", VDK_OPT_STRING, "ID of secret providing the new passphrase", NULL,
+      NULL },
+    { "old-secret", VDK_OPT_STRING, "ID of secret providing the old passphrase", NULL,
+      NULL },
+    { "keyslot", VDK_OPT_NUMBER, "Select a single keyslot to modify explicitly", NULL,
+      NULL },
+    { "iter-time", VDK_OPT_NUMBER, "Time to spend in PBKDF in milliseconds", "2000", NULL },
+    { NULL, 0, NULL, NULL, NULL },
+};
+
 /* Overwrite a keyslot's key material with random bytes, then forget it. */
 static int erase_slot(struct vdk_luks *l, int i, struct vdk_error **errp)
 {
@@ -132,6 +144,9 @@ int vdk_luks_amend(struct vdk_luks *l, struct vdk_opts *o, struct vdk_error **er
     int r;
     if (!l->key)
         return vdk_error_setf(errp, EPERM, "the LUKS header is locked");
+    /* Reject unknown options before changing anything. */
+    if ((r = vdk_opts_validate(o, vdk_luks_amend_opt_table, "LUKS amend", errp)) < 0)
+        return r;
     int state = vdk_opts_get_enum(o, "state", state_names, -1, errp);
     if (state == -EINVAL)
         return state;

@@ -164,6 +164,9 @@ int vdk_luks_info(struct vdk_luks *l, struct json_object **out);
  * remove the last active keyslot.  The header must be unlocked.
  */
 int vdk_luks_amend(struct vdk_luks *l, struct vdk_opts *opts, struct vdk_error **errp);
+/* Its options (for help and validation); unknown undotted keys are refused
+   before anything changes. */
+extern const struct vdk_opt_desc vdk_luks_amend_opt_table[];
 
 /* ---- internal to formats/luks ---- */
 
