@@ -152,9 +152,14 @@ static struct ctx_set *set_new(struct vdk_cipher *c)
     cs->dec = EVP_CIPHER_CTX_new();
     if (!cs->enc || !cs->dec ||
         EVP_CipherInit_ex(cs->enc, c->evp, NULL, c->key, NULL, 1) != 1 ||
-        EVP_CipherInit_ex(cs->dec, c->evp, NULL, c->key, NULL, 0) != 1 ||
-        EVP_CIPHER_CTX_set_padding(cs->enc, 0) != 1 ||
-        EVP_CIPHER_CTX_set_padding(cs->dec, 0) != 1)
+        EVP_CipherInit_ex(cs->dec, c->evp, NULL, c->key, NULL, 0) != 1)
+        goto fail;
+    /* CBC/ECB decryption must not hold back a last block for padding.
+       XTS has no padding; setting the flag there would make OpenSSL
+       re-send it to the provider on every IV change. */
+    if (c->spec.mode != VDK_CIPHER_XTS &&
+        (EVP_CIPHER_CTX_set_padding(cs->enc, 0) != 1 ||
+         EVP_CIPHER_CTX_set_padding(cs->dec, 0) != 1))
         goto fail;
     if (c->essiv_evp) {
         cs->essiv = EVP_CIPHER_CTX_new();

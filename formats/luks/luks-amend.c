@@ -8,7 +8,10 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+
+#include <json-c/json.h>
 
 #include "formats/luks/luks.h"
 #include "vdk/secret.h"
@@ -26,6 +29,30 @@ const struct vdk_opt_desc vdk_luks_amend_opt_table[] = {
     { "iter-time", VDK_OPT_NUMBER, "Time to spend in PBKDF in milliseconds", "2000", NULL },
     { NULL, 0, NULL, NULL, NULL },
 };
+
+/* LUKS2 tokens name the keyslots they unlock; cryptsetup rejects a header
+   whose token names a keyslot that no longer exists. */
+static void drop_from_tokens(struct vdk_luks *l, int slot)
+{
+    char id[8];
+    snprintf(id, sizeof(id), "%d", slot);
+    if (!l->tokens)
+        return;
+    json_object_object_foreach(l->tokens, tid, tok) {
+        json_object *ks;
+        (void)tid;
+        if (!json_object_is_type(tok, json_type_object) ||
+            !json_object_object_get_ex(tok, "keyslots", &ks) ||
+            !json_object_is_type(ks, json_type_array))
+            continue;
+        for (size_t i = json_object_array_length(ks); i-- > 0;) {
+            json_object *e = json_object_array_get_idx(ks, i);
+            if (json_object_is_type(e, json_type_string) &&
+                strcmp(json_object_get_string(e), id) == 0)
+                json_object_array_del_idx(ks, i, 1);
+        }
+    }
+}
 
 /* Overwrite a keyslot's key material with random bytes, then forget it. */
 static int erase_slot(struct vdk_luks *l, int i, struct vdk_error **errp)
@@ -45,6 +72,8 @@ static int erase_slot(struct vdk_luks *l, int i, struct vdk_error **errp)
         return r;
     uint64_t off = ks->area_offset;
     uint32_t stripes = ks->stripes;
+    if (l->version == 2)
+        drop_from_tokens(l, i);
     memset(ks, 0, sizeof(*ks));
     ks->priority = -1;
     if (l->version == 1) { /* LUKS1 keeps the layout of inactive slots */
@@ -144,6 +173,9 @@ int vdk_luks_amend(struct vdk_luks *l, struct vdk_opts *o, struct vdk_error **er
     int r;
     if (!l->key)
         return vdk_error_setf(errp, EPERM, "the LUKS header is locked");
+    if (l->foreign_slots)
+        return vdk_error_setf(errp, ENOTSUP, "the LUKS2 header has keyslots of another "
+                              "volume key; use cryptsetup to change it");
     /* Reject unknown options before changing anything. */
     if ((r = vdk_opts_validate(o, vdk_luks_amend_opt_table, "LUKS amend", errp)) < 0)
         return r;

@@ -65,12 +65,17 @@ int vdk_luks_params_from_opts(struct vdk_luks_params *p, char **secret_id,
         (iv = vdk_opts_get_enum(o, "ivgen-alg", ivgen_names, 0, errp)) < 0 ||
         (ivh = vdk_opts_get_enum(o, "ivgen-hash-alg", hash_names, 2, errp)) < 0 ||
         (h = vdk_opts_get_enum(o, "hash-alg", hash_names, 2, errp)) < 0 ||
-        (kdf = vdk_opts_get_enum(o, "pbkdf", kdf_names, v == 1 ? 2 : 2, errp)) < 0 ||
+        (kdf = vdk_opts_get_enum(o, "pbkdf", kdf_names, 2, errp)) < 0 ||
         (ss = vdk_opts_get_enum(o, "sector-size", ssize_names, 0, errp)) < 0)
         return -EINVAL;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    /* argon2 memory default: 1 GiB, at most half the RAM (as cryptsetup). */
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    uint64_t memdef = 1048576;
+    if (pages > 0 && psz > 0 && (uint64_t)pages * (uint64_t)psz / 2048 < memdef)
+        memdef = (uint64_t)pages * (uint64_t)psz / 2048;
     if ((r = vdk_opts_get_uint(o, "iter-time", 2000, &it, errp)) < 0 ||
-        (r = vdk_opts_get_uint(o, "pbkdf-memory", 1048576, &mem, errp)) < 0 ||
+        (r = vdk_opts_get_uint(o, "pbkdf-memory", memdef, &mem, errp)) < 0 ||
         (r = vdk_opts_get_uint(o, "pbkdf-parallel", ncpu > 0 && ncpu < 4 ? (uint64_t)ncpu : 4,
                                &par, errp)) < 0 ||
         (r = vdk_opts_get_uint(o, "pbkdf-force-iterations", 0, &forced, errp)) < 0)
@@ -157,6 +162,7 @@ void vdk_luks_close(struct vdk_luks *l)
     vdk_cipher_free(l->cipher);
     vdk_secure_free(l->key, l->spec.key_len);
     json_object_put(l->tokens);
+    json_object_put(l->config);
     OPENSSL_cleanse(l, sizeof(*l));
     free(l);
 }

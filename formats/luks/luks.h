@@ -95,6 +95,9 @@ struct vdk_luks {
     char subsystem[49];
     char csum_alg[33];
     struct json_object *tokens;  /* kept as read */
+    struct json_object *config;  /* kept as read (flags), sizes rewritten */
+    bool foreign_slots;          /* keyslots of another volume key: the
+                                    header cannot be rewritten safely */
     /* unlocked state */
     uint8_t *key;                /* secure, spec.key_len, NULL if locked */
     struct vdk_cipher *cipher;

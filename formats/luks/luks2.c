@@ -224,6 +224,11 @@ static int parse_json(struct vdk_luks *l, json_object *root, struct vdk_error **
     if (!ju64(config, "json_size", &json_size) || json_size != l->hdr_size - LUKS2_BIN_SIZE ||
         !ju64(config, "keyslots_size", &l->keyslots_size))
         return bad(errp, "config");
+    json_object *req, *mand;
+    if (jobj(config, "requirements", json_type_object, &req) &&
+        jobj(req, "mandatory", json_type_array, &mand) && json_object_array_length(mand) > 0)
+        return vdk_error_setf(errp, ENOTSUP, "LUKS2 header: unsupported mandatory "
+                              "requirements (reencryption in progress?)");
     if (json_object_object_length(segments) != 1 ||
         !jobj(segments, "0", json_type_object, &seg))
         return vdk_error_setf(errp, ENOTSUP, "LUKS2 header: only one segment (\"0\") is "
@@ -266,8 +271,10 @@ static int parse_json(struct vdk_luks *l, json_object *root, struct vdk_error **
         if (*end || end == kid || id < 0 || id >= LUKS2_NUM_SLOTS ||
             !json_object_is_type(kobj, json_type_object))
             return bad(errp, "keyslot id");
-        if (!array_has(dks, kid))
-            continue; /* belongs to another volume key: not usable here */
+        if (!array_has(dks, kid)) {
+            l->foreign_slots = true; /* another volume key: not usable here */
+            continue;
+        }
         uint32_t ksz = 0;
         if ((r = parse_keyslot(l, kobj, &l->slots[id], &ksz, errp)) < 0)
             return r;
@@ -291,6 +298,7 @@ static int parse_json(struct vdk_luks *l, json_object *root, struct vdk_error **
     }
     if (jobj(root, "tokens", json_type_object, &l->tokens))
         json_object_get(l->tokens);
+    l->config = json_object_get(config);
     return 0;
 }
 
@@ -425,7 +433,10 @@ static json_object *build_json(struct vdk_luks *l)
 {
     json_object *root = json_object_new_object(), *ks = json_object_new_object();
     json_object *segs = json_object_new_object(), *digs = json_object_new_object();
-    json_object *cfg = json_object_new_object(), *dks = json_object_new_array();
+    json_object *cfg = NULL, *dks = json_object_new_array();
+    /* Keep config flags (allow-discards, ...) as read. */
+    if (!l->config || json_object_deep_copy(l->config, &cfg, NULL) != 0)
+        cfg = json_object_new_object();
     char mode[40], enc[48], id[8];
     vdk_cipher_spec_mode_name(&l->spec, mode, sizeof(mode));
     snprintf(enc, sizeof(enc), "aes-%s", mode);

@@ -62,3 +62,19 @@ if qemu-img convert "${O[@]}" --image-opts "driver=luks,key-secret=c,file.filena
     fail "qemu still opens with the removed passphrase"
 fi
 echo "ok qemu-img amend"
+
+# vdk's amend on a cryptsetup LUKS2 image keeps its label, token and the
+# other keyslots; cryptsetup still opens it with every passphrase.
+img=$T/cs2.img
+truncate -s 20M "$img"
+cryptsetup luksFormat -q --type luks2 --key-file "$A" --pbkdf pbkdf2 \
+    --pbkdf-force-iterations 1000 --label vdk-label "$img"
+printf '{"type":"vdk-test","keyslots":["0"],"note":"keep me"}' | cryptsetup token import "$img"
+LT "${O[@]}" amend "driver=luks,key-secret=a,file.filename=$img" state=active,new-secret=b,iter-time=10
+cryptsetup luksDump "$img" >"$T/dump"
+grep -q 'vdk-label' "$T/dump" || fail "amend lost the LUKS2 label"
+grep -q 'vdk-test' "$T/dump" || fail "amend lost the LUKS2 token"
+cs_ok "$img" "$A"; cs_ok "$img" "$B"
+LT "${O[@]}" amend "driver=luks,key-secret=b,file.filename=$img" state=inactive,old-secret=a
+cs_bad "$img" "$A"; cs_ok "$img" "$B"
+echo "ok cryptsetup LUKS2 amend"
