@@ -29,8 +29,8 @@ struct luks_state {
 };
 
 static const struct vdk_opt_desc luks_open_opts[] = {
-    { "key-secret", VDK_OPT_STRING, "ID of secret providing the LUKS passphrase", NULL,
-      NULL },
+    { "key-secret", VDK_OPT_STRING, "ID of the secret that provides the keyslot passphrase",
+      NULL, NULL },
     { NULL, 0, NULL, NULL, NULL },
 };
 

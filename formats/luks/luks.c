@@ -24,31 +24,32 @@ static const char *const hash_names[] = { "sha1", "sha224", "sha256", "sha384", 
 static const char *const kdf_names[] = { "pbkdf2", "argon2i", "argon2id", NULL };
 static const char *const ssize_names[] = { "512", "1024", "2048", "4096", NULL };
 
-/* The luks driver's create options; qcow2 reads the same keys (except
-   size) under "encrypt.". */
+/* The luks driver's create options, in qemu's order and with qemu's help
+   text; no printed defaults, so "Formatting ..." lines match qemu-img's.
+   qcow2 reads the same keys (except size) under "encrypt.". */
 const struct vdk_opt_desc vdk_luks_create_opt_table[] = {
     { "size", VDK_OPT_SIZE, "Virtual disk size", NULL, NULL },
-    { "key-secret", VDK_OPT_STRING, "ID of secret providing the LUKS passphrase", NULL,
-      NULL },
-    { "format-version", VDK_OPT_ENUM, "LUKS version (1 or 2)", "1", version_names },
-    { "cipher-alg", VDK_OPT_ENUM, "Name of encryption cipher algorithm", "aes-256",
-      alg_names },
-    { "cipher-mode", VDK_OPT_ENUM, "Name of encryption cipher mode", "xts", mode_names },
-    { "ivgen-alg", VDK_OPT_ENUM, "Name of IV generator algorithm", "plain64",
-      ivgen_names },
-    { "ivgen-hash-alg", VDK_OPT_ENUM, "Name of IV generator hash algorithm", "sha256",
+    { "key-secret", VDK_OPT_STRING, "ID of the secret that provides the keyslot passphrase",
+      NULL, NULL },
+    { "cipher-alg", VDK_OPT_ENUM, "Name of encryption cipher algorithm", NULL, alg_names },
+    { "cipher-mode", VDK_OPT_ENUM, "Name of encryption cipher mode", NULL, mode_names },
+    { "ivgen-alg", VDK_OPT_ENUM, "Name of IV generator algorithm", NULL, ivgen_names },
+    { "ivgen-hash-alg", VDK_OPT_ENUM, "Name of IV generator hash algorithm", NULL,
       hash_names },
-    { "hash-alg", VDK_OPT_ENUM, "Name of encryption hash algorithm", "sha256",
-      hash_names },
-    { "iter-time", VDK_OPT_NUMBER, "Time to spend in PBKDF in milliseconds", "2000",
-      NULL },
-    { "pbkdf", VDK_OPT_ENUM, "LUKS2 key derivation function", "argon2id", kdf_names },
-    { "pbkdf-memory", VDK_OPT_NUMBER, "LUKS2 argon2 memory cost in KiB", "1048576",
-      NULL },
-    { "pbkdf-parallel", VDK_OPT_NUMBER, "LUKS2 argon2 parallel threads", "4", NULL },
+    { "hash-alg", VDK_OPT_ENUM, "Name of encryption hash algorithm", NULL, hash_names },
+    { "iter-time", VDK_OPT_NUMBER, "Time to spend in PBKDF in milliseconds", NULL, NULL },
+    { "format-version", VDK_OPT_ENUM, "LUKS version: 1 (default, QEMU's) or 2", NULL,
+      version_names },
+    { "pbkdf", VDK_OPT_ENUM, "LUKS2 key derivation function (default argon2id)", NULL,
+      kdf_names },
+    { "pbkdf-memory", VDK_OPT_NUMBER,
+      "LUKS2 argon2 memory cost in KiB (default 1048576, at most half the RAM)", NULL, NULL },
+    { "pbkdf-parallel", VDK_OPT_NUMBER, "LUKS2 argon2 threads (default: CPUs, at most 4)",
+      NULL, NULL },
     { "pbkdf-force-iterations", VDK_OPT_NUMBER,
-      "PBKDF2 iterations or argon2 time cost (instead of iter-time)", NULL, NULL },
-    { "sector-size", VDK_OPT_ENUM, "LUKS2 payload sector size", "512", ssize_names },
+      "PBKDF2 iterations or argon2 time cost, instead of measuring iter-time", NULL, NULL },
+    { "sector-size", VDK_OPT_ENUM, "LUKS2 payload sector size (default 512)", NULL,
+      ssize_names },
     { NULL, 0, NULL, NULL, NULL },
 };
 
