@@ -310,10 +310,11 @@ int img_cmd_convert(int argc, char **argv)
         .out_of_order = a.out_of_order,
         .progress = prog,
     };
-    /* A new image reads as zeros (a block device does not); so does a
-       target the user vouches for. */
+    /* A new image reads as zeros (a block device or a LUKS image does
+       not); so does a target the user vouches for. */
     p.has_zero_init = a.target_is_zero ||
-                      (!a.no_create && !p.target_has_backing && !is_block_device(out_name));
+                      (!a.no_create && !p.target_has_backing && !is_block_device(out_name) &&
+                       vdk_node_has_zero_init(tgt));
     if (p.compressed && (p.cluster_size < CVT_SECTOR || CVT_BUF_SIZE % p.cluster_size)) {
         ret = img_error("Compression not supported for cluster size %" PRIu32,
                         p.cluster_size);
