@@ -192,6 +192,7 @@ const struct vdk_driver vdk_driver_luks = {
     .state_size = sizeof(struct luks_state),
     .open_opts = luks_open_opts,
     .create_opts = vdk_luks_create_opt_table,
+    .no_zero_init = true, /* zeroed sectors decrypt to noise */
     .probe = luks_probe,
     .open = luks_open,
     .close = luks_close,
