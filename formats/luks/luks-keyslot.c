@@ -230,7 +230,19 @@ int luks_keyslot_store(struct vdk_luks *l, int slot, const char *pass, size_t pa
             return vdk_error_setf(errp, ENOSPC, "no room for another keyslot in the LUKS2 "
                                   "keyslots area");
     } else {
+        /* LUKS1 keeps each slot's area in the header, also for inactive
+           slots: check it before writing there (the image is untrusted). */
         n.area_size = alen;
+        bool bad = n.area_offset < 4096 || n.area_offset > l->payload_offset ||
+                   alen > l->payload_offset - n.area_offset;
+        for (int i = 0; i < l->nslots && !bad; i++) {
+            const struct luks_keyslot *o = &l->slots[i];
+            bad = i != slot && o->active && n.area_offset < o->area_offset + o->area_size &&
+                  o->area_offset < n.area_offset + alen;
+        }
+        if (bad)
+            return vdk_error_setf(errp, EINVAL, "keyslot %d has no usable key material area",
+                                  slot);
     }
     if (forced)
         n.kdf.iterations = forced;

@@ -108,6 +108,12 @@ int luks1_parse(struct vdk_luks *l, const uint8_t *h, struct vdk_error **errp)
             ks->area_size > avail - ks->area_offset)
             return vdk_error_setf(errp, EINVAL, "LUKS header: key material of keyslot %d "
                                   "is beyond the end of the file", i);
+        /* The payload must not overlap the key material: writes would
+           destroy it (and detached headers, payload offset 0, are not
+           supported). */
+        if (ks->area_offset + ks->area_size > l->payload_offset)
+            return vdk_error_setf(errp, EINVAL, "LUKS header: the payload overlaps the key "
+                                  "material of keyslot %d", i);
     }
     return 0;
 }

@@ -67,9 +67,10 @@ static bool ju64(json_object *o, const char *k, uint64_t *out)
         return false;
     uint64_t v = 0;
     for (; *s; s++) {
-        if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
+        uint64_t d = (uint64_t)(*s - '0');
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - d) / 10)
             return false;
-        v = v * 10 + (uint64_t)(*s - '0');
+        v = v * 10 + d;
     }
     *out = v;
     return true;
@@ -168,7 +169,8 @@ static int parse_keyslot(struct vdk_luks *l, json_object *j, struct luks_keyslot
     ks->area_size = size;
     uint64_t avail = luks_avail(l);
     uint64_t need = (uint64_t)ksz * (uint64_t)stripes;
-    if (off < 2 * l->hdr_size || off % 512 || off > avail || size > avail - off)
+    if (off < 2 * l->hdr_size || off % 512 || off > avail || size > avail - off ||
+        size > l->payload_offset || off > l->payload_offset - size)
         return vdk_error_setf(errp, EINVAL, "LUKS2 header: keyslot area is beyond the end "
                               "of the file or overlaps the metadata");
     if (size < vdk_align_up(need, 512))
@@ -244,6 +246,9 @@ static int parse_json(struct vdk_luks *l, json_object *root, struct vdk_error **
     if (seg_off > luks_avail(l) || seg_off % (uint64_t)ss)
         return vdk_error_setf(errp, EINVAL, "LUKS2 header: payload offset %" PRIu64
                               " is beyond the end of the file or misaligned", seg_off);
+    if (l->keyslots_size > seg_off || 2 * l->hdr_size > seg_off - l->keyslots_size)
+        return vdk_error_setf(errp, EINVAL, "LUKS2 header: the payload overlaps the metadata "
+                              "or keyslots area (detached headers are not supported)");
     l->payload_offset = seg_off;
     l->iv_tweak = ivt;
     l->sector_size = (uint32_t)ss;

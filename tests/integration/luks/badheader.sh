@@ -45,6 +45,14 @@ poke "$T/v1" 208 12345678;         bad_open 'keyslot 0 has an invalid state'
 poke "$T/v1" 164 00000000;         bad_open 'invalid master key iterations'
 poke "$T/v1" 6 0003;               bad_open 'unsupported LUKS version 3'
 head -c 100 "$T/v1" >"$T/bad";     bad_open 'too short'
+poke "$T/v1" 104 00000008;         bad_open 'payload overlaps the key material of keyslot 0'
+# An inactive slot whose recorded area lies in the payload: adding a key
+# there is refused rather than overwriting data.
+poke "$T/v1" $((208 + 48 + 40)) 00000fc8
+sum=$(md5sum <"$T/bad")
+expect_fail 'keyslot 1 has no usable key material area' LT --object "$OBJ" amend \
+    "driver=luks,key-secret=s,file.filename=$T/bad" state=active,new-secret=s,keyslot=1,iter-time=10
+[ "$(md5sum <"$T/bad")" = "$sum" ] || fail "a refused amend changed the image"
 # Damaged key material: the passphrase no longer opens the slot.
 poke "$T/v1" 4096 000102030405060708; bad_open 'invalid passphrase'
 echo "ok luks1"
@@ -65,6 +73,9 @@ cp "$T/v2" "$T/bad"; E 'j["segments"]["0"]["offset"]="99999999999"' ; bad_open '
 cp "$T/v2" "$T/bad"; E 'j["segments"]["0"]["sector_size"]=1000' ; bad_open 'invalid metadata'
 cp "$T/v2" "$T/bad"; E 'j["segments"]["1"]=j["segments"]["0"]' ; bad_open 'only one segment'
 cp "$T/v2" "$T/bad"; E 'j["config"]["json_size"]="5"' ;        bad_open 'invalid metadata'
+cp "$T/v2" "$T/bad"; E 'j["config"]["keyslots_size"]="99999999999"' ; bad_open 'payload overlaps the metadata'
+cp "$T/v2" "$T/bad"; E 'j["segments"]["0"]["offset"]="0"' ;   bad_open 'detached headers are not supported'
+cp "$T/v2" "$T/bad"; E 'j["config"]["requirements"]={"mandatory":["online-reencrypt"]}' ; bad_open 'mandatory requirements'
 cp "$T/v2" "$T/bad"; E 'del j["keyslots"]' ;                   bad_open 'invalid metadata'
 poke "$T/v2" 0 0000000000000000   # both magics wiped
 dd if=/dev/zero of="$T/bad" bs=1 seek=16384 count=8 conv=notrunc status=none
