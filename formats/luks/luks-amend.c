@@ -34,7 +34,7 @@ const struct vdk_opt_desc vdk_luks_amend_opt_table[] = {
    whose token names a keyslot that no longer exists. */
 static void drop_from_tokens(struct vdk_luks *l, int slot)
 {
-    char id[8];
+    char id[16];
     snprintf(id, sizeof(id), "%d", slot);
     if (!l->tokens)
         return;

@@ -442,7 +442,7 @@ static json_object *build_json(struct vdk_luks *l)
     /* Keep config flags (allow-discards, ...) as read. */
     if (!l->config || json_object_deep_copy(l->config, &cfg, NULL) != 0)
         cfg = json_object_new_object();
-    char mode[40], enc[48], id[8];
+    char mode[40], enc[48], id[16];
     vdk_cipher_spec_mode_name(&l->spec, mode, sizeof(mode));
     snprintf(enc, sizeof(enc), "aes-%s", mode);
     for (int i = 0; i < LUKS2_NUM_SLOTS; i++) {
