@@ -133,31 +133,36 @@ int vdk_kdf_benchmark(struct vdk_kdf *k, uint32_t iter_ms, size_t outlen,
         k->iterations = (uint32_t)it;
         return 0;
     }
-    /* Argon2: time one pass at the requested memory, then pick the time
-       cost for the target; if even 4 passes (cryptsetup's minimum) are too
+    /* Argon2: time one pass over at most 64 MiB, take the cost as linear
+       in memory x passes, and pick the time cost for the target at the
+       requested memory; if even 4 passes (cryptsetup's minimum) are too
        slow, lower the memory instead, as cryptsetup does. */
     uint8_t salt[32] = { 0 }, out[64];
     static const char pass[] = "vdk benchmark passphrase";
+    uint32_t probe = k->memory_kib < 65536 ? k->memory_kib : 65536;
     /* argon2 runs `parallel` threads: count process CPU time per lane. */
     uint64_t t0 = now_us(CLOCK_PROCESS_CPUTIME_ID);
-    int r = argon2(k->type, 1, k->memory_kib, k->parallel, pass, sizeof(pass) - 1, salt,
+    int r = argon2(k->type, 1, probe, k->parallel, pass, sizeof(pass) - 1, salt,
                    sizeof(salt), out, outlen < sizeof(out) ? outlen : sizeof(out));
     if (r < 0)
         return vdk_error_setf(errp, -r, "argon2 with memory %u KiB and parallel %u failed",
-                              k->memory_kib, k->parallel);
-    uint64_t pass_us = (now_us(CLOCK_PROCESS_CPUTIME_ID) - t0) / k->parallel + 1;
-    uint64_t target = (uint64_t)iter_ms * 1000u;
+                              probe, k->parallel);
+    double per_kib = (double)((now_us(CLOCK_PROCESS_CPUTIME_ID) - t0) / k->parallel + 1) /
+                     probe;
+    double target = (double)iter_ms * 1000.0;
+    double pass_us = per_kib * k->memory_kib;
     if (4 * pass_us > target) {
-        uint64_t m = (uint64_t)k->memory_kib * target / (4 * pass_us);
+        double m = target / (4 * per_kib);
         if (m < VDK_ARGON2_MIN_MEMORY)
             m = VDK_ARGON2_MIN_MEMORY;
-        if (m < 8u * k->parallel)
-            m = 8u * k->parallel;
-        k->memory_kib = (uint32_t)m;
+        if (m < 8.0 * k->parallel)
+            m = 8.0 * k->parallel;
+        if (m < k->memory_kib)
+            k->memory_kib = (uint32_t)m;
         k->iterations = 4;
     } else {
-        uint64_t t = target / pass_us;
-        k->iterations = (uint32_t)(t > VDK_ARGON2_MAX_TIME ? VDK_ARGON2_MAX_TIME : t);
+        double t = target / pass_us;
+        k->iterations = t > VDK_ARGON2_MAX_TIME ? VDK_ARGON2_MAX_TIME : (uint32_t)t;
     }
     return 0;
 }
