@@ -44,6 +44,14 @@ nok LT --object "secret,id=s,data=$P" amend "driver=luks,key-secret=s,file.filen
 nok LT --object "secret,id=s,data=$P" --object "secret,id=w,data=$W" amend "driver=luks,key-secret=s,file.filename=$img" state=inactive,old-secret=w
 ok LT --object "secret,id=s,data=$P" --object "secret,id=w,data=$W" amend "driver=luks,key-secret=s,file.filename=$img" state=active,new-secret=w,iter-time=10
 ok LT --object "secret,id=s,data=$P" --object "secret,id=w,data=$W" amend "driver=luks,key-secret=s,file.filename=$img" state=inactive,old-secret=w
+# the same through vdk-img, succeeding and failing
+ok "$VDK_IMG" create -f luks --object "secret,id=s,data=$P" -o key-secret=s,iter-time=10 "$T/v.luks" 1M
+ok "$VDK_IMG" info --output=json --object "secret,id=s,data=$P" --image-opts "driver=luks,key-secret=s,file.filename=$T/v.luks"
+ok "$VDK_IMG" convert --object "secret,id=s,data=$P" -O luks -o key-secret=s,iter-time=10 "$T/pt" "$T/c.luks"
+nok "$VDK_IMG" convert --object "secret,id=s,data=$W" --image-opts "driver=luks,key-secret=s,file.filename=$T/c.luks" -O raw "$T/o3"
+nok "$VDK_IMG" amend --object "secret,id=s,data=$W" --object "secret,id=n,data=$P" --image-opts "driver=luks,key-secret=s,file.filename=$T/c.luks" -o state=active,new-secret=n
+nok "$VDK_IMG" create -f luks --object "secret,id=s,data=$P" -o key-secret=s,cipher-alg=bogus "$T/x.luks" 1M
+nok "$VDK_IMG" create -f luks --object "secret,id=s,data=$P,x=$W" -o key-secret=s "$T/x.luks" 1M
 grep -q 'invalid passphrase' "$log" || fail "no 'invalid passphrase' message"
 
 # The tty prompt, through a pseudo-terminal: the answer is not echoed.
