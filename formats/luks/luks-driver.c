@@ -161,6 +161,55 @@ out:
     return r;
 }
 
+static int luks_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc prealloc,
+                         bool allow_shrink, struct vdk_error **errp)
+{
+    struct luks_state *s = n->opaque;
+    uint64_t po = vdk_luks_payload_offset(s->l), ss = vdk_luks_sector_size(s->l);
+    if (size % ss)
+        return vdk_error_setf(errp, EINVAL, "the size must be a multiple of the LUKS "
+                              "sector size %" PRIu64, ss);
+    if (size > (uint64_t)INT64_MAX - po)
+        return vdk_error_setf(errp, EINVAL, "image size too large");
+    int r = vdk_truncate(n->file, po + size, prealloc, allow_shrink, errp);
+    if (r == 0)
+        n->size = size;
+    return r;
+}
+
+/* As qemu-img: the header size for the chosen cipher plus the payload. */
+static int luks_measure(struct vdk_opts *opts, struct vdk_node *src, uint64_t size,
+                        struct vdk_measure *out, struct vdk_error **errp)
+{
+    struct vdk_opts *o = opts ? vdk_opts_clone(opts) : vdk_opts_new();
+    struct vdk_luks_params p;
+    char *id = NULL;
+    int r = o ? 0 : vdk_error_setf(errp, ENOMEM, "out of memory");
+    if (r == 0 && !src)
+        r = vdk_opts_get_size(o, "size", size, &size, errp);
+    if (r == 0)
+        r = vdk_luks_params_from_opts(&p, &id, o, errp);
+    if (r == 0 && !id)
+        r = vdk_error_setf(errp, EINVAL, "Parameter 'key-secret' is required for cipher");
+    if (r == 0 && src) {
+        int64_t len = vdk_get_length(src);
+        if (len < 0)
+            r = vdk_error_setf_errno(errp, (int)len, "could not get the size of '%s'",
+                                     vdk_node_filename(src));
+        else
+            size = (uint64_t)len;
+    }
+    if (r == 0 && size > (uint64_t)INT64_MAX - vdk_luks_header_size(&p) - p.sector_size)
+        r = vdk_error_setf(errp, ERANGE, "image size is too large");
+    if (r == 0) {
+        out->required = vdk_luks_header_size(&p) + vdk_align_up(size, p.sector_size);
+        out->fully_allocated = out->required;
+    }
+    free(id);
+    vdk_opts_free(o);
+    return r;
+}
+
 static int luks_get_info(struct vdk_node *n, struct vdk_image_info *info,
                          struct vdk_error **errp)
 {
@@ -200,6 +249,8 @@ const struct vdk_driver vdk_driver_luks = {
     .pread = luks_pread,
     .pwrite = luks_pwrite,
     .block_status = luks_block_status,
+    .truncate = luks_truncate,
+    .measure = luks_measure,
     .get_info = luks_get_info,
     .amend = luks_amend,
 };

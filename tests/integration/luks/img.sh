@@ -66,3 +66,16 @@ expect_fail 'last active keyslot' "$VDK_IMG" amend "${O[@]}" \
     --image-opts "driver=luks,key-secret=n,file.filename=$T/v.luks" -o state=inactive,keyslot=1
 [ "$(md5sum <"$T/v.luks")" = "$sum" ] || fail "a failed command changed the image"
 echo "ok amend"
+
+# measure and resize as qemu-img
+for o in key-secret=s key-secret=s,cipher-alg=aes-128 key-secret=s,cipher-mode=cbc,ivgen-alg=essiv; do
+    "$VDK_IMG" measure "${O[@]}" -O luks --size 10M -o "$o" >"$T/vm"
+    qemu-img measure "${O[@]}" -O luks --size 10M -o "$o" >"$T/qm"
+    same_file "$T/vm" "$T/qm"
+done
+"$VDK_IMG" resize "${O[@]}" --image-opts "driver=luks,key-secret=n,file.filename=$T/v.luks" +1M >/dev/null
+qemu-img info --output=json "${O[@]}" --image-opts "driver=luks,key-secret=n,file.filename=$T/v.luks" |
+    grep -q '"virtual-size": 5242880' || fail "resize: qemu-img sees another size"
+qemu-img convert "${O[@]}" --image-opts "driver=luks,key-secret=n,file.filename=$T/v.luks" -O raw "$T/r.raw"
+cmp -s -n 4194304 "$T/r.raw" "$T/src.raw" || fail "resize changed the data"
+echo "ok measure resize"
