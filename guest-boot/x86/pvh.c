@@ -94,7 +94,7 @@ int pvh_load(const struct guest_mem *m, const struct boot_input *in,
                               "truncated ELF kernel: program headers past "
                               "the end of the file");
 
-    /* First pass: validate everything, find the note. */
+    /* First pass: every segment lies in the file; find the note. */
     uint64_t entry = 0, lo = UINT64_MAX, hi = 0;
     bool have_entry = false;
     int loads = 0;
@@ -107,11 +107,21 @@ int pvh_load(const struct guest_mem *m, const struct boot_input *in,
             return vdk_error_setf(errp, EINVAL,
                                   "truncated ELF kernel: segment %u needs "
                                   "bytes past the end of the file", i);
-        if (ph.type == PT_NOTE) {
-            if (!have_entry)
-                have_entry = find_pvh_note(k, &ph, &entry);
+        if (ph.type == PT_NOTE && !have_entry)
+            have_entry = find_pvh_note(k, &ph, &entry);
+    }
+    if (!have_entry)
+        return vdk_error_setf(errp, ENOTSUP,
+                              "ELF kernel has no PVH entry note "
+                              "(XEN_ELFNOTE_PHYS32_ENTRY); use a bzImage or a "
+                              "kernel built with CONFIG_PVH");
+
+    /* Second pass: the loadable segments fit in guest RAM. */
+    for (unsigned i = 0; i < phnum; i++) {
+        struct phdr ph;
+        read_phdr(k + phoff + (uint64_t)i * phentsize, is64, &ph);
+        if (ph.type != PT_LOAD)
             continue;
-        }
         if (ph.filesz > ph.memsz)
             return vdk_error_setf(errp, EINVAL,
                                   "bad ELF segment %u: file size above "
@@ -129,11 +139,6 @@ int pvh_load(const struct guest_mem *m, const struct boot_input *in,
             hi = ph.paddr + ph.memsz;
         loads++;
     }
-    if (!have_entry)
-        return vdk_error_setf(errp, ENOTSUP,
-                              "ELF kernel has no PVH entry note "
-                              "(XEN_ELFNOTE_PHYS32_ENTRY); use a bzImage or a "
-                              "kernel built with CONFIG_PVH");
     if (loads == 0)
         return vdk_error_setf(errp, EINVAL, "ELF kernel has no PT_LOAD segment");
     if (entry < lo || entry >= hi)

@@ -1,0 +1,21 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# vdk-boot's exit codes: --expect, timeout, panic, triple fault, reset.
+. "$VDK_SRC/tests/integration/lib.sh"
+. "$VDK_SRC/tests/integration/boot/common.sh"
+need_kvm
+
+expect_rc 0 --kernel "$GUEST_ELF" --expect 'ACPI tables ok' --timeout 300
+grep -q 'expected output seen' "$T/err" || fail "no verdict for --expect"
+expect_rc 0 --kernel "$GUEST_BZ" --expect 'ACPI.*ok' --timeout 300 \
+    --append vdkguest.action=hang
+expect_rc 6 --kernel "$GUEST_ELF" --expect 'never printed' --timeout 300 \
+    --append vdkguest.action=poweroff
+expect_rc 2 --kernel "$GUEST_ELF" --timeout 1 --append vdkguest.action=hang
+grep -q 'timed out' "$T/err" || fail "no timeout message"
+expect_rc 3 --kernel "$GUEST_ELF" --timeout 300 --append vdkguest.action=panic
+grep -q 'panic' "$T/err" || fail "no panic message"
+expect_rc 4 --kernel "$GUEST_BZ" --timeout 300 --append vdkguest.action=triple
+expect_rc 5 --kernel "$GUEST_ELF" --timeout 300 --append vdkguest.action=reset
+grep -q 'reset' "$T/err" || fail "no reset message"
+echo "verdicts: ok"
