@@ -226,13 +226,15 @@ static uint32_t build_madt(uint8_t *t, const struct acpi_config *cfg)
 int acpi_build(uint8_t *buf, size_t buflen, uint64_t base,
                const struct acpi_config *cfg, uint64_t *rsdp)
 {
-    static struct aml a;
+    struct aml a;
     size_t madt_len = 44 + 8 * (size_t)cfg->ncpus + 12 + 10;
 
+    if (cfg->ncpus < 1 || cfg->ncpus > MAX_CPUS || cfg->ndev < 0 ||
+        cfg->ndev > MAX_DISKS)
+        return -EINVAL;
     memset(&a, 0, sizeof(a));
     aml_dsdt_body(&a, cfg);
-    if (a.overflow || cfg->ncpus < 1 || cfg->ncpus > MAX_CPUS ||
-        cfg->ndev < 0 || cfg->ndev > MAX_DISKS)
+    if (a.overflow)
         return -EINVAL;
 
     /* Layout: RSDP, XSDT (3 entries), FACS (64-aligned), FADT, MADT, DSDT */
