@@ -21,7 +21,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define MAX_INPUT (16u << 20)
+#define REPLAY_MAX_INPUT (16u << 20)
 
 static uint64_t rng_state;
 
@@ -85,15 +85,15 @@ static int run_file(const char *path, unsigned mutations, const char *tag)
         perror(path);
         return 1;
     }
-    uint8_t *data = malloc(MAX_INPUT);
-    uint8_t *work = malloc(MAX_INPUT);
+    uint8_t *data = malloc(REPLAY_MAX_INPUT);
+    uint8_t *work = malloc(REPLAY_MAX_INPUT);
     if (!data || !work) {
         fclose(f);
         free(data);
         free(work);
         return 1;
     }
-    size_t len = fread(data, 1, MAX_INPUT, f);
+    size_t len = fread(data, 1, REPLAY_MAX_INPUT, f);
     fclose(f);
     LLVMFuzzerTestOneInput(data, len);
     rng_state = hash_name(path);
