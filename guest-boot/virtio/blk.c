@@ -127,9 +127,7 @@ static int do_segments(struct virtio_blk *b, const struct vq_chain *c,
     return VIRTIO_BLK_S_OK;
 }
 
-/* Process one chain; returns the bytes written to the device-writable
-   part, or -EINVAL when the chain lacks a header or status byte. */
-static int64_t process(struct virtio_blk *b, const struct vq_chain *c)
+int64_t virtio_blk_process(struct virtio_blk *b, const struct vq_chain *c)
 {
     uint8_t hdr[16];
     if (c->out_len < 16 || c->in_len < 1 ||
@@ -203,7 +201,7 @@ static void *worker(void *arg)
         pthread_cond_signal(&b->work);
         b->inflight++;
         pthread_mutex_unlock(&d->lock);
-        int64_t w = process(b, c);
+        int64_t w = virtio_blk_process(b, c);
         pthread_mutex_lock(&d->lock);
         b->inflight--;
         b->requests++;

@@ -57,6 +57,15 @@ int virtio_blk_start(struct virtio_blk *b, struct vdk_node *node,
                      const struct guest_mem *mem, uint64_t base, int irq,
                      void (*irq_fn)(void *opaque, int irq, int level),
                      void *irq_opaque, struct vdk_error **errp);
+/*
+ * Run one request chain against the node (what the workers do between
+ * taking a chain and returning it; exposed for tests and the fuzz
+ * target).  Writes the status byte and returns the number of bytes
+ * written to the device-writable part, or -EINVAL when the chain has no
+ * room for a header or a status byte.
+ */
+int64_t virtio_blk_process(struct virtio_blk *b, const struct vq_chain *c);
+
 /* Stop the workers (waits for requests in flight). */
 void virtio_blk_stop(struct virtio_blk *b);
 
