@@ -18,6 +18,8 @@ struct boot {
 static struct vdev acpi_devs[MAX_DEVS], cmd_devs[MAX_DEVS];
 static int n_acpi, n_cmd;
 static u16 pm1a_cnt;
+static u8 sleep_space;  /* hardware-reduced ACPI: SLEEP_CONTROL_REG */
+static u64 sleep_addr;
 static int slp_typ = -1;
 
 static int acpi_sum_ok(const u8 *p, u32 len)
@@ -86,6 +88,10 @@ static void walk_acpi(u64 rsdp)
             continue;
         have_fadt = 1;
         pm1a_cnt = (u16)*(const u32 *)(t + 64);
+        if (tlen >= 256) {
+            sleep_space = t[244];
+            sleep_addr = *(const u64 *)(t + 248);
+        }
         const u8 *d = (const u8 *)*(const u64 *)(t + 140);
         u32 dlen = *(const u32 *)(d + 4);
         if (memcmp(d, "DSDT", 4) || !acpi_sum_ok(d, dlen))
@@ -150,6 +156,10 @@ static void power_off(void)
     print("vdk-guest: powering off\n");
     if (pm1a_cnt && slp_typ >= 0)
         outw(pm1a_cnt, (u16)((slp_typ << 10) | (1 << 13)));
+    else if (sleep_addr && slp_typ >= 0 && sleep_space == 0)
+        *(volatile u8 *)sleep_addr = (u8)(((slp_typ & 7) << 2) | (1 << 5));
+    else if (sleep_addr && slp_typ >= 0 && sleep_space == 1)
+        outb((u16)sleep_addr, (u8)(((slp_typ & 7) << 2) | (1 << 5)));
     for (volatile int i = 0; i < 100000; i++)
         ;
     fail("ACPI S5 power-off did not stop the machine");
@@ -214,7 +224,18 @@ void guest_main(u64 kind, u64 info)
     if (action_is(b.cmdline, "poweroff"))
         power_off();
 
+    /* Devices may be announced by ACPI, the command line or both (vdk-boot
+       does both); when both, they must agree. */
     parse_cmdline_devices(b.cmdline);
+    if (n_acpi == 0) {
+        for (int i = 0; i < n_cmd; i++)
+            acpi_devs[i] = cmd_devs[i];
+        n_acpi = n_cmd;
+    } else if (n_cmd == 0) {
+        n_cmd = n_acpi;
+        for (int i = 0; i < n_acpi; i++)
+            cmd_devs[i] = acpi_devs[i];
+    }
     if (n_cmd != n_acpi)
         fail("ACPI and the command line list different virtio-mmio devices");
     for (int i = 0; i < n_cmd; i++)

@@ -65,8 +65,9 @@ start64:
     lea __bss_start(%rip), %rdi
     lea __bss_end(%rip), %rcx
     sub %rdi, %rcx
+    shr $3, %rcx                    /* .bss is 16-byte aligned and sized */
     xor %eax, %eax
-    rep stosb
+    rep stosq
     lea stack_top(%rip), %rsp
     mov %r12, %rdi
     mov %r13, %rsi
