@@ -50,6 +50,7 @@ struct vcpu {
 struct vm {
     int kvm_fd;
     int vm_fd;
+    bool irqchip;              /* in-kernel PIC/IOAPIC/LAPIC present */
     struct guest_mem mem;
     size_t mem_map_size;
     int ncpus;
