@@ -186,6 +186,10 @@ static void *worker(void *arg)
             pthread_cond_wait(&b->work, &d->lock);
         if (b->stop)
             break;
+        if (!d->vq[0].ready) { /* disabled or reset since the notify */
+            b->kicks = 0;
+            continue;
+        }
         int r = virtq_pop(&d->vq[0], d->mem, c);
         if (r == 0) {
             b->kicks = 0; /* ring drained */
