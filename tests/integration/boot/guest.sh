@@ -33,6 +33,14 @@ check_disk "$T/b.raw" raw
 check_disk "$T/c.raw" raw
 same_file "$T/ro.raw" "$T/ro.orig"
 
+# snapshot=on: the guest's writes (which it reads back) never reach the
+# image.
+mkdisk "$T/s.raw" raw
+cp "$T/s.raw" "$T/s.orig"
+expect_rc 0 --kernel "$GUEST_BZ" --timeout 300 --disk "$T/s.raw,format=raw,snapshot=on"
+grep -q 'wrote, flushed and read back' "$T/out" || fail "guest did not write through the overlay"
+same_file "$T/s.raw" "$T/s.orig"
+
 # --quiet: the verdict only.
 expect_rc 0 --kernel "$GUEST_ELF" --quiet --timeout 300 --append vdkguest.action=poweroff
 [ ! -s "$T/out" ] || fail "--quiet still printed the console"
