@@ -50,6 +50,10 @@ int vm_create(struct vm *vm, uint64_t mem_size, int ncpus,
         return r;
     vm->kvm_fd = r;
     int api = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+    if (api < 0)
+        return vdk_error_setf_errno(errp, errno,
+                                    "/dev/kvm is not a KVM device: it is not "
+                                    "usable (KVM_GET_API_VERSION)");
     if (api != KVM_API_VERSION)
         return vdk_error_setf(errp, ENOTSUP,
                               "/dev/kvm speaks KVM API %d, not %d: it is not "
