@@ -37,6 +37,23 @@ setup_error "unexpected argument" --kernel "$GUEST_ELF" extra
 setup_error "console log" --kernel "$GUEST_ELF" --console-log "$T/no/such/dir/log"
 same_file "$T/d.raw" "$T/d.orig"
 
+# No /dev/kvm, or something else there: a message saying what to do.  Needs
+# a private mount namespace (root).
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+    mkdir "$T/emptydev"
+    : >"$T/notkvm"
+    unshare -m sh -c "mount --bind '$T/emptydev' /dev && exec '$VDK_BOOT' --kernel '$GUEST_ELF'" \
+        >/dev/null 2>"$T/nokvm.err" && rc=0 || rc=$?
+    [ "$rc" -eq 1 ] && grep -q '/dev/kvm does not exist: enable virtualization' "$T/nokvm.err" ||
+        { cat "$T/nokvm.err" >&2; fail "no clear error without /dev/kvm (exit $rc)"; }
+    if [ -e /dev/kvm ]; then
+        unshare -m sh -c "mount --bind '$T/notkvm' /dev/kvm && exec '$VDK_BOOT' --kernel '$GUEST_ELF'" \
+            >/dev/null 2>"$T/nokvm.err" && rc=0 || rc=$?
+        [ "$rc" -eq 1 ] && grep -q 'not usable' "$T/nokvm.err" ||
+            { cat "$T/nokvm.err" >&2; fail "no clear error for an unusable /dev/kvm (exit $rc)"; }
+    fi
+fi
+
 need_kvm
 
 # Kernel files: loaded into guest memory, so these need a VM.
