@@ -7,6 +7,11 @@
 . "$VDK_SRC/tests/integration/boot/common.sh"
 need_kvm
 
+# The guest must run on kvm_pvm, whose emulator stops on these.
+if objdump -d "$GUEST_ELF" | grep -E '\s(int3|cmpxchg16b|xgetbv|xrstor|clac|stac)\b|%[xyz]mm' >&2; then
+    fail "test guest uses instructions or registers it must not"
+fi
+
 # bzImage path, one raw disk.
 mkdisk "$T/a.raw" raw
 expect_rc 0 --kernel "$GUEST_BZ" --disk "$T/a.raw,format=raw" --timeout 300 \
