@@ -49,21 +49,27 @@ int strncmp(const char *a, const char *b, size_t n)
     return 0;
 }
 
-/* Word-wide fill and check: guest kernel code is slow under emulation. */
+/*
+ * Word-wide fill and check as single string instructions: guest kernel
+ * code is slow under an instruction emulator (kvm_pvm), and one rep
+ * instruction costs far less there than a loop.
+ */
 void fill64(void *p, u64 pattern, size_t bytes)
 {
-    u64 *w = p;
-    for (size_t i = 0; i < bytes / 8; i++)
-        w[i] = pattern;
+    size_t n = bytes / 8;
+    __asm__ volatile("rep stosq" : "+D"(p), "+c"(n) : "a"(pattern) : "memory");
 }
 
 int check64(const void *p, u64 pattern, size_t bytes)
 {
-    const u64 *w = p;
-    for (size_t i = 0; i < bytes / 8; i++)
-        if (w[i] != pattern)
-            return -1;
-    return 0;
+    size_t n = bytes / 8;
+    if (!n)
+        return 0;
+    u8 differ;
+    __asm__ volatile("repe scasq; setne %2"
+                     : "+D"(p), "+c"(n), "=q"(differ)
+                     : "a"(pattern) : "memory", "cc");
+    return differ ? -1 : 0;
 }
 
 void uart_init(void)
