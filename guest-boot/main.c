@@ -417,7 +417,9 @@ static void wait_verdict(struct vm *vm, struct console *con, double timeout)
 {
     uint8_t pending[256];
     size_t npending = 0;
-    bool stdin_open = !isatty(STDIN_FILENO) ? false : true;
+    /* Terminal or pipe alike: what arrives on stdin is typed into the
+       guest's UART (scripted input works); EOF stops reading. */
+    bool stdin_open = true;
     int64_t deadline = timeout > 0 ? (int64_t)(timeout * 1e9) : -1;
 
     while (vm_get_verdict(vm, NULL, 0) == VERDICT_NONE) {

@@ -4,7 +4,8 @@
  * tests, and power-off through ACPI S5.
  *
  * Command line words it understands (vdk-boot --append):
- *   vdkguest.action=run|poweroff|hang|panic|reset|triple   (default run)
+ *   vdkguest.action=run|poweroff|hang|panic|reset|triple|echo  (default run)
+ *                        echo: read a line from the UART, print it back
  *   vdkguest.disks=N     fail unless exactly N disks are found
  */
 #include "guest.h"
@@ -221,6 +222,19 @@ void guest_main(u64 kind, u64 info)
         fail("reset requested");
     if (action_is(b.cmdline, "triple"))
         triple_fault();
+    if (action_is(b.cmdline, "echo")) {
+        char line[64];
+        int n = 0, ch;
+        print("vdk-guest: type a line\n");
+        while ((ch = getch()) != '\n' && ch != '\r')
+            if (n < (int)sizeof(line) - 1)
+                line[n++] = (char)ch;
+        line[n] = 0;
+        print("vdk-guest: got '");
+        print(line);
+        print("'\n");
+        power_off();
+    }
     if (action_is(b.cmdline, "poweroff"))
         power_off();
 

@@ -61,6 +61,7 @@ size_t strlen(const char *s);
 int strncmp(const char *a, const char *b, size_t n);
 void uart_init(void);
 void print(const char *s);
+int getch(void); /* wait for a byte from the UART */
 void put_dec(u64 v);
 void put_hex(u64 v);
 void fill64(void *p, u64 pattern, size_t bytes);

@@ -79,8 +79,15 @@ void uart_init(void)
     outb(COM1 + 0, 0x01); /* 115200 */
     outb(COM1 + 1, 0x00);
     outb(COM1 + 3, 0x03); /* 8N1 */
-    outb(COM1 + 2, 0xc7);
+    outb(COM1 + 2, 0xc1); /* FIFOs on; keep bytes that arrived early */
     outb(COM1 + 4, 0x03);
+}
+
+int getch(void)
+{
+    while (!(inb(COM1 + 5) & 0x01))
+        ;
+    return inb(COM1);
 }
 
 static void putch(char c)

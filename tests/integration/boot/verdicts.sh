@@ -18,4 +18,9 @@ grep -q 'panic' "$T/err" || fail "no panic message"
 expect_rc 4 --kernel "$GUEST_BZ" --timeout 300 --append vdkguest.action=triple
 expect_rc 5 --kernel "$GUEST_ELF" --timeout 300 --append vdkguest.action=reset
 grep -q 'reset' "$T/err" || fail "no reset message"
+# Standard input reaches the guest's UART.
+rc=0
+printf 'ping 123\n' | "$VDK_BOOT" --kernel "$GUEST_ELF" --timeout 300 \
+    --append vdkguest.action=echo --expect "got 'ping 123'" >"$T/out" 2>"$T/err" || rc=$?
+[ "$rc" -eq 0 ] || { cat "$T/out" "$T/err" >&2; fail "console input did not reach the guest (exit $rc)"; }
 echo "verdicts: ok"
