@@ -23,4 +23,16 @@ rc=0
 printf 'ping 123\n' | "$VDK_BOOT" --kernel "$GUEST_ELF" --timeout 300 \
     --append vdkguest.action=echo --expect "got 'ping 123'" >"$T/out" 2>"$T/err" || rc=$?
 [ "$rc" -eq 0 ] || { cat "$T/out" "$T/err" >&2; fail "console input did not reach the guest (exit $rc)"; }
+# On a terminal, the raw mode is undone on every way out: power-off,
+# timeout, SIGTERM.  `script` gives the run a pseudo-terminal.
+for how in "--append vdkguest.action=poweroff" \
+           "--append vdkguest.action=hang --timeout 1" \
+           "--append vdkguest.action=hang --term"; do
+    cmd="'$VDK_BOOT' -q --kernel '$GUEST_ELF' ${how% --term}"
+    case $how in *--term) cmd="timeout --foreground -s TERM 1 $cmd" ;; esac
+    script -qec "$cmd; stty -a" /dev/null </dev/null >"$T/tty" 2>&1 || true
+    grep -qw -- '-icanon' "$T/tty" && { cat "$T/tty" >&2; fail "terminal left raw after: $how"; }
+    grep -qw 'icanon' "$T/tty" && grep -qw 'echo' "$T/tty" ||
+        { cat "$T/tty" >&2; fail "no terminal settings seen after: $how"; }
+done
 echo "verdicts: ok"
