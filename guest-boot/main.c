@@ -488,6 +488,7 @@ int main(int argc, char **argv)
     int log_fd = -1;
     int code = EXIT_SETUP;
 
+    vm_init(&vm);
     if (parse_args(&o, argc, argv) < 0)
         return EXIT_SETUP;
     if (o.console_log) {

@@ -37,13 +37,20 @@ static int open_kvm(struct vdk_error **errp)
     return vdk_error_setf_errno(errp, e, "cannot open /dev/kvm");
 }
 
+void vm_init(struct vm *vm)
+{
+    memset(vm, 0, sizeof(*vm));
+    vm->kvm_fd = vm->vm_fd = vm->wake_fd = -1;
+    for (int i = 0; i < MAX_CPUS; i++)
+        vm->cpu[i].fd = -1;
+    pthread_mutex_init(&vm->verdict_lock, NULL);
+    pthread_mutex_init(&vm->pm_lock, NULL);
+}
+
 int vm_create(struct vm *vm, uint64_t mem_size, int ncpus,
               struct vdk_error **errp)
 {
-    vm->kvm_fd = vm->vm_fd = vm->wake_fd = -1;
     vm->ncpus = ncpus;
-    pthread_mutex_init(&vm->verdict_lock, NULL);
-    pthread_mutex_init(&vm->pm_lock, NULL);
 
     int r = open_kvm(errp);
     if (r < 0)
@@ -134,22 +141,51 @@ int vm_create(struct vm *vm, uint64_t mem_size, int ncpus,
     return 0;
 }
 
+static bool is_kvm_fd(const struct vm *vm, int fd)
+{
+    if (fd == vm->kvm_fd || fd == vm->vm_fd)
+        return true;
+    for (int i = 0; i < vm->ncpus; i++)
+        if (fd == vm->cpu[i].fd)
+            return true;
+    return false;
+}
+
 void vm_destroy(struct vm *vm)
 {
-    for (int i = 0; i < vm->ncpus; i++) {
+    for (int i = 0; i < vm->ncpus; i++)
         if (vm->cpu[i].run)
             munmap(vm->cpu[i].run, vm->cpu[i].run_size);
-        if (vm->cpu[i].fd > 0)
-            close(vm->cpu[i].fd);
-    }
     if (vm->mem.host)
         munmap(vm->mem.host, vm->mem_map_size);
+    if (vm->wake_fd >= 0)
+        close(vm->wake_fd);
+
+    /*
+     * Destroying a VM that has run can take a hundred milliseconds on some
+     * hosts (the kernel waits for RCU grace periods), and the run is over:
+     * a child process inherits the last references to the KVM objects and
+     * drops them after we have exited.  It keeps nothing else open (no
+     * pipe of our caller's, no image lock), so nobody waits for it.
+     */
+    if (vm->vm_fd >= 0 && fork() == 0) {
+        for (int fd = 0; fd < 1024; fd++)
+            if (!is_kvm_fd(vm, fd))
+                close(fd);
+        for (int i = 0; i < vm->ncpus; i++)
+            if (vm->cpu[i].fd >= 0)
+                close(vm->cpu[i].fd);
+        close(vm->vm_fd);
+        close(vm->kvm_fd);
+        _exit(0);
+    }
+    for (int i = 0; i < vm->ncpus; i++)
+        if (vm->cpu[i].fd >= 0)
+            close(vm->cpu[i].fd);
     if (vm->vm_fd >= 0)
         close(vm->vm_fd);
     if (vm->kvm_fd >= 0)
         close(vm->kvm_fd);
-    if (vm->wake_fd >= 0)
-        close(vm->wake_fd);
     pthread_mutex_destroy(&vm->verdict_lock);
     pthread_mutex_destroy(&vm->pm_lock);
 }

@@ -72,6 +72,9 @@ struct vm {
     bool verbose;
 };
 
+/* Zero the structure, no file descriptors; call once before anything. */
+void vm_init(struct vm *vm);
+
 /*
  * Open /dev/kvm (with a message saying what to do when it is missing or
  * unusable), create the VM with its TSS, in-kernel irqchip and PIT, and
@@ -79,6 +82,8 @@ struct vm {
  */
 int vm_create(struct vm *vm, uint64_t mem_size, int ncpus,
               struct vdk_error **errp);
+/* Release everything (KVM objects are dropped by a short-lived child
+   process, so that the caller need not wait for their teardown). */
 void vm_destroy(struct vm *vm);
 
 /* Set the interrupt line `irq` (GSI) to level. */
