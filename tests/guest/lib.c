@@ -90,11 +90,18 @@ int getch(void)
     return inb(COM1);
 }
 
+/* Once the transmitter is empty, its 16-byte FIFO takes 16 bytes without
+   further polling (halves the port accesses, each a VM exit). */
 static void putch(char c)
 {
-    while (!(inb(COM1 + 5) & 0x20))
-        ;
+    static int room;
+    if (room == 0) {
+        while (!(inb(COM1 + 5) & 0x20))
+            ;
+        room = 16;
+    }
     outb(COM1, (u8)c);
+    room--;
 }
 
 void print(const char *s)
