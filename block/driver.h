@@ -182,6 +182,7 @@ extern const struct vdk_driver vdk_driver_file;
 extern const struct vdk_driver vdk_driver_memory;
 extern const struct vdk_driver vdk_driver_null;
 extern const struct vdk_driver vdk_driver_raw;
+extern const struct vdk_driver vdk_driver_vpc;
 extern const struct vdk_driver vdk_driver_overlay;
 
 /*
