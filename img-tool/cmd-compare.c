@@ -120,7 +120,7 @@ static int compare_range(struct cmp *c, uint64_t off, uint64_t bytes, bool both,
 static int status_of(struct cmp *c, int k, uint64_t off, uint64_t bytes, uint64_t *pnum)
 {
     struct image *im = &c->img[k];
-    int st = cvt_status(im->node, NULL, im->len, off, bytes, pnum);
+    int st = cvt_status(im->node, NULL, im->len, off, bytes, pnum, NULL, NULL);
     if (st < 0) {
         progress_abort(c->prog);
         img_error("Sector allocation test failed for %s", im->name);

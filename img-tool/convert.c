@@ -20,6 +20,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +36,9 @@ enum chunk_kind { CHUNK_DATA, CHUNK_ZERO, CHUNK_BACKING };
 struct chunk {
     uint64_t seq, pos, n;
     enum chunk_kind kind;
+    size_t si;           /* source of the chunk's first byte */
+    bool mapped;         /* data at map_off in the mapping of src[si] */
+    uint64_t map_off;
 };
 
 struct job {
@@ -44,8 +49,11 @@ struct job {
     uint64_t pos;            /* next byte to plan */
     size_t si;               /* source holding pos */
     uint64_t src_base;       /* offset of src[si] in the stream */
-    uint64_t run_end;        /* end of the current status run */
+    uint64_t run_start, run_end; /* the current status run */
     enum chunk_kind run_kind;
+    bool run_mapped;         /* run is in src[si]'s mapping at run_map */
+    uint64_t run_map;
+    struct cvt_map *maps;    /* one per source */
     uint64_t next_seq;
     /* writer state */
     uint64_t next_write;     /* seq allowed to write (in-order mode) */
@@ -71,15 +79,20 @@ int cvt_read(struct vdk_node *n, uint64_t len, void *buf, uint64_t bytes,
 }
 
 int cvt_status(struct vdk_node *n, struct vdk_node *base, uint64_t len,
-               uint64_t off, uint64_t bytes, uint64_t *pnum)
+               uint64_t off, uint64_t bytes, uint64_t *pnum, uint64_t *map,
+               struct vdk_node **file)
 {
     if (off >= len) {
         *pnum = bytes;
+        if (map)
+            *map = 0;
+        if (file)
+            *file = NULL;
         return VDK_BS_ZERO | VDK_BS_ALLOCATED | VDK_BS_EOF;
     }
     if (bytes > len - off)
         bytes = len - off;
-    return vdk_block_status_above(n, base, off, bytes, pnum, NULL, NULL, NULL);
+    return vdk_block_status_above(n, base, off, bytes, pnum, map, file, NULL);
 }
 
 /* Error reporting happens once, by the thread that failed first. */
@@ -103,8 +116,9 @@ static int plan_status(struct job *j)
     uint64_t soff = j->pos - j->src_base;
     uint64_t want = s->size - soff < STATUS_MAX ? s->size - soff : STATUS_MAX;
     struct vdk_node *base = p->target_has_backing ? vdk_node_backing(s->node) : NULL;
-    uint64_t pnum = 0;
-    int st = cvt_status(s->node, base, s->len, soff, want, &pnum);
+    uint64_t pnum = 0, map = 0;
+    struct vdk_node *file = NULL;
+    int st = cvt_status(s->node, base, s->len, soff, want, &pnum, &map, &file);
     if (st < 0)
         return st;
     enum chunk_kind kind = (st & VDK_BS_ZERO)   ? CHUNK_ZERO
@@ -131,8 +145,12 @@ static int plan_status(struct job *j)
         if (n > tail)
             n -= tail;
     }
+    j->run_start = j->pos;
     j->run_end = j->pos + n;
     j->run_kind = kind;
+    j->run_mapped = kind == CHUNK_DATA && (st & VDK_BS_OFFSET_VALID) && file &&
+                    file == j->maps[j->si].file;
+    j->run_map = map;
     return 0;
 }
 
@@ -171,6 +189,10 @@ static int plan_next(struct job *j, struct chunk *c)
             c->n -= c->n % p->cluster_size;
         }
     }
+    c->si = j->si;
+    /* A run never crosses sources, but a compressed cluster may. */
+    c->mapped = j->run_mapped && c->kind == CHUNK_DATA && c->pos + c->n <= j->run_end;
+    c->map_off = j->run_map + (c->pos - j->run_start);
     c->seq = j->next_seq++;
     j->pos += c->n;
     return 0;
@@ -318,6 +340,37 @@ static int write_chunk(struct job *j, const struct chunk *c, const uint8_t *buf)
     return 0;
 }
 
+/*
+ * SIGBUS guard for the zero scan of mapped source data: should the file
+ * shrink under the mapping (a process ignoring the image locks), the scan
+ * jumps back here and the chunk is read and written the ordinary way.
+ */
+static _Thread_local sigjmp_buf *map_jmp;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+    if (map_jmp)
+        siglongjmp(*map_jmp, 1);
+    signal(SIGBUS, SIG_DFL);
+    raise(SIGBUS);
+}
+
+static int write_mapped(struct job *j, const struct chunk *c, const uint8_t *data,
+                        uint8_t *buf)
+{
+    sigjmp_buf jb;
+    if (sigsetjmp(jb, 0) == 0) {
+        map_jmp = &jb;
+        int r = write_chunk(j, c, data);
+        map_jmp = NULL;
+        if (r != -EFAULT)
+            return r;
+    }
+    map_jmp = NULL;
+    int r = read_chunk(j, c->pos, c->n, buf);
+    return r < 0 ? r : write_chunk(j, c, buf);
+}
+
 static void *worker(void *opaque)
 {
     struct job *j = opaque;
@@ -337,9 +390,13 @@ static void *worker(void *opaque)
             job_fail(j, r, "reading block status", c.pos);
             break;
         }
-        if (c.kind == CHUNK_DATA && (r = read_chunk(j, c.pos, c.n, buf)) < 0) {
-            job_fail(j, r, "reading", c.pos);
-            break;
+        const uint8_t *data = c.mapped ? cvt_map_get(&j->maps[c.si], c.map_off, c.n) : NULL;
+        if (c.kind == CHUNK_DATA && !data) {
+            if ((r = read_chunk(j, c.pos, c.n, buf)) < 0) {
+                job_fail(j, r, "reading", c.pos);
+                break;
+            }
+            data = buf;
         }
         if (!j->p->out_of_order) {
             pthread_mutex_lock(&j->lock);
@@ -350,7 +407,8 @@ static void *worker(void *opaque)
             if (r)
                 break;
         }
-        if ((r = write_chunk(j, &c, buf)) < 0) {
+        r = data && data != buf ? write_mapped(j, &c, data, buf) : write_chunk(j, &c, buf);
+        if (r < 0) {
             job_fail(j, r, "writing", c.pos);
             break;
         }
@@ -376,10 +434,25 @@ int cvt_run(const struct cvt_params *p)
             return img_error("out of memory");
         j.zero_buf = zero;
     }
+    struct cvt_map *maps = calloc(p->nsrc, sizeof(*maps));
+    if (!maps) {
+        free(zero);
+        return img_error("out of memory");
+    }
+    bool any_map = false;
+    for (size_t i = 0; i < p->nsrc && p->target_plain && !p->compressed; i++) {
+        cvt_map_open(&maps[i], &p->src[i]);
+        any_map |= maps[i].base != NULL;
+    }
+    j.maps = maps;
+    struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO }, old_sa;
+    if (any_map)
+        sigaction(SIGBUS, &sa, &old_sa);
     int nw = p->workers < 1 ? 1 : p->workers;
     pthread_t *tids = calloc((size_t)nw, sizeof(*tids));
     if (!tids) {
         free(zero);
+        free(maps);
         return img_error("out of memory");
     }
     progress_update(p->progress, 0, p->total);
@@ -395,6 +468,11 @@ int cvt_run(const struct cvt_params *p)
         pthread_join(tids[i], NULL);
     free(tids);
     free(zero);
+    if (any_map)
+        sigaction(SIGBUS, &old_sa, NULL);
+    for (size_t i = 0; i < p->nsrc; i++)
+        cvt_map_close(&maps[i]);
+    free(maps);
     pthread_cond_destroy(&j.turn);
     pthread_mutex_destroy(&j.lock);
     if (j.error)
