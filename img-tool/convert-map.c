@@ -23,6 +23,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -89,4 +91,45 @@ void cvt_map_close(struct cvt_map *m)
     if (m->base)
         munmap((void *)m->base, (size_t)m->len);
     memset(m, 0, sizeof(*m));
+}
+
+/*
+ * The SIGBUS guard.  The handler is process-wide while any source is
+ * mapped; a fault inside cvt_map_guard() jumps back to it, any other
+ * SIGBUS keeps its default action.
+ */
+static _Thread_local sigjmp_buf *guard_jmp;
+static struct sigaction old_bus;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+    if (guard_jmp)
+        siglongjmp(*guard_jmp, 1);
+    signal(SIGBUS, SIG_DFL);
+    raise(SIGBUS);
+}
+
+void cvt_map_guard_install(void)
+{
+    struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &old_bus);
+}
+
+void cvt_map_guard_remove(void)
+{
+    sigaction(SIGBUS, &old_bus, NULL);
+}
+
+int cvt_map_guard(int (*fn)(void *), void *opaque)
+{
+    sigjmp_buf jb;
+    if (sigsetjmp(jb, 1) != 0) {
+        guard_jmp = NULL;
+        return -EFAULT;
+    }
+    guard_jmp = &jb;
+    int r = fn(opaque);
+    guard_jmp = NULL;
+    return r;
 }

@@ -20,8 +20,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -340,34 +338,28 @@ static int write_chunk(struct job *j, const struct chunk *c, const uint8_t *buf)
     return 0;
 }
 
-/*
- * SIGBUS guard for the zero scan of mapped source data: should the file
- * shrink under the mapping (a process ignoring the image locks), the scan
- * jumps back here and the chunk is read and written the ordinary way.
- */
-static _Thread_local sigjmp_buf *map_jmp;
+struct write_args {
+    struct job *j;
+    const struct chunk *c;
+    const uint8_t *data;
+};
 
-static void on_sigbus(int sig, siginfo_t *si, void *uc)
+static int write_guarded(void *opaque)
 {
-    if (map_jmp)
-        siglongjmp(*map_jmp, 1);
-    signal(SIGBUS, SIG_DFL);
-    raise(SIGBUS);
+    struct write_args *a = opaque;
+    return write_chunk(a->j, a->c, a->data);
 }
 
+/* Write a chunk straight from the source mapping; should the mapped file
+   have shrunk meanwhile, read and write it the ordinary way. */
 static int write_mapped(struct job *j, const struct chunk *c, const uint8_t *data,
                         uint8_t *buf)
 {
-    sigjmp_buf jb;
-    if (sigsetjmp(jb, 0) == 0) {
-        map_jmp = &jb;
-        int r = write_chunk(j, c, data);
-        map_jmp = NULL;
-        if (r != -EFAULT)
-            return r;
-    }
-    map_jmp = NULL;
-    int r = read_chunk(j, c->pos, c->n, buf);
+    struct write_args a = { j, c, data };
+    int r = cvt_map_guard(write_guarded, &a);
+    if (r != -EFAULT)
+        return r;
+    r = read_chunk(j, c->pos, c->n, buf);
     return r < 0 ? r : write_chunk(j, c, buf);
 }
 
@@ -445,9 +437,8 @@ int cvt_run(const struct cvt_params *p)
         any_map |= maps[i].base != NULL;
     }
     j.maps = maps;
-    struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO }, old_sa;
     if (any_map)
-        sigaction(SIGBUS, &sa, &old_sa);
+        cvt_map_guard_install();
     int nw = p->workers < 1 ? 1 : p->workers;
     pthread_t *tids = calloc((size_t)nw, sizeof(*tids));
     if (!tids) {
@@ -469,7 +460,7 @@ int cvt_run(const struct cvt_params *p)
     free(tids);
     free(zero);
     if (any_map)
-        sigaction(SIGBUS, &old_sa, NULL);
+        cvt_map_guard_remove();
     for (size_t i = 0; i < p->nsrc; i++)
         cvt_map_close(&maps[i]);
     free(maps);

@@ -82,6 +82,16 @@ void cvt_map_open(struct cvt_map *m, const struct cvt_source *s);
 const uint8_t *cvt_map_get(const struct cvt_map *m, uint64_t off, uint64_t bytes);
 void cvt_map_close(struct cvt_map *m);
 
+/*
+ * Run fn(opaque) where a SIGBUS from touching a mapping (its file shrank:
+ * a process ignoring the image locks) returns -EFAULT instead of killing
+ * the process.  fn must hold no locks and own no resources while it reads
+ * mapped memory.  The handler is installed/removed around the whole copy.
+ */
+int cvt_map_guard(int (*fn)(void *), void *opaque);
+void cvt_map_guard_install(void);
+void cvt_map_guard_remove(void);
+
 struct cvt_params {
     struct cvt_source *src;  /* concatenated in order */
     size_t nsrc;
