@@ -213,10 +213,15 @@ static int create_target(struct convert_args *a, const char *out, uint64_t total
     const struct vdk_driver *drv = vdk_driver_find(a->out_fmt);
     if (!drv)
         return img_error("Unknown file format '%s'", a->out_fmt);
-    if (a->backing && !vdk_opt_desc_find(vdk_driver_create_opts(drv), "backing_file"))
+    const struct vdk_opt_desc *copts = vdk_driver_create_opts(drv);
+    if (a->backing && !vdk_opt_desc_find(copts, "backing_file"))
         return img_error("Backing file not supported for file format '%s'", a->out_fmt);
     if (a->no_create)
         return -1;
+    /* Refuse -c before clobbering anything: formats that compress offer a
+       compression_type option.  open_target() checks the node exactly. */
+    if (a->compress && !vdk_opt_desc_find(copts, "compression_type"))
+        return img_error("Compression not supported for this file format");
     char size[32];
     snprintf(size, sizeof(size), "%" PRIu64, total);
     struct vdk_opts *o = vdk_opts_clone(a->create_opts);
