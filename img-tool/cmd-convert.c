@@ -173,7 +173,9 @@ static int open_sources(struct convert_args *a, char **names, size_t n,
         src[i].name = names[i];
         src[i].len = (uint64_t)len;
         src[i].size = cvt_round_len((uint64_t)len);
-        src[i].may_map = !a->share;
+        /* Not with -U (no lock keeps the file from shrinking) nor with
+           -T none (the user asked to bypass the page cache). */
+        src[i].may_map = !(flags & (VDK_O_SHARE | VDK_O_DIRECT));
         src[i].align = vdk_node_cluster_size(src[i].node);
         if (src[i].align < vdk_node_alignment(src[i].node))
             src[i].align = vdk_node_alignment(src[i].node);

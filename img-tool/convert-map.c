@@ -11,7 +11,8 @@
  *  - the source is the raw format directly on the file protocol, so the
  *    mapped bytes are the image bytes (no encryption, no compression);
  *  - the source is locked against writers and resizes (not -U), so the
- *    file cannot shrink under the mapping (which would raise SIGBUS);
+ *    file cannot shrink under the mapping (which would raise SIGBUS), and
+ *    not opened with -T none (which asks to bypass the page cache);
  *  - the file opened here is the one the node holds: same size and same
  *    allocated size as the node reports;
  *  - the target is raw on a file with byte alignment and -c is off, so
