@@ -146,11 +146,8 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
         return img_error("--target-image-opts requires use of -n flag");
     if (a->target_is_zero && !a->no_create)
         return img_error("--target-is-zero requires use of -n flag");
-    if (a->backing_fmt && !a->backing)
-        return img_error("-F requires -B (backing file format without a backing file)");
     if (a->no_create && vdk_opts_count(a->create_opts))
-        fprintf(stderr, "%s: warning: -o has no effect when skipping image creation (-n)\n",
-                IMG_PROG);
+        return img_error("-o has no effect when skipping image creation");
     return -1;
 }
 
@@ -216,11 +213,16 @@ static int create_target(struct convert_args *a, const char *out, uint64_t total
     const struct vdk_driver *drv = vdk_driver_find(a->out_fmt);
     if (!drv)
         return img_error("Unknown file format '%s'", a->out_fmt);
+    if (a->no_create) /* -B/-F only shape a new image, as in qemu-img */
+        return -1;
     const struct vdk_opt_desc *copts = vdk_driver_create_opts(drv);
     if (a->backing && !vdk_opt_desc_find(copts, "backing_file"))
         return img_error("Backing file not supported for file format '%s'", a->out_fmt);
-    if (a->no_create)
-        return -1;
+    if (a->backing_fmt && !vdk_opt_desc_find(copts, "backing_fmt"))
+        return img_error("Backing file format not supported for file format '%s'",
+                         a->out_fmt);
+    if (a->backing_fmt && !a->backing)
+        return img_error("Backing format cannot be used without backing file");
     /* Refuse -c before clobbering anything: formats that compress offer a
        compression_type option.  open_target() checks the node exactly. */
     if (a->compress && !vdk_opt_desc_find(copts, "compression_type"))

@@ -28,6 +28,8 @@ expect_fail "unknown image format 'foo'" "$V" convert -f foo a.raw o.raw
 expect_fail 'Invalid cache option: bogus' "$V" convert -t bogus a.raw o.raw
 expect_fail 'Invalid source cache option: bogus' "$V" convert -T bogus a.raw o.raw
 expect_fail "Backing file not supported for file format 'raw'" "$V" convert -B x a.raw o.raw
+expect_fail "Backing file format not supported for file format 'raw'" "$V" convert -F raw a.raw o.raw
+expect_fail '-o has no effect when skipping image creation' "$V" convert -n -o preallocation=full a.raw a.raw
 expect_fail 'Failed to load snapshot' "$V" convert -l snap a.raw o.raw
 expect_fail 'requires use of -n' "$V" convert --target-is-zero a.raw o.raw
 expect_fail 'requires use of -n' "$V" convert --target-image-opts a.raw driver=raw,file.filename=o.raw
