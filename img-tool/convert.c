@@ -88,9 +88,18 @@ int cvt_status(struct vdk_node *n, struct vdk_node *base, uint64_t len,
             *file = NULL;
         return VDK_BS_ZERO | VDK_BS_ALLOCATED | VDK_BS_EOF;
     }
+    uint64_t want = bytes;
     if (bytes > len - off)
         bytes = len - off;
-    return vdk_block_status_above(n, base, off, bytes, pnum, map, file, NULL);
+    int st = vdk_block_status_above(n, base, off, bytes, pnum, map, file, NULL);
+    /* A run reaching the real end also covers the sector round-up after it
+       (which reads as zeros), as qemu-img sees it: a zero run then stays
+       one run instead of ending in a partial sector. */
+    if (st >= 0 && off + *pnum == len) {
+        uint64_t end = cvt_round_len(len);
+        *pnum = (end - off < want ? end - off : want);
+    }
+    return st;
 }
 
 /* Error reporting happens once, by the thread that failed first. */
