@@ -36,6 +36,17 @@ qemu-img convert r*.raw q-all.raw
 "$VDK_IMG" convert -m 16 -W r*.raw v-all.raw
 same_file v-all.raw q-all.raw
 same_map v-all.raw q-all.raw
+# compare on the same images: identical to their copies, and the same
+# verdict, message and exit code as qemu-img between different ones.
+for i in $(seq 11); do
+    "$VDK_IMG" compare -q "r$i.raw" "v$i.raw" || fail "compare: r$i and its copy differ"
+    qrc=0 vrc=0
+    qemu-img compare "r$i.raw" "r$((i + 1)).raw" > cq.out 2>&1 || qrc=$?
+    "$VDK_IMG" compare "r$i.raw" "r$((i + 1)).raw" > cv.out 2>&1 || vrc=$?
+    [ "$qrc" = "$vrc" ] || fail "compare r$i r$((i + 1)): exit $vrc, qemu-img $qrc"
+    diff cq.out cv.out >&2 || fail "compare r$i r$((i + 1)): output differs"
+done
+
 # -n over old data, with and without --target-is-zero.
 total=$(stat -c %s q-all.raw)
 head -c $((total + 65536)) /dev/urandom > n-q.raw
