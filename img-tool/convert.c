@@ -11,7 +11,8 @@
  * (the driver compresses in the caller's thread, so -c runs in parallel),
  * and write.  Without -W a worker waits for its turn before writing, so
  * the target is written in offset order as with qemu-img; reads and zero
- * detection still overlap.
+ * detection still overlap.  With -c writes never wait, so compression
+ * runs in all workers at once.
  *
  * Zero runs inside data become holes with qemu-img's rule (see
  * sector_run), applied on the same 2 MiB buffer boundaries, so that the
@@ -399,7 +400,12 @@ static void *worker(void *opaque)
             }
             data = buf;
         }
-        if (!j->p->out_of_order) {
+        /* With -c nothing waits for its turn (the turn counter only works
+           when every chunk waits): the driver compresses inside
+           vdk_pwrite(), so waiting would serialise the compression.
+           Clusters are then stored in completion order; -m 1 keeps them
+           sequential. */
+        if (!j->p->out_of_order && !j->p->compressed) {
             pthread_mutex_lock(&j->lock);
             while (j->next_write != c.seq && !j->error)
                 pthread_cond_wait(&j->turn, &j->lock);

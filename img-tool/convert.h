@@ -113,7 +113,8 @@ struct cvt_params {
 /*
  * Copy the sources into the target with a pool of p->workers threads
  * (reads, zero detection and compression run in parallel; writes keep
- * offset order unless out_of_order).  Ranges the sources report as
+ * offset order unless out_of_order or compressed: compressed writes are
+ * issued as soon as they are ready).  Ranges the sources report as
  * holes or zeros are never read.  Prints a qemu-img style message and
  * returns 1 on failure, 0 on success.
  */
