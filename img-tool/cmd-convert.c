@@ -42,7 +42,8 @@ static void convert_help(void)
            "runs of at least that size holes; -m runs that many parallel requests\n"
            "(default 8); -W allows out-of-order writes.  -p shows progress: a bar on\n"
            "a terminal, one '    (N.00/100%%)' line per 10%% otherwise.  -C is accepted;\n"
-           "data is copied the ordinary way.\n", IMG_PROG);
+           "data is copied the ordinary way.  -c compresses in all workers at once and\n"
+           "stores clusters in completion order (-m 1: in offset order).\n", IMG_PROG);
 }
 
 int cvt_getopt_error(int c, char **argv)
