@@ -18,6 +18,7 @@ static const struct vdk_driver *const driver_table[] = {
     /* formats */
     &vdk_driver_raw,
     &vdk_driver_vpc,
+    &vdk_driver_luks,
 };
 
 #define N_DRIVERS (sizeof(driver_table) / sizeof(driver_table[0]))

@@ -178,6 +178,10 @@ struct vdk_node *vdk_node_file(const struct vdk_node *n);
 struct vdk_node *vdk_node_backing(const struct vdk_node *n);
 bool vdk_node_is_read_only(const struct vdk_node *n);
 bool vdk_node_is_format(const struct vdk_node *n);
+/* False when a freshly created image of this stack does not read back as
+   zeros (LUKS: zeroed sectors decrypt to noise), so a copy into it must
+   write its zero ranges instead of skipping them (qemu's has_zero_init). */
+bool vdk_node_has_zero_init(const struct vdk_node *n);
 /* The recorded backing file name / format of a format node, or NULL. */
 const char *vdk_node_backing_name(const struct vdk_node *n);
 const char *vdk_node_backing_format(const struct vdk_node *n);
