@@ -59,10 +59,10 @@ static int open_tmpfile(struct vdk_error **errp)
 static int overlay_setup(struct vdk_node *n, struct vdk_error **errp)
 {
     struct overlay_state *s = n->opaque;
-    int64_t len = vdk_get_length(n->file);
+    int64_t len = vdk_get_length(n->backing);
     if (len < 0)
         return vdk_error_setf_errno(errp, (int)len, "cannot get the size of '%s'",
-                                    n->file->filename);
+                                    n->backing->filename);
     if ((uint64_t)len > OVERLAY_MAX_SIZE)
         return vdk_error_setf(errp, EFBIG, "image too large for a throwaway overlay "
                               "(at most 64 TiB)");
@@ -78,7 +78,7 @@ static int overlay_setup(struct vdk_node *n, struct vdk_error **errp)
     }
     pthread_mutex_init(&s->copy_lock, NULL);
     n->size = (uint64_t)len;
-    n->limits = n->file->limits;
+    n->limits = n->backing->limits;
     n->limits.request_alignment = 1;
     n->read_only = false;
     return 0;
@@ -143,7 +143,7 @@ static int overlay_pread(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         while (end < offset + bytes && cl_test(s, end / OVERLAY_CLUSTER) == up)
             end += OVERLAY_CLUSTER;
         uint64_t len = vdk_min_u64(end, offset + bytes) - offset;
-        int r = up ? tmp_pread(s, p, len, offset) : vdk_pread(n->file, p, len, offset, 0);
+        int r = up ? tmp_pread(s, p, len, offset) : vdk_pread(n->backing, p, len, offset, 0);
         if (r < 0)
             return r;
         p += len;
@@ -171,7 +171,7 @@ static int copy_up(struct vdk_node *n, uint64_t c, uint64_t offset, uint64_t len
         r = -ENOMEM;
         goto out;
     }
-    r = vdk_pread(n->file, tmp, clen, cstart, 0);
+    r = vdk_pread(n->backing, tmp, clen, cstart, 0);
     if (r == 0) {
         memcpy(tmp + (offset - cstart), buf, len);
         r = tmp_pwrite(s, tmp, clen, cstart);
@@ -226,16 +226,14 @@ static int overlay_block_status(struct vdk_node *n, uint64_t offset, uint64_t by
     while (end < offset + bytes && cl_test(s, end / OVERLAY_CLUSTER) == up)
         end += OVERLAY_CLUSTER;
     *pnum = vdk_min_u64(end, offset + bytes) - offset;
-    if (up)
-        return VDK_BS_DATA | VDK_BS_ALLOCATED;
-    *map = offset;
-    *file = n->file;
-    return VDK_BS_RECURSE | VDK_BS_OFFSET_VALID;
+    /* Clusters not copied up are the image's: unallocated here, so the
+       chain walk (and qemu:allocation-depth) goes on to the image. */
+    return up ? VDK_BS_DATA | VDK_BS_ALLOCATED : 0;
 }
 
 static int overlay_flush(struct vdk_node *n)
 {
-    return 0; /* nothing here is meant to last */
+    return 0; /* nothing here is meant to last; the image is read-only */
 }
 
 const struct vdk_driver vdk_driver_overlay = {
@@ -258,7 +256,9 @@ int vdk_overlay_new(struct vdk_node **out, struct vdk_node *base,
         vdk_node_unref(base);
         return vdk_error_setf(errp, ENOMEM, "out of memory");
     }
-    n->file = base;
+    /* The image is the overlay's backing layer: reads of clusters not
+       copied up go there, and chain walks count it as one layer down. */
+    n->backing = base;
     n->open_flags = base->open_flags | VDK_O_RDWR;
     int r = overlay_setup(n, errp);
     if (r < 0) {
