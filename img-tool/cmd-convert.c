@@ -152,6 +152,58 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
     return -1;
 }
 
+/*
+ * -l: "snapshot.id=ID,snapshot.name=NAME" (either or both) becomes open
+ * options; a bare ID_OR_NAME is looked up in the image's snapshot table,
+ * IDs first, as qemu-img does.  Returns 0 or an exit code.
+ */
+static int snapshot_open_opts(struct vdk_node *n, const char *param, struct vdk_opts **out)
+{
+    struct vdk_error *err = NULL;
+    struct vdk_opts *o = vdk_opts_new();
+    if (!o)
+        return img_error("out of memory");
+    if (strstr(param, "snapshot.id=") || strstr(param, "snapshot.name=")) {
+        const char *k;
+        if (vdk_opts_parse(o, param, NULL, &err) < 0) {
+            vdk_opts_free(o);
+            return img_report(err, "Invalid snapshot parameter '%s'", param);
+        }
+        for (size_t i = 0; vdk_opts_nth(o, i, &k, NULL); i++) {
+            if (strcmp(k, "snapshot.id") != 0 && strcmp(k, "snapshot.name") != 0) {
+                vdk_opts_free(o);
+                return img_error("Invalid snapshot parameter '%s'", param);
+            }
+        }
+        *out = o;
+        return 0;
+    }
+    struct vdk_snapshot_info *list = NULL;
+    int count = 0, found = -1;
+    if (vdk_snapshot_list(n, &list, &count, &err) < 0) {
+        vdk_opts_free(o);
+        return img_report(err, "Failed to load snapshot");
+    }
+    for (int i = 0; i < count && found < 0; i++)
+        if (strcmp(list[i].id, param) == 0)
+            found = i;
+    for (int i = 0; i < count && found < 0; i++)
+        if (list[i].name && strcmp(list[i].name, param) == 0)
+            found = i;
+    int r = 0;
+    if (found < 0)
+        r = img_error("Failed to load snapshot: Can't find snapshot '%s'", param);
+    else if (vdk_opts_set(o, "snapshot.id", list[found].id) < 0)
+        r = img_error("out of memory");
+    vdk_snapshot_list_free(list, count);
+    if (r) {
+        vdk_opts_free(o);
+        return r;
+    }
+    *out = o;
+    return 0;
+}
+
 static int open_sources(struct convert_args *a, char **names, size_t n,
                         struct cvt_source *src, uint64_t *total)
 {
@@ -161,10 +213,23 @@ static int open_sources(struct convert_args *a, char **names, size_t n,
     if (a->share)
         flags |= VDK_O_SHARE;
     *total = 0;
+    if (a->snapshot && n > 1)
+        return img_error("No support for concatenating multiple snapshot");
     for (size_t i = 0; i < n; i++) {
         struct vdk_error *err = NULL;
         if (img_open(&src[i].node, names[i], a->fmt, a->image_opts, NULL, flags, &err) < 0)
             return img_report(err, "Could not open '%s'", names[i]);
+        if (a->snapshot) {
+            /* Reopen read-only on the snapshot's tables. */
+            struct vdk_opts *so = NULL;
+            int r = snapshot_open_opts(src[i].node, a->snapshot, &so);
+            vdk_close(src[i].node);
+            src[i].node = NULL;
+            if (r)
+                return r;
+            if (img_open(&src[i].node, names[i], a->fmt, a->image_opts, so, flags, &err) < 0)
+                return img_report(err, "Failed to load snapshot");
+        }
         int64_t len = vdk_get_length(src[i].node);
         if (len < 0)
             return img_error("Could not get size of '%s': %s", names[i], strerror((int)-len));
@@ -180,10 +245,6 @@ static int open_sources(struct convert_args *a, char **names, size_t n,
         if (*total > UINT64_MAX - src[i].size || *total + src[i].size > INT64_MAX)
             return img_error("The sources add up to more than 8 EiB");
         *total += src[i].size;
-        if (a->snapshot)
-            return img_error("Failed to load snapshot: loading an internal snapshot of "
-                             "format '%s' for conversion is not supported yet",
-                             vdk_node_driver_name(src[i].node));
     }
     return -1;
 }
