@@ -168,6 +168,7 @@ extern const struct vdk_driver vdk_driver_file;
 extern const struct vdk_driver vdk_driver_memory;
 extern const struct vdk_driver vdk_driver_null;
 extern const struct vdk_driver vdk_driver_raw;
+extern const struct vdk_driver vdk_driver_qcow2;
 
 /* Driver used for a URI such as "nbd://..."; NULL if not a URI we serve. */
 const struct vdk_driver *vdk_driver_for_uri(const char *filename);

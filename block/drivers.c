@@ -15,6 +15,7 @@ static const struct vdk_driver *const driver_table[] = {
     &vdk_driver_null,
     /* formats */
     &vdk_driver_raw,
+    &vdk_driver_qcow2,
 };
 
 #define N_DRIVERS (sizeof(driver_table) / sizeof(driver_table[0]))
