@@ -87,13 +87,14 @@ static int walk_l2(struct check_ctx *c, uint64_t l2off, bool active)
             continue;
         }
         uint64_t off = e & QCOW2_OFFSET_MASK;
-        if (s->extended_l2 && !off && (bm & 0xffffffffull)) {
+        bool has = qcow2_has_host(s, e);
+        if (s->extended_l2 && !has && (bm & 0xffffffffull)) {
             fprintf(stderr, "ERROR invalid cluster entry: l2 entry 0x%" PRIx64
                     " bitmap 0x%" PRIx64 "\n", e, bm);
             c->res->corruptions++;
             continue;
         }
-        if (!off)
+        if (!has)
             continue;
         if (q_offset_in_cluster(s, off)) {
             fprintf(stderr, "ERROR offset=%" PRIx64 ": Cluster is not properly aligned; "

@@ -92,6 +92,7 @@ static int classify(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm,
         return 0;
     }
     uint64_t off = e & QCOW2_OFFSET_MASK;
+    bool has = qcow2_has_host(s, e);
     if (off && q_offset_in_cluster(s, e & 0x00fffffffffffffeull))
         return qcow2_signal_corruption(n, "data cluster offset in L2 entry 0x%" PRIx64
                                        " is not cluster aligned", e);
@@ -101,14 +102,14 @@ static int classify(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm,
         if (a && z)
             return qcow2_signal_corruption(n, "subcluster both allocated and zero at "
                                            "guest offset 0x%" PRIx64, g);
-        if (a && !off)
+        if (a && !has)
             return qcow2_signal_corruption(n, "allocated subcluster without a host "
                                            "cluster at guest offset 0x%" PRIx64, g);
         *type = a ? QCOW2_MAP_NORMAL : z ? QCOW2_MAP_ZERO : QCOW2_MAP_UNALLOCATED;
     } else if ((e & QCOW2_OFLAG_ZERO) && s->version >= 3) {
         *type = QCOW2_MAP_ZERO;
     } else {
-        *type = off ? QCOW2_MAP_NORMAL : QCOW2_MAP_UNALLOCATED;
+        *type = has ? QCOW2_MAP_NORMAL : QCOW2_MAP_UNALLOCATED;
     }
     if (*type == QCOW2_MAP_NORMAL) {
         int64_t dlen = vdk_get_length(s->data);
@@ -349,7 +350,7 @@ static int set_l2_entry(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm)
 /* An entry owns a host cluster that must be released when replaced. */
 static bool entry_has_host(const struct qcow2_state *s, uint64_t e)
 {
-    return (e & QCOW2_OFLAG_COMPRESSED) || (e & QCOW2_OFFSET_MASK);
+    return (e & QCOW2_OFLAG_COMPRESSED) || qcow2_has_host(s, e);
 }
 
 /* Free replaced entries, after their replacements are on disk (rule 3). */
@@ -399,11 +400,10 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         return r;
 
     /* Extended L2 with an owned host cluster: fill subclusters in place. */
-    bool inplace = s->extended_l2 && !(e0 & QCOW2_OFLAG_COMPRESSED) &&
-                   (e0 & QCOW2_OFFSET_MASK) &&
+    bool inplace = s->extended_l2 && qcow2_has_host(s, e0) &&
                    ((e0 & QCOW2_OFLAG_COPIED) || s->data != n->file);
     bool sub = s->extended_l2 && !(e0 & QCOW2_OFLAG_COMPRESSED) &&
-               (!(e0 & QCOW2_OFFSET_MASK) || inplace);
+               (!qcow2_has_host(s, e0) || inplace);
     uint64_t count = 1, old[QCOW2_MAX_ALLOC_CLUSTERS];
     old[0] = e0;
     if (!s->extended_l2) {
@@ -415,8 +415,8 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
             uint64_t e, bm;
             if ((r = get_l2_entry(n, c0 + count * cs, &e, &bm)) < 0)
                 return r;
-            if ((e & QCOW2_OFFSET_MASK) && (e & QCOW2_OFLAG_COPIED) &&
-                !(e & (QCOW2_OFLAG_COMPRESSED | QCOW2_OFLAG_ZERO)))
+            if (qcow2_has_host(s, e) && (e & QCOW2_OFLAG_COPIED) &&
+                !(e & QCOW2_OFLAG_ZERO))
                 break;
             old[count++] = e;
         }
@@ -424,10 +424,6 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     for (uint64_t i = 0; i < count && !excl && !inplace; i++)
         if (entry_has_host(s, old[i]) && !(sub && i == 0))
             return -EAGAIN;
-    if (s->data != n->file && !excl && !inplace)
-        for (uint64_t i = 0; i < count; i++)
-            if (old[i] & QCOW2_OFFSET_MASK)
-                return -EAGAIN;
 
     /* The range of host bytes to write: whole clusters, or whole
        subclusters when only part of an extended-L2 cluster changes. */
@@ -636,8 +632,7 @@ static int zero_range(struct vdk_node *n, uint64_t offset, uint64_t bytes, bool 
         } else if (discard && (s->version < 3 || (!n->backing && !entry_has_host(s, e)))) {
             ne = 0;
             freed = e;
-        } else if (!unmap && (e & QCOW2_OFLAG_COPIED) && !(e & QCOW2_OFLAG_COMPRESSED) &&
-                   (e & QCOW2_OFFSET_MASK)) {
+        } else if (!unmap && (e & QCOW2_OFLAG_COPIED) && qcow2_has_host(s, e)) {
             ne = e | QCOW2_OFLAG_ZERO; /* keep the preallocated cluster */
         } else {
             ne = QCOW2_OFLAG_ZERO;
@@ -646,8 +641,7 @@ static int zero_range(struct vdk_node *n, uint64_t offset, uint64_t bytes, bool 
         if (ne != e || nbm != bm) {
             /* Already reads as zeros with nothing below: leave it. */
             bool nothing = !e && !(bm & 0xffffffffull) && !n->backing;
-            if (!nothing && (r = set_l2_entry(n, c0, ne, nbm)) == 0 &&
-                s->data != n->file && (freed & QCOW2_OFFSET_MASK))
+            if (!nothing && (r = set_l2_entry(n, c0, ne, nbm)) == 0 && s->data != n->file)
                 freed = 0; /* external data: nothing to free */
             if (r == 0 && entry_has_host(s, freed))
                 r = free_old_entries(n, &freed, 1);
@@ -788,7 +782,7 @@ int qcow2_preallocate(struct vdk_node *n, uint64_t from, uint64_t to,
             uint64_t e, bm;
             if ((r = get_l2_entry(n, g + i * cs, &e, &bm)) < 0)
                 break;
-            if (e & QCOW2_OFFSET_MASK)
+            if (qcow2_has_host(s, e))
                 continue; /* only fresh clusters */
             r = set_l2_entry(n, g + i * cs, ((uint64_t)host + i * cs) | QCOW2_OFLAG_COPIED,
                              s->extended_l2 ? 0xffffffffull : 0);

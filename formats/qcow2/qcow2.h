@@ -215,6 +215,15 @@ static inline void q_st32(uint8_t *p, uint32_t v)
 }
 static inline void q_st64(uint8_t *p, uint64_t v) { q_st32(p, (uint32_t)(v >> 32)); q_st32(p + 4, (uint32_t)v); }
 
+/* A standard L2 entry names a host cluster.  Offset 0 is valid in an
+   external data file, where COPIED tells it from "unallocated" (spec). */
+static inline bool qcow2_has_host(const struct qcow2_state *s, uint64_t e)
+{
+    return !(e & QCOW2_OFLAG_COMPRESSED) &&
+           ((e & QCOW2_OFFSET_MASK) ||
+            ((s->incompat & QCOW2_INCOMPAT_DATA_FILE) && (e & QCOW2_OFLAG_COPIED)));
+}
+
 static inline uint64_t q_offset_in_cluster(const struct qcow2_state *s, uint64_t o)
 {
     return o & (s->cluster_size - 1);
