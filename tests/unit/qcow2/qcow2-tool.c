@@ -68,6 +68,7 @@ static int cmd_cat(int argc, char **argv)
         int r = vdk_pread(n, buf, c, (uint64_t)off, 0);
         if (r < 0) {
             fprintf(stderr, "qcow2-tool: read at %" PRId64 ": %s\n", off, strerror(-r));
+            free(buf);
             vdk_close(n);
             return 1;
         }
@@ -301,7 +302,9 @@ static int cmd_ctl(int argc, char **argv)
         vdk_parse_size(argv[3], &size);
         r = vdk_truncate(n, size, VDK_PREALLOC_OFF, argc > 4, &err);
     } else if (!strcmp(cmd, "amend")) {
-        r = vdk_amend(n, parse(argv[3]), &err);
+        struct vdk_opts *o = parse(argv[3]);
+        r = vdk_amend(n, o, &err);
+        vdk_opts_free(o);
     } else {
         r = vdk_change_backing_file(n, argv[3], argc > 4 ? argv[4] : NULL, &err);
     }
