@@ -16,8 +16,19 @@
 int qcow2_cache_init(struct qcow2_cache *c, uint32_t entries, uint32_t table_size)
 {
     c->e = calloc(entries, sizeof(*c->e));
-    if (!c->e)
+    c->nbuckets = 1;
+    while (c->nbuckets < entries * 2)
+        c->nbuckets <<= 1;
+    c->head = malloc(c->nbuckets * sizeof(*c->head));
+    if (!c->e || !c->head) {
+        free(c->e);
+        free(c->head);
+        c->e = NULL;
+        c->head = NULL;
         return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < c->nbuckets; i++)
+        c->head[i] = -1;
     c->n = entries;
     c->table_size = table_size;
     c->tick = 0;
@@ -29,8 +40,44 @@ void qcow2_cache_destroy(struct qcow2_cache *c)
     for (uint32_t i = 0; c->e && i < c->n; i++)
         vdk_blk_free(c->e[i].buf);
     free(c->e);
+    free(c->head);
     c->e = NULL;
+    c->head = NULL;
     c->n = 0;
+}
+
+static uint32_t bucket(const struct qcow2_cache *c, uint64_t offset)
+{
+    return (uint32_t)((offset / c->table_size) * 0x9e3779b97f4a7c15ull >> 32) &
+           (c->nbuckets - 1);
+}
+
+static struct qcow2_cache_entry *lookup(struct qcow2_cache *c, uint64_t offset)
+{
+    for (int32_t i = c->head[bucket(c, offset)]; i >= 0; i = c->e[i].next)
+        if (c->e[i].offset == offset)
+            return &c->e[i];
+    return NULL;
+}
+
+static void unhash(struct qcow2_cache *c, struct qcow2_cache_entry *e)
+{
+    if (!e->offset)
+        return;
+    int32_t idx = (int32_t)(e - c->e), *p = &c->head[bucket(c, e->offset)];
+    while (*p >= 0 && *p != idx)
+        p = &c->e[*p].next;
+    if (*p == idx)
+        *p = e->next;
+    e->offset = 0;
+}
+
+static void hash_in(struct qcow2_cache *c, struct qcow2_cache_entry *e, uint64_t offset)
+{
+    uint32_t b = bucket(c, offset);
+    e->offset = offset;
+    e->next = c->head[b];
+    c->head[b] = (int32_t)(e - c->e);
 }
 
 static bool is_l2_cache(struct vdk_node *n, struct qcow2_cache *c)
@@ -64,25 +111,24 @@ static int write_entry(struct vdk_node *n, struct qcow2_cache *c,
 int qcow2_cache_get(struct vdk_node *n, struct qcow2_cache *c, uint64_t offset,
                     bool fill, uint8_t **buf)
 {
-    struct qcow2_cache_entry *victim = NULL;
-    for (uint32_t i = 0; i < c->n; i++) {
-        struct qcow2_cache_entry *e = &c->e[i];
-        if (e->offset == offset && e->buf && offset) {
-            e->lru = ++c->tick;
-            if (!fill)
-                memset(e->buf, 0, c->table_size);
-            *buf = e->buf;
-            return 0;
-        }
-        if (!victim || e->lru < victim->lru) /* free slots have lru 0 */
-            victim = e;
+    struct qcow2_cache_entry *e = offset ? lookup(c, offset) : NULL, *victim = NULL;
+    if (e) {
+        e->lru = ++c->tick;
+        if (!fill)
+            memset(e->buf, 0, c->table_size);
+        *buf = e->buf;
+        return 0;
     }
+    for (uint32_t i = 0; i < c->n; i++)
+        if (!victim || c->e[i].lru < victim->lru) /* free slots have lru 0 */
+            victim = &c->e[i];
     int r = write_entry(n, c, victim);
     if (r < 0)
         return r;
     if (!victim->buf && !(victim->buf = vdk_blk_alloc(c->table_size)))
         return -ENOMEM;
-    victim->offset = 0;
+    unhash(c, victim);
+    victim->lru = 0;
     if (fill) {
         r = vdk_pread(n->file, victim->buf, c->table_size, offset, 0);
         if (r < 0)
@@ -90,7 +136,7 @@ int qcow2_cache_get(struct vdk_node *n, struct qcow2_cache *c, uint64_t offset,
     } else {
         memset(victim->buf, 0, c->table_size);
     }
-    victim->offset = offset;
+    hash_in(c, victim, offset);
     victim->dirty = false;
     victim->lru = ++c->tick;
     *buf = victim->buf;
@@ -99,11 +145,9 @@ int qcow2_cache_get(struct vdk_node *n, struct qcow2_cache *c, uint64_t offset,
 
 void qcow2_cache_mark_dirty(struct qcow2_cache *c, uint64_t offset)
 {
-    for (uint32_t i = 0; i < c->n; i++)
-        if (c->e[i].offset == offset && c->e[i].buf) {
-            c->e[i].dirty = true;
-            return;
-        }
+    struct qcow2_cache_entry *e = lookup(c, offset);
+    if (e)
+        e->dirty = true;
 }
 
 int qcow2_cache_flush(struct vdk_node *n, struct qcow2_cache *c)
@@ -139,12 +183,12 @@ int qcow2_cache_flush(struct vdk_node *n, struct qcow2_cache *c)
 
 void qcow2_cache_discard(struct qcow2_cache *c, uint64_t offset)
 {
-    for (uint32_t i = 0; i < c->n; i++)
-        if (c->e[i].offset == offset && c->e[i].buf) {
-            c->e[i].offset = 0;
-            c->e[i].dirty = false;
-            c->e[i].lru = 0;
-        }
+    struct qcow2_cache_entry *e = lookup(c, offset);
+    if (e) {
+        unhash(c, e);
+        e->dirty = false;
+        e->lru = 0;
+    }
 }
 
 int qcow2_flush_metadata(struct vdk_node *n)

@@ -30,6 +30,7 @@ int qcow2_refcount_init(struct vdk_node *n, struct vdk_error **errp)
         s->rt[i] = q_be64((uint8_t *)&s->rt[i]);
         if (!s->rt[i])
             continue;
+        s->rt_hi = i + 1;
         if (q_offset_in_cluster(s, s->rt[i]) && !s->repair_open)
             return vdk_error_setf(errp, EINVAL, "refcount block %" PRIu64 " at 0x%"
                                   PRIx64 " is not cluster aligned", i, s->rt[i]);
@@ -95,26 +96,48 @@ int qcow2_get_refcount(struct vdk_node *n, uint64_t cluster, uint64_t *rc)
     return 0;
 }
 
-/* First run of `count` free clusters at or after the hint. */
+/*
+ * First run of `count` free clusters at or after the hint.  Scans whole
+ * refcount blocks at a time; ranges without a block are free.  A scan far
+ * past the end of the file means the refcounts claim clusters that cannot
+ * exist: the image is corrupt (and the scan would take forever).
+ */
 static int64_t find_free(struct vdk_node *n, uint64_t count)
 {
     struct qcow2_state *s = n->opaque;
     uint64_t c = s->free_hint ? s->free_hint : 1, start = c, run = 0;
     uint64_t limit = QCOW2_MAX_HOST_OFFSET >> s->cluster_bits;
+    uint64_t per = 1ull << s->rb_bits;
+    int64_t flen = vdk_get_length(n->file);
+    uint64_t fcl = flen > 0 ? (uint64_t)flen >> s->cluster_bits : 0;
     while (run < count) {
         if (c >= limit)
             return -ENOSPC;
-        uint64_t rc;
-        int r = qcow2_get_refcount(n, c, &rc);
+        if (c > fcl + (1ull << 20) + count)
+            return qcow2_signal_corruption(n, "refcounts claim clusters far past the "
+                                           "end of the file");
+        uint64_t boff, bend = (c | (per - 1)) + 1;
+        uint8_t *blk;
+        int r = block_of(n, c, &boff);
         if (r < 0)
             return r;
-        if (rc == 0) {
-            if (run++ == 0)
+        if (!boff) {
+            if (run == 0)
                 start = c;
-        } else {
-            run = 0;
+            run += bend - c;
+            c = bend;
+            continue;
         }
-        c++;
+        if ((r = qcow2_cache_get(n, &s->rb_cache, boff, true, &blk)) < 0)
+            return r;
+        for (; c < bend && run < count; c++) {
+            if (qcow2_rb_get(s, blk, c & (per - 1)) == 0) {
+                if (run++ == 0)
+                    start = c;
+            } else {
+                run = 0;
+            }
+        }
     }
     return (int64_t)start;
 }
@@ -203,6 +226,7 @@ static int grow_rt(struct vdk_node *n, uint64_t min_index)
     s->rt_size = entries;
     s->rt_offset = (a + nb_rb) * cs;
     s->rt_clusters = (uint32_t)tbl;
+    s->rt_hi = first + nb_rb > s->rt_hi ? first + nb_rb : s->rt_hi;
     return qcow2_update_refcount(n, old_off, old_clusters * cs, -1);
 }
 
@@ -261,6 +285,8 @@ static int ensure_block(struct vdk_node *n, uint64_t cluster, int depth)
             s->rt[rti] = 0;
             return r;
         }
+        if (rti + 1 > s->rt_hi)
+            s->rt_hi = rti + 1;
         return 0;
     }
 }
@@ -430,7 +456,7 @@ int qcow2_check_overlap(struct vdk_node *n, uint64_t off, uint64_t len)
         what = "the refcount table";
     else if (s->nb_snapshots && overlaps(off, len, s->snapshots_offset, cs))
         what = "the snapshot table";
-    for (uint64_t i = 0; !what && i < s->rt_size; i++)
+    for (uint64_t i = 0; !what && i < s->rt_hi; i++)
         if (s->rt[i] && overlaps(off, len, s->rt[i] & ~(cs - 1), cs))
             what = "a refcount block";
     for (uint32_t i = 0; !what && i < s->l1_size; i++) {

@@ -115,11 +115,14 @@ struct qcow2_cache_entry {
     uint64_t offset; /* 0: free slot */
     uint8_t *buf;
     uint64_t lru;
+    int32_t next;    /* hash chain */
     bool dirty;
 };
 
 struct qcow2_cache {
     struct qcow2_cache_entry *e;
+    int32_t *head;   /* hash buckets: first entry index or -1 */
+    uint32_t nbuckets;
     uint32_t n;
     uint32_t table_size; /* bytes per table (cluster size) */
     uint64_t tick;
@@ -177,6 +180,7 @@ struct qcow2_state {
     uint64_t *l1;             /* host endian, l1_size entries */
     uint64_t *rt;             /* host endian, rt_size entries */
     uint64_t rt_size;
+    uint64_t rt_hi;           /* entries up to the last non-zero one */
 
     struct qcow2_cache l2_cache;
     struct qcow2_cache rb_cache;
