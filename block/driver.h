@@ -117,7 +117,8 @@ struct vdk_driver {
     int (*pwrite)(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                   const void *buf, unsigned flags);
     /* NULL or -ENOTSUP: generic layer writes zero buffers (unless
-       VDK_REQ_NO_FALLBACK). */
+       VDK_REQ_NO_FALLBACK).  flags may carry VDK_REQ_NO_FALLBACK: a driver
+       that zeroes through a child passes it on. */
     int (*pwrite_zeroes)(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                          unsigned flags);
     /* NULL: discard is a no-op. */
@@ -138,6 +139,17 @@ struct vdk_driver {
     int64_t (*get_allocated_size)(struct vdk_node *n);
     int (*truncate)(struct vdk_node *n, uint64_t size, enum vdk_prealloc prealloc,
                     bool allow_shrink, struct vdk_error **errp);
+    /*
+     * Switch between read-only and read-write (flags: VDK_O_RDWR or not).
+     * Called after n->file was reopened, before n->read_only changes.
+     * NULL: nothing to do (protocols without it refuse to switch).
+     */
+    int (*reopen)(struct vdk_node *n, unsigned flags, struct vdk_error **errp);
+    /*
+     * Drop every cluster this layer allocates, so the backing file shows
+     * through again (commit without -d).  NULL: not supported.
+     */
+    int (*make_empty)(struct vdk_node *n, struct vdk_error **errp);
 
     /* Fill cluster_size, encrypted, dirty flag, format_specific. */
     int (*get_info)(struct vdk_node *n, struct vdk_image_info *info,
@@ -148,6 +160,8 @@ struct vdk_driver {
                    struct vdk_measure *out, struct vdk_error **errp);
     int (*amend)(struct vdk_node *n, struct vdk_opts *opts,
                  struct vdk_error **errp);
+    /* Rewrite the backing reference (NULL removes it) and update
+       n->backing_file / n->backing_fmt to match. */
     int (*change_backing_file)(struct vdk_node *n, const char *backing_file,
                                const char *backing_fmt, struct vdk_error **errp);
 
@@ -170,6 +184,24 @@ extern const struct vdk_driver vdk_driver_null;
 extern const struct vdk_driver vdk_driver_record;
 extern const struct vdk_driver vdk_driver_raw;
 extern const struct vdk_driver vdk_driver_qcow2;
+extern const struct vdk_driver vdk_driver_overlay;
+
+/*
+ * Node lifecycle for code that builds graphs by hand (filters): a new node
+ * with zeroed driver state and refcount 1, and freeing one whose driver
+ * open failed or never ran (children are unreferenced, close is not
+ * called).
+ */
+struct vdk_node *vdk_node_new_internal(const struct vdk_driver *drv,
+                                       const char *filename);
+void vdk_node_free_internal(struct vdk_node *n);
+
+/*
+ * Unit tests only: make one extra driver (a test format with backing
+ * files, say) visible to vdk_driver_find(), vdk_driver_nth() and probing,
+ * after the built-in table.  NULL removes it.  Programs never call this.
+ */
+void vdk_driver_set_test_extra(const struct vdk_driver *drv);
 
 /* Driver used for a URI such as "nbd://..."; NULL if not a URI we serve. */
 const struct vdk_driver *vdk_driver_for_uri(const char *filename);

@@ -4,6 +4,7 @@
  * registration) so that the set compiled in is visible in one place.
  * Protocols first, then formats; probing asks every format.
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "block/driver.h"
@@ -21,18 +22,28 @@ static const struct vdk_driver *const driver_table[] = {
 
 #define N_DRIVERS (sizeof(driver_table) / sizeof(driver_table[0]))
 
+/* One extra driver after the table, for unit tests (driver.h). */
+static _Atomic(const struct vdk_driver *) test_driver;
+
+void vdk_driver_set_test_extra(const struct vdk_driver *drv)
+{
+    atomic_store(&test_driver, drv);
+}
+
 const struct vdk_driver *vdk_driver_nth(size_t i)
 {
-    return i < N_DRIVERS ? driver_table[i] : NULL;
+    if (i < N_DRIVERS)
+        return driver_table[i];
+    return i == N_DRIVERS ? atomic_load(&test_driver) : NULL;
 }
 
 const struct vdk_driver *vdk_driver_find(const char *name)
 {
     if (!name)
         return NULL;
-    for (size_t i = 0; i < N_DRIVERS; i++)
-        if (strcmp(driver_table[i]->name, name) == 0)
-            return driver_table[i];
+    for (size_t i = 0; vdk_driver_nth(i); i++)
+        if (strcmp(vdk_driver_nth(i)->name, name) == 0)
+            return vdk_driver_nth(i);
     return NULL;
 }
 
@@ -64,6 +75,11 @@ bool vdk_driver_is_format(const struct vdk_driver *drv)
 bool vdk_driver_can_create(const struct vdk_driver *drv)
 {
     return drv && drv->create;
+}
+
+bool vdk_driver_can_amend(const struct vdk_driver *drv)
+{
+    return drv && drv->amend;
 }
 
 const struct vdk_opt_desc *vdk_driver_create_opts(const struct vdk_driver *drv)

@@ -24,6 +24,7 @@ struct file_state {
     bool direct;
     bool has_seek_data; /* cleared when the fs does not support it */
     bool no_punch, no_zero_range;
+    bool no_locking;    /* locking=off */
 };
 
 static const char *const locking_values[] = { "auto", "on", "off", NULL };
@@ -96,8 +97,12 @@ static int file_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     s->direct = flags & VDK_O_DIRECT;
     s->has_seek_data = !s->is_bdev;
 
+    /* A read-only metadata open (VDK_O_NO_IO, "info") needs no
+       permissions, as in QEMU, so it works on images others write to. */
     enum vdk_lock_mode mode = VDK_LOCK_NONE;
-    if (lk != 2 && !(flags & VDK_O_SHARE))
+    bool no_io = (flags & VDK_O_NO_IO) && !(flags & VDK_O_RDWR);
+    s->no_locking = (lk == 2);
+    if (lk != 2 && !(flags & VDK_O_SHARE) && !no_io)
         mode = (flags & VDK_O_RDWR) ? VDK_LOCK_WRITE : VDK_LOCK_READ;
     int r = vdk_file_lock(s->fd, mode, fn, errp);
     if (r < 0) {
@@ -123,6 +128,45 @@ static int file_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     n->limits.max_transfer = VDK_DEFAULT_MAX_TRANSFER;
     n->limits.opt_transfer = 1u << 20;
     n->supported_zero_flags = VDK_REQ_MAY_UNMAP;
+    return 0;
+}
+
+static enum vdk_lock_mode lock_mode(struct file_state *s, unsigned flags)
+{
+    if (s->no_locking || (flags & VDK_O_SHARE))
+        return VDK_LOCK_NONE;
+    return (flags & VDK_O_RDWR) ? VDK_LOCK_WRITE : VDK_LOCK_READ;
+}
+
+/*
+ * Switch between read-only and read-write (commit writes into a backing
+ * file).  A new descriptor takes the new locks; the old one's locks are
+ * dropped first so they do not conflict with ours, and restored if the
+ * new ones cannot be had.
+ */
+static int file_reopen(struct vdk_node *n, unsigned flags, struct vdk_error **errp)
+{
+    struct file_state *s = n->opaque;
+    const char *fn = n->filename;
+    if (fn && strncmp(fn, "file://", 7) == 0)
+        fn += 7;
+    int oflags = O_CLOEXEC | ((flags & VDK_O_RDWR) ? O_RDWR : O_RDONLY);
+    if (s->direct)
+        oflags |= O_DIRECT;
+    int fd = open(fn, oflags);
+    if (fd < 0)
+        return vdk_error_setf_errno(errp, errno, "could not reopen '%s' %s", fn,
+                                    (flags & VDK_O_RDWR) ? "read-write" : "read-only");
+    struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+    (void)fcntl(s->fd, F_OFD_SETLK, &fl);
+    int r = vdk_file_lock(fd, lock_mode(s, flags), fn, errp);
+    if (r < 0) {
+        (void)vdk_file_lock(s->fd, lock_mode(s, n->open_flags), fn, NULL);
+        close(fd);
+        return r;
+    }
+    close(s->fd);
+    s->fd = fd;
     return 0;
 }
 
@@ -334,6 +378,28 @@ static int write_zero_range(int fd, uint64_t from, uint64_t to)
     return r;
 }
 
+/*
+ * When an empty file grows, write zeros over its first block, as QEMU
+ * does: later O_DIRECT opens can then probe the alignment on real data,
+ * and "disk size" and "map" of a new image match qemu-img's.
+ */
+static int allocate_first_block(int fd, uint64_t old, uint64_t size, const char *fn,
+                                struct vdk_error **errp)
+{
+    static const char zeros[4096];
+    if (old != 0 || size == 0)
+        return 0;
+    size_t len = (size_t)vdk_min_u64(size, sizeof(zeros));
+    ssize_t w;
+    do {
+        w = pwrite(fd, zeros, len, 0);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0)
+        return vdk_error_setf_errno(errp, errno, "could not write the first block of '%s'",
+                                    fn);
+    return 0;
+}
+
 static int fd_resize(int fd, bool is_bdev, uint64_t old, uint64_t size,
                      enum vdk_prealloc prealloc, const char *fn,
                      struct vdk_error **errp)
@@ -348,13 +414,13 @@ static int fd_resize(int fd, bool is_bdev, uint64_t old, uint64_t size,
     if (size <= old || prealloc == VDK_PREALLOC_OFF || prealloc == VDK_PREALLOC_METADATA) {
         if (ftruncate(fd, (off_t)size) < 0)
             return vdk_error_setf_errno(errp, errno, "could not resize '%s'", fn);
-        return 0;
+        return allocate_first_block(fd, old, size, fn, errp);
     }
     if (prealloc == VDK_PREALLOC_FALLOC) {
         int e = posix_fallocate(fd, (off_t)old, (off_t)(size - old));
         if (e)
             return vdk_error_setf_errno(errp, e, "could not preallocate '%s'", fn);
-        return 0;
+        return allocate_first_block(fd, old, size, fn, errp);
     }
     int r = write_zero_range(fd, old, size);
     if (r < 0)
@@ -471,4 +537,5 @@ const struct vdk_driver vdk_driver_file = {
     .get_length = file_get_length,
     .get_allocated_size = file_get_allocated_size,
     .truncate = file_truncate,
+    .reopen = file_reopen,
 };

@@ -278,21 +278,26 @@ int vdk_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     if (r < 0 || bytes == 0)
         return r;
     uint32_t za = n->limits.pwrite_zeroes_alignment;
-    if (za < n->limits.request_alignment)
+    if (za < n->limits.request_alignment || !vdk_is_pow2(za))
         za = n->limits.request_alignment;
-    if (!vdk_is_pow2(za))
-        za = 1;
     uint64_t end = offset + bytes;
     if (n->drv->pwrite_zeroes) {
         /* The driver zeroes the aligned middle; edges are written. */
         uint64_t m0 = vdk_align_up(offset, za), m1 = vdk_align_down(end, za);
         if (m0 < m1) {
+            /* Edges can only be written as data, which NO_FALLBACK forbids:
+               fail before touching anything. */
+            if ((flags & VDK_REQ_NO_FALLBACK) && (offset < m0 || m1 < end))
+                return -ENOTSUP;
             uint64_t maxz = n->limits.max_pwrite_zeroes ? n->limits.max_pwrite_zeroes
                                                         : (1u << 30);
             maxz = vdk_align_down(maxz, za);
             if (!maxz)
                 maxz = za;
-            unsigned dflags = flags & n->supported_zero_flags;
+            /* NO_FALLBACK is for the generic layer of every node below too
+               (raw passes zeroes on to its file). */
+            unsigned dflags = (flags & n->supported_zero_flags) |
+                              (flags & VDK_REQ_NO_FALLBACK);
             uint64_t o = m0;
             while (o < m1) {
                 uint64_t c = vdk_min_u64(m1 - o, maxz);
@@ -309,8 +314,6 @@ int vdk_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                     return r;
                 o += c;
             }
-            if (offset < m0 && (flags & VDK_REQ_NO_FALLBACK))
-                return -ENOTSUP;
             if (offset < m0 && (r = zeroes_by_writing(n, offset, m0 - offset, flags)) < 0)
                 return r;
             if (m1 < end && (r = zeroes_by_writing(n, m1, end - m1, flags)) < 0)

@@ -19,8 +19,83 @@ struct memory_state {
     struct vdk_memory_stats stats;
 };
 
+/* Initial contents by name (vdk_memory_preset). */
+struct memory_preset {
+    char *name;
+    uint8_t *data;
+    size_t len;
+    struct memory_preset *next;
+};
+
+static pthread_mutex_t preset_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct memory_preset *presets;
+
+int vdk_memory_preset(const char *name, const void *data, size_t len)
+{
+    if (!name)
+        return -EINVAL;
+    if (data && len > MEMORY_MAX_SIZE)
+        return -EFBIG;
+    struct memory_preset *np = NULL;
+    if (data) {
+        np = calloc(1, sizeof(*np));
+        if (!np || !(np->name = strdup(name)) || !(np->data = malloc(len ? len : 1))) {
+            if (np)
+                free(np->name);
+            free(np);
+            return -ENOMEM;
+        }
+        memcpy(np->data, data, len);
+        np->len = len;
+    }
+    pthread_mutex_lock(&preset_lock);
+    for (struct memory_preset **pp = &presets; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->name, name) == 0) {
+            struct memory_preset *old = *pp;
+            *pp = old->next;
+            free(old->name);
+            free(old->data);
+            free(old);
+            break;
+        }
+    }
+    if (np) {
+        np->next = presets;
+        presets = np;
+    }
+    pthread_mutex_unlock(&preset_lock);
+    return 0;
+}
+
+/*
+ * Allocate the buffer for a new node: at least `size` bytes, starting with
+ * the preset of `filename` ("memory://NAME") if there is one.
+ */
+static int memory_alloc(const char *filename, uint64_t size, uint8_t **data,
+                        uint64_t *len)
+{
+    const char *name = filename && strncmp(filename, "memory://", 9) == 0
+                       ? filename + 9 : filename;
+    int r = 0;
+    pthread_mutex_lock(&preset_lock);
+    struct memory_preset *p = presets;
+    while (p && name && strcmp(p->name, name) != 0)
+        p = p->next;
+    if (!name)
+        p = NULL;
+    uint64_t plen = p ? p->len : 0;
+    *len = size > plen ? size : plen;
+    *data = calloc(1, *len ? *len : 1);
+    if (!*data)
+        r = -ENOMEM;
+    else if (plen)
+        memcpy(*data, p->data, plen);
+    pthread_mutex_unlock(&preset_lock);
+    return r;
+}
+
 static const struct vdk_opt_desc memory_open_opts[] = {
-    { "filename", VDK_OPT_STRING, "Ignored (memory://NAME)", NULL, NULL },
+    { "filename", VDK_OPT_STRING, "memory://NAME: starts with the contents preset for NAME, if any", NULL, NULL },
     { "size", VDK_OPT_SIZE, "Initial size", "0", NULL },
     { "align", VDK_OPT_SIZE, "Request alignment to announce", "1", NULL },
     { "max-transfer", VDK_OPT_SIZE, "Largest request to announce", NULL, NULL },
@@ -34,7 +109,7 @@ static int memory_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags
     struct memory_state *s = n->opaque;
     uint64_t size, align, mt;
     int r;
-    (void)vdk_opts_get(opts, "filename");
+    const char *fn = vdk_opts_get(opts, "filename");
     if ((r = vdk_opts_get_size(opts, "size", 0, &size, errp)) < 0 ||
         (r = vdk_opts_get_size(opts, "align", 1, &align, errp)) < 0 ||
         (r = vdk_opts_get_size(opts, "max-transfer", 0, &mt, errp)) < 0 ||
@@ -46,13 +121,11 @@ static int memory_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags
         return vdk_error_setf(errp, EINVAL, "align must be a power of two up to 1 MiB");
     if (mt && (mt % align || mt > VDK_MAX_REQUEST))
         return vdk_error_setf(errp, EINVAL, "max-transfer must be a multiple of align");
-    s->data = calloc(1, size ? size : 1);
-    if (!s->data)
+    if (memory_alloc(fn, size, &s->data, &s->len) < 0)
         return vdk_error_setf(errp, ENOMEM, "out of memory");
-    s->len = size;
     pthread_rwlock_init(&s->lock, NULL);
     pthread_mutex_init(&s->stats_lock, NULL);
-    n->size = size;
+    n->size = s->len;
     n->growable = true;
     n->limits.request_alignment = (uint32_t)align;
     n->limits.max_transfer = (uint32_t)mt;

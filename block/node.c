@@ -70,7 +70,7 @@ static int chain_enter(struct chain_ctx *c, const char *filename,
     return 0;
 }
 
-static struct vdk_node *node_new(const struct vdk_driver *drv, const char *filename)
+struct vdk_node *vdk_node_new_internal(const struct vdk_driver *drv, const char *filename)
 {
     struct vdk_node *n = calloc(1, sizeof(*n));
     if (!n)
@@ -88,7 +88,7 @@ static struct vdk_node *node_new(const struct vdk_driver *drv, const char *filen
     return n;
 }
 
-static void node_free(struct vdk_node *n)
+void vdk_node_free_internal(struct vdk_node *n)
 {
     if (n->backing)
         vdk_node_unref(n->backing);
@@ -117,7 +117,7 @@ void vdk_node_unref(struct vdk_node *n)
         return;
     if (n->drv->close)
         n->drv->close(n);
-    node_free(n);
+    vdk_node_free_internal(n);
 }
 
 int vdk_close(struct vdk_node *n)
@@ -136,7 +136,7 @@ int vdk_close(struct vdk_node *n)
  * Run the driver's open and reject options it did not read.  On failure the
  * driver state is released (drivers clean up after a failed open; a
  * successful open is undone with close), so the caller frees the node with
- * node_free(), not vdk_node_unref().
+ * vdk_node_free_internal(), not vdk_node_unref().
  */
 static int node_open_driver(struct vdk_node *n, struct vdk_opts *opts,
                             unsigned flags, struct vdk_error **errp)
@@ -197,14 +197,14 @@ int vdk_open_protocol(struct vdk_node **out, const char *filename,
         r = vdk_error_setf(errp, ENOMEM, "out of memory");
         goto out;
     }
-    struct vdk_node *n = node_new(drv, filename);
+    struct vdk_node *n = vdk_node_new_internal(drv, filename);
     if (!n) {
         r = vdk_error_setf(errp, ENOMEM, "out of memory");
         goto out;
     }
     r = node_open_driver(n, opts, flags, errp);
     if (r < 0) {
-        node_free(n); /* the driver released its state */
+        vdk_node_free_internal(n); /* the driver released its state */
         goto out;
     }
     *out = n;
@@ -368,7 +368,7 @@ static int open_image(struct vdk_node **out, const char *filename,
         probed = true;
     }
 
-    n = node_new(drv, fname);
+    n = vdk_node_new_internal(drv, fname);
     if (!n) {
         r = vdk_error_setf(errp, ENOMEM, "out of memory");
         goto fail;
@@ -378,7 +378,7 @@ static int open_image(struct vdk_node **out, const char *filename,
     n->probed = probed;
     r = node_open_driver(n, opts, flags, errp);
     if (r < 0) {
-        node_free(n); /* the driver released its state; frees n->file too */
+        vdk_node_free_internal(n); /* the driver released its state; frees n->file too */
         n = NULL;
         goto fail;
     }
@@ -420,8 +420,15 @@ int vdk_open(struct vdk_node **out, const char *filename, const char *format,
              struct vdk_opts *opts, unsigned flags, struct vdk_error **errp)
 {
     struct chain_ctx chain = { 0 };
-    int r = open_image(out, filename, format, opts, flags, &chain, errp);
+    /* A throwaway overlay reads the image and never writes it. */
+    unsigned f = (flags & VDK_O_SNAPSHOT) ? (flags & ~(VDK_O_RDWR | VDK_O_SNAPSHOT)) : flags;
+    int r = open_image(out, filename, format, opts, f, &chain, errp);
     chain_ctx_free(&chain);
+    if (r == 0 && (flags & VDK_O_SNAPSHOT)) {
+        struct vdk_node *base = *out;
+        *out = NULL;
+        r = vdk_overlay_new(out, base, errp);
+    }
     return r;
 }
 
@@ -443,6 +450,7 @@ const char *vdk_node_backing_name(const struct vdk_node *n) { return n->backing_
 const char *vdk_node_backing_format(const struct vdk_node *n) { return n->backing_fmt; }
 uint32_t vdk_node_alignment(const struct vdk_node *n) { return n->limits.request_alignment; }
 uint32_t vdk_node_max_transfer(const struct vdk_node *n) { return vdk_node_effective_max_transfer(n); }
+unsigned vdk_node_write_flags(const struct vdk_node *n) { return n->supported_write_flags; }
 
 uint32_t vdk_node_cluster_size(const struct vdk_node *n)
 {

@@ -272,24 +272,32 @@ int vdk_opts_merge(struct vdk_opts *dst, const struct vdk_opts *src,
     return 0;
 }
 
+/* Append s with its commas doubled. */
+static char *put_escaped(char *p, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == ',')
+            *p++ = ',';
+        *p++ = *s;
+    }
+    return p;
+}
+
 char *vdk_opts_to_string(const struct vdk_opts *o)
 {
     size_t cap = 1;
     for (size_t i = 0; o && i < o->n; i++)
-        cap += strlen(o->items[i].key) + 2 * strlen(o->items[i].value) + 2;
+        cap += 2 * strlen(o->items[i].key) + 2 * strlen(o->items[i].value) + 2;
     char *s = malloc(cap), *p = s;
     if (!s)
         return NULL;
     for (size_t i = 0; o && i < o->n; i++) {
         if (i)
             *p++ = ',';
-        p = stpcpy(p, o->items[i].key);
+        /* Keys may hold commas too ("a,,b=1" parses to key "a,b"). */
+        p = put_escaped(p, o->items[i].key);
         *p++ = '=';
-        for (const char *v = o->items[i].value; *v; v++) {
-            if (*v == ',')
-                *p++ = ',';
-            *p++ = *v;
-        }
+        p = put_escaped(p, o->items[i].value);
     }
     *p = '\0';
     return s;
@@ -392,10 +400,22 @@ int vdk_opts_validate(const struct vdk_opts *o, const struct vdk_opt_desc *table
     return 0;
 }
 
+/*
+ * qemu sorts the formatted lines ("  name=<type> ..."), so a name sorts as
+ * if followed by '=': "encrypt.format" comes before "encrypt".
+ */
 static int desc_cmp(const void *a, const void *b)
 {
     const struct vdk_opt_desc *const *x = a, *const *y = b;
-    return strcmp((*x)->name, (*y)->name);
+    const unsigned char *p = (const unsigned char *)(*x)->name;
+    const unsigned char *q = (const unsigned char *)(*y)->name;
+    for (;; p++, q++) {
+        int c = *p ? *p : '=', d = *q ? *q : '=';
+        if (c != d)
+            return c - d;
+        if (!*p || !*q)
+            return strcmp((const char *)p, (const char *)q);
+    }
 }
 
 void vdk_opts_print_help(FILE *out, const char *title,
@@ -424,8 +444,7 @@ void vdk_opts_print_help(FILE *out, const char *title,
             fprintf(out, " (allowed values: %s)", l ? l : "");
             free(l);
         }
-        if (d->def_value)
-            fprintf(out, " (default: %s)", d->def_value);
+        /* No "(default: ...)": qemu-img's create help shows none. */
         fputc('\n', out);
     }
     free(sorted);

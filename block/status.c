@@ -46,10 +46,11 @@ int vdk_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     }
 
     if ((ret & VDK_BS_RECURSE) && lfile && lfile != n) {
-        /* Passthrough (raw): the answer is the file's, at the mapped offset. */
+        /* Passthrough (raw, filters): the answer is the child's, at the
+           mapped offset, through the child's own backing chain. */
         uint64_t p2 = 0, m2 = 0;
         struct vdk_node *f2 = NULL;
-        int r2 = vdk_block_status(lfile, lmap, lpnum, &p2, &m2, &f2);
+        int r2 = vdk_block_status_above(lfile, NULL, lmap, lpnum, &p2, &m2, &f2, NULL);
         if (r2 < 0)
             return r2;
         lpnum = p2;

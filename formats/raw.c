@@ -146,6 +146,35 @@ static int raw_get_info(struct vdk_node *n, struct vdk_image_info *info,
     return 0;
 }
 
+/*
+ * A raw image needs exactly its virtual size (a sparse target stores less,
+ * but qemu-img reports the full size too, so scripts get the same
+ * figure).  Without a source the size is rounded up to whole sectors.
+ */
+static int raw_measure(struct vdk_opts *opts, struct vdk_node *src, uint64_t size,
+                       struct vdk_measure *out, struct vdk_error **errp)
+{
+    uint64_t req = size;
+    if (src) {
+        int64_t len = vdk_get_length(src);
+        if (len < 0)
+            return vdk_error_setf_errno(errp, (int)len, "could not get the size of '%s'",
+                                        vdk_node_filename(src));
+        req = (uint64_t)len;
+    } else if (opts && vdk_opts_peek(opts, "size")) {
+        int r = vdk_parse_size(vdk_opts_peek(opts, "size"), &req);
+        if (r < 0)
+            return vdk_error_setf(errp, EINVAL, "invalid size '%s'",
+                                  vdk_opts_peek(opts, "size"));
+    }
+    if (req > (uint64_t)INT64_MAX - 511)
+        return vdk_error_setf(errp, ERANGE, "image size is too large");
+    req = vdk_align_up(req, 512);
+    out->required = req;
+    out->fully_allocated = req;
+    return 0;
+}
+
 const struct vdk_driver vdk_driver_raw = {
     .name = "raw",
     .kind = VDK_DRV_FORMAT,
@@ -162,4 +191,5 @@ const struct vdk_driver vdk_driver_raw = {
     .block_status = raw_block_status,
     .truncate = raw_truncate,
     .get_info = raw_get_info,
+    .measure = raw_measure,
 };

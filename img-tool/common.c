@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <getopt.h>
 
 #include "img.h"
 #include "vdk/secret.h"
@@ -93,14 +94,108 @@ int img_add_object(const char *def)
     return 0;
 }
 
-int img_parse_size_arg(const char *s, uint64_t *out)
+int img_parse_num_arg(const char *what, const char *s, uint64_t *out)
 {
     int r = vdk_parse_size(s, out);
     if (r == -ERANGE)
-        return img_error("Image size must be less than 8 EiB!");
-    if (r < 0)
-        return img_error("Invalid image size specified. You may use k, M, G, T, P or E "
-                         "suffixes for kilobytes, megabytes, gigabytes, terabytes, "
-                         "petabytes and exabytes.");
+        return img_error("Invalid %s specified. Must be between 0 and %lld.", what,
+                         (long long)INT64_MAX);
+    if (r < 0) {
+        img_error("Invalid %s specified. You may use k, M, G, T, P or E suffixes for", what);
+        return img_error("kilobytes, megabytes, gigabytes, terabytes, petabytes and "
+                         "exabytes.");
+    }
     return 0;
+}
+
+int img_parse_opt_size(const char *ctx, const char *key, const char *s, uint64_t *out)
+{
+    const char *sep = ctx ? ": " : "";
+    int r = vdk_parse_size(s, out);
+    if (r == -ERANGE)
+        return img_error("%s%sValue '%s' is out of range for parameter '%s'", ctx ? ctx : "",
+                         sep, s, key);
+    if (r < 0) {
+        img_error("%s%sParameter '%s' expects a non-negative number below 2^64",
+                  ctx ? ctx : "", sep, key);
+        fputs("Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n"
+              "and exabytes, respectively.\n", stderr);
+        return 1;
+    }
+    return 0;
+}
+
+int img_parse_size_arg(const char *s, uint64_t *out)
+{
+    return img_parse_num_arg("image size", s, out);
+}
+
+int img_getopt_error(int c, char **argv)
+{
+    const char *opt = argv[optind - 1];
+    if (c == ':')
+        return img_usage_error("missing argument for option '%s'", opt);
+    /* For a short option inside a cluster ("-qx") name the character. */
+    if (optopt && opt[0] == '-' && opt[1] != '-' && opt[2])
+        return img_usage_error("unrecognized option '-%c'", optopt);
+    return img_usage_error("unrecognized option '%s'", opt);
+}
+
+void img_getopt_reset(void)
+{
+    optind = 0; /* glibc: 0 also reinitialises the scanner */
+    opterr = 0;
+}
+
+int img_command_help(const char *name)
+{
+    for (const struct img_command *c = img_commands; c->name; c++) {
+        if (strcmp(c->name, name) != 0)
+            continue;
+        printf("usage: %s %s\n", IMG_PROG, c->synopsis);
+        if (c->options)
+            printf("\n%s", c->options);
+        return 0;
+    }
+    return 1;
+}
+
+int img_open_or_report(struct vdk_node **out, const char *filename, const char *fmt,
+                       bool image_opts, struct vdk_opts *extra, unsigned flags)
+{
+    struct vdk_error *err = NULL;
+    if (image_opts && fmt) {
+        vdk_opts_free(extra);
+        return img_error("--image-opts and --format are mutually exclusive");
+    }
+    if (img_open(out, filename, fmt, image_opts, extra, flags, &err) < 0)
+        return img_report(err, "Could not open '%s'", filename);
+    return 0;
+}
+
+int img_add_o_option(struct vdk_opts **opts, const char *arg)
+{
+    struct vdk_error *err = NULL;
+    if (!*opts && !(*opts = vdk_opts_new()))
+        return img_error("out of memory");
+    if (vdk_opts_parse(*opts, arg, NULL, &err) < 0)
+        return img_report(err, "Invalid option list '%s'", arg);
+    return 0;
+}
+
+bool img_o_is_help(const char *arg)
+{
+    /* Elements are comma separated; ",," is a literal comma in a value. */
+    const char *p = arg;
+    while (*p) {
+        size_t len = 0;
+        while (p[len] && !(p[len] == ',' && p[len + 1] != ','))
+            len += (p[len] == ',' && p[len + 1] == ',') ? 2 : 1;
+        if ((len == 4 && strncmp(p, "help", 4) == 0) || (len == 1 && p[0] == '?'))
+            return true;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return false;
 }

@@ -24,7 +24,22 @@ struct img_command {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *synopsis; /* one line, qemu-img's syntax */
+    const char *options;  /* option lines for "COMMAND --help", may be NULL */
 };
+
+/* Subcommands (cmd-<name>.c) and their "--help" option lines. */
+int img_cmd_help(int argc, char **argv);
+int img_cmd_amend(int argc, char **argv);
+int img_cmd_check(int argc, char **argv);
+int img_cmd_create(int argc, char **argv);
+int img_cmd_info(int argc, char **argv);
+int img_cmd_map(int argc, char **argv);
+int img_cmd_measure(int argc, char **argv);
+int img_cmd_resize(int argc, char **argv);
+int img_cmd_snapshot(int argc, char **argv);
+extern const char img_amend_options[], img_check_options[], img_create_options[],
+    img_info_options[], img_map_options[], img_measure_options[], img_resize_options[],
+    img_snapshot_options[];
 
 /* NULL-terminated table in main.c (also used by completion and --help). */
 extern const struct img_command img_commands[];
@@ -54,5 +69,59 @@ int img_add_object(const char *def);
 
 /* Parse a size argument with qemu-img's messages; returns 0 or 1 (exit). */
 int img_parse_size_arg(const char *s, uint64_t *out);
+/*
+ * A size given as option `key` (-o size=..., resize's size), with the
+ * wording qemu-img's option parser uses, after "ctx: " when ctx is not
+ * NULL.  Returns 0 or 1 (exit code).
+ */
+int img_parse_opt_size(const char *ctx, const char *key, const char *s, uint64_t *out);
+/* Same for another quantity: "Invalid <what> specified. ..." */
+int img_parse_num_arg(const char *what, const char *s, uint64_t *out);
+
+/*
+ * Command-line scanning shared by the subcommands.  They call getopt_long
+ * with an option string that starts with ':' and hand every '?' / ':'
+ * result to img_getopt_error(), which prints qemu-img's messages
+ * ("unrecognized option '-x'", "missing argument for option '-f'") with
+ * the "Try 'vdk-img --help'" line and returns 1.
+ */
+int img_getopt_error(int c, char **argv);
+
+/* Reset getopt for a fresh scan of a subcommand's argv. */
+void img_getopt_reset(void);
+
+/* "COMMAND --help": usage synopsis and options of `name` on stdout; 0. */
+int img_command_help(const char *name);
+
+/* Long options every subcommand shares (values above 256). */
+enum {
+    IMG_OPT_OBJECT = 256,
+    IMG_OPT_IMAGE_OPTS,
+    IMG_OPT_OUTPUT,
+    IMG_OPT_BACKING_CHAIN,
+    IMG_OPT_START_OFFSET,
+    IMG_OPT_MAX_LENGTH,
+    IMG_OPT_SIZE,
+    IMG_OPT_PREALLOC,
+    IMG_OPT_SHRINK,
+    IMG_OPT_FORCE_SHARE,
+    IMG_OPT_FORCE,
+};
+
+/*
+ * Open an image for a subcommand, printing qemu-img's
+ * "Could not open 'x': reason" on failure.  Returns 0 or 1 (exit code).
+ */
+int img_open_or_report(struct vdk_node **out, const char *filename, const char *fmt,
+                       bool image_opts, struct vdk_opts *extra, unsigned flags);
+
+/*
+ * Append "k=v,..." (an -o argument) to *opts, creating it on first use.
+ * Repeated -o options accumulate as in qemu-img.  Returns 0 or 1 (exit).
+ */
+int img_add_o_option(struct vdk_opts **opts, const char *arg);
+
+/* True when an -o argument asks for help ("help" or "?" as an element). */
+bool img_o_is_help(const char *arg);
 
 #endif

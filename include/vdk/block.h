@@ -47,6 +47,9 @@ enum {
     VDK_O_CHECK_REPAIR = 1u << 6, /* open for check -r: allow corrupt images */
     VDK_O_NO_IO      = 1u << 7, /* metadata only (info of a locked image) */
     VDK_O_DISCARD    = 1u << 8, /* pass discards down (discard=unmap) */
+    VDK_O_SNAPSHOT   = 1u << 9, /* throwaway overlay on top: the image is
+                                   opened read-only, the returned node takes
+                                   writes and forgets them at close */
 };
 
 /*
@@ -72,6 +75,15 @@ int vdk_open(struct vdk_node **out, const char *filename, const char *format,
  */
 int vdk_open_opts(struct vdk_node **out, struct vdk_opts *opts, unsigned flags,
                   struct vdk_error **errp);
+
+/*
+ * Put a throwaway overlay on `base`: the returned node reads what base
+ * holds, takes writes into an unlinked temporary file, and discards them
+ * when closed (or when the process dies).  base is never written.  The
+ * call takes over the caller's reference to base, also on failure.
+ */
+int vdk_overlay_new(struct vdk_node **out, struct vdk_node *base,
+                    struct vdk_error **errp);
 
 /* Flush (unless opened unsafe or read-only) and release the whole graph. */
 int vdk_close(struct vdk_node *n);
@@ -172,6 +184,8 @@ uint32_t vdk_node_alignment(const struct vdk_node *n);
 uint32_t vdk_node_max_transfer(const struct vdk_node *n);
 /* Cluster size (0 if none) for block-status granularity hints. */
 uint32_t vdk_node_cluster_size(const struct vdk_node *n);
+/* VDK_REQ_* write flags the node handles natively (e.g. COMPRESSED, FUA). */
+unsigned vdk_node_write_flags(const struct vdk_node *n);
 
 /* ---- create ---- */
 
@@ -199,6 +213,8 @@ const struct vdk_driver *vdk_driver_nth(size_t i);
 const char *vdk_driver_name(const struct vdk_driver *drv);
 bool vdk_driver_is_format(const struct vdk_driver *drv);
 bool vdk_driver_can_create(const struct vdk_driver *drv);
+/* The format can change options of existing images (vdk_amend). */
+bool vdk_driver_can_amend(const struct vdk_driver *drv);
 /* Create-option table (NULL-terminated) or NULL. */
 const struct vdk_opt_desc *vdk_driver_create_opts(const struct vdk_driver *drv);
 /* Runtime-option table or NULL. */
@@ -281,6 +297,41 @@ int vdk_snapshot_goto(struct vdk_node *n, const char *id_or_name,
                       struct vdk_error **errp);
 int vdk_snapshot_delete(struct vdk_node *n, const char *id_or_name,
                         struct vdk_error **errp);
+
+/* ---- backing chains ---- */
+
+/*
+ * Switch a node (and its file child) between read-only and read-write;
+ * flags is VDK_O_RDWR or 0.  Takes the matching image locks, so it fails
+ * cleanly with the "in use" message when another process holds the image.
+ */
+int vdk_reopen(struct vdk_node *n, unsigned flags, struct vdk_error **errp);
+
+/* Progress callback for long operations; total may grow. */
+typedef void (*vdk_progress_fn)(uint64_t done, uint64_t total, void *opaque);
+
+/*
+ * Commit (qemu-img commit): copy everything the layers from `top` down to,
+ * but not including, `base` allocate into `base` (NULL: top's backing
+ * file).  `base` is reopened read-write for the copy and grown if smaller
+ * than top.  When base is not top's immediate backing file, top's backing
+ * file becomes base (intermediate images leave the chain).  Unless
+ * keep_top, top is emptied afterwards so the chain still reads the same.
+ */
+int vdk_commit(struct vdk_node *top, struct vdk_node *base, bool keep_top,
+               vdk_progress_fn progress, void *opaque, struct vdk_error **errp);
+
+/*
+ * Rebase (qemu-img rebase).  Safe mode (unsafe false): for every range top
+ * does not allocate, where the old chain and the new backing file differ,
+ * the old data is written into top, so the guest-visible data is
+ * unchanged; then the backing file reference is changed.  Unsafe mode
+ * changes only the reference.  new_backing NULL or "" removes the backing
+ * file; new_fmt may be NULL to probe (safe mode) / not record (unsafe).
+ */
+int vdk_rebase(struct vdk_node *top, const char *new_backing, const char *new_fmt,
+               bool unsafe, vdk_progress_fn progress, void *opaque,
+               struct vdk_error **errp);
 
 /* ---- helpers ---- */
 

@@ -114,7 +114,8 @@ int vdk_opts_validate(const struct vdk_opts *o, const struct vdk_opt_desc *table
                       const char *context, struct vdk_error **errp);
 
 /*
- * Print help in qemu-img's layout, sorted by name:
+ * Print help in qemu-img's layout, sorted the way qemu-img sorts it (by
+ * "name=", so "encrypt.format" before "encrypt"), without defaults:
  *   "Supported options:\n  name=<type>  - help\n"
  * `title` replaces "Supported options:" when not NULL.
  */
@@ -145,7 +146,10 @@ int vdk_opts_get_enum(struct vdk_opts *o, const char *key,
  * ("99999999T").  Returns 0 or -EINVAL / -ERANGE.
  */
 int vdk_parse_size(const char *s, uint64_t *out);
-/* Plain unsigned decimal (or 0x hex), no suffix. */
+/*
+ * Unsigned integer in C syntax, no suffix: decimal, 0x hex, or octal with
+ * a leading 0 ("010" is 8, "08" is an error), as qemu reads "num" options.
+ */
 int vdk_parse_uint(const char *s, uint64_t *out);
 /* on/off, true/false, yes/no, 1/0.  Returns 0 or -EINVAL. */
 int vdk_parse_bool(const char *s, bool *out);

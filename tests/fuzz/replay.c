@@ -12,16 +12,18 @@
  * variant is written to ./crash-<target>-<n> first so it can be kept.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define MAX_INPUT (16u << 20)
+#define REPLAY_MAX_INPUT (16u << 20)
 
 static uint64_t rng_state;
 
@@ -85,35 +87,36 @@ static int run_file(const char *path, unsigned mutations, const char *tag)
         perror(path);
         return 1;
     }
-    uint8_t *data = malloc(MAX_INPUT);
-    uint8_t *work = malloc(MAX_INPUT);
+    uint8_t *data = malloc(REPLAY_MAX_INPUT);
+    uint8_t *work = malloc(REPLAY_MAX_INPUT);
     if (!data || !work) {
         fclose(f);
         free(data);
         free(work);
         return 1;
     }
-    size_t len = fread(data, 1, MAX_INPUT, f);
+    size_t len = fread(data, 1, REPLAY_MAX_INPUT, f);
     fclose(f);
     LLVMFuzzerTestOneInput(data, len);
     rng_state = hash_name(path);
+    char crash[256];
+    snprintf(crash, sizeof(crash), "crash-%s-last", tag);
+    /* One descriptor for the whole run, rewritten in place: reopening with
+       truncation makes ext4 flush on every close (auto_da_alloc), which
+       cost seconds per target. */
+    int cfd = open(crash, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     for (unsigned m = 0; m < mutations; m++) {
         size_t wl = len;
         memcpy(work, data, len);
         for (int k = 0, n = 1 + (int)(rng() % 3); k < n; k++)
             mutate(work, &wl);
         /* Keep the input that is about to run, so a crash leaves it behind. */
-        char crash[256];
-        snprintf(crash, sizeof(crash), "crash-%s-last", tag);
-        FILE *c = fopen(crash, "wb");
-        if (c) {
-            fwrite(work, 1, wl, c);
-            fclose(c);
-        }
+        if (cfd >= 0 && (pwrite(cfd, work, wl, 0) != (ssize_t)wl || ftruncate(cfd, (off_t)wl)))
+            perror(crash);
         LLVMFuzzerTestOneInput(work, wl);
     }
-    char crash[256];
-    snprintf(crash, sizeof(crash), "crash-%s-last", tag);
+    if (cfd >= 0)
+        close(cfd);
     remove(crash);
     free(data);
     free(work);

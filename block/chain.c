@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Backing-chain operations: reopen, commit and rebase.  They run on the
+ * control thread with no I/O in flight (see vdk/block.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block/driver.h"
+
+/* Copy granularity: big enough to stream, small enough to bound memory. */
+#define CHAIN_CHUNK (2u << 20)
+/* Rebase compares in units of this size and writes only differing ones. */
+#define REBASE_UNIT (64u * 1024)
+
+int vdk_reopen(struct vdk_node *n, unsigned flags, struct vdk_error **errp)
+{
+    bool want_rw = flags & VDK_O_RDWR;
+    if (want_rw == !n->read_only)
+        return 0;
+    unsigned nflags = (n->open_flags & ~VDK_O_RDWR) | (flags & VDK_O_RDWR);
+    int r = 0;
+    if (!want_rw && (r = vdk_flush(n)) < 0)
+        return vdk_error_setf_errno(errp, r, "could not flush '%s'", n->filename);
+    if (n->drv->kind == VDK_DRV_PROTOCOL) {
+        if (!n->drv->reopen)
+            return vdk_error_setf(errp, ENOTSUP, "cannot reopen '%s' %s", n->filename,
+                                  want_rw ? "read-write" : "read-only");
+        r = n->drv->reopen(n, nflags, errp);
+    } else {
+        if (n->file && (r = vdk_reopen(n->file, flags, errp)) < 0)
+            return r;
+        if (n->drv->reopen && (r = n->drv->reopen(n, nflags, errp)) < 0) {
+            if (n->file)
+                (void)vdk_reopen(n->file, n->open_flags, NULL);
+            return r;
+        }
+    }
+    if (r == 0) {
+        n->read_only = !want_rw;
+        n->open_flags = nflags;
+    }
+    return r;
+}
+
+/* The name by which the chain above refers to `base` (for the new link). */
+static struct vdk_node *parent_of(struct vdk_node *top, struct vdk_node *base)
+{
+    for (struct vdk_node *c = top; c; c = c->backing)
+        if (c->backing == base)
+            return c;
+    return NULL;
+}
+
+static int copy_range(struct vdk_node *top, struct vdk_node *base, uint64_t off,
+                      uint64_t len, uint8_t *buf)
+{
+    while (len) {
+        uint64_t c = vdk_min_u64(len, CHAIN_CHUNK);
+        int r = vdk_pread(top, buf, c, off, 0);
+        if (r < 0)
+            return r;
+        r = vdk_buffer_is_zero(buf, c) ? vdk_pwrite_zeroes(base, off, c, VDK_REQ_MAY_UNMAP)
+                                       : vdk_pwrite(base, buf, c, off, 0);
+        if (r < 0)
+            return r;
+        off += c;
+        len -= c;
+    }
+    return 0;
+}
+
+int vdk_commit(struct vdk_node *top, struct vdk_node *base, bool keep_top,
+               vdk_progress_fn progress, void *opaque, struct vdk_error **errp)
+{
+    if (!top->backing)
+        return vdk_error_setf(errp, EINVAL, "image '%s' has no backing file to commit into",
+                              top->filename);
+    if (!base)
+        base = top->backing;
+    struct vdk_node *parent = parent_of(top, base);
+    if (!parent || base == top)
+        return vdk_error_setf(errp, EINVAL, "'%s' is not in the backing chain of '%s'",
+                              base->filename, top->filename);
+    if (!keep_top && !top->drv->make_empty)
+        return vdk_error_setf(errp, ENOTSUP, "format '%s' cannot empty '%s' after the "
+                              "commit; use -d to keep its data", top->drv->name,
+                              top->filename);
+    int64_t len = vdk_get_length(top), blen = vdk_get_length(base);
+    if (len < 0 || blen < 0)
+        return vdk_error_setf_errno(errp, (int)(len < 0 ? len : blen),
+                                    "could not get image sizes");
+    int r = vdk_reopen(base, VDK_O_RDWR, errp);
+    if (r < 0) {
+        vdk_error_prepend(errp, "cannot commit into '%s'", base->filename);
+        return r;
+    }
+    uint8_t *buf = NULL;
+    if (blen < len && (r = vdk_truncate(base, (uint64_t)len, VDK_PREALLOC_OFF, false, errp)) < 0)
+        goto out;
+    buf = vdk_blk_alloc(CHAIN_CHUNK);
+    if (!buf) {
+        r = vdk_error_setf(errp, ENOMEM, "out of memory");
+        goto out;
+    }
+    for (uint64_t off = 0; off < (uint64_t)len;) {
+        uint64_t pnum = 0;
+        int st = vdk_block_status_above(top, base, off, vdk_min_u64((uint64_t)len - off, 1u << 30),
+                                        &pnum, NULL, NULL, NULL);
+        if (st < 0) {
+            r = vdk_error_setf_errno(errp, st, "could not read the allocation of '%s' at "
+                                     "offset %" PRIu64, top->filename, off);
+            goto out;
+        }
+        if (st & VDK_BS_ALLOCATED) {
+            if ((st & VDK_BS_ZERO) && !(st & VDK_BS_DATA))
+                r = vdk_pwrite_zeroes(base, off, pnum, VDK_REQ_MAY_UNMAP);
+            else
+                r = copy_range(top, base, off, pnum, buf);
+            if (r < 0) {
+                r = vdk_error_setf_errno(errp, r, "could not copy offset %" PRIu64
+                                         " into '%s'", off, base->filename);
+                goto out;
+            }
+        }
+        off += pnum;
+        if (progress)
+            progress(off, (uint64_t)len, opaque);
+    }
+    if ((r = vdk_flush(base)) < 0) {
+        r = vdk_error_setf_errno(errp, r, "could not flush '%s'", base->filename);
+        goto out;
+    }
+    if (parent != top) {
+        /* Intermediate images leave the chain: top now sits on base. */
+        r = vdk_change_backing_file(top, parent->backing_file, parent->backing_fmt
+                                    ? parent->backing_fmt : base->drv->name, errp);
+        if (r < 0)
+            goto out;
+        vdk_node_ref(base);
+        vdk_node_unref(top->backing);
+        top->backing = base;
+    }
+    if (!keep_top) {
+        r = top->drv->make_empty(top, errp);
+        if (r < 0)
+            vdk_error_prepend(errp, "image committed, but emptying '%s' failed",
+                              top->filename);
+    }
+out:
+    vdk_blk_free(buf);
+    (void)vdk_reopen(base, 0, NULL);
+    return r;
+}
+
+/* Read [off, off+len) of a backing candidate; past its end reads zeros. */
+static int read_or_zero(struct vdk_node *n, uint8_t *buf, uint64_t len, uint64_t off)
+{
+    int64_t nlen = n ? vdk_get_length(n) : 0;
+    if (nlen < 0)
+        return (int)nlen;
+    uint64_t avail = off < (uint64_t)nlen ? vdk_min_u64(len, (uint64_t)nlen - off) : 0;
+    if (avail) {
+        int r = vdk_pread(n, buf, avail, off, 0);
+        if (r < 0)
+            return r;
+    }
+    memset(buf + avail, 0, len - avail);
+    return 0;
+}
+
+static int rebase_range(struct vdk_node *top, struct vdk_node *nb, uint64_t off,
+                        uint64_t len, uint8_t *old, uint8_t *nw)
+{
+    while (len) {
+        uint64_t c = vdk_min_u64(len, CHAIN_CHUNK);
+        int r = vdk_pread(top, old, c, off, 0); /* through the old chain */
+        if (r == 0)
+            r = read_or_zero(nb, nw, c, off);
+        for (uint64_t u = 0; r == 0 && u < c; u += REBASE_UNIT) {
+            uint64_t ul = vdk_min_u64(REBASE_UNIT, c - u);
+            if (memcmp(old + u, nw + u, ul) != 0)
+                r = vdk_pwrite(top, old + u, ul, off + u, 0);
+        }
+        if (r < 0)
+            return r;
+        off += c;
+        len -= c;
+    }
+    return 0;
+}
+
+int vdk_rebase(struct vdk_node *top, const char *new_backing, const char *new_fmt,
+               bool unsafe, vdk_progress_fn progress, void *opaque,
+               struct vdk_error **errp)
+{
+    if (new_backing && !*new_backing)
+        new_backing = NULL;
+    if (top->read_only)
+        return vdk_error_setf(errp, EPERM, "image '%s' is read-only", top->filename);
+    if (unsafe)
+        return vdk_change_backing_file(top, new_backing, new_backing ? new_fmt : NULL, errp);
+
+    struct vdk_node *nb = NULL;
+    uint8_t *old = NULL, *nw = NULL;
+    int r = 0;
+    if (new_backing) {
+        char *path = vdk_path_combine(top->filename, new_backing);
+        if (!path)
+            return vdk_error_setf(errp, ENOMEM, "out of memory");
+        r = vdk_open(&nb, path, new_fmt, NULL, 0, errp);
+        free(path);
+        if (r < 0) {
+            vdk_error_prepend(errp, "could not open new backing file '%s'", new_backing);
+            return r;
+        }
+    }
+    int64_t len = vdk_get_length(top);
+    old = vdk_blk_alloc(CHAIN_CHUNK);
+    nw = vdk_blk_alloc(CHAIN_CHUNK);
+    if (len < 0 || !old || !nw) {
+        r = vdk_error_setf(errp, ENOMEM, "out of memory");
+        goto out;
+    }
+    for (uint64_t off = 0; off < (uint64_t)len;) {
+        uint64_t pnum = 0;
+        int st = vdk_block_status(top, off, vdk_min_u64((uint64_t)len - off, 1u << 30),
+                                  &pnum, NULL, NULL);
+        if (st < 0) {
+            r = vdk_error_setf_errno(errp, st, "could not read the allocation of '%s'",
+                                     top->filename);
+            goto out;
+        }
+        if (!(st & VDK_BS_ALLOCATED) && (r = rebase_range(top, nb, off, pnum, old, nw)) < 0) {
+            r = vdk_error_setf_errno(errp, r, "could not copy offset %" PRIu64 " into '%s'",
+                                     off, top->filename);
+            goto out;
+        }
+        off += pnum;
+        if (progress)
+            progress(off, (uint64_t)len, opaque);
+    }
+    if ((r = vdk_flush(top)) < 0) {
+        r = vdk_error_setf_errno(errp, r, "could not flush '%s'", top->filename);
+        goto out;
+    }
+    r = vdk_change_backing_file(top, new_backing,
+                                nb ? (new_fmt ? new_fmt : nb->drv->name) : NULL, errp);
+    if (r == 0) {
+        vdk_node_unref(top->backing);
+        top->backing = nb;
+        nb = NULL;
+    }
+out:
+    vdk_blk_free(old);
+    vdk_blk_free(nw);
+    if (nb)
+        vdk_node_unref(nb);
+    return r;
+}

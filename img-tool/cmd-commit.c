@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vdk-img commit and rebase, over vdk_commit() / vdk_rebase():
+ *   commit [--object objectdef] [--image-opts] [-q] [-f fmt] [-t cache]
+ *          [-b base] [-r rate_limit] [-d] [-p] filename
+ *   rebase [--object objectdef] [--image-opts] [-U] [-q] [-f fmt] [-t cache]
+ *          [-T src_cache] [-p] [-u] -b backing_file [-F backing_fmt] filename
+ */
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chain.h"
+#include "img.h"
+
+enum { OPT_OBJECT = 256, OPT_IMAGE_OPTS, OPT_HELP };
+
+const char img_commit_options[] =
+    "  -f fmt                 image format (probed when absent)\n"
+    "  -t cache               cache mode for the images (default writeback)\n"
+    "  -b base                commit into this image of the chain (default: the\n"
+    "                         backing file); intermediate images leave the chain\n"
+    "  -d                     keep the data in the image (do not empty it)\n"
+    "  -p                     show progress\n"
+    "  -q                     quiet\n"
+    "  -r rate_limit          accepted for compatibility; not throttled\n";
+
+const char img_rebase_options[] =
+    "  -f fmt                 image format (probed when absent)\n"
+    "  -b backing_file        the new backing file (\"\" for none)\n"
+    "  -F backing_fmt         its format (recorded in the image)\n"
+    "  -u                     unsafe: change the reference only, copy no data\n"
+    "  -p                     show progress\n"
+    "  -U                     open without taking image locks\n"
+    "  -t/-T cache            cache modes\n";
+
+static const struct option chain_long_opts[] = {
+    { "help", no_argument, NULL, 'h' },
+    { "object", required_argument, NULL, OPT_OBJECT },
+    { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+    { NULL, 0, NULL, 0 },
+};
+
+/* qemu-img's progress line: "    (12.34/100%)" redrawn on a tty. */
+static void chain_progress(uint64_t done, uint64_t total, void *opaque)
+{
+    int *last = opaque;
+    int pct = total ? (int)(done * 10000 / total) : 10000;
+    if (pct == *last)
+        return;
+    *last = pct;
+    printf("    (%d.%02d/100%%)\r", pct / 100, pct % 100);
+    fflush(stdout);
+}
+
+/* Find the chain member whose file is `name` (as given, or the same file). */
+static struct vdk_node *find_in_chain(struct vdk_node *top, const char *name)
+{
+    char *want = realpath(name, NULL);
+    struct vdk_node *found = NULL;
+    for (struct vdk_node *c = vdk_node_backing(top); c && !found; c = vdk_node_backing(c)) {
+        const char *fn = vdk_node_filename(c);
+        char *have = fn ? realpath(fn, NULL) : NULL;
+        if ((want && have && strcmp(want, have) == 0) || (fn && strcmp(fn, name) == 0))
+            found = c;
+        free(have);
+    }
+    free(want);
+    return found;
+}
+
+int img_cmd_commit(int argc, char **argv)
+{
+    const char *fmt = NULL, *base_name = NULL, *cache = "writeback";
+    bool quiet = false, keep = false, progress = false, image_opts = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":hf:t:b:r:dpq", chain_long_opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            printf("usage: %s commit [--object objectdef] [--image-opts] [-q] [-f fmt] "
+                   "[-t cache] [-b base] [-r rate_limit] [-d] [-p] filename\n%s", IMG_PROG,
+                   img_commit_options);
+            return 0;
+        case 'f': fmt = optarg; break;
+        case 't': cache = optarg; break;
+        case 'b': base_name = optarg; break;
+        case 'r': break; /* rate limit: accepted, the copy is not throttled */
+        case 'd': keep = true; break;
+        case 'p': progress = true; break;
+        case 'q': quiet = true; break;
+        case OPT_OBJECT:
+            if (img_add_object(optarg))
+                return 1;
+            break;
+        case OPT_IMAGE_OPTS: image_opts = true; break;
+        case ':': return img_usage_error("option '%s' needs an argument", argv[optind - 1]);
+        default: return img_usage_error("unrecognized option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        return img_usage_error("Expecting one image file name");
+    const char *filename = argv[optind];
+    unsigned flags = VDK_O_RDWR;
+    if (img_parse_cache(cache, &flags) < 0)
+        return img_error("Invalid cache option: %s", cache);
+    struct vdk_error *err = NULL;
+    struct vdk_node *top = NULL;
+    if (img_open(&top, filename, fmt, image_opts, NULL, flags, &err) < 0)
+        return img_report(err, NULL);
+    struct vdk_node *base = NULL;
+    if (base_name && !(base = find_in_chain(top, base_name))) {
+        vdk_close(top);
+        return img_error("Did not find '%s' in the backing chain of '%s'", base_name, filename);
+    }
+    int last = -1;
+    int r = vdk_commit(top, base, keep, (progress && !quiet) ? chain_progress : NULL, &last,
+                       &err);
+    if (progress && !quiet)
+        printf("    (100.00/100%%)\n");
+    int cr = vdk_close(top);
+    if (r < 0)
+        return img_report(err, NULL);
+    if (cr < 0)
+        return img_error("could not flush '%s'", filename);
+    if (!quiet)
+        printf("Image committed.\n");
+    return 0;
+}
+
+int img_cmd_rebase(int argc, char **argv)
+{
+    const char *fmt = NULL, *backing = NULL, *bfmt = NULL, *cache = "writeback";
+    bool quiet = false, unsafe = false, progress = false, image_opts = false, share = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":hf:t:T:b:F:upqU", chain_long_opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            printf("usage: %s rebase [--object objectdef] [--image-opts] [-U] [-q] [-f fmt] "
+                   "[-t cache] [-T src_cache] [-p] [-u] -b backing_file [-F backing_fmt] "
+                   "filename\n%s", IMG_PROG, img_rebase_options);
+            return 0;
+        case 'f': fmt = optarg; break;
+        case 't': cache = optarg; break;
+        case 'T': break; /* source cache mode: reads use the default */
+        case 'b': backing = optarg; break;
+        case 'F': bfmt = optarg; break;
+        case 'u': unsafe = true; break;
+        case 'p': progress = true; break;
+        case 'q': quiet = true; break;
+        case 'U': share = true; break;
+        case OPT_OBJECT:
+            if (img_add_object(optarg))
+                return 1;
+            break;
+        case OPT_IMAGE_OPTS: image_opts = true; break;
+        case ':': return img_usage_error("option '%s' needs an argument", argv[optind - 1]);
+        default: return img_usage_error("unrecognized option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        return img_usage_error("Expecting one image file name");
+    if (!backing)
+        return img_usage_error("Must specify backing file (-b)");
+    if (bfmt && !vdk_driver_find(bfmt))
+        return img_error("Unknown backing file format '%s'", bfmt);
+    const char *filename = argv[optind];
+    unsigned flags = VDK_O_RDWR | (unsafe ? VDK_O_NO_BACKING : 0) | (share ? VDK_O_SHARE : 0);
+    if (img_parse_cache(cache, &flags) < 0)
+        return img_error("Invalid cache option: %s", cache);
+    struct vdk_error *err = NULL;
+    struct vdk_node *top = NULL;
+    if (img_open(&top, filename, fmt, image_opts, NULL, flags, &err) < 0)
+        return img_report(err, NULL);
+    int last = -1;
+    int r = vdk_rebase(top, backing, bfmt, unsafe, (progress && !quiet) ? chain_progress : NULL,
+                       &last, &err);
+    if (progress && !quiet && !unsafe)
+        printf("    (100.00/100%%)\n");
+    int cr = vdk_close(top);
+    if (r < 0)
+        return img_report(err, NULL);
+    if (cr < 0)
+        return img_error("could not flush '%s'", filename);
+    return 0;
+}

@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vdk-img convert: qemu-img convert's command line, checks and messages;
+ * the copying itself is the engine in convert.c.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "convert.h"
+
+enum {
+    OPT_OBJECT = 256,
+    OPT_IMAGE_OPTS,
+    OPT_TARGET_IMAGE_OPTS,
+    OPT_TARGET_IS_ZERO,
+};
+
+struct convert_args {
+    const char *fmt, *out_fmt, *cache, *src_cache;
+    const char *backing, *backing_fmt, *snapshot;
+    struct vdk_opts *create_opts; /* accumulated -o */
+    bool create_help;
+    bool explicit_sparse;
+    uint64_t min_sparse;
+    int workers;
+    bool out_of_order, compress, copy_offload, progress, quiet;
+    bool no_create, image_opts, tgt_image_opts, target_is_zero, share;
+};
+
+static void convert_help(void)
+{
+    printf("Usage: %s convert [--object objectdef] [--image-opts] [--target-image-opts]\n"
+           "         [--target-is-zero] [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache]\n"
+           "         [-T src_cache] [-O output_fmt] [-B backing_file [-F backing_fmt]]\n"
+           "         [-o options] [-l snapshot_param] [-S sparse_size] [-m num_coroutines]\n"
+           "         [-W] filename [filename2 [...]] output_filename\n\n"
+           "Several sources are concatenated.  -S (default 4k, 0 disables) makes zero\n"
+           "runs of at least that size holes; -m runs that many parallel requests\n"
+           "(default 8); -W allows out-of-order writes.  -p shows progress: a bar on\n"
+           "a terminal, one '    (N.00/100%%)' line per 10%% otherwise.\n", IMG_PROG);
+}
+
+int cvt_getopt_error(int c, char **argv)
+{
+    if (c == ':')
+        return img_usage_error("missing argument for option '%s'", argv[optind - 1]);
+    if (optopt)
+        return img_usage_error("unrecognized option '-%c'", optopt);
+    return img_usage_error("unrecognized option '%s'", argv[optind - 1]);
+}
+
+static int parse_sparse(const char *s, uint64_t *out)
+{
+    uint64_t v;
+    if (vdk_parse_size(s, &v) < 0)
+        return img_error("Invalid buffer size for sparse output specified. You may use "
+                         "k, M, G, T, P or E suffixes for kilobytes, megabytes, gigabytes, "
+                         "terabytes, petabytes and exabytes.");
+    if (v % CVT_SECTOR || v > CVT_MAX_SPARSE)
+        return img_error("Invalid buffer size for sparse output specified. Valid sizes "
+                         "are multiples of %u up to %u. Select 0 to disable sparse "
+                         "detection (fully allocates output).", CVT_SECTOR, CVT_MAX_SPARSE);
+    *out = v;
+    return 0;
+}
+
+/* Returns -1 to go on, else the exit code. */
+static int parse_args(int argc, char **argv, struct convert_args *a)
+{
+    static const struct option longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "object", required_argument, NULL, OPT_OBJECT },
+        { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+        { "target-image-opts", no_argument, NULL, OPT_TARGET_IMAGE_OPTS },
+        { "target-is-zero", no_argument, NULL, OPT_TARGET_IS_ZERO },
+        { "force-share", no_argument, NULL, 'U' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct vdk_error *err = NULL;
+    int c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":hf:O:B:F:Cco:l:S:pt:T:qnm:WU", longopts,
+                            NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            convert_help();
+            return 0;
+        case 'f': a->fmt = optarg; break;
+        case 'O': a->out_fmt = optarg; break;
+        case 'B': a->backing = optarg; break;
+        case 'F': a->backing_fmt = optarg; break;
+        case 'C': a->copy_offload = true; break;
+        case 'c': a->compress = true; break;
+        case 'o':
+            if (strcmp(optarg, "help") == 0 || strcmp(optarg, "?") == 0) {
+                a->create_help = true;
+                break;
+            }
+            if (vdk_opts_parse(a->create_opts, optarg, NULL, &err) < 0)
+                return img_report(err, "Invalid option list '%s'", optarg);
+            break;
+        case 'l': a->snapshot = optarg; break;
+        case 'S':
+            if (parse_sparse(optarg, &a->min_sparse))
+                return 1;
+            a->explicit_sparse = true;
+            break;
+        case 'p': a->progress = true; break;
+        case 't': a->cache = optarg; break;
+        case 'T': a->src_cache = optarg; break;
+        case 'q': a->quiet = true; break;
+        case 'n': a->no_create = true; break;
+        case 'm': {
+            uint64_t v;
+            if (vdk_parse_uint(optarg, &v) < 0 || v < 1 || v > CVT_MAX_WORKERS)
+                return img_error("Invalid number of coroutines. Allowed number of "
+                                 "coroutines is between 1 and %d", CVT_MAX_WORKERS);
+            a->workers = (int)v;
+            break;
+        }
+        case 'W': a->out_of_order = true; break;
+        case 'U': a->share = true; break;
+        case OPT_OBJECT:
+            if (img_add_object(optarg))
+                return 1;
+            break;
+        case OPT_IMAGE_OPTS: a->image_opts = true; break;
+        case OPT_TARGET_IMAGE_OPTS: a->tgt_image_opts = true; break;
+        case OPT_TARGET_IS_ZERO: a->target_is_zero = true; break;
+        default:
+            return cvt_getopt_error(c, argv);
+        }
+    }
+    if (!a->out_fmt && !a->tgt_image_opts)
+        a->out_fmt = "raw";
+    if (a->compress && a->copy_offload)
+        return img_error("Cannot enable copy offloading when -c is used");
+    if (a->explicit_sparse && a->copy_offload)
+        return img_error("Cannot enable copy offloading when -S is used");
+    if (a->tgt_image_opts && !a->no_create)
+        return img_error("--target-image-opts requires use of -n flag");
+    if (a->target_is_zero && !a->no_create)
+        return img_error("--target-is-zero requires use of -n flag");
+    if (a->backing_fmt && !a->backing)
+        return img_error("-F requires -B (backing file format without a backing file)");
+    if (a->no_create && vdk_opts_count(a->create_opts))
+        fprintf(stderr, "%s: warning: -o has no effect when skipping image creation (-n)\n",
+                IMG_PROG);
+    return -1;
+}
+
+static int open_sources(struct convert_args *a, char **names, size_t n,
+                        struct cvt_source *src, uint64_t *total)
+{
+    unsigned flags = 0;
+    if (img_parse_cache(a->src_cache ? a->src_cache : "writeback", &flags) < 0)
+        return img_error("Invalid source cache option: %s", a->src_cache);
+    if (a->share)
+        flags |= VDK_O_SHARE;
+    *total = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct vdk_error *err = NULL;
+        if (img_open(&src[i].node, names[i], a->fmt, a->image_opts, NULL, flags, &err) < 0)
+            return img_report(err, "Could not open '%s'", names[i]);
+        int64_t len = vdk_get_length(src[i].node);
+        if (len < 0)
+            return img_error("Could not get size of '%s': %s", names[i], strerror((int)-len));
+        src[i].name = names[i];
+        src[i].len = (uint64_t)len;
+        src[i].size = cvt_round_len((uint64_t)len);
+        src[i].align = vdk_node_cluster_size(src[i].node);
+        if (src[i].align < vdk_node_alignment(src[i].node))
+            src[i].align = vdk_node_alignment(src[i].node);
+        if (*total > UINT64_MAX - src[i].size || *total + src[i].size > INT64_MAX)
+            return img_error("The sources add up to more than 8 EiB");
+        *total += src[i].size;
+        if (a->snapshot)
+            return img_error("Failed to load snapshot: loading an internal snapshot of "
+                             "format '%s' for conversion is not supported yet",
+                             vdk_node_driver_name(src[i].node));
+    }
+    return -1;
+}
+
+static bool is_block_device(const char *filename)
+{
+    struct stat st;
+    return stat(filename, &st) == 0 && S_ISBLK(st.st_mode);
+}
+
+/* Create the target unless -n.  Returns -1 to go on, else the exit code. */
+static int create_target(struct convert_args *a, const char *out, uint64_t total)
+{
+    if (!a->out_fmt) { /* --target-image-opts (implies -n): the options decide */
+        if (a->backing)
+            return img_error("-B cannot be used with --target-image-opts");
+        return -1;
+    }
+    const struct vdk_driver *drv = vdk_driver_find(a->out_fmt);
+    if (!drv)
+        return img_error("Unknown file format '%s'", a->out_fmt);
+    if (a->backing && !vdk_opt_desc_find(vdk_driver_create_opts(drv), "backing_file"))
+        return img_error("Backing file not supported for file format '%s'", a->out_fmt);
+    if (a->no_create)
+        return -1;
+    char size[32];
+    snprintf(size, sizeof(size), "%" PRIu64, total);
+    struct vdk_opts *o = vdk_opts_clone(a->create_opts);
+    if (!o || vdk_opts_set(o, "size", size) < 0 ||
+        (a->backing && vdk_opts_set(o, "backing_file", a->backing) < 0) ||
+        (a->backing_fmt && vdk_opts_set(o, "backing_fmt", a->backing_fmt) < 0)) {
+        vdk_opts_free(o);
+        return img_error("out of memory");
+    }
+    struct vdk_error *err = NULL;
+    if (vdk_create(a->out_fmt, out, o, &err) < 0)
+        return img_report(err, "%s: error while converting %s", out, a->out_fmt);
+    return -1;
+}
+
+static int open_target(struct convert_args *a, const char *out, uint64_t total,
+                       struct vdk_node **tgt)
+{
+    unsigned flags = VDK_O_RDWR;
+    if (img_parse_cache(a->cache ? a->cache : "unsafe", &flags) < 0)
+        return img_error("Invalid cache option: %s", a->cache);
+    struct vdk_error *err = NULL;
+    if (img_open(tgt, out, a->tgt_image_opts ? NULL : a->out_fmt, a->tgt_image_opts,
+                 NULL, flags, &err) < 0)
+        return img_report(err, "Could not open '%s'", out);
+    int64_t len = vdk_get_length(*tgt);
+    if (len < 0)
+        return img_error("Could not get size of '%s': %s", out, strerror((int)-len));
+    if (a->no_create && (uint64_t)len < total)
+        return img_error("output file is smaller than input file");
+    if (a->compress && !(vdk_node_write_flags(*tgt) & VDK_REQ_COMPRESSED))
+        return img_error("Compression not supported for this file format");
+    return -1;
+}
+
+int img_cmd_convert(int argc, char **argv)
+{
+    struct convert_args a = { .min_sparse = 8 * CVT_SECTOR, .workers = CVT_DEFAULT_WORKERS };
+    struct cvt_source *src = NULL;
+    struct vdk_node *tgt = NULL;
+    struct progress *prog = NULL;
+    size_t nsrc = 0;
+    int ret;
+    if (!(a.create_opts = vdk_opts_new()))
+        return img_error("out of memory");
+    if ((ret = parse_args(argc, argv, &a)) >= 0)
+        goto out;
+    int nfiles = argc - optind;
+    const char *out_name = nfiles >= 1 ? argv[argc - 1] : NULL;
+    if (a.create_help) {
+        if (!vdk_driver_find(a.out_fmt ? a.out_fmt : "raw")) {
+            ret = img_error("Unknown file format '%s'", a.out_fmt);
+            goto out;
+        }
+        vdk_create_print_help(a.out_fmt ? a.out_fmt : "raw", out_name ? out_name : "",
+                              stdout);
+        ret = 0;
+        goto out;
+    }
+    if (nfiles < 2) {
+        ret = img_error("Must specify image file name");
+        goto out;
+    }
+    nsrc = (size_t)nfiles - 1;
+    if (!(src = calloc(nsrc, sizeof(*src)))) {
+        ret = img_error("out of memory");
+        goto out;
+    }
+    uint64_t total = 0;
+    if ((ret = open_sources(&a, argv + optind, nsrc, src, &total)) >= 0 ||
+        (ret = create_target(&a, out_name, total)) >= 0 ||
+        (ret = open_target(&a, out_name, total, &tgt)) >= 0)
+        goto out;
+    prog = progress_new(a.progress && !a.quiet, stdout);
+    struct cvt_params p = {
+        .src = src,
+        .nsrc = nsrc,
+        .target = tgt,
+        .total = total,
+        .min_sparse = a.min_sparse,
+        .target_align = vdk_node_alignment(tgt),
+        .target_has_backing = a.backing != NULL,
+        .compressed = a.compress,
+        .cluster_size = vdk_node_cluster_size(tgt),
+        .workers = a.workers,
+        .out_of_order = a.out_of_order,
+        .progress = prog,
+    };
+    /* A new image reads as zeros (a block device does not); so does a
+       target the user vouches for. */
+    p.has_zero_init = a.target_is_zero ||
+                      (!a.no_create && !p.target_has_backing && !is_block_device(out_name));
+    if (p.compressed && (p.cluster_size < CVT_SECTOR || CVT_BUF_SIZE % p.cluster_size)) {
+        ret = img_error("Compression not supported for cluster size %" PRIu32,
+                        p.cluster_size);
+        goto out;
+    }
+    ret = cvt_run(&p);
+    if (ret == 0) {
+        int r = vdk_close(tgt);
+        tgt = NULL;
+        if (r < 0)
+            ret = img_error("error while flushing '%s': %s", out_name, strerror(-r));
+    }
+out:
+    if (tgt)
+        vdk_close(tgt);
+    for (size_t i = 0; i < nsrc; i++)
+        if (src[i].node)
+            vdk_close(src[i].node);
+    free(src);
+    progress_free(prog);
+    vdk_opts_free(a.create_opts);
+    return ret;
+}

@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The convert engine: a pool of threads doing blocking I/O on the shared
+ * source and target nodes.
+ *
+ * One planner, run under the job lock by whichever worker needs work,
+ * walks the concatenated sources with block status and hands out chunks:
+ * a status run (DATA, ZERO, or BACKING when the target keeps the source's
+ * backing file) cut to the copy buffer size.  Workers then, outside the
+ * lock, read the chunk (DATA only), find the zero runs in it, compress
+ * (the driver compresses in the caller's thread, so -c runs in parallel),
+ * and write.  Without -W a worker waits for its turn before writing, so
+ * the target is written in offset order as with qemu-img; reads and zero
+ * detection still overlap.
+ *
+ * Zero runs inside data become holes with qemu-img's rule (see
+ * sector_run), applied on the same 2 MiB buffer boundaries, so that the
+ * target's allocation map is identical to qemu-img's output.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convert.h"
+
+/* Block status is asked for at most this much at a time (qemu's request
+   limit, which also splits its status runs). */
+#define STATUS_MAX ((uint64_t)(INT32_MAX / CVT_SECTOR) * CVT_SECTOR)
+
+enum chunk_kind { CHUNK_DATA, CHUNK_ZERO, CHUNK_BACKING };
+
+struct chunk {
+    uint64_t seq, pos, n;
+    enum chunk_kind kind;
+};
+
+struct job {
+    const struct cvt_params *p;
+    pthread_mutex_t lock;
+    pthread_cond_t turn;     /* signalled when next_write advances */
+    /* planner state */
+    uint64_t pos;            /* next byte to plan */
+    size_t si;               /* source holding pos */
+    uint64_t src_base;       /* offset of src[si] in the stream */
+    uint64_t run_end;        /* end of the current status run */
+    enum chunk_kind run_kind;
+    uint64_t next_seq;
+    /* writer state */
+    uint64_t next_write;     /* seq allowed to write (in-order mode) */
+    uint64_t done;           /* bytes finished, for progress */
+    int error;               /* first error, -errno; 0 none */
+    const uint8_t *zero_buf; /* CVT_BUF_SIZE zero bytes for -S 0 */
+};
+
+int cvt_read(struct vdk_node *n, uint64_t len, void *buf, uint64_t bytes,
+             uint64_t off)
+{
+    uint64_t in = 0;
+    if (off < len)
+        in = bytes < len - off ? bytes : len - off;
+    if (in) {
+        int r = vdk_pread(n, buf, in, off, 0);
+        if (r < 0)
+            return r;
+    }
+    if (in < bytes)
+        memset((uint8_t *)buf + in, 0, bytes - in);
+    return 0;
+}
+
+int cvt_status(struct vdk_node *n, struct vdk_node *base, uint64_t len,
+               uint64_t off, uint64_t bytes, uint64_t *pnum)
+{
+    if (off >= len) {
+        *pnum = bytes;
+        return VDK_BS_ZERO | VDK_BS_ALLOCATED | VDK_BS_EOF;
+    }
+    if (bytes > len - off)
+        bytes = len - off;
+    return vdk_block_status_above(n, base, off, bytes, pnum, NULL, NULL, NULL);
+}
+
+/* Error reporting happens once, by the thread that failed first. */
+static void job_fail(struct job *j, int err, const char *what, uint64_t at)
+{
+    pthread_mutex_lock(&j->lock);
+    if (!j->error) {
+        j->error = err;
+        progress_abort(j->p->progress);
+        img_error("error while %s at byte %" PRIu64 ": %s", what, at, strerror(-err));
+    }
+    pthread_cond_broadcast(&j->turn);
+    pthread_mutex_unlock(&j->lock);
+}
+
+/* Start a new status run at j->pos.  Called with the lock held. */
+static int plan_status(struct job *j)
+{
+    const struct cvt_params *p = j->p;
+    const struct cvt_source *s = &p->src[j->si];
+    uint64_t soff = j->pos - j->src_base;
+    uint64_t want = s->size - soff < STATUS_MAX ? s->size - soff : STATUS_MAX;
+    struct vdk_node *base = p->target_has_backing ? vdk_node_backing(s->node) : NULL;
+    uint64_t pnum = 0;
+    int st = cvt_status(s->node, base, s->len, soff, want, &pnum);
+    if (st < 0)
+        return st;
+    enum chunk_kind kind = (st & VDK_BS_ZERO)   ? CHUNK_ZERO
+                           : (st & VDK_BS_DATA) ? CHUNK_DATA
+                           : p->target_has_backing ? CHUNK_BACKING : CHUNK_DATA;
+    uint64_t n = pnum;
+    if (n % CVT_SECTOR) {
+        /* Runs are kept in whole sectors: a zero run ending mid-sector
+           stops before it; a data run covers the whole sector. */
+        if (kind == CHUNK_DATA)
+            n = cvt_round_len(n);
+        else if (n >= CVT_SECTOR)
+            n -= n % CVT_SECTOR;
+        else {
+            n = CVT_SECTOR;
+            kind = CHUNK_DATA;
+        }
+        if (n > want)
+            n = want;
+    }
+    /* End runs on the source's cluster boundaries, to read whole clusters. */
+    if (s->align > CVT_SECTOR) {
+        uint64_t tail = (soff + n) % s->align;
+        if (n > tail)
+            n -= tail;
+    }
+    j->run_end = j->pos + n;
+    j->run_kind = kind;
+    return 0;
+}
+
+/* Hand out the next chunk.  Returns 1 when done (or another worker
+   failed), 0 with *c, or -errno. */
+static int plan_next(struct job *j, struct chunk *c)
+{
+    const struct cvt_params *p = j->p;
+    c->pos = j->pos;
+    if (j->error)
+        return 1; /* another worker failed: stop */
+    if (j->pos >= p->total)
+        return 1;
+    while (j->pos >= j->src_base + p->src[j->si].size) {
+        j->src_base += p->src[j->si].size;
+        j->si++;
+    }
+    if (j->pos >= j->run_end) {
+        int r = plan_status(j);
+        if (r < 0)
+            return r;
+    }
+    c->kind = j->run_kind;
+    c->pos = j->pos;
+    c->n = j->run_end - j->pos;
+    if (c->kind == CHUNK_DATA || (c->kind == CHUNK_ZERO && !p->min_sparse))
+        c->n = c->n < CVT_BUF_SIZE ? c->n : CVT_BUF_SIZE;
+    if (p->compressed) {
+        /* Compressed clusters are written whole: a short run is copied as
+           data together with whatever follows it in the cluster. */
+        if (c->n < p->cluster_size) {
+            c->n = p->total - c->pos < p->cluster_size ? p->total - c->pos
+                                                         : p->cluster_size;
+            c->kind = CHUNK_DATA;
+        } else {
+            c->n -= c->n % p->cluster_size;
+        }
+    }
+    c->seq = j->next_seq++;
+    j->pos += c->n;
+    return 0;
+}
+
+/* Read [pos, pos+n) of the concatenated sources into buf. */
+static int read_chunk(struct job *j, uint64_t pos, uint64_t n, uint8_t *buf)
+{
+    const struct cvt_params *p = j->p;
+    uint64_t base = 0;
+    size_t i = 0;
+    while (n) {
+        while (pos >= base + p->src[i].size)
+            base += p->src[i++].size;
+        const struct cvt_source *s = &p->src[i];
+        uint64_t soff = pos - base;
+        uint64_t c = s->size - soff < n ? s->size - soff : n;
+        int r = cvt_read(s->node, s->len, buf, c, soff);
+        if (r < 0)
+            return r;
+        buf += c;
+        pos += c;
+        n -= c;
+    }
+    return 0;
+}
+
+/*
+ * qemu-img's zero-run rule, in sectors.  Returns whether the first run of
+ * buf (n sectors, starting at target sector `sector`) is data, and its
+ * length in *pnum.  A run that ends off an `align` boundary is adjusted:
+ * data grows to the boundary (the write would be read-modify-write
+ * otherwise), zeros shrink to it, and zeros shorter than the distance are
+ * folded into the data that follows.
+ */
+static bool sector_run(const uint8_t *buf, uint64_t n, uint64_t *pnum,
+                       uint64_t sector, uint64_t align)
+{
+    bool zero = vdk_buffer_is_zero(buf, CVT_SECTOR);
+    uint64_t i = 1;
+    while (i < n && vdk_buffer_is_zero(buf + i * CVT_SECTOR, CVT_SECTOR) == zero)
+        i++;
+    if (i < n) {
+        uint64_t tail = (sector + i) & (align - 1);
+        if (tail) {
+            if (zero && i <= tail)
+                zero = false;
+            if (!zero)
+                i = i + align - tail < n ? i + align - tail : n;
+            else
+                i -= tail;
+        }
+    }
+    *pnum = i;
+    return !zero;
+}
+
+/*
+ * Like sector_run, but a data run swallows zero runs shorter than `min`
+ * sectors, so small zero gaps do not split writes.
+ */
+static bool sector_run_min(const uint8_t *buf, uint64_t n, uint64_t *pnum,
+                           uint64_t min, uint64_t sector, uint64_t align)
+{
+    if (min > n)
+        min = n;
+    if (!sector_run(buf, n, pnum, sector, align))
+        return false;
+    uint64_t used = *pnum, checked = used;
+    buf += used * CVT_SECTOR;
+    n -= used;
+    sector += used;
+    while (n) {
+        uint64_t k;
+        bool data = sector_run(buf, n, &k, sector, align);
+        buf += k * CVT_SECTOR;
+        n -= k;
+        sector += k;
+        checked += k;
+        if (data)
+            used = checked;
+        else if (k >= min)
+            break;
+    }
+    *pnum = used;
+    return true;
+}
+
+static int write_zeroes(struct job *j, uint64_t pos, uint64_t n)
+{
+    if (j->p->has_zero_init)
+        return 0;
+    return vdk_pwrite_zeroes(j->p->target, pos, n, VDK_REQ_MAY_UNMAP);
+}
+
+static int write_compressed(struct job *j, const struct chunk *c, const uint8_t *buf)
+{
+    const struct cvt_params *p = j->p;
+    for (uint64_t o = 0; o < c->n; o += p->cluster_size) {
+        uint64_t len = c->n - o < p->cluster_size ? c->n - o : p->cluster_size;
+        int r = vdk_buffer_is_zero(buf + o, len)
+                    ? write_zeroes(j, c->pos + o, len)
+                    : vdk_pwrite(p->target, buf + o, len, c->pos + o, VDK_REQ_COMPRESSED);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int write_chunk(struct job *j, const struct chunk *c, const uint8_t *buf)
+{
+    const struct cvt_params *p = j->p;
+    switch (c->kind) {
+    case CHUNK_BACKING:
+        return 0;
+    case CHUNK_ZERO:
+        if (!p->min_sparse && !p->compressed) /* -S 0: allocate everything */
+            return vdk_pwrite(p->target, j->zero_buf, c->n, c->pos, 0);
+        return write_zeroes(j, c->pos, c->n);
+    case CHUNK_DATA:
+        break;
+    }
+    if (p->compressed)
+        return write_compressed(j, c, buf);
+    if (!p->min_sparse)
+        return vdk_pwrite(p->target, buf, c->n, c->pos, 0);
+    uint64_t min = p->min_sparse / CVT_SECTOR;
+    uint64_t align = 1;
+    while (align * 2 <= min)
+        align *= 2;
+    if (align < p->target_align / CVT_SECTOR)
+        align = p->target_align / CVT_SECTOR;
+    uint64_t left = c->n / CVT_SECTOR, sector = c->pos / CVT_SECTOR;
+    while (left) {
+        uint64_t k;
+        bool data = sector_run_min(buf, left, &k, min, sector, align);
+        uint64_t off = sector * CVT_SECTOR, len = k * CVT_SECTOR;
+        int r = data ? vdk_pwrite(p->target, buf, len, off, 0) : write_zeroes(j, off, len);
+        if (r < 0)
+            return r;
+        buf += len;
+        left -= k;
+        sector += k;
+    }
+    return 0;
+}
+
+static void *worker(void *opaque)
+{
+    struct job *j = opaque;
+    uint8_t *buf = NULL;
+    if (posix_memalign((void **)&buf, 4096, CVT_BUF_SIZE) != 0) {
+        job_fail(j, -ENOMEM, "allocating a buffer", 0);
+        return NULL;
+    }
+    for (;;) {
+        struct chunk c = { 0 };
+        pthread_mutex_lock(&j->lock);
+        int r = plan_next(j, &c);
+        pthread_mutex_unlock(&j->lock);
+        if (r == 1)
+            break;
+        if (r < 0) {
+            job_fail(j, r, "reading block status", c.pos);
+            break;
+        }
+        if (c.kind == CHUNK_DATA && (r = read_chunk(j, c.pos, c.n, buf)) < 0) {
+            job_fail(j, r, "reading", c.pos);
+            break;
+        }
+        if (!j->p->out_of_order) {
+            pthread_mutex_lock(&j->lock);
+            while (j->next_write != c.seq && !j->error)
+                pthread_cond_wait(&j->turn, &j->lock);
+            r = j->error;
+            pthread_mutex_unlock(&j->lock);
+            if (r)
+                break;
+        }
+        if ((r = write_chunk(j, &c, buf)) < 0) {
+            job_fail(j, r, "writing", c.pos);
+            break;
+        }
+        pthread_mutex_lock(&j->lock);
+        j->next_write++;
+        j->done += c.n;
+        progress_update(j->p->progress, j->done, j->p->total);
+        pthread_cond_broadcast(&j->turn);
+        pthread_mutex_unlock(&j->lock);
+    }
+    free(buf);
+    return NULL;
+}
+
+int cvt_run(const struct cvt_params *p)
+{
+    struct job j = { .p = p };
+    pthread_mutex_init(&j.lock, NULL);
+    pthread_cond_init(&j.turn, NULL);
+    uint8_t *zero = NULL;
+    if (!p->min_sparse) {
+        if (!(zero = calloc(1, CVT_BUF_SIZE)))
+            return img_error("out of memory");
+        j.zero_buf = zero;
+    }
+    int nw = p->workers < 1 ? 1 : p->workers;
+    pthread_t *tids = calloc((size_t)nw, sizeof(*tids));
+    if (!tids) {
+        free(zero);
+        return img_error("out of memory");
+    }
+    progress_update(p->progress, 0, p->total);
+    /* The calling thread is worker 0. */
+    int started = 1;
+    for (int i = 1; i < nw; i++) {
+        if (pthread_create(&tids[i], NULL, worker, &j) != 0)
+            break; /* fewer workers is still correct */
+        started++;
+    }
+    worker(&j);
+    for (int i = 1; i < started; i++)
+        pthread_join(tids[i], NULL);
+    free(tids);
+    free(zero);
+    pthread_cond_destroy(&j.turn);
+    pthread_mutex_destroy(&j.lock);
+    if (j.error)
+        return 1;
+    progress_finish(p->progress);
+    return 0;
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vdk-img convert, compare and dd: the subcommands and the copy engine
+ * they share.
+ *
+ * Sizes follow qemu-img: every image length is rounded up to whole
+ * 512-byte sectors (a 1000000-byte raw file is a 1000448-byte image whose
+ * tail reads as zeros), so converted images, dd output and compare
+ * results match qemu-img's.
+ */
+#ifndef VDK_IMG_CONVERT_H
+#define VDK_IMG_CONVERT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "img.h"
+#include "progress.h"
+
+int img_cmd_convert(int argc, char **argv);
+int img_cmd_compare(int argc, char **argv);
+int img_cmd_dd(int argc, char **argv);
+
+#define CVT_SECTOR 512u
+/* Default and largest number of parallel requests (-m), as qemu-img. */
+#define CVT_DEFAULT_WORKERS 8
+#define CVT_MAX_WORKERS 16
+/* Copy buffer per request: qemu-img's 2 MiB, which also decides where
+   zero runs inside data become holes (kept identical on purpose). */
+#define CVT_BUF_SIZE (2u << 20)
+/* Largest -S value. */
+#define CVT_MAX_SPARSE (16u << 20)
+
+static inline uint64_t cvt_round_len(uint64_t len)
+{
+    return (len + CVT_SECTOR - 1) & ~(uint64_t)(CVT_SECTOR - 1);
+}
+
+/*
+ * getopt_long() error (c is ':' or '?') in qemu-img's words: "missing
+ * argument for option '-F'" / "unrecognized option '-x'" plus the --help
+ * hint.  Returns 1.
+ */
+int cvt_getopt_error(int c, char **argv);
+
+/*
+ * Read [off, off+bytes) of node n whose real length is len; bytes past
+ * len (the sector round-up) read as zeros.  -errno on failure.
+ */
+int cvt_read(struct vdk_node *n, uint64_t len, void *buf, uint64_t bytes,
+             uint64_t off);
+
+/*
+ * Block status of [off, off+bytes) through the chain above base, with the
+ * range past len reported as ZERO.  Returns flags and *pnum, or -errno.
+ */
+int cvt_status(struct vdk_node *n, struct vdk_node *base, uint64_t len,
+               uint64_t off, uint64_t bytes, uint64_t *pnum);
+
+struct cvt_source {
+    struct vdk_node *node;
+    const char *name;    /* for messages */
+    uint64_t len;        /* real length */
+    uint64_t size;       /* len rounded up to sectors */
+    uint32_t align;      /* status runs end on multiples of this (cluster) */
+};
+
+struct cvt_params {
+    struct cvt_source *src;  /* concatenated in order */
+    size_t nsrc;
+    struct vdk_node *target;
+    uint64_t total;          /* sum of src[].size */
+    uint64_t min_sparse;     /* -S in bytes, 0: write every byte */
+    uint32_t target_align;   /* target request alignment */
+    bool has_zero_init;      /* target reads as zeros: skip zero ranges */
+    bool target_has_backing; /* leave ranges from the source's backing */
+    bool compressed;         /* -c: whole clusters with VDK_REQ_COMPRESSED */
+    uint32_t cluster_size;   /* target cluster size when compressed */
+    int workers;             /* -m */
+    bool out_of_order;       /* -W */
+    struct progress *progress; /* may be NULL */
+};
+
+/*
+ * Copy the sources into the target with a pool of p->workers threads
+ * (reads, zero detection and compression run in parallel; writes keep
+ * offset order unless out_of_order).  Ranges the sources report as
+ * holes or zeros are never read.  Prints a qemu-img style message and
+ * returns 1 on failure, 0 on success.
+ */
+int cvt_run(const struct cvt_params *p);
+
+#endif

@@ -1,0 +1,129 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The project's one test command, for a fresh Debian 12 machine:
+#   ./scripts/test.sh
+# 1. installs every build and test dependency (as root, or through sudo);
+# 2. builds build/ (plain) and build-asan/ (AddressSanitizer +
+#    UndefinedBehaviorSanitizer), both with warnings as errors;
+# 3. runs the whole suite in each and prints "N passed, N failed, N skipped"
+#    for both together as its last line.  Exit status 0 only if both
+#    builds built and every test passed or skipped.
+#
+# Environment:
+#   VDK_SKIP_APT=1   skip the package step (quick local runs)
+#   VDK_JOBS=N       parallel compile jobs (default: number of CPUs)
+#   VDK_MESON_TEST_ARGS  extra arguments for meson test (e.g. "--suite unit")
+set -u
+
+# Everything the build and the tests need, one list (Debian package names).
+# Add packages here.
+VDK_PACKAGES="
+  gcc libc6-dev pkg-config meson ninja-build python3
+  zlib1g-dev libzstd-dev libssl-dev libnbd-dev libcmocka-dev libjson-c-dev
+  libargon2-dev
+  clang libclang-rt-14-dev scdoc bash-completion
+  qemu-utils qemu-system-x86 libnbd-bin python3-libnbd nbdkit cryptsetup-bin
+  busybox-static fio hyperfine
+"
+
+cd "$(dirname "$0")/.." || exit 1
+jobs=${VDK_JOBS:-$(nproc)}
+
+say() { printf '==> %s\n' "$*"; }
+
+install_packages() {
+    local sudo=
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null || { echo "need root (or sudo) to install packages" >&2; return 1; }
+        sudo="sudo -n"
+    fi
+    say "installing packages"
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get update -q </dev/null &&
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+        $VDK_PACKAGES </dev/null
+}
+
+if [ "${VDK_SKIP_APT:-0}" != 1 ]; then
+    install_packages || { echo "package installation failed" >&2; exit 1; }
+fi
+
+# Configure (or reconfigure, so reruns are cheap) and build one tree.
+build() {
+    local dir=$1; shift
+    local opts=(-Dwerror=true "$@")
+    if [ -f "$dir/meson-private/coredata.dat" ]; then
+        meson setup --reconfigure "$dir" "${opts[@]}" >"$dir.setup.log" 2>&1
+    else
+        meson setup "$dir" "${opts[@]}" >"$dir.setup.log" 2>&1
+    fi || { cat "$dir.setup.log"; return 1; }
+    rm -f "$dir.setup.log"
+    ninja -C "$dir" -j "$jobs"
+}
+
+passed=0 failed=0 skipped=0 status=0
+
+# Add one tree's results (meson-logs/testlog.json) to the totals.
+count() {
+    local counts
+    counts=$(python3 - "$1/meson-logs/testlog.json" <<'EOF'
+import json, sys
+ok = fail = skip = 0
+try:
+    with open(sys.argv[1]) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            r = json.loads(line).get("result")
+            if r in ("OK", "EXPECTEDFAIL"):
+                ok += 1
+            elif r == "SKIP":
+                skip += 1
+            else:
+                fail += 1
+except FileNotFoundError:
+    pass
+print(ok, fail, skip)
+EOF
+)
+    read -r p f s <<<"$counts"
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
+
+run_tree() {
+    local dir=$1 mult=$2; shift 2
+    say "building $dir"
+    if ! build "$dir" "$@"; then
+        echo "$dir: build failed" >&2
+        failed=$((failed + 1)) status=1
+        return
+    fi
+    say "testing $dir"
+    rm -f "$dir/meson-logs/testlog.json"
+    local before=$failed rc=0
+    # shellcheck disable=SC2086
+    meson test -C "$dir" --print-errorlogs --timeout-multiplier "$mult" \
+        ${VDK_MESON_TEST_ARGS:-} </dev/null || rc=$?
+    count "$dir"
+    if [ "$rc" -ne 0 ]; then
+        status=1
+        # meson itself failed (bad arguments, interrupted): count that too.
+        [ "$failed" -gt "$before" ] || { echo "$dir: meson test failed" >&2; failed=$((failed + 1)); }
+    fi
+}
+
+run_tree build 1
+# Sanitizers stop at the first report (halt_on_error) and LeakSanitizer is
+# on: tests/meson.build sets ASAN_OPTIONS/UBSAN_OPTIONS for every test.
+run_tree build-asan 3 -Db_sanitize=address,undefined -Db_lundef=false
+
+# Make sure the sanitizer build really is one.
+if [ -x build-asan/tests/unit/test-io ] &&
+   ! ldd build-asan/tests/unit/test-io | grep -q libasan; then
+    echo "build-asan is not built with AddressSanitizer" >&2
+    failed=$((failed + 1)) status=1
+fi
+
+[ "$failed" -eq 0 ] || status=1
+echo "$passed passed, $failed failed, $skipped skipped"
+exit "$status"
