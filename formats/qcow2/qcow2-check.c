@@ -265,8 +265,7 @@ static int compare(struct check_ctx *c, uint64_t *highest)
             c->res->check_errors++;
             continue;
         }
-        int r = qcow2_update_refcount(c->n, i << s->cluster_bits, 1,
-                                      (int64_t)ref - (int64_t)rc);
+        int r = qcow2_set_refcount(c->n, i, ref);
         if (r < 0)
             return r;
         if (leak)

@@ -291,12 +291,18 @@ static int ensure_block(struct vdk_node *n, uint64_t cluster, int depth)
     }
 }
 
-int qcow2_update_refcount(struct vdk_node *n, uint64_t offset, uint64_t len,
-                          int64_t delta)
+/*
+ * Change the refcount of every cluster in [offset, offset+len): add delta,
+ * or (absolute) set it to `value`.  Magnitudes are unsigned so 64-bit
+ * refcounts cannot overflow the arithmetic.
+ */
+static int change_refcount(struct vdk_node *n, uint64_t offset, uint64_t len,
+                           int64_t delta, bool absolute, uint64_t value)
 {
     struct qcow2_state *s = n->opaque;
     if (!len)
         return 0;
+    uint64_t mag = delta < 0 ? 0 - (uint64_t)delta : (uint64_t)delta;
     uint64_t c0 = offset >> s->cluster_bits, c1 = (offset + len - 1) >> s->cluster_bits;
     for (uint64_t c = c0; c <= c1; c++) {
         uint64_t boff;
@@ -305,10 +311,13 @@ int qcow2_update_refcount(struct vdk_node *n, uint64_t offset, uint64_t len,
         if (r < 0)
             return r;
         if (!boff) {
-            if (delta < 0)
+            if (absolute ? value == 0 : delta <= 0) {
+                if (absolute || delta == 0)
+                    continue;
                 return qcow2_signal_corruption(n, "freeing cluster 0x%" PRIx64
                                                " that has no refcount block",
                                                c << s->cluster_bits);
+            }
             if ((r = ensure_block(n, c, 0)) < 0 || (r = block_of(n, c, &boff)) < 0)
                 return r;
         }
@@ -316,12 +325,21 @@ int qcow2_update_refcount(struct vdk_node *n, uint64_t offset, uint64_t len,
             return r;
         uint64_t idx = c & ((1ull << s->rb_bits) - 1);
         uint64_t v = qcow2_rb_get(s, blk, idx);
-        if (delta < 0 && v < (uint64_t)-delta)
-            return qcow2_signal_corruption(n, "refcount of cluster 0x%" PRIx64
-                                           " would drop below zero", c << s->cluster_bits);
-        if (delta > 0 && (uint64_t)delta > s->refcount_max - v)
-            return -ERANGE;
-        v = (uint64_t)((int64_t)v + delta);
+        if (absolute) {
+            if (value > s->refcount_max)
+                return -ERANGE;
+            v = value;
+        } else if (delta < 0) {
+            if (v < mag)
+                return qcow2_signal_corruption(n, "refcount of cluster 0x%" PRIx64
+                                               " would drop below zero",
+                                               c << s->cluster_bits);
+            v -= mag;
+        } else {
+            if (mag > s->refcount_max - v)
+                return -ERANGE;
+            v += mag;
+        }
         qcow2_rb_set(s, blk, idx, v);
         qcow2_cache_mark_dirty(&s->rb_cache, boff);
         if (v == 0) {
@@ -333,6 +351,18 @@ int qcow2_update_refcount(struct vdk_node *n, uint64_t offset, uint64_t len,
         }
     }
     return 0;
+}
+
+int qcow2_update_refcount(struct vdk_node *n, uint64_t offset, uint64_t len,
+                          int64_t delta)
+{
+    return change_refcount(n, offset, len, delta, false, 0);
+}
+
+int qcow2_set_refcount(struct vdk_node *n, uint64_t cluster, uint64_t value)
+{
+    struct qcow2_state *s = n->opaque;
+    return change_refcount(n, cluster << s->cluster_bits, 1, 0, true, value);
 }
 
 /* Allocate [start, start+count) if all free; 1 if done, 0 if not free. */

@@ -266,6 +266,8 @@ int qcow2_get_refcount(struct vdk_node *n, uint64_t cluster, uint64_t *rc);
 /* Add delta to the refcount of every cluster in [offset, offset+len). */
 int qcow2_update_refcount(struct vdk_node *n, uint64_t offset, uint64_t len,
                           int64_t delta);
+/* Set the refcount of one cluster (check repair). */
+int qcow2_set_refcount(struct vdk_node *n, uint64_t cluster, uint64_t value);
 /* Allocate `count` contiguous clusters; returns the host offset or -errno. */
 int64_t qcow2_alloc_clusters(struct vdk_node *n, uint64_t count);
 /* Allocate `bytes` (< cluster) for compressed data, packing clusters. */

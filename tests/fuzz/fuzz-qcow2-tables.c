@@ -34,7 +34,7 @@ static void write_side(struct vdk_node *n)
     struct qcow2_state *s = n->opaque;
     if (s->size < 4096)
         return;
-    uint8_t *buf = calloc(1, s->cluster_size);
+    uint8_t *buf = calloc(1, s->cluster_size > 4096 ? s->cluster_size : 4096);
     if (!buf)
         return;
     memset(buf, 0x5a, 1000);
