@@ -181,6 +181,7 @@ struct vdk_driver {
 extern const struct vdk_driver vdk_driver_file;
 extern const struct vdk_driver vdk_driver_memory;
 extern const struct vdk_driver vdk_driver_null;
+/* Test-only (tests make it visible with vdk_driver_set_test_extra). */
 extern const struct vdk_driver vdk_driver_record;
 extern const struct vdk_driver vdk_driver_raw;
 extern const struct vdk_driver vdk_driver_qcow2;

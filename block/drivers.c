@@ -14,7 +14,6 @@ static const struct vdk_driver *const driver_table[] = {
     &vdk_driver_file,
     &vdk_driver_memory,
     &vdk_driver_null,
-    &vdk_driver_record,
     /* formats */
     &vdk_driver_raw,
     &vdk_driver_qcow2,

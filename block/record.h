@@ -4,7 +4,8 @@
  * size change and flush that reaches it, in order.  Crash-consistency
  * tests open a format with file.driver=record, run a workload, and replay
  * prefixes of the log (dropping unflushed writes at random) to build the
- * file states a power cut could leave.  Not for production use.
+ * file states a power cut could leave.  Not in the driver table: a test
+ * makes it visible with vdk_driver_set_test_extra(&vdk_driver_record).
  */
 #ifndef VDK_BLOCK_RECORD_H
 #define VDK_BLOCK_RECORD_H

@@ -15,28 +15,30 @@ extern const struct vdk_driver vdk_driver_qcow2;
 static const char *const compat_values[] = { "0.10", "1.1", "v2", "v3", NULL };
 static const char *const ctype_values[] = { "zlib", "zstd", NULL };
 
+/* In the order qemu-img prints them in its "Formatting" line; only the
+   options qemu-img shows by default have a default value here. */
 const struct vdk_opt_desc qcow2_create_opts[] = {
+    { "encryption", VDK_OPT_BOOL, "Encrypt the image with format 'aes'. (Deprecated in "
+      "favor of encrypt.format=aes)", NULL, NULL },
+    { "encrypt.format", VDK_OPT_STRING, "Encrypt the image, format choices: 'aes', "
+      "'luks'", NULL, NULL },
+    { "cluster_size", VDK_OPT_SIZE, "qcow2 cluster size", "65536", NULL },
+    { "extended_l2", VDK_OPT_BOOL, "Extended L2 tables", "off", NULL },
+    { "preallocation", VDK_OPT_STRING, "Preallocation mode (allowed values: off, "
+      "metadata, falloc, full)", NULL, NULL },
+    { "compression_type", VDK_OPT_STRING, "Compression method used for image cluster "
+      "compression", "zlib", NULL },
     { "size", VDK_OPT_SIZE, "Virtual disk size", NULL, NULL },
-    { "compat", VDK_OPT_ENUM, "Compatibility level (v2 [0.10] or v3 [1.1])", "1.1",
-      compat_values },
+    { "compat", VDK_OPT_STRING, "Compatibility level (v2 [0.10] or v3 [1.1])", NULL,
+      NULL },
     { "backing_file", VDK_OPT_STRING, "File name of a base image", NULL, NULL },
     { "backing_fmt", VDK_OPT_STRING, "Image format of the base image", NULL, NULL },
     { "data_file", VDK_OPT_STRING, "File name of an external data file", NULL, NULL },
     { "data_file_raw", VDK_OPT_BOOL, "The external data file must stay valid as a raw "
-      "image", "off", NULL },
-    { "encryption", VDK_OPT_BOOL, "Encrypt the image with format 'aes' (not supported)",
-      "off", NULL },
-    { "encrypt.format", VDK_OPT_STRING, "Encrypt the image (not supported yet)", NULL, NULL },
-    { "cluster_size", VDK_OPT_SIZE, "qcow2 cluster size", "65536", NULL },
-    { "preallocation", VDK_OPT_ENUM, "Preallocation mode (allowed values: off, metadata, "
-      "falloc, full)", "off", (const char *const[]){ "off", "metadata", "falloc", "full",
-                                                        NULL } },
+      "image", NULL, NULL },
     { "lazy_refcounts", VDK_OPT_BOOL, "Postpone refcount updates", "off", NULL },
     { "refcount_bits", VDK_OPT_NUMBER, "Width of a reference count entry in bits", "16",
       NULL },
-    { "compression_type", VDK_OPT_ENUM, "Compression method used for image cluster "
-      "compression", "zlib", ctype_values },
-    { "extended_l2", VDK_OPT_BOOL, "Extended L2 tables", "off", NULL },
     { NULL, 0, NULL, NULL, NULL },
 };
 
@@ -204,8 +206,9 @@ static int parse_params(struct vdk_opts *opts, struct create_params *p, bool nee
                                   "supported with compatibility level 1.1 and above (use "
                                   "compat=1.1 or greater)");
         if (p->data_file)
-            return vdk_error_setf(errp, EINVAL, "external data files are only supported "
-                                  "with compatibility level 1.1 and above");
+            return vdk_error_setf(errp, EINVAL, "External data files are only supported "
+                                  "with compatibility level 1.1 and above (use version=v3 "
+                                  "or greater)");
     }
     if (p->extl2 && cs < 16384)
         return vdk_error_setf(errp, EINVAL, "extended L2 entries are only supported with "

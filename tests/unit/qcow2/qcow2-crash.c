@@ -289,6 +289,7 @@ int main(int argc, char **argv)
         return 1;
     }
     int bad = 0;
+    vdk_driver_set_test_extra(&vdk_driver_record);
     for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
         bad |= run(argv[1], &scenarios[i], 0x9e3779b97f4a7c15ull + i);
     return bad;
