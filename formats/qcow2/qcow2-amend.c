@@ -206,10 +206,19 @@ int qcow2_amend(struct vdk_node *n, struct vdk_opts *opts, struct vdk_error **er
     const char *k, *v;
     int r;
     for (size_t i = 0; vdk_opts_nth(opts, i, &k, &v); i++) {
-        if (strcmp(k, "compat") && strcmp(k, "lazy_refcounts") && strcmp(k, "size"))
-            return vdk_error_setf(errp, ENOTSUP, "changing option '%s' is not supported",
-                                  k);
+        if (!strcmp(k, "compat") || !strcmp(k, "lazy_refcounts") || !strcmp(k, "size"))
+            continue;
+        if (!strcmp(k, "refcount_bits") && strtoull(v, NULL, 10) == 1ull << s->refcount_order)
+            continue;
+        if (!strcmp(k, "refcount_bits") || !strcmp(k, "data_file") ||
+            !strcmp(k, "data_file_raw") || !strcmp(k, "backing_file") ||
+            !strcmp(k, "backing_fmt"))
+            return vdk_error_setf(errp, EINVAL, "changing '%s' with amend is not "
+                                  "supported", k);
+        return vdk_error_setf(errp, EINVAL, "Invalid parameter '%s': this option is only "
+                              "supported for image creation", k);
     }
+    (void)vdk_opts_get(opts, "refcount_bits");
     bool lazy = s->compat & QCOW2_COMPAT_LAZY_REFCOUNTS;
     if ((r = vdk_opts_get_bool(opts, "lazy_refcounts", lazy, &lazy, errp)) < 0)
         return r;
@@ -235,11 +244,13 @@ int qcow2_amend(struct vdk_node *n, struct vdk_opts *opts, struct vdk_error **er
         return vdk_error_setf(errp, EINVAL, "lazy refcounts only supported with "
                               "compatibility level 1.1 and above (use compat=1.1 or greater)");
     if (ver == 2 && s->version >= 3) {
-        if (s->refcount_order != 4 || s->extended_l2 || s->compression_type ||
+        if (s->refcount_order != 4)
+            return vdk_error_setf(errp, EINVAL, "compat=0.10 requires refcount_bits=16");
+        if (s->extended_l2 || s->compression_type ||
             (s->incompat & QCOW2_INCOMPAT_DATA_FILE))
-            return vdk_error_setf(errp, ENOTSUP, "cannot downgrade an image with refcount "
-                                  "bits other than 16, extended L2 entries, zstd "
-                                  "compression or an external data file to compat=0.10");
+            return vdk_error_setf(errp, EINVAL, "cannot downgrade an image with extended "
+                                  "L2 entries, zstd compression or an external data file "
+                                  "to compat=0.10");
         if ((r = expand_zero_clusters(n)) < 0)
             return vdk_error_setf_errno(errp, r, "could not expand zero clusters");
     }

@@ -67,6 +67,7 @@ static int walk_l2(struct check_ctx *c, uint64_t l2off, bool active)
         return -ENOMEM;
     int r = vdk_pread(c->n->file, t, cs, l2off, 0);
     bool changed = false;
+    c->next_contig = 0; /* fragmentation is counted within one table */
     for (uint64_t i = 0; r == 0 && i < nent; i++) {
         uint64_t e = q_be64(t + i * s->l2_entry_size);
         uint64_t bm = s->extended_l2 ? q_be64(t + i * 16 + 8) : 0;

@@ -74,10 +74,11 @@ static int get_l2_entry(struct vdk_node *n, uint64_t g, uint64_t *entry, uint64_
 
 /* Type of the (sub)cluster containing g from its entry. */
 static int classify(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm,
-                    enum qcow2_map_type *type, uint64_t *host)
+                    enum qcow2_map_type *type, uint64_t *host, bool *host_valid)
 {
     struct qcow2_state *s = n->opaque;
     *host = 0;
+    *host_valid = false;
     if (e & QCOW2_OFLAG_COMPRESSED) {
         if (s->data != n->file)
             return qcow2_signal_corruption(n, "compressed cluster with an external data file");
@@ -111,7 +112,13 @@ static int classify(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm,
     } else {
         *type = has ? QCOW2_MAP_NORMAL : QCOW2_MAP_UNALLOCATED;
     }
+    if (*type == QCOW2_MAP_ZERO && has && (!s->extended_l2 || off || s->data != n->file)) {
+        /* Zero cluster with a preallocated host cluster (qemu's ZERO_ALLOC). */
+        *host = off + q_offset_in_cluster(s, g);
+        *host_valid = true;
+    }
     if (*type == QCOW2_MAP_NORMAL) {
+        *host_valid = true;
         int64_t dlen = vdk_get_length(s->data);
         if (s->data == n->file && off < s->cluster_size)
             return qcow2_signal_corruption(n, "data cluster for guest offset 0x%" PRIx64
@@ -138,10 +145,11 @@ int qcow2_get_mapping(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     while (g < end) {
         uint64_t e, bm, host;
         enum qcow2_map_type t;
+        bool hv;
         int r = get_l2_entry(n, g, &e, &bm);
         if (r < 0)
             return r;
-        if ((r = classify(n, g, e, bm, &t, &host)) < 0)
+        if ((r = classify(n, g, e, bm, &t, &host, &hv)) < 0)
             return r;
         uint64_t unit = 1ull << s->sc_bits;
         uint64_t len = vdk_min_u64(vdk_align_down(g, unit) + unit, end) - g;
@@ -149,11 +157,11 @@ int qcow2_get_mapping(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         if (first) {
             m->type = t;
             m->host = host;
+            m->host_valid = hv;
             m->copied = copied;
             first = false;
-        } else if (t != m->type || t == QCOW2_MAP_COMPRESSED ||
-                   (t == QCOW2_MAP_NORMAL && (host != m->host + m->bytes ||
-                                              copied != m->copied))) {
+        } else if (t != m->type || t == QCOW2_MAP_COMPRESSED || hv != m->host_valid ||
+                   (hv && (host != m->host + m->bytes || copied != m->copied))) {
             break;
         }
         m->bytes += len;
@@ -696,6 +704,11 @@ int qcow2_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     case QCOW2_MAP_UNALLOCATED:
         return 0;
     case QCOW2_MAP_ZERO:
+        if (m.host_valid) {
+            *map = m.host;
+            *file = s->data;
+            return VDK_BS_ZERO | VDK_BS_OFFSET_VALID | VDK_BS_ALLOCATED;
+        }
         return VDK_BS_ZERO | VDK_BS_ALLOCATED;
     case QCOW2_MAP_COMPRESSED:
         return VDK_BS_DATA | VDK_BS_COMPRESSED | VDK_BS_ALLOCATED;

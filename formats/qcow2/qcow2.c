@@ -542,18 +542,6 @@ int qcow2_get_info(struct vdk_node *n, struct vdk_image_info *info,
     return 0;
 }
 
-static int64_t qcow2_allocated_size(struct vdk_node *n)
-{
-    struct qcow2_state *s = n->opaque;
-    int64_t a = vdk_get_allocated_size(n->file);
-    if (s->own_data && a >= 0) {
-        int64_t b = vdk_get_allocated_size(s->data);
-        if (b >= 0)
-            a += b;
-    }
-    return a;
-}
-
 const struct vdk_driver vdk_driver_qcow2 = {
     .name = "qcow2",
     .kind = VDK_DRV_FORMAT,
@@ -571,7 +559,6 @@ const struct vdk_driver vdk_driver_qcow2 = {
     .discard = qcow2_discard,
     .flush = qcow2_flush,
     .block_status = qcow2_block_status,
-    .get_allocated_size = qcow2_allocated_size,
     .truncate = qcow2_truncate,
     .get_info = qcow2_get_info,
     .check = qcow2_check,

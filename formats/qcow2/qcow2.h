@@ -141,6 +141,7 @@ struct qcow2_mapping {
     uint64_t host;     /* NORMAL: host offset of the guest offset asked;
                           COMPRESSED: the L2 descriptor */
     uint64_t bytes;    /* length with the same type (contiguous on host) */
+    bool host_valid;   /* NORMAL, or ZERO with a preallocated host cluster */
     bool copied;       /* NORMAL: refcount is exactly one (writable in place) */
 };
 
