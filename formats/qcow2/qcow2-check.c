@@ -212,6 +212,61 @@ static int walk_snapshots(struct check_ctx *c)
     return 0;
 }
 
+/* Persistent dirty bitmaps (while the extension is valid): the directory,
+   each bitmap table and its data clusters. */
+#define QCOW2_MAX_BITMAP_DIR (64u << 20)
+static int walk_bitmaps(struct check_ctx *c)
+{
+    struct qcow2_state *s = c->n->opaque;
+    const struct qcow2_ext *ext = NULL;
+    for (uint32_t i = 0; i < s->nb_exts; i++)
+        if (s->exts[i].type == QCOW2_EXT_BITMAPS && s->exts[i].len >= 24)
+            ext = &s->exts[i];
+    if (!ext || !(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS))
+        return 0;
+    uint32_t nb = q_be32(ext->data);
+    uint64_t dsize = q_be64(ext->data + 8), doff = q_be64(ext->data + 16);
+    if (!nb || dsize > QCOW2_MAX_BITMAP_DIR || q_offset_in_cluster(s, doff)) {
+        fprintf(stderr, "ERROR bitmap directory is invalid\n");
+        c->res->corruptions++;
+        return 0;
+    }
+    uint8_t *d = malloc(dsize ? dsize : 1);
+    if (!d)
+        return -ENOMEM;
+    int r = vdk_pread(c->n->file, d, dsize, doff, 0);
+    inc_refs(c, doff, dsize);
+    uint64_t off = 0;
+    for (uint32_t i = 0; r == 0 && i < nb && off + 24 <= dsize; i++) {
+        uint64_t toff = q_be64(d + off);
+        uint32_t tsize = q_be32(d + off + 8);
+        uint64_t len = 24 + (uint64_t)q_be32(d + off + 20) + q_be16(d + off + 18);
+        off += vdk_align_up(len, 8);
+        if (!toff)
+            continue;
+        if (q_offset_in_cluster(s, toff) || tsize > (1u << 27)) {
+            fprintf(stderr, "ERROR bitmap table %" PRIu32 " is invalid\n", i);
+            c->res->corruptions++;
+            continue;
+        }
+        inc_refs(c, toff, (uint64_t)tsize * 8);
+        uint64_t *t = malloc((uint64_t)(tsize ? tsize : 1) * 8);
+        if (!t) {
+            r = -ENOMEM;
+            break;
+        }
+        r = tsize ? vdk_pread(c->n->file, t, (uint64_t)tsize * 8, toff, 0) : 0;
+        for (uint32_t j = 0; r == 0 && j < tsize; j++) {
+            uint64_t e = q_be64((uint8_t *)&t[j]) & QCOW2_OFFSET_MASK;
+            if (e)
+                inc_refs(c, e, s->cluster_size);
+        }
+        free(t);
+    }
+    free(d);
+    return r;
+}
+
 static int count_all(struct check_ctx *c)
 {
     struct qcow2_state *s = c->n->opaque;
@@ -223,6 +278,8 @@ static int count_all(struct check_ctx *c)
     int r = walk_l1(c, s->l1_offset, s->l1_size, true);
     if (r == 0 && s->nb_snapshots)
         r = walk_snapshots(c);
+    if (r == 0)
+        r = walk_bitmaps(c);
     if (r < 0)
         return r;
     inc_refs(c, s->rt_offset, (uint64_t)s->rt_clusters * cs);

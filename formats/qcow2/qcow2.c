@@ -503,6 +503,52 @@ static void qcow2_close(struct vdk_node *n)
     qcow2_free_state(s);
 }
 
+/* qemu's "bitmaps" list (name, granularity, flags) while the bitmaps
+   extension is valid; NULL when there is none or it cannot be read. */
+static struct json_object *bitmaps_json(struct vdk_node *n)
+{
+    struct qcow2_state *s = n->opaque;
+    const struct qcow2_ext *ext = NULL;
+    for (uint32_t i = 0; i < s->nb_exts; i++)
+        if (s->exts[i].type == QCOW2_EXT_BITMAPS && s->exts[i].len >= 24)
+            ext = &s->exts[i];
+    if (!ext || !(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS) || s->version < 3)
+        return NULL;
+    uint32_t nb = q_be32(ext->data);
+    uint64_t dsize = q_be64(ext->data + 8), doff = q_be64(ext->data + 16);
+    if (!nb || nb > 65535 || !dsize || dsize > (64u << 20))
+        return NULL;
+    uint8_t *d = malloc(dsize);
+    if (!d || vdk_pread(n->file, d, dsize, doff, 0) < 0) {
+        free(d);
+        return NULL;
+    }
+    struct json_object *arr = json_object_new_array();
+    uint64_t off = 0;
+    for (uint32_t i = 0; arr && i < nb && off + 24 <= dsize; i++) {
+        uint32_t flags = q_be32(d + off + 12);
+        uint8_t gran = d[off + 17];
+        uint16_t nlen = q_be16(d + off + 18);
+        uint32_t extra = q_be32(d + off + 20);
+        if (extra > dsize || 24 + (uint64_t)extra + nlen > dsize - off)
+            break;
+        struct json_object *b = json_object_new_object(), *fl = json_object_new_array();
+        if (flags & 1)
+            json_object_array_add(fl, json_object_new_string("in-use"));
+        if (flags & 2)
+            json_object_array_add(fl, json_object_new_string("auto"));
+        json_object_object_add(b, "flags", fl);
+        json_object_object_add(b, "name", json_object_new_string_len(
+                                   (const char *)d + off + 24 + extra, nlen));
+        json_object_object_add(b, "granularity",
+                               json_object_new_int64(gran < 63 ? (int64_t)1 << gran : 0));
+        json_object_array_add(arr, b);
+        off += vdk_align_up(24 + (uint64_t)extra + nlen, 8);
+    }
+    free(d);
+    return arr;
+}
+
 int qcow2_get_info(struct vdk_node *n, struct vdk_image_info *info,
                    struct vdk_error **errp)
 {
@@ -523,6 +569,9 @@ int qcow2_get_info(struct vdk_node *n, struct vdk_image_info *info,
     if (s->version >= 3)
         json_object_object_add(data, "lazy-refcounts",
                                json_object_new_boolean(s->compat & QCOW2_COMPAT_LAZY_REFCOUNTS));
+    struct json_object *bitmaps = bitmaps_json(n);
+    if (bitmaps)
+        json_object_object_add(data, "bitmaps", bitmaps);
     json_object_object_add(data, "refcount-bits",
                            json_object_new_int(1 << s->refcount_order));
     if (s->incompat & QCOW2_INCOMPAT_DATA_FILE) {

@@ -28,6 +28,17 @@ qemu-img convert -q -c -f raw -O qcow2 "$T/src.raw" "$T/cq.qcow2"
 same_out "check compressed" check "$T/cq.qcow2"
 same_out "info compressed" info --output=json "$T/cq.qcow2"
 
+# Persistent bitmaps and internal snapshots (made by qemu-img).
+qemu-img create -q -f qcow2 "$T/bm.qcow2" 4M
+qemu-img bitmap --add "$T/bm.qcow2" b0
+qemu-img bitmap --add -g 128k "$T/bm.qcow2" b1
+qio -c "write 0 64k" -c "write 1M 64k" "$T/bm.qcow2"
+same_out "info bitmaps" info --output=json "$T/bm.qcow2"
+same_out "check bitmaps" check "$T/bm.qcow2"
+qemu-img snapshot -c s1 "$T/bm.qcow2"
+qio -c "write -P 0x3 32k 64k" "$T/bm.qcow2"
+same_out "check snapshots" check --output=json "$T/bm.qcow2"
+
 # vdk-img create / convert produce images qemu-img accepts and compares equal.
 "$VDK_IMG" create -q -f qcow2 -o cluster_size=4k "$T/v.qcow2" 3M ||
     fail "vdk-img create"

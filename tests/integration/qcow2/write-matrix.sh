@@ -61,6 +61,20 @@ for o in "" ",extended_l2=on"; do
   same_as_qemu "$T/ov.qcow2"
 done
 
+# Writes to an image with an internal snapshot leave the snapshot intact
+# (shared clusters and L2 tables are copied, not overwritten).
+qemu-img create -q -f qcow2 "$T/s.qcow2" 4M
+qio -c "write -P 0x11 0 1M" "$T/s.qcow2"
+qemu-img snapshot -c s1 "$T/s.qcow2"
+qio -c "write -P 0x22 512k 1M" "$T/s.qcow2"
+qemu-img convert -f qcow2 -O raw -l snapshot.name=s1 "$T/s.qcow2" "$T/s1-before.raw"
+"$QT" io "$T/s.qcow2" write 100000 300000 0x33 || fail "write over snapshot"
+"$QT" io "$T/s.qcow2" discard 0 65536 || fail "discard over snapshot"
+qemu_clean "$T/s.qcow2"
+qemu-img convert -f qcow2 -O raw -l snapshot.name=s1 "$T/s.qcow2" "$T/s1-after.raw"
+same_file "$T/s1-before.raw" "$T/s1-after.raw"
+same_as_qemu "$T/s.qcow2"
+
 # Refcount table growth: small clusters, narrow refcounts, many clusters.
 "$QT" create "$T/g.qcow2" "size=4M,cluster_size=512,refcount_bits=64" || fail "create g"
 "$QT" write "$T/g.qcow2" "$T/src.raw" || fail "write g"
