@@ -31,6 +31,18 @@ for opts in cluster_size=512 cluster_size=4k,refcount_bits=1 cluster_size=64k \
   "$QT" check "$img" >/dev/null || fail "vdk check after qemu-io, $opts"
 done
 
+# Tiny metadata caches: every table access evicts (write-back ordering).
+"$QT" create "$T/sc.qcow2" "size=4M,cluster_size=512,refcount_bits=4" || fail "create sc"
+QCOW2_OPTS=l2-cache-size=1k,refcount-cache-size=1k "$QT" write "$T/sc.qcow2" "$T/src.raw" -t 2 ||
+    fail "write with tiny caches"
+QCOW2_OPTS=l2-cache-size=1k,refcount-cache-size=1k "$QT" io "$T/sc.qcow2" discard 65536 1048576 ||
+    fail "discard with tiny caches"
+qemu_clean "$T/sc.qcow2"
+QCOW2_OPTS=l2-cache-size=1k "$QT" cat "$T/sc.qcow2" qcow2 >"$T/sc.raw" || fail "read tiny cache"
+qemu-img convert -O raw "$T/sc.qcow2" "$T/sc-q.raw"
+same_file "$T/sc.raw" "$T/sc-q.raw"
+expect_fail "invalid option 'bogus'" env QCOW2_OPTS=bogus=1 "$QT" cat "$T/sc.qcow2" qcow2
+
 # Compressed writes: zlib and zstd, no larger than qemu-img convert -c.
 for ct in zlib zstd; do
   "$QT" create "$T/c.qcow2" "size=4M,compression_type=$ct"

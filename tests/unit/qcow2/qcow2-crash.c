@@ -6,7 +6,7 @@
  *
  * For each scenario (allocation, refcount-table growth, compressed
  * writes, discard and reuse, copy-on-write from a backing file, extended
- * L2) the image is opened over the "record" protocol, a random workload
+ * L2, tiny metadata caches) the image is opened over the "record" protocol, a random workload
  * runs with flushes in between, and the log of file writes is replayed up
  * to random cut points: every write before the last flush before the cut
  * is kept, each write after it is kept or dropped at random.  Every such
@@ -48,6 +48,7 @@ struct scenario {
     const char *opts;
     bool backing;
     int kind; /* 0 random writes, 1 sequential, 2 compressed, 3 discard */
+    const char *open_opts;
 };
 
 static const struct scenario scenarios[] = {
@@ -57,6 +58,9 @@ static const struct scenario scenarios[] = {
     { "discard", "size=4M,cluster_size=4k,refcount_bits=2", false, 3 },
     { "cow", "size=4M,cluster_size=64k", true, 0 },
     { "cow-extl2", "size=4M,cluster_size=64k,extended_l2=on", true, 0 },
+    /* Tiny caches: tables are written back by eviction mid-workload. */
+    { "tiny-cache", "size=4M,cluster_size=512,refcount_bits=16", false, 3,
+      "l2-cache-size=1k,refcount-cache-size=1k" },
 };
 
 static int failf(const char *sc, const char *fmt, const char *detail)
@@ -192,6 +196,8 @@ static int run(const char *dir, const struct scenario *sc, uint64_t seed)
     uint8_t *start = read_file(img, &blen);
     struct vdk_node *n;
     o = vdk_opts_new();
+    if (sc->open_opts)
+        vdk_opts_parse(o, sc->open_opts, NULL, NULL);
     vdk_opts_set(o, "file.driver", "record");
     if (vdk_open(&n, img, "qcow2", o, VDK_O_RDWR, &err) < 0)
         return failf(sc->name, "open: ", vdk_error_msg(err));

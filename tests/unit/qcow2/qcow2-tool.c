@@ -17,6 +17,9 @@
  *   qcow2-tool resize IMG SIZE [shrink]
  *   qcow2-tool amend IMG OPTS
  *   qcow2-tool rebase IMG BACKING FMT     change the backing file (-u)
+ *
+ * QCOW2_OPTS=... passes runtime options to the qcow2 node (commands that
+ * name the format).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -36,10 +39,21 @@ static int die(struct vdk_error *err, const char *what)
     return 1;
 }
 
+/* QCOW2_OPTS in the environment: runtime options for the image
+   ("l2-cache-size=1k,refcount-cache-size=1k"). */
 static int open_img(struct vdk_node **n, const char *path, const char *fmt, unsigned flags)
 {
     struct vdk_error *err = NULL;
-    if (vdk_open(n, path, fmt, NULL, flags, &err) < 0)
+    struct vdk_opts *o = NULL;
+    const char *env = getenv("QCOW2_OPTS");
+    if (env && *env && fmt) {
+        o = vdk_opts_new();
+        if (vdk_opts_parse(o, env, NULL, &err) < 0) {
+            vdk_opts_free(o);
+            return die(err, "QCOW2_OPTS");
+        }
+    }
+    if (vdk_open(n, path, fmt, o, flags, &err) < 0)
         return die(err, "open");
     return 0;
 }
@@ -170,7 +184,7 @@ static int cmd_io(int argc, char **argv)
     const char *op = argv[3];
     uint64_t off = strtoull(argv[4], NULL, 0), len = strtoull(argv[5], NULL, 0);
     bool rd = !strcmp(op, "read");
-    if (open_img(&n, argv[2], NULL, rd ? 0 : VDK_O_RDWR))
+    if (open_img(&n, argv[2], getenv("QCOW2_OPTS") ? "qcow2" : NULL, rd ? 0 : VDK_O_RDWR))
         return 1;
     int r;
     char *buf = malloc(len ? len : 1);
