@@ -117,4 +117,30 @@ fresh; patch "$T/b.qcow2" 88 Q 0x80
 "$QT" io "$T/b.qcow2" write 0 512 || fail "write"
 [ "$(field "$T/b.qcow2" 88 Q)" = 0 ] || fail "autoclear bits not cleared"
 qemu_clean "$T/b.qcow2"
+# Refcount too low (a corruption): reported, then rebuilt by repair.
+fresh
+RT=$(field "$T/b.qcow2" 48 Q); RB=$(field "$T/b.qcow2" "$RT" Q)
+DATA=$(( $(field "$T/b.qcow2" "$L2" Q) & 0x00fffffffffffe00 ))
+patch "$T/b.qcow2" $((RB + 2 * (DATA / 65536))) H 0
+rc=0; "$QT" check "$T/b.qcow2" >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "refcount corruption not reported (rc $rc)"
+"$QT" check "$T/b.qcow2" all >/dev/null 2>&1 || fail "repair"
+qemu_clean "$T/b.qcow2"
+
+# Unknown header extensions survive a header rewrite (rebase -u).
+fresh
+/usr/bin/python3 - "$T/b.qcow2" <<'PY'
+import struct, sys
+f = open(sys.argv[1], "r+b"); h = f.read(4096)
+off = struct.unpack(">I", h[100:104])[0]
+while True:
+    t, l = struct.unpack(">II", h[off:off + 8])
+    if t == 0:
+        break
+    off += 8 + (l + 7) // 8 * 8
+f.seek(off); f.write(struct.pack(">II", 0x12345678, 5) + b"hello\0\0\0" + b"\0" * 8)
+PY
+"$QT" rebase "$T/b.qcow2" other.qcow2 qcow2 || fail "rebase"
+grep -q hello "$T/b.qcow2" || fail "unknown header extension dropped"
+qemu-img info "$T/b.qcow2" | grep -q "backing file: other.qcow2" || fail "rebase lost"
 echo "bad images OK"
