@@ -654,6 +654,9 @@ static int zero_range(struct vdk_node *n, uint64_t offset, uint64_t bytes, bool 
             if (r == 0 && entry_has_host(s, freed))
                 r = free_old_entries(n, &freed, 1);
         }
+        /* A raw data file must keep showing the guest content. */
+        if (r == 0 && s->data_raw && (ne != e || nbm != bm))
+            r = vdk_pwrite_zeroes(s->data, offset, len, unmap ? VDK_REQ_MAY_UNMAP : 0);
         offset += len;
         bytes -= len;
     }

@@ -172,7 +172,11 @@ static int parse_params(struct vdk_opts *opts, struct create_params *p, bool nee
         (r = vdk_opts_get_size(opts, "cluster_size", 65536, &cs, errp)) < 0 ||
         (r = vdk_opts_get_uint(opts, "refcount_bits", 16, &rb, errp)) < 0)
         return r;
-    if (enc || vdk_opts_get(opts, "encrypt.format"))
+    const char *k, *v;
+    for (size_t i = 0; vdk_opts_nth(opts, i, &k, &v); i++)
+        if (strncmp(k, "encrypt.", 8) == 0)
+            enc = true;
+    if (enc)
         return vdk_error_setf(errp, ENOTSUP, "encrypted qcow2 images are not supported yet");
     p->ctype = vdk_opts_get_enum(opts, "compression_type", ctype_values, 0, errp);
     if (p->ctype < 0)
@@ -358,7 +362,11 @@ int qcow2_create(const char *filename, struct vdk_node *file, struct vdk_opts *o
     if (r < 0)
         return r;
     img = &tmp;
-    r = qcow2_truncate(img, p.size, (enum vdk_prealloc)p.prealloc, false, errp);
+    /* A raw data file is the guest content: map all of it (as qemu-img). */
+    enum vdk_prealloc pa = (enum vdk_prealloc)p.prealloc;
+    if (p.data_raw && pa == VDK_PREALLOC_OFF)
+        pa = VDK_PREALLOC_METADATA;
+    r = qcow2_truncate(img, p.size, pa, false, errp);
     if (r == 0 && (r = vdk_driver_qcow2.flush(img)) < 0)
         vdk_error_setf_errno(errp, r, "could not write the image metadata");
     vdk_driver_qcow2.close(img);

@@ -87,6 +87,26 @@ qemu-img convert -f qcow2 -O raw -l snapshot.name=s1 "$T/s.qcow2" "$T/s1-after.r
 same_file "$T/s1-before.raw" "$T/s1-after.raw"
 same_as_qemu "$T/s.qcow2"
 
+# External data files written by vdk; a raw one stays equal to the guest.
+# (qemu opens a relative data file name from the current directory, vdk
+# from the image's directory: run from the image's directory.)
+cd "$T"
+for raw in off on; do
+  (cd "$T" && "$QT" create df.qcow2 "size=4M,data_file=df-$raw.raw,data_file_raw=$raw") ||
+      fail "create data_file_raw=$raw"
+  "$QT" write "$T/df.qcow2" "$T/src.raw" || fail "write data file $raw"
+  "$QT" io "$T/df.qcow2" write 70000 5000 0x5a || fail "cow data file $raw"
+  "$QT" io "$T/df.qcow2" discard 1048576 131072 || fail "discard data file $raw"
+  "$QT" io "$T/df.qcow2" zero 2097152 65536 || fail "zero data file $raw"
+  qemu_clean "$T/df.qcow2"
+  same_as_qemu "$T/df.qcow2"
+  if [ $raw = on ]; then
+    qemu-img convert -O raw "$T/df.qcow2" "$T/df.guest"
+    same_file "$T/df.guest" "$T/df-on.raw"
+  fi
+  rm -f "$T/df.qcow2"
+done
+
 # Refcount table growth: small clusters, narrow refcounts, many clusters.
 "$QT" create "$T/g.qcow2" "size=4M,cluster_size=512,refcount_bits=64" || fail "create g"
 "$QT" write "$T/g.qcow2" "$T/src.raw" || fail "write g"
