@@ -288,9 +288,21 @@ static int count_all(struct check_ctx *c)
         if (!b)
             continue;
         if (q_offset_in_cluster(s, b) || (b >> s->cluster_bits) >= c->nb) {
-            fprintf(stderr, "ERROR refcount block %" PRIu64 " is not cluster aligned or "
-                    "outside the image\n", i);
+            bool fix = c->fix & VDK_CHECK_FIX_ERRORS;
+            fprintf(stderr, "%s refcount block %" PRIu64 " is not cluster aligned or "
+                    "outside the image\n", fix ? "Repairing" : "ERROR", i);
             c->res->corruptions++;
+            if (fix) {
+                /* Drop it; compare() rebuilds the block past the end of the
+                   file with the counted refcounts. */
+                uint8_t z[8] = { 0 };
+                s->rt[i] = 0;
+                qcow2_cache_discard(&s->rb_cache, b);
+                r = vdk_pwrite(c->n->file, z, 8, s->rt_offset + i * 8, 0);
+                if (r < 0)
+                    return r;
+                c->res->corruptions_fixed++;
+            }
             continue;
         }
         inc_refs(c, b, cs);
@@ -362,6 +374,10 @@ int qcow2_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
         return vdk_error_setf(errp, ENOMEM, "out of memory");
     }
     uint64_t highest = 0;
+    /* Anything a repair allocates (refcount blocks) goes past the end of
+       the file: below it, a cluster with refcount 0 may still be in use. */
+    if (fix)
+        s->free_hint = c.nb;
     r = count_all(&c);
     if (r == 0)
         r = compare(&c, &highest);

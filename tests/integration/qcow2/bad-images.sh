@@ -127,6 +127,17 @@ rc=0; "$QT" check "$T/b.qcow2" >/dev/null 2>&1 || rc=$?
 "$QT" check "$T/b.qcow2" all >/dev/null 2>&1 || fail "repair"
 qemu_clean "$T/b.qcow2"
 
+# A refcount block pointing outside the file: read-write opens refuse it,
+# repair rebuilds it past the end of the file, data untouched.
+fresh
+patch "$T/b.qcow2" "$RT" Q 0x7000000
+expect_fail "refcount block 0 .* beyond end of file" "$QT" io "$T/b.qcow2" write 0 512
+rc=0; "$QT" check "$T/b.qcow2" >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "bad refcount block not reported (rc $rc)"
+"$QT" check "$T/b.qcow2" all >/dev/null 2>&1 || fail "refcount block repair"
+qemu_clean "$T/b.qcow2"
+"$QT" io "$T/b.qcow2" read 0 131072 | tr -d 'B' | cmp -s - /dev/null || fail "data lost in repair"
+
 # Unknown header extensions survive a header rewrite (rebase -u).
 fresh
 /usr/bin/python3 - "$T/b.qcow2" <<'PY'
