@@ -422,6 +422,16 @@ int64_t qcow2_alloc_bytes(struct vdk_node *n, uint64_t bytes)
     int64_t off = -1;
     int r;
     if (s->free_byte) {
+        /* A shared cluster whose refcount is at the width's maximum takes
+           no more compressed clusters. */
+        uint64_t rc;
+        int rr = qcow2_get_refcount(n, s->free_byte >> s->cluster_bits, &rc);
+        if (rr < 0)
+            return rr;
+        if (rc >= s->refcount_max)
+            s->free_byte = 0;
+    }
+    if (s->free_byte) {
         uint64_t space = cs - q_offset_in_cluster(s, s->free_byte);
         uint64_t fcl = s->free_byte >> s->cluster_bits;
         if (bytes <= space) {

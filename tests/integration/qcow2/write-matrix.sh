@@ -43,6 +43,14 @@ qemu-img convert -O raw "$T/sc.qcow2" "$T/sc-q.raw"
 same_file "$T/sc.raw" "$T/sc-q.raw"
 expect_fail "invalid option 'bogus'" env QCOW2_OPTS=bogus=1 "$QT" cat "$T/sc.qcow2" qcow2
 
+# Compressed clusters sharing host clusters never exceed narrow refcounts.
+for rb in 1 2 4; do
+  "$QT" create "$T/cr.qcow2" "size=4M,cluster_size=4k,refcount_bits=$rb"
+  "$QT" write "$T/cr.qcow2" "$T/src.raw" -c -t 2 || fail "compressed, refcount_bits=$rb"
+  qemu_clean "$T/cr.qcow2"
+  qemu-img compare -q -f qcow2 -F raw "$T/cr.qcow2" "$T/src.raw" || fail "compare cr $rb"
+done
+
 # Compressed writes: zlib and zstd, no larger than qemu-img convert -c.
 for ct in zlib zstd; do
   "$QT" create "$T/c.qcow2" "size=4M,compression_type=$ct"
