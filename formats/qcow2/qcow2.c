@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "formats/qcow2/qcow2.h"
+#include "formats/qcow2/qcow2-snapshot.h"
 
 /* Default cache budgets (bytes), as qemu: the L2 cache covers the whole
    disk up to 32 MiB of tables. */
@@ -25,6 +26,10 @@ static const struct vdk_opt_desc qcow2_open_opts[] = {
       "l2-cache-size / 4", NULL },
     { "data-file", VDK_OPT_STRING, "External data file to use instead of the "
       "one recorded in the image", NULL, NULL },
+    { "snapshot.id", VDK_OPT_STRING, "ID of an internal snapshot to open read-only",
+      NULL, NULL },
+    { "snapshot.name", VDK_OPT_STRING, "Name of an internal snapshot to open read-only",
+      NULL, NULL },
     { NULL, 0, NULL, NULL, NULL },
 };
 
@@ -380,6 +385,8 @@ static int qcow2_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     pthread_mutex_init(&s->lock, NULL);
     pthread_rwlock_init(&s->free_lock, NULL);
     const char *df = vdk_opts_get(opts, "data-file");
+    const char *sn_id = vdk_opts_get(opts, "snapshot.id");
+    const char *sn_name = vdk_opts_get(opts, "snapshot.name");
     if ((r = qcow2_read_header(n, errp)) < 0)
         goto fail;
     if ((r = vdk_opts_get_size(opts, "l2-cache-size", 0, &l2c, errp)) < 0 ||
@@ -424,6 +431,8 @@ static int qcow2_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
         goto fail;
     }
     if ((r = qcow2_refcount_init(n, errp)) < 0)
+        goto fail;
+    if ((sn_id || sn_name) && (r = qcow2_snapshot_load_tmp(n, sn_id, sn_name, errp)) < 0)
         goto fail;
 
     n->size = s->size;
@@ -614,4 +623,10 @@ const struct vdk_driver vdk_driver_qcow2 = {
     .measure = qcow2_measure,
     .amend = qcow2_amend,
     .change_backing_file = qcow2_change_backing_file,
+    .reopen = qcow2_reopen,
+    .make_empty = qcow2_make_empty,
+    .snapshot_create = qcow2_snapshot_create,
+    .snapshot_goto = qcow2_snapshot_goto,
+    .snapshot_delete = qcow2_snapshot_delete,
+    .snapshot_list = qcow2_snapshot_list,
 };
