@@ -73,7 +73,7 @@ static int get_l2_entry(struct vdk_node *n, uint64_t g, uint64_t *entry, uint64_
 }
 
 /* Type of the (sub)cluster containing g from its entry. */
-static int classify(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm,
+static int classify(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm, int64_t dlen,
                     enum qcow2_map_type *type, uint64_t *host, bool *host_valid)
 {
     struct qcow2_state *s = n->opaque;
@@ -119,7 +119,6 @@ static int classify(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm,
     }
     if (*type == QCOW2_MAP_NORMAL) {
         *host_valid = true;
-        int64_t dlen = vdk_get_length(s->data);
         if (s->data == n->file && off < s->cluster_size)
             return qcow2_signal_corruption(n, "data cluster for guest offset 0x%" PRIx64
                                            " points at the header", g);
@@ -141,15 +140,31 @@ int qcow2_get_mapping(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     if (end > tbl_end)
         end = tbl_end;
     memset(m, 0, sizeof(*m));
+    /* One table lookup and one file-size query per call, not per cluster:
+       long backing chains scan unallocated ranges in every layer. */
+    uint64_t l2off;
+    const uint8_t *tbl = NULL;
+    int r = l2_offset_of(n, g, &l2off);
+    if (r < 0)
+        return r;
+    if (!l2off) {
+        m->type = QCOW2_MAP_UNALLOCATED;
+        m->bytes = end - offset;
+        return 0;
+    }
+    uint8_t *tp;
+    if ((r = qcow2_cache_get(n, &s->l2_cache, l2off, true, &tp)) < 0)
+        return r;
+    tbl = tp;
+    int64_t dlen = vdk_get_length(s->data);
     bool first = true;
     while (g < end) {
-        uint64_t e, bm, host;
+        uint64_t host, i = l2_index(s, g);
+        uint64_t e = q_be64(tbl + i * s->l2_entry_size);
+        uint64_t bm = s->extended_l2 ? q_be64(tbl + i * 16 + 8) : 0;
         enum qcow2_map_type t;
         bool hv;
-        int r = get_l2_entry(n, g, &e, &bm);
-        if (r < 0)
-            return r;
-        if ((r = classify(n, g, e, bm, &t, &host, &hv)) < 0)
+        if ((r = classify(n, g, e, bm, dlen, &t, &host, &hv)) < 0)
             return r;
         uint64_t unit = 1ull << s->sc_bits;
         uint64_t len = vdk_min_u64(vdk_align_down(g, unit) + unit, end) - g;
