@@ -669,7 +669,8 @@ int qcow2_snapshot_load_tmp(struct vdk_node *n, const char *id, const char *name
     s->l1 = l1;
     s->l1_size = t.sn[found].l1_size;
     s->l1_offset = t.sn[found].l1_offset;
-    s->size = t.sn[found].disk_size;
+    /* The size stays the image's current one, as QEMU's load_tmp: past the
+       snapshot's L1 table everything reads as unallocated. */
     table_free(&t);
     return 0;
 }

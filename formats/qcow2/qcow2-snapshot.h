@@ -39,7 +39,8 @@ int qcow2_snapshot_list(struct vdk_node *n, struct vdk_snapshot_info **list, int
 /*
  * Open-time hook: make a read-only node show the snapshot named by id
  * and/or name (open options snapshot.id / snapshot.name; both given must
- * both match).  Replaces the in-memory L1 table and the size.
+ * both match).  Replaces the in-memory L1 table; the size stays the
+ * image's current one (as QEMU).
  */
 int qcow2_snapshot_load_tmp(struct vdk_node *n, const char *id, const char *name,
                             struct vdk_error **errp);
