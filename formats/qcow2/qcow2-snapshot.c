@@ -355,6 +355,45 @@ static int tree_update(struct vdk_node *n, uint64_t *l1, uint32_t l1_size, int a
     return r;
 }
 
+/*
+ * Before tree_update(+1): -ERANGE if a refcount would overflow, so that
+ * nothing is changed.  A compressed host cluster gets one increment per
+ * descriptor in it, at most its current refcount: 2 * rc must fit.
+ */
+static int tree_room(struct vdk_node *n, const uint64_t *l1, uint32_t l1_size)
+{
+    struct qcow2_state *s = n->opaque;
+    if (s->refcount_max >= UINT32_MAX)
+        return 0; /* 64 snapshots per cluster would not reach it */
+    uint64_t entries = s->cluster_size / s->l2_entry_size, rc;
+    uint8_t *t;
+    int r = 0;
+    for (uint32_t i = 0; r == 0 && i < l1_size; i++) {
+        uint64_t l2off = l1[i] & QCOW2_OFFSET_MASK;
+        if (!l2off)
+            continue;
+        if ((r = qcow2_get_refcount(n, l2off >> s->cluster_bits, &rc)) < 0)
+            break;
+        if (rc >= s->refcount_max)
+            return -ERANGE;
+        for (uint64_t j = 0; r == 0 && s->data == n->file && j < entries; j++) {
+            if ((r = qcow2_cache_get(n, &s->l2_cache, l2off, true, &t)) < 0)
+                break;
+            uint64_t e = q_be64(t + j * s->l2_entry_size), off;
+            bool comp = (e & QCOW2_OFLAG_COMPRESSED) != 0;
+            off = comp ? (e & s->coffset_mask) & ~(uint64_t)(s->cluster_size - 1)
+                       : e & QCOW2_OFFSET_MASK;
+            if (!off)
+                continue;
+            if ((r = qcow2_get_refcount(n, off >> s->cluster_bits, &rc)) < 0)
+                break;
+            if (comp ? rc > s->refcount_max / 2 : rc >= s->refcount_max)
+                return -ERANGE;
+        }
+    }
+    return r;
+}
+
 /* Write the in-memory active L1 table after a flush of the metadata caches. */
 static int write_active_l1(struct vdk_node *n)
 {
@@ -429,6 +468,14 @@ int qcow2_snapshot_create(struct vdk_node *n, const char *name, struct vdk_error
     }
     char id[32];
     new_id(&t, id, sizeof(id));
+    if ((r = tree_room(n, s->l1, s->l1_size)) < 0) {
+        if (r == -ERANGE)
+            vdk_error_setf(errp, ERANGE, "refcount overflow (refcount_bits "
+                           "too small for another snapshot)");
+        else
+            vdk_error_setf_errno(errp, r, "could not read refcounts");
+        goto out;
+    }
     /* 1. A copy of the active L1 table (without COPIED flags). */
     if (l1_bytes) {
         int64_t o = qcow2_alloc_clusters(n, l1_bytes >> s->cluster_bits);
@@ -527,6 +574,14 @@ int qcow2_snapshot_goto(struct vdk_node *n, const char *id_or_name, struct vdk_e
         goto out;
     }
     memcpy(old, s->l1, (uint64_t)s->l1_size * 8);
+    if ((r = tree_room(n, snl1, sn->l1_size)) < 0) {
+        if (r == -ERANGE)
+            vdk_error_setf(errp, ERANGE, "refcount overflow (refcount_bits "
+                           "too small)");
+        else
+            vdk_error_setf_errno(errp, r, "could not read refcounts");
+        goto out;
+    }
     /* Take references for the snapshot's tree first, so clusters shared
        with the current state never drop to zero. */
     if ((r = tree_update(n, snl1, sn->l1_size, 1)) < 0) {

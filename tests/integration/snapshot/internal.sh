@@ -122,6 +122,11 @@ expect_fail "Can't find snapshot" "$VDK_IMG" convert -O raw --image-opts \
 expect_fail "Can't find snapshot" "$VDK_IMG" convert -O raw --image-opts \
     "driver=qcow2,file.filename=$img,snapshot.id=2,snapshot.name=small" "$T/x.raw"
 clean "$img" "failed snapshot commands"
+# Refcounts too narrow for another reference: refused before any change.
+qemu-img create -q -f qcow2 -o refcount_bits=1 "$T/rc1.qcow2" 1M
+qio -c 'write -P 8 0 128k' "$T/rc1.qcow2"
+expect_fail "refcount overflow" "$VDK_IMG" snapshot -c one "$T/rc1.qcow2"
+clean "$T/rc1.qcow2" "refused snapshot"
 
 # Bad snapshot tables: clean one-line errors and the image is not written.
 bad() {
