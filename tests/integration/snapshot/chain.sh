@@ -127,6 +127,32 @@ for bfmt in qcow2 raw vpc; do
     echo "ok: chain over $bfmt" >&2
 done
 
+# commit into a smaller base grows it; convert -B writes only what the
+# new backing file does not already give, as qemu-img.
+rm -rf g && mkdir g && cd g
+qemu-img create -q -f qcow2 base.qcow2 4M
+qio -c 'write -P 1 0 4M' base.qcow2
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 8M
+qio -c 'write -P 2 1M 64k' -c 'write -P 3 6M 64k' top.qcow2
+guest top.qcow2 top.ref
+cp base.qcow2 qbase.qcow2 && cp top.qcow2 qtop.qcow2
+qemu-img rebase -u -b qbase.qcow2 -F qcow2 qtop.qcow2
+qemu-img commit -q qtop.qcow2
+"$VDK_IMG" commit -q top.qcow2 || fail "commit into a smaller base"
+clean base.qcow2 "commit into a smaller base"
+qemu-img compare -q base.qcow2 qbase.qcow2 || fail "grown base differs from qemu-img's"
+guest top.qcow2 v.raw && same_file v.raw top.ref
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 t3.qcow2 8M
+qio -c 'write -P 5 0 64k' -c 'write -P 1 64k 64k' t3.qcow2
+"$VDK_IMG" convert -O qcow2 -B base.qcow2 -F qcow2 t3.qcow2 v.qcow2 || fail "convert -B"
+qemu-img convert -O qcow2 -B base.qcow2 -F qcow2 t3.qcow2 q.qcow2
+clean v.qcow2 "convert -B"
+qemu-img compare -q v.qcow2 q.qcow2 || fail "convert -B: guest data differs"
+qemu-img map --output=json v.qcow2 | sed 's/, "offset": [0-9]*//' >v.map
+qemu-img map --output=json q.qcow2 | sed 's/, "offset": [0-9]*//' >q.map
+diff -u q.map v.map >&2 || fail "convert -B: allocation differs from qemu-img's"
+cd "$T"
+
 # Errors.
 make_chain qcow2
 expect_fail "missing.qcow2.*No such file" "$VDK_IMG" create -f qcow2 -b missing.qcow2 -F qcow2 x.qcow2
