@@ -311,6 +311,15 @@ static int tree_update(struct vdk_node *n, uint64_t *l1, uint32_t l1_size, int a
         for (uint64_t j = 0; r == 0 && own_data && j < entries; j++) {
             uint8_t *p = tbl + j * s->l2_entry_size;
             uint64_t e = q_be64(p), ne = e;
+            /* Never touch refcounts for clusters past the end of the file
+               (a damaged table would grow the refcount table to match). */
+            uint64_t host = (e & QCOW2_OFLAG_COMPRESSED) ? e & s->coffset_mask
+                                                         : e & QCOW2_OFFSET_MASK;
+            if (host >= (uint64_t)flen) {
+                r = qcow2_signal_corruption(n, "cluster 0x%" PRIx64 " in L2 table 0x%"
+                                            PRIx64 " beyond end of file", host, l2off);
+                break;
+            }
             if (e & QCOW2_OFLAG_COMPRESSED) {
                 if (addend) {
                     uint64_t coff = e & s->coffset_mask;
