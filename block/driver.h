@@ -184,7 +184,10 @@ extern const struct vdk_driver vdk_driver_file;
 extern const struct vdk_driver vdk_driver_memory;
 extern const struct vdk_driver vdk_driver_null;
 extern const struct vdk_driver vdk_driver_nbd;
+/* Test-only (tests make it visible with vdk_driver_set_test_extra). */
+extern const struct vdk_driver vdk_driver_record;
 extern const struct vdk_driver vdk_driver_raw;
+extern const struct vdk_driver vdk_driver_qcow2;
 extern const struct vdk_driver vdk_driver_vpc;
 extern const struct vdk_driver vdk_driver_luks;
 extern const struct vdk_driver vdk_driver_overlay;

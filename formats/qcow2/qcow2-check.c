@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qcow2: consistency check and repair.  Every cluster reference (header,
+ * L1/L2 tables, data and compressed clusters, refcount structures, the
+ * snapshot table and snapshot L1 tables) is counted into an in-memory
+ * array and compared with the stored refcounts: stored < counted is a
+ * corruption, stored > counted a leak.  Repair sets the stored refcount to
+ * the counted one and fixes COPIED flags.  Messages follow qemu-img's.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/qcow2/qcow2.h"
+
+/* Bound the check's memory: one counter per host cluster. */
+#define QCOW2_CHECK_MAX_CLUSTERS (1ull << 28)
+
+struct check_ctx {
+    struct vdk_node *n;
+    uint32_t *refs;
+    uint64_t nb;            /* clusters in the file */
+    struct vdk_check_result *res;
+    unsigned fix;
+    uint64_t next_contig;
+    bool dirty_tables;
+};
+
+static void inc_refs(struct check_ctx *c, uint64_t off, uint64_t len)
+{
+    struct qcow2_state *s = c->n->opaque;
+    if (!len)
+        return;
+    uint64_t c0 = off >> s->cluster_bits, c1 = (off + len - 1) >> s->cluster_bits;
+    if (c1 >= c->nb) {
+        fprintf(stderr, "ERROR: counting reference for region exceeding the end of the "
+                "file by one cluster or more: offset 0x%" PRIx64 " size 0x%" PRIx64 "\n",
+                off, len);
+        c->res->corruptions++;
+        if (c0 >= c->nb)
+            return;
+        c1 = c->nb - 1;
+    }
+    for (uint64_t i = c0; i <= c1; i++)
+        if (c->refs[i] < UINT32_MAX)
+            c->refs[i]++;
+}
+
+static uint64_t stored_rc(struct check_ctx *c, uint64_t cluster)
+{
+    uint64_t rc = 0;
+    if (qcow2_get_refcount(c->n, cluster, &rc) < 0)
+        return 0;
+    return rc;
+}
+
+/* Walk one L2 table; active tables also feed the fragmentation numbers
+   and have their COPIED flags checked. */
+static int walk_l2(struct check_ctx *c, uint64_t l2off, bool active)
+{
+    struct qcow2_state *s = c->n->opaque;
+    uint64_t cs = s->cluster_size, nent = cs / s->l2_entry_size;
+    uint8_t *t = malloc(cs);
+    if (!t)
+        return -ENOMEM;
+    int r = vdk_pread(c->n->file, t, cs, l2off, 0);
+    bool changed = false;
+    c->next_contig = 0; /* fragmentation is counted within one table */
+    for (uint64_t i = 0; r == 0 && i < nent; i++) {
+        uint64_t e = q_be64(t + i * s->l2_entry_size);
+        uint64_t bm = s->extended_l2 ? q_be64(t + i * 16 + 8) : 0;
+        if (e & QCOW2_OFLAG_COMPRESSED) {
+            if (s->data != c->n->file) {
+                fprintf(stderr, "ERROR compressed cluster %" PRIu64 " with data file\n", i);
+                c->res->corruptions++;
+                continue;
+            }
+            uint64_t coff = e & s->coffset_mask;
+            uint64_t nbs = ((e >> s->csize_shift) & s->csize_mask) + 1;
+            inc_refs(c, coff & ~511ull, nbs * 512);
+            if (active) {
+                c->res->allocated_clusters++;
+                c->res->compressed_clusters++;
+                c->res->fragmented_clusters++;
+            }
+            continue;
+        }
+        uint64_t off = e & QCOW2_OFFSET_MASK;
+        bool has = qcow2_has_host(s, e);
+        if (s->extended_l2 && !has && (bm & 0xffffffffull)) {
+            fprintf(stderr, "ERROR invalid cluster entry: l2 entry 0x%" PRIx64
+                    " bitmap 0x%" PRIx64 "\n", e, bm);
+            c->res->corruptions++;
+            continue;
+        }
+        if (!has)
+            continue;
+        if (q_offset_in_cluster(s, off)) {
+            fprintf(stderr, "ERROR offset=%" PRIx64 ": Cluster is not properly aligned; "
+                    "L2 entry corrupted.\n", off);
+            c->res->corruptions++;
+            continue;
+        }
+        if (active) {
+            c->res->allocated_clusters++;
+            if (c->next_contig && off != c->next_contig)
+                c->res->fragmented_clusters++;
+            c->next_contig = off + cs;
+        }
+        if (s->data != c->n->file)
+            continue;
+        inc_refs(c, off, cs);
+        if (active) {
+            uint64_t rc = stored_rc(c, off >> s->cluster_bits);
+            bool copied = (e & QCOW2_OFLAG_COPIED) != 0;
+            if ((rc == 1) != copied && rc != 0) {
+                fprintf(stderr, "%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64
+                        " refcount=%" PRIu64 "\n",
+                        (c->fix & VDK_CHECK_FIX_ERRORS) ? "Repairing" : "ERROR", e, rc);
+                if (c->fix & VDK_CHECK_FIX_ERRORS) {
+                    e = rc == 1 ? e | QCOW2_OFLAG_COPIED : e & ~QCOW2_OFLAG_COPIED;
+                    q_st64(t + i * s->l2_entry_size, e);
+                    changed = true;
+                    c->res->corruptions_fixed++;
+                }
+                c->res->corruptions++;
+            }
+        }
+    }
+    if (r == 0 && changed)
+        r = vdk_pwrite(c->n->file, t, cs, l2off, 0);
+    free(t);
+    return r;
+}
+
+static int walk_l1(struct check_ctx *c, uint64_t l1off, uint32_t l1size, bool active)
+{
+    struct qcow2_state *s = c->n->opaque;
+    uint64_t *l1 = malloc((uint64_t)(l1size ? l1size : 1) * 8);
+    if (!l1)
+        return -ENOMEM;
+    int r = l1size ? vdk_pread(c->n->file, l1, (uint64_t)l1size * 8, l1off, 0) : 0;
+    for (uint32_t i = 0; r == 0 && i < l1size; i++) {
+        uint64_t e = q_be64((uint8_t *)&l1[i]), off = e & QCOW2_OFFSET_MASK;
+        if (!off)
+            continue;
+        if (q_offset_in_cluster(s, off)) {
+            fprintf(stderr, "ERROR l2_offset=%" PRIx64 ": Table is not cluster aligned; "
+                    "L1 entry corrupted\n", off);
+            c->res->corruptions++;
+            continue;
+        }
+        if ((off >> s->cluster_bits) >= c->nb) {
+            fprintf(stderr, "ERROR l2_offset=%" PRIx64 ": beyond end of file\n", off);
+            c->res->corruptions++;
+            continue;
+        }
+        inc_refs(c, off, s->cluster_size);
+        if (active) {
+            uint64_t rc = stored_rc(c, off >> s->cluster_bits);
+            bool copied = (e & QCOW2_OFLAG_COPIED) != 0;
+            if ((rc == 1) != copied && rc != 0) {
+                fprintf(stderr, "%s OFLAG_COPIED L2 cluster: l1_index=%" PRIu32
+                        " l1_entry=%" PRIx64 " refcount=%" PRIu64 "\n",
+                        (c->fix & VDK_CHECK_FIX_ERRORS) ? "Repairing" : "ERROR", i, e, rc);
+                c->res->corruptions++;
+                if (c->fix & VDK_CHECK_FIX_ERRORS) {
+                    s->l1[i] = rc == 1 ? e | QCOW2_OFLAG_COPIED : e & ~QCOW2_OFLAG_COPIED;
+                    uint8_t b[8];
+                    q_st64(b, s->l1[i]);
+                    r = vdk_pwrite(c->n->file, b, 8, l1off + 8ull * i, 0);
+                    c->res->corruptions_fixed++;
+                }
+            }
+        }
+        if (r == 0)
+            r = walk_l2(c, off, active);
+    }
+    free(l1);
+    return r;
+}
+
+/* The snapshot table: its clusters, and each snapshot's L1 tree. */
+static int walk_snapshots(struct check_ctx *c)
+{
+    struct qcow2_state *s = c->n->opaque;
+    uint64_t off = s->snapshots_offset;
+    int64_t flen = vdk_get_length(c->n->file);
+    for (uint32_t i = 0; i < s->nb_snapshots; i++) {
+        uint8_t h[40];
+        if (flen < 0 || off + 40 > (uint64_t)flen)
+            return -EIO;
+        int r = vdk_pread(c->n->file, h, 40, off, 0);
+        if (r < 0)
+            return r;
+        uint64_t l1off = q_be64(h);
+        uint32_t l1size = q_be32(h + 8);
+        uint64_t len = 40 + (uint64_t)q_be32(h + 36) + q_be16(h + 12) + q_be16(h + 14);
+        off += vdk_align_up(len, 8);
+        if (l1size > QCOW2_MAX_L1_BYTES / 8 || q_offset_in_cluster(s, l1off)) {
+            fprintf(stderr, "ERROR snapshot %" PRIu32 " has an invalid L1 table\n", i);
+            c->res->corruptions++;
+            continue;
+        }
+        inc_refs(c, l1off, (uint64_t)l1size * 8);
+        if ((r = walk_l1(c, l1off, l1size, false)) < 0)
+            return r;
+    }
+    inc_refs(c, s->snapshots_offset, off - s->snapshots_offset);
+    return 0;
+}
+
+/* Persistent dirty bitmaps (while the extension is valid): the directory,
+   each bitmap table and its data clusters. */
+#define QCOW2_MAX_BITMAP_DIR (64u << 20)
+static int walk_bitmaps(struct check_ctx *c)
+{
+    struct qcow2_state *s = c->n->opaque;
+    const struct qcow2_ext *ext = NULL;
+    for (uint32_t i = 0; i < s->nb_exts; i++)
+        if (s->exts[i].type == QCOW2_EXT_BITMAPS && s->exts[i].len >= 24)
+            ext = &s->exts[i];
+    if (!ext || !(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS))
+        return 0;
+    uint32_t nb = q_be32(ext->data);
+    uint64_t dsize = q_be64(ext->data + 8), doff = q_be64(ext->data + 16);
+    if (!nb || dsize > QCOW2_MAX_BITMAP_DIR || q_offset_in_cluster(s, doff)) {
+        fprintf(stderr, "ERROR bitmap directory is invalid\n");
+        c->res->corruptions++;
+        return 0;
+    }
+    uint8_t *d = malloc(dsize ? dsize : 1);
+    if (!d)
+        return -ENOMEM;
+    int r = vdk_pread(c->n->file, d, dsize, doff, 0);
+    inc_refs(c, doff, dsize);
+    uint64_t off = 0;
+    for (uint32_t i = 0; r == 0 && i < nb && off + 24 <= dsize; i++) {
+        uint64_t toff = q_be64(d + off);
+        uint32_t tsize = q_be32(d + off + 8);
+        uint64_t len = 24 + (uint64_t)q_be32(d + off + 20) + q_be16(d + off + 18);
+        off += vdk_align_up(len, 8);
+        if (!toff)
+            continue;
+        if (q_offset_in_cluster(s, toff) || tsize > (1u << 27)) {
+            fprintf(stderr, "ERROR bitmap table %" PRIu32 " is invalid\n", i);
+            c->res->corruptions++;
+            continue;
+        }
+        inc_refs(c, toff, (uint64_t)tsize * 8);
+        uint64_t *t = malloc((uint64_t)(tsize ? tsize : 1) * 8);
+        if (!t) {
+            r = -ENOMEM;
+            break;
+        }
+        r = tsize ? vdk_pread(c->n->file, t, (uint64_t)tsize * 8, toff, 0) : 0;
+        for (uint32_t j = 0; r == 0 && j < tsize; j++) {
+            uint64_t e = q_be64((uint8_t *)&t[j]) & QCOW2_OFFSET_MASK;
+            if (e)
+                inc_refs(c, e, s->cluster_size);
+        }
+        free(t);
+    }
+    free(d);
+    return r;
+}
+
+static int count_all(struct check_ctx *c)
+{
+    struct qcow2_state *s = c->n->opaque;
+    uint64_t cs = s->cluster_size;
+    memset(c->refs, 0, c->nb * sizeof(*c->refs));
+    c->next_contig = 0;
+    inc_refs(c, 0, cs);
+    inc_refs(c, s->l1_offset, (uint64_t)s->l1_size * 8);
+    int r = walk_l1(c, s->l1_offset, s->l1_size, true);
+    if (r == 0 && s->nb_snapshots)
+        r = walk_snapshots(c);
+    if (r == 0)
+        r = walk_bitmaps(c);
+    if (r < 0)
+        return r;
+    inc_refs(c, s->rt_offset, (uint64_t)s->rt_clusters * cs);
+    for (uint64_t i = 0; i < s->rt_size; i++) {
+        uint64_t b = s->rt[i];
+        if (!b)
+            continue;
+        if (q_offset_in_cluster(s, b) || (b >> s->cluster_bits) >= c->nb) {
+            bool fix = c->fix & VDK_CHECK_FIX_ERRORS;
+            fprintf(stderr, "%s refcount block %" PRIu64 " is not cluster aligned or "
+                    "outside the image\n", fix ? "Repairing" : "ERROR", i);
+            c->res->corruptions++;
+            if (fix) {
+                /* Drop it; compare() rebuilds the block past the end of the
+                   file with the counted refcounts. */
+                uint8_t z[8] = { 0 };
+                s->rt[i] = 0;
+                qcow2_cache_discard(&s->rb_cache, b);
+                r = vdk_pwrite(c->n->file, z, 8, s->rt_offset + i * 8, 0);
+                if (r < 0)
+                    return r;
+                c->res->corruptions_fixed++;
+            }
+            continue;
+        }
+        inc_refs(c, b, cs);
+    }
+    return 0;
+}
+
+/* Compare; with fix, correct the stored refcounts.  Returns 0 or -errno. */
+static int compare(struct check_ctx *c, uint64_t *highest)
+{
+    struct qcow2_state *s = c->n->opaque;
+    *highest = 0;
+    for (uint64_t i = 0; i < c->nb; i++) {
+        uint64_t rc = stored_rc(c, i), ref = c->refs[i];
+        if (rc || ref)
+            *highest = i + 1;
+        if (rc == ref)
+            continue;
+        bool leak = rc > ref;
+        bool fixit = (c->fix & (leak ? VDK_CHECK_FIX_LEAKS : VDK_CHECK_FIX_ERRORS)) != 0;
+        fprintf(stderr, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64 "\n",
+                fixit ? "Repairing" : leak ? "Leaked" : "ERROR", i, rc, ref);
+        if (leak)
+            c->res->leaks++;
+        else
+            c->res->corruptions++;
+        if (!fixit)
+            continue;
+        if (ref > s->refcount_max) {
+            c->res->check_errors++;
+            continue;
+        }
+        int r = qcow2_set_refcount(c->n, i, ref);
+        if (r < 0)
+            return r;
+        if (leak)
+            c->res->leaks_fixed++;
+        else
+            c->res->corruptions_fixed++;
+    }
+    return 0;
+}
+
+int qcow2_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
+                struct vdk_error **errp)
+{
+    struct qcow2_state *s = n->opaque;
+    struct check_ctx c = { .n = n, .res = res, .fix = fix };
+    int r;
+    memset(res, 0, sizeof(*res));
+    pthread_mutex_lock(&s->lock);
+    if (s->writable && (r = qcow2_flush_metadata(n)) < 0) {
+        pthread_mutex_unlock(&s->lock);
+        return vdk_error_setf_errno(errp, r, "could not write back metadata");
+    }
+    int64_t flen = vdk_get_length(n->file);
+    if (flen < 0) {
+        pthread_mutex_unlock(&s->lock);
+        return vdk_error_setf_errno(errp, (int)flen, "could not get the file size");
+    }
+    c.nb = vdk_align_up((uint64_t)flen, s->cluster_size) >> s->cluster_bits;
+    if (c.nb > QCOW2_CHECK_MAX_CLUSTERS) {
+        pthread_mutex_unlock(&s->lock);
+        return vdk_error_setf(errp, EFBIG, "image file too large to check");
+    }
+    c.refs = calloc(c.nb ? c.nb : 1, sizeof(*c.refs));
+    if (!c.refs) {
+        pthread_mutex_unlock(&s->lock);
+        return vdk_error_setf(errp, ENOMEM, "out of memory");
+    }
+    uint64_t highest = 0;
+    /* Anything a repair allocates (refcount blocks) goes past the end of
+       the file: below it, a cluster with refcount 0 may still be in use. */
+    if (fix)
+        s->free_hint = c.nb;
+    r = count_all(&c);
+    if (r == 0)
+        r = compare(&c, &highest);
+    if (r == 0 && fix && (res->leaks_fixed || res->corruptions_fixed)) {
+        /* Re-count after repair: fixing may have allocated refcount blocks. */
+        struct vdk_check_result again;
+        memset(&again, 0, sizeof(again));
+        struct check_ctx c2 = c;
+        c2.res = &again;
+        c2.fix = 0;
+        r = qcow2_flush_metadata(n);
+        if (r == 0)
+            r = vdk_flush(n->file);
+        if (r == 0 && (flen = vdk_get_length(n->file)) >= 0 &&
+            (vdk_align_up((uint64_t)flen, s->cluster_size) >> s->cluster_bits) == c.nb)
+            r = count_all(&c2) == 0 ? compare(&c2, &highest) : -EIO;
+        if (r == 0) {
+            uint64_t fixed_l = res->leaks_fixed, fixed_c = res->corruptions_fixed;
+            res->leaks = again.leaks;
+            res->corruptions = again.corruptions;
+            res->leaks_fixed = fixed_l;
+            res->corruptions_fixed = fixed_c;
+        }
+    }
+    if (r == 0 && (fix & VDK_CHECK_FIX_ERRORS) && !res->corruptions &&
+        (s->incompat & QCOW2_INCOMPAT_CORRUPT)) {
+        s->incompat &= ~QCOW2_INCOMPAT_CORRUPT;
+        s->corrupt = false;
+        r = qcow2_write_incompat(n);
+    }
+    free(c.refs);
+    res->image_end_offset = highest << s->cluster_bits;
+    res->total_clusters = (s->size + s->cluster_size - 1) >> s->cluster_bits;
+    pthread_mutex_unlock(&s->lock);
+    if (r < 0)
+        return vdk_error_setf_errno(errp, r, "check failed");
+    return 0;
+}

@@ -1,0 +1,837 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qcow2: guest-to-host mapping through the L1/L2 tables, reads, writes
+ * with cluster allocation and copy-on-write, zero writes, discard, block
+ * status, L1 growth and preallocation.  Locking and ordering: qcow2.h.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/qcow2/qcow2.h"
+
+/* Longest run one allocating write handles at once. */
+#define QCOW2_MAX_ALLOC_RUN (8u << 20)
+#define QCOW2_MAX_ALLOC_CLUSTERS 256u
+
+uint64_t qcow2_l1_entries(const struct qcow2_state *s, uint64_t size)
+{
+    uint64_t shift = s->cluster_bits + s->l2_bits;
+    return (size + (1ull << shift) - 1) >> shift;
+}
+
+static uint64_t l1_index(const struct qcow2_state *s, uint64_t g)
+{
+    return g >> (s->cluster_bits + s->l2_bits);
+}
+
+static uint64_t l2_index(const struct qcow2_state *s, uint64_t g)
+{
+    return (g >> s->cluster_bits) & ((1ull << s->l2_bits) - 1);
+}
+
+/* L2 table offset for guest offset g (0: none).  Validates the L1 entry. */
+static int l2_offset_of(struct vdk_node *n, uint64_t g, uint64_t *l2off)
+{
+    struct qcow2_state *s = n->opaque;
+    uint64_t i = l1_index(s, g);
+    *l2off = 0;
+    if (i >= s->l1_size)
+        return 0;
+    uint64_t e = s->l1[i], off = e & QCOW2_OFFSET_MASK;
+    if (!off)
+        return 0;
+    if (q_offset_in_cluster(s, e & 0x00ffffffffffffffull))
+        return qcow2_signal_corruption(n, "L2 table offset 0x%" PRIx64 " in L1 entry %"
+                                       PRIu64 " is not cluster aligned", e, i);
+    int64_t flen = vdk_get_length(n->file);
+    if (flen >= 0 && off >= (uint64_t)flen)
+        return qcow2_signal_corruption(n, "L2 table at 0x%" PRIx64 " (L1 entry %" PRIu64
+                                       ") beyond end of file", off, i);
+    *l2off = off;
+    return 0;
+}
+
+/* Read the L2 entry (and subcluster bitmap) of guest offset g. */
+static int get_l2_entry(struct vdk_node *n, uint64_t g, uint64_t *entry, uint64_t *bitmap)
+{
+    struct qcow2_state *s = n->opaque;
+    uint64_t l2off;
+    uint8_t *t;
+    *entry = *bitmap = 0;
+    int r = l2_offset_of(n, g, &l2off);
+    if (r < 0 || !l2off)
+        return r;
+    if ((r = qcow2_cache_get(n, &s->l2_cache, l2off, true, &t)) < 0)
+        return r;
+    uint64_t i = l2_index(s, g);
+    *entry = q_be64(t + i * s->l2_entry_size);
+    if (s->extended_l2)
+        *bitmap = q_be64(t + i * 16 + 8);
+    return 0;
+}
+
+/* Type of the (sub)cluster containing g from its entry. */
+static int classify(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm, int64_t dlen,
+                    enum qcow2_map_type *type, uint64_t *host, bool *host_valid)
+{
+    struct qcow2_state *s = n->opaque;
+    *host = 0;
+    *host_valid = false;
+    if (e & QCOW2_OFLAG_COMPRESSED) {
+        if (s->data != n->file)
+            return qcow2_signal_corruption(n, "compressed cluster with an external data file");
+        uint64_t coff = e & s->coffset_mask;
+        int64_t flen = vdk_get_length(n->file);
+        if (coff < s->cluster_size || (flen >= 0 && coff >= (uint64_t)flen))
+            return qcow2_signal_corruption(n, "compressed cluster descriptor 0x%" PRIx64
+                                           " for guest offset 0x%" PRIx64 " out of range",
+                                           e, g);
+        *type = QCOW2_MAP_COMPRESSED;
+        *host = e;
+        return 0;
+    }
+    uint64_t off = e & QCOW2_OFFSET_MASK;
+    bool has = qcow2_has_host(s, e);
+    if (off && q_offset_in_cluster(s, e & 0x00fffffffffffffeull))
+        return qcow2_signal_corruption(n, "data cluster offset in L2 entry 0x%" PRIx64
+                                       " is not cluster aligned", e);
+    if (s->extended_l2) {
+        unsigned sc = (unsigned)(q_offset_in_cluster(s, g) >> s->sc_bits);
+        bool a = (bm >> sc) & 1, z = (bm >> (32 + sc)) & 1;
+        if (a && z)
+            return qcow2_signal_corruption(n, "subcluster both allocated and zero at "
+                                           "guest offset 0x%" PRIx64, g);
+        if (a && !has)
+            return qcow2_signal_corruption(n, "allocated subcluster without a host "
+                                           "cluster at guest offset 0x%" PRIx64, g);
+        *type = a ? QCOW2_MAP_NORMAL : z ? QCOW2_MAP_ZERO : QCOW2_MAP_UNALLOCATED;
+    } else if ((e & QCOW2_OFLAG_ZERO) && s->version >= 3) {
+        *type = QCOW2_MAP_ZERO;
+    } else {
+        *type = has ? QCOW2_MAP_NORMAL : QCOW2_MAP_UNALLOCATED;
+    }
+    if (*type == QCOW2_MAP_ZERO && has && (!s->extended_l2 || off || s->data != n->file)) {
+        /* Zero cluster with a preallocated host cluster (qemu's ZERO_ALLOC). */
+        *host = off + q_offset_in_cluster(s, g);
+        *host_valid = true;
+    }
+    if (*type == QCOW2_MAP_NORMAL) {
+        *host_valid = true;
+        if (s->data == n->file && off < s->cluster_size)
+            return qcow2_signal_corruption(n, "data cluster for guest offset 0x%" PRIx64
+                                           " points at the header", g);
+        if (dlen >= 0 && off >= (uint64_t)dlen && s->data == n->file)
+            return qcow2_signal_corruption(n, "data cluster 0x%" PRIx64 " for guest "
+                                           "offset 0x%" PRIx64 " beyond end of file", off, g);
+        *host = off + q_offset_in_cluster(s, g);
+    }
+    return 0;
+}
+
+int qcow2_get_mapping(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                      struct qcow2_mapping *m)
+{
+    struct qcow2_state *s = n->opaque;
+    uint64_t g = offset, end = offset + bytes;
+    /* Stay inside one L2 table. */
+    uint64_t tbl_end = (l1_index(s, g) + 1) << (s->cluster_bits + s->l2_bits);
+    if (end > tbl_end)
+        end = tbl_end;
+    memset(m, 0, sizeof(*m));
+    /* One table lookup and one file-size query per call, not per cluster:
+       long backing chains scan unallocated ranges in every layer. */
+    uint64_t l2off;
+    const uint8_t *tbl = NULL;
+    int r = l2_offset_of(n, g, &l2off);
+    if (r < 0)
+        return r;
+    if (!l2off) {
+        m->type = QCOW2_MAP_UNALLOCATED;
+        m->bytes = end - offset;
+        return 0;
+    }
+    uint8_t *tp;
+    if ((r = qcow2_cache_get(n, &s->l2_cache, l2off, true, &tp)) < 0)
+        return r;
+    tbl = tp;
+    int64_t dlen = vdk_get_length(s->data);
+    bool first = true;
+    while (g < end) {
+        uint64_t host, i = l2_index(s, g);
+        uint64_t e = q_be64(tbl + i * s->l2_entry_size);
+        uint64_t bm = s->extended_l2 ? q_be64(tbl + i * 16 + 8) : 0;
+        enum qcow2_map_type t;
+        bool hv;
+        if ((r = classify(n, g, e, bm, dlen, &t, &host, &hv)) < 0)
+            return r;
+        uint64_t unit = 1ull << s->sc_bits;
+        uint64_t len = vdk_min_u64(vdk_align_down(g, unit) + unit, end) - g;
+        bool copied = (e & QCOW2_OFLAG_COPIED) != 0 || s->data != n->file;
+        if (first) {
+            m->type = t;
+            m->host = host;
+            m->host_valid = hv;
+            m->copied = copied;
+            first = false;
+        } else if (t != m->type || t == QCOW2_MAP_COMPRESSED || hv != m->host_valid ||
+                   (hv && (host != m->host + m->bytes || copied != m->copied))) {
+            break;
+        }
+        m->bytes += len;
+        g += len;
+        if (t == QCOW2_MAP_COMPRESSED) {
+            /* One cluster per mapping. */
+            uint64_t ce = vdk_align_down(offset, s->cluster_size) + s->cluster_size;
+            m->bytes = vdk_min_u64(ce, end) - offset;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* Read a compressed cluster (descriptor e) whole into out (cluster size). */
+static int read_compressed(struct vdk_node *n, uint64_t e, uint8_t *out)
+{
+    struct qcow2_state *s = n->opaque;
+    uint64_t coff = e & s->coffset_mask;
+    uint64_t nb = ((e >> s->csize_shift) & s->csize_mask) + 1;
+    uint64_t clen = nb * 512 - (coff & 511);
+    uint8_t *in = malloc(clen);
+    if (!in)
+        return -ENOMEM;
+    int r = vdk_pread(n->file, in, clen, coff, 0);
+    if (r == 0 && qcow2_decompress(s->compression_type, in, clen, out, s->cluster_size) < 0)
+        r = qcow2_signal_corruption(n, "compressed cluster at 0x%" PRIx64
+                                    " does not decompress", coff);
+    free(in);
+    return r;
+}
+
+/* Guest bytes below the node from the backing file (zeros past its end). */
+static int read_backing(struct vdk_node *n, uint64_t offset, uint64_t bytes, uint8_t *buf)
+{
+    if (!n->backing) {
+        memset(buf, 0, bytes);
+        return 0;
+    }
+    int64_t blen = vdk_get_length(n->backing);
+    if (blen < 0)
+        return (int)blen;
+    uint64_t have = offset < (uint64_t)blen ? vdk_min_u64(bytes, (uint64_t)blen - offset) : 0;
+    if (have) {
+        int r = vdk_pread(n->backing, buf, have, offset, 0);
+        if (r < 0)
+            return r;
+    }
+    memset(buf + have, 0, bytes - have);
+    return 0;
+}
+
+/*
+ * Read guest bytes.  `locked`: the caller holds s->lock (copy-on-write
+ * reads inside an allocating write); otherwise each mapping step takes it.
+ */
+static int read_range(struct vdk_node *n, uint64_t offset, uint64_t bytes, uint8_t *buf,
+                      bool locked)
+{
+    struct qcow2_state *s = n->opaque;
+    uint8_t *cbuf = NULL;
+    int r = 0;
+    while (bytes) {
+        struct qcow2_mapping m;
+        if (!locked)
+            pthread_mutex_lock(&s->lock);
+        r = qcow2_get_mapping(n, offset, bytes, &m);
+        if (r == 0 && m.type == QCOW2_MAP_COMPRESSED) {
+            if (!cbuf && !(cbuf = malloc(s->cluster_size)))
+                r = -ENOMEM;
+            if (r == 0)
+                r = read_compressed(n, m.host, cbuf);
+        }
+        if (!locked)
+            pthread_mutex_unlock(&s->lock);
+        if (r < 0)
+            break;
+        switch (m.type) {
+        case QCOW2_MAP_UNALLOCATED:
+            r = read_backing(n, offset, m.bytes, buf);
+            break;
+        case QCOW2_MAP_ZERO:
+            memset(buf, 0, m.bytes);
+            break;
+        case QCOW2_MAP_NORMAL:
+            r = vdk_pread(s->data, buf, m.bytes, m.host, 0);
+            break;
+        case QCOW2_MAP_COMPRESSED:
+            memcpy(buf, cbuf + q_offset_in_cluster(s, offset), m.bytes);
+            break;
+        }
+        if (r < 0)
+            break;
+        offset += m.bytes;
+        buf += m.bytes;
+        bytes -= m.bytes;
+    }
+    free(cbuf);
+    return r;
+}
+
+int qcow2_pread(struct vdk_node *n, uint64_t offset, uint64_t bytes, void *buf,
+                unsigned flags)
+{
+    struct qcow2_state *s = n->opaque;
+    pthread_rwlock_rdlock(&s->free_lock);
+    int r = read_range(n, offset, bytes, buf, false);
+    pthread_rwlock_unlock(&s->free_lock);
+    return r;
+}
+
+/* Write an L1 entry to disk. */
+static int write_l1_entry(struct vdk_node *n, uint64_t i)
+{
+    struct qcow2_state *s = n->opaque;
+    uint8_t b[8];
+    q_st64(b, s->l1[i]);
+    return vdk_pwrite(n->file, b, 8, s->l1_offset + i * 8, 0);
+}
+
+int64_t qcow2_get_l2_for_write(struct vdk_node *n, uint64_t g)
+{
+    struct qcow2_state *s = n->opaque;
+    uint64_t i = l1_index(s, g), old;
+    int r = l2_offset_of(n, g, &old);
+    if (r < 0)
+        return r;
+    if (i >= s->l1_size)
+        return -EIO;
+    if (old && (s->l1[i] & QCOW2_OFLAG_COPIED))
+        return (int64_t)old;
+    /* New table, or copy of a shared one (internal snapshots). */
+    int64_t t = qcow2_alloc_clusters(n, 1);
+    if (t < 0)
+        return t;
+    uint8_t *buf;
+    if (old) {
+        uint8_t *src;
+        if ((r = qcow2_cache_get(n, &s->l2_cache, old, true, &src)) < 0)
+            return r;
+        uint8_t *copy = malloc(s->cluster_size);
+        if (!copy)
+            return -ENOMEM;
+        memcpy(copy, src, s->cluster_size);
+        r = qcow2_cache_get(n, &s->l2_cache, (uint64_t)t, false, &buf);
+        if (r == 0)
+            memcpy(buf, copy, s->cluster_size);
+        free(copy);
+    } else {
+        r = qcow2_cache_get(n, &s->l2_cache, (uint64_t)t, false, &buf);
+    }
+    if (r < 0)
+        return r;
+    /* Rule 1 and 2: refcounts, then the table, then the L1 entry. */
+    if ((r = qcow2_cache_flush(n, &s->rb_cache)) < 0 ||
+        (r = qcow2_check_overlap(n, (uint64_t)t, s->cluster_size)) < 0)
+        return r;
+    if ((r = vdk_pwrite(n->file, buf, s->cluster_size, (uint64_t)t, 0)) < 0 ||
+        (r = vdk_flush(n->file)) < 0)
+        return r;
+    s->l1[i] = (uint64_t)t | QCOW2_OFLAG_COPIED;
+    if ((r = write_l1_entry(n, i)) < 0) {
+        s->l1[i] = old ? old : 0;
+        return r;
+    }
+    if (old) {
+        if ((r = vdk_flush(n->file)) < 0)
+            return r;
+        if ((r = qcow2_update_refcount(n, old, s->cluster_size, -1)) < 0)
+            return r;
+    }
+    return t;
+}
+
+/* Set the L2 entry of guest offset g (table already writable). */
+static int set_l2_entry(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm)
+{
+    struct qcow2_state *s = n->opaque;
+    int64_t t = qcow2_get_l2_for_write(n, g);
+    if (t < 0)
+        return (int)t;
+    uint8_t *buf;
+    int r = qcow2_cache_get(n, &s->l2_cache, (uint64_t)t, true, &buf);
+    if (r < 0)
+        return r;
+    uint64_t i = l2_index(s, g);
+    q_st64(buf + i * s->l2_entry_size, e);
+    if (s->extended_l2)
+        q_st64(buf + i * 16 + 8, bm);
+    qcow2_cache_mark_dirty(&s->l2_cache, (uint64_t)t);
+    return 0;
+}
+
+/* An entry owns a host cluster that must be released when replaced. */
+static bool entry_has_host(const struct qcow2_state *s, uint64_t e)
+{
+    return (e & QCOW2_OFLAG_COMPRESSED) || qcow2_has_host(s, e);
+}
+
+/* Free replaced entries, after their replacements are on disk (rule 3). */
+static int free_old_entries(struct vdk_node *n, const uint64_t *old, uint64_t cnt)
+{
+    struct qcow2_state *s = n->opaque;
+    bool any = false;
+    for (uint64_t i = 0; i < cnt; i++)
+        any |= entry_has_host(s, old[i]);
+    if (!any)
+        return 0;
+    int r = qcow2_cache_flush(n, &s->l2_cache);
+    if (r == 0)
+        r = vdk_flush(n->file);
+    for (uint64_t i = 0; r == 0 && i < cnt; i++)
+        if (entry_has_host(s, old[i]))
+            r = qcow2_free_l2_entry(n, old[i]);
+    return r;
+}
+
+/* Host cluster for new data at guest cluster g: allocated in the image, or
+   the guest offset itself with an external data file (spec). */
+static int64_t alloc_data(struct vdk_node *n, uint64_t g, uint64_t count)
+{
+    struct qcow2_state *s = n->opaque;
+    if (s->data != n->file)
+        return (int64_t)vdk_align_down(g, s->cluster_size);
+    return qcow2_alloc_clusters(n, count);
+}
+
+/*
+ * Allocating write of [offset, offset+bytes) starting in a cluster that is
+ * not writable in place.  Holds s->lock.  Returns the bytes consumed, or
+ * -EAGAIN when clusters would be freed and the caller lacks free_lock
+ * exclusively.
+ */
+static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                           const uint8_t *data, bool excl)
+{
+    struct qcow2_state *s = n->opaque;
+    uint64_t cs = s->cluster_size, c0 = vdk_align_down(offset, cs);
+    uint64_t tbl_end = (l1_index(s, c0) + 1) << (s->cluster_bits + s->l2_bits);
+    uint64_t end = vdk_min_u64(offset + bytes, tbl_end);
+    uint64_t e0, bm0;
+    int r = get_l2_entry(n, c0, &e0, &bm0);
+    if (r < 0)
+        return r;
+
+    /* Extended L2 with an owned host cluster: fill subclusters in place. */
+    bool inplace = s->extended_l2 && qcow2_has_host(s, e0) &&
+                   ((e0 & QCOW2_OFLAG_COPIED) || s->data != n->file);
+    bool sub = s->extended_l2 && !(e0 & QCOW2_OFLAG_COMPRESSED) &&
+               (!qcow2_has_host(s, e0) || inplace);
+    uint64_t count = 1, old[QCOW2_MAX_ALLOC_CLUSTERS];
+    old[0] = e0;
+    if (!s->extended_l2) {
+        /* Extend the run over following clusters that need allocation too. */
+        uint64_t maxc = QCOW2_MAX_ALLOC_RUN >> s->cluster_bits;
+        if (maxc > QCOW2_MAX_ALLOC_CLUSTERS)
+            maxc = QCOW2_MAX_ALLOC_CLUSTERS;
+        while (count < maxc && c0 + count * cs < end) {
+            uint64_t e, bm;
+            if ((r = get_l2_entry(n, c0 + count * cs, &e, &bm)) < 0)
+                return r;
+            if (qcow2_has_host(s, e) && (e & QCOW2_OFLAG_COPIED) &&
+                !(e & QCOW2_OFLAG_ZERO))
+                break;
+            old[count++] = e;
+        }
+    }
+    for (uint64_t i = 0; i < count && !excl && !inplace; i++)
+        if (entry_has_host(s, old[i]) && !(sub && i == 0))
+            return -EAGAIN;
+
+    /* The range of host bytes to write: whole clusters, or whole
+       subclusters when only part of an extended-L2 cluster changes. */
+    uint64_t w0 = c0, w1 = c0 + count * cs;
+    if (sub) {
+        uint64_t sc = 1ull << s->sc_bits;
+        w0 = vdk_align_down(offset, sc);
+        w1 = vdk_min_u64(vdk_align_up(vdk_min_u64(end, c0 + cs), sc), c0 + cs);
+    }
+    uint64_t wend = vdk_min_u64(end, w1);
+    uint8_t *buf = vdk_blk_alloc(w1 - w0);
+    if (!buf)
+        return -ENOMEM;
+    /* Copy-on-write: old guest content around the new bytes. */
+    if (offset > w0)
+        r = read_range(n, w0, offset - w0, buf, true);
+    if (r == 0 && wend < w1)
+        r = read_range(n, wend, w1 - wend, buf + (wend - w0), true);
+    memcpy(buf + (offset - w0), data, wend - offset);
+    int64_t host = 0;
+    /* The L2 table first, so data clusters follow it as with qemu. */
+    if (r == 0 && !inplace) {
+        int64_t t = qcow2_get_l2_for_write(n, c0);
+        if (t < 0)
+            r = (int)t;
+    }
+    if (r == 0) {
+        if (inplace) {
+            host = (int64_t)(e0 & QCOW2_OFFSET_MASK);
+        } else if ((host = alloc_data(n, c0, count)) < 0) {
+            r = (int)host;
+        }
+    }
+    if (r == 0)
+        r = qcow2_check_overlap(n, (uint64_t)host + (w0 - c0), w1 - w0);
+    if (r == 0)
+        r = vdk_pwrite(s->data, buf, w1 - w0, (uint64_t)host + (w0 - c0), 0);
+    vdk_blk_free(buf);
+    if (r < 0)
+        return r;
+
+    /* Entries after the data (rule 1 is kept by the cache). */
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t e = ((uint64_t)host + i * cs) | QCOW2_OFLAG_COPIED, bm = 0;
+        if (s->extended_l2) {
+            if (sub) {
+                unsigned a = (unsigned)((w0 - c0) >> s->sc_bits);
+                unsigned b = (unsigned)((w1 - c0) >> s->sc_bits);
+                uint64_t mask = (b - a == 32 ? 0xffffffffull : ((1ull << (b - a)) - 1) << a);
+                bm = (bm0 | mask) & ~(mask << 32);
+            } else {
+                bm = 0xffffffffull;
+            }
+        }
+        if ((r = set_l2_entry(n, c0 + i * cs, e, bm)) < 0)
+            return r;
+    }
+    if (!inplace && !sub && (r = free_old_entries(n, old, count)) < 0)
+        return r;
+    return (int64_t)(wend - offset);
+}
+
+static int write_compressed(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                            const uint8_t *data);
+
+int qcow2_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                 const void *vbuf, unsigned flags)
+{
+    struct qcow2_state *s = n->opaque;
+    const uint8_t *buf = vbuf;
+    if (flags & VDK_REQ_COMPRESSED)
+        return write_compressed(n, offset, bytes, buf);
+    bool excl = false;
+    while (bytes) {
+        struct qcow2_mapping m;
+        int64_t done;
+        if (excl)
+            pthread_rwlock_wrlock(&s->free_lock);
+        else
+            pthread_rwlock_rdlock(&s->free_lock);
+        pthread_mutex_lock(&s->lock);
+        int r = s->corrupt ? -EIO : qcow2_get_mapping(n, offset, bytes, &m);
+        if (r == 0 && m.type == QCOW2_MAP_NORMAL && m.copied) {
+            /* In place, outside the metadata lock. */
+            r = qcow2_check_overlap(n, m.host, m.bytes);
+            pthread_mutex_unlock(&s->lock);
+            if (r == 0)
+                r = vdk_pwrite(s->data, buf, m.bytes, m.host, 0);
+            done = m.bytes;
+        } else {
+            done = r < 0 ? r : alloc_write(n, offset, bytes, buf, excl);
+            pthread_mutex_unlock(&s->lock);
+            r = done < 0 ? (int)done : 0;
+        }
+        pthread_rwlock_unlock(&s->free_lock);
+        if (r == -EAGAIN && !excl) {
+            excl = true;
+            continue;
+        }
+        if (r < 0)
+            return r;
+        excl = false;
+        offset += (uint64_t)done;
+        buf += done;
+        bytes -= (uint64_t)done;
+    }
+    return 0;
+}
+
+static int write_compressed(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                            const uint8_t *data)
+{
+    struct qcow2_state *s = n->opaque;
+    uint64_t cs = s->cluster_size;
+    if (q_offset_in_cluster(s, offset) ||
+        (q_offset_in_cluster(s, bytes) && offset + bytes != s->size))
+        return -EINVAL;
+    if (s->data != n->file)
+        return -ENOTSUP;
+    uint8_t *in = malloc(cs), *out = malloc(cs);
+    int r = (in && out) ? 0 : -ENOMEM;
+    while (r == 0 && bytes) {
+        uint64_t len = vdk_min_u64(bytes, cs);
+        memcpy(in, data, len);
+        memset(in + len, 0, cs - len);
+        /* Compress in the caller's thread, outside every lock. */
+        int64_t clen = qcow2_compress(s->compression_type, in, cs, out, cs - 1);
+        if (clen == -ENOSPC) {
+            r = qcow2_pwrite(n, offset, len, data, 0); /* does not shrink */
+        } else if (clen < 0) {
+            r = (int)clen;
+        } else {
+            pthread_rwlock_wrlock(&s->free_lock);
+            pthread_mutex_lock(&s->lock);
+            uint64_t old, bm;
+            r = s->corrupt ? -EIO : get_l2_entry(n, offset, &old, &bm);
+            int64_t t = r < 0 ? r : qcow2_get_l2_for_write(n, offset);
+            if (t < 0)
+                r = (int)t;
+            int64_t host = r < 0 ? r : qcow2_alloc_bytes(n, (uint64_t)clen);
+            if (host < 0)
+                r = (int)host;
+            if (r == 0)
+                r = qcow2_check_overlap(n, (uint64_t)host, (uint64_t)clen);
+            if (r == 0)
+                r = vdk_pwrite(n->file, out, (uint64_t)clen, (uint64_t)host, 0);
+            if (r == 0) {
+                uint64_t nb = (((uint64_t)host + (uint64_t)clen - 1) >> 9) -
+                              ((uint64_t)host >> 9);
+                uint64_t e = QCOW2_OFLAG_COMPRESSED | nb << s->csize_shift | (uint64_t)host;
+                r = set_l2_entry(n, offset, e, 0);
+            }
+            if (r == 0)
+                r = free_old_entries(n, &old, 1);
+            pthread_mutex_unlock(&s->lock);
+            pthread_rwlock_unlock(&s->free_lock);
+        }
+        offset += len;
+        data += len;
+        bytes -= len;
+    }
+    free(in);
+    free(out);
+    return r;
+}
+
+/*
+ * Zero or discard whole clusters (subclusters with extended L2) of
+ * [offset, offset+bytes).  unmap: release host clusters.  discard: entries
+ * become "unallocated" where the result still reads as zeros or the
+ * format cannot say otherwise (qemu's rules: v2 always, v3 without backing
+ * for unallocated clusters).
+ */
+static int zero_range(struct vdk_node *n, uint64_t offset, uint64_t bytes, bool unmap,
+                      bool discard)
+{
+    struct qcow2_state *s = n->opaque;
+    uint64_t cs = s->cluster_size, sc = 1ull << s->sc_bits;
+    int r = 0;
+    pthread_rwlock_wrlock(&s->free_lock);
+    pthread_mutex_lock(&s->lock);
+    if (s->corrupt)
+        r = -EIO;
+    while (r == 0 && bytes) {
+        uint64_t c0 = vdk_align_down(offset, cs);
+        uint64_t len = vdk_min_u64(c0 + cs - offset, bytes);
+        uint64_t e, bm;
+        if ((r = get_l2_entry(n, c0, &e, &bm)) < 0)
+            break;
+        bool whole = len == cs || (offset == c0 && offset + len >= s->size);
+        uint64_t ne = e, nbm = bm, freed = 0;
+        if (s->extended_l2 && !whole && !(e & QCOW2_OFLAG_COMPRESSED)) {
+            unsigned a = (unsigned)((offset - c0) / sc);
+            unsigned b = (unsigned)(vdk_align_up(offset + len - c0, sc) / sc);
+            uint64_t mask = ((1ull << (b - a)) - 1) << a;
+            nbm = (bm & ~mask) | (mask << 32);
+        } else if (!whole) {
+            r = -ENOTSUP; /* generic layer writes the partial cluster */
+            break;
+        } else if (s->extended_l2) {
+            ne = (!unmap && (e & QCOW2_OFLAG_COPIED) && !(e & QCOW2_OFLAG_COMPRESSED))
+                     ? e : 0;
+            nbm = 0xffffffff00000000ull;
+            if (ne != e)
+                freed = e;
+        } else if (discard && (s->version < 3 || (!n->backing && !entry_has_host(s, e)))) {
+            ne = 0;
+            freed = e;
+        } else if (!unmap && (e & QCOW2_OFLAG_COPIED) && qcow2_has_host(s, e)) {
+            ne = e | QCOW2_OFLAG_ZERO; /* keep the preallocated cluster */
+        } else {
+            ne = QCOW2_OFLAG_ZERO;
+            freed = e;
+        }
+        if (ne != e || nbm != bm) {
+            /* Already reads as zeros with nothing below: leave it. */
+            bool nothing = !e && !(bm & 0xffffffffull) && !n->backing;
+            if (!nothing && (r = set_l2_entry(n, c0, ne, nbm)) == 0 && s->data != n->file)
+                freed = 0; /* external data: nothing to free */
+            if (r == 0 && entry_has_host(s, freed))
+                r = free_old_entries(n, &freed, 1);
+        }
+        /* A raw data file must keep showing the guest content. */
+        if (r == 0 && s->data_raw && (ne != e || nbm != bm))
+            r = vdk_pwrite_zeroes(s->data, offset, len, unmap ? VDK_REQ_MAY_UNMAP : 0);
+        offset += len;
+        bytes -= len;
+    }
+    pthread_mutex_unlock(&s->lock);
+    pthread_rwlock_unlock(&s->free_lock);
+    return r;
+}
+
+int qcow2_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                        unsigned flags)
+{
+    struct qcow2_state *s = n->opaque;
+    if (s->version < 3 && !s->extended_l2)
+        return -ENOTSUP;
+    uint64_t cs = s->cluster_size;
+    if (!s->extended_l2 && (q_offset_in_cluster(s, offset) ||
+                            (q_offset_in_cluster(s, bytes) && offset + bytes != s->size)))
+        return -ENOTSUP;
+    (void)cs;
+    return zero_range(n, offset, bytes, (flags & VDK_REQ_MAY_UNMAP) != 0, false);
+}
+
+int qcow2_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes)
+{
+    struct qcow2_state *s = n->opaque;
+    /* Only whole clusters (the last may be partial at the image end). */
+    uint64_t end = offset + bytes;
+    if (end != s->size)
+        end = vdk_align_down(end, s->cluster_size);
+    offset = vdk_align_up(offset, s->cluster_size);
+    if (offset >= end)
+        return 0;
+    return zero_range(n, offset, end - offset, true, true);
+}
+
+int qcow2_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                       uint64_t *pnum, uint64_t *map, struct vdk_node **file)
+{
+    struct qcow2_state *s = n->opaque;
+    struct qcow2_mapping m;
+    pthread_mutex_lock(&s->lock);
+    int r = qcow2_get_mapping(n, offset, bytes, &m);
+    pthread_mutex_unlock(&s->lock);
+    if (r < 0)
+        return r;
+    *pnum = m.bytes;
+    switch (m.type) {
+    case QCOW2_MAP_UNALLOCATED:
+        return 0;
+    case QCOW2_MAP_ZERO:
+        if (m.host_valid) {
+            *map = m.host;
+            *file = s->data;
+            return VDK_BS_ZERO | VDK_BS_OFFSET_VALID | VDK_BS_ALLOCATED;
+        }
+        return VDK_BS_ZERO | VDK_BS_ALLOCATED;
+    case QCOW2_MAP_COMPRESSED:
+        return VDK_BS_DATA | VDK_BS_COMPRESSED | VDK_BS_ALLOCATED;
+    default:
+        *map = m.host;
+        *file = s->data;
+        return VDK_BS_DATA | VDK_BS_OFFSET_VALID | VDK_BS_ALLOCATED;
+    }
+}
+
+int qcow2_grow_l1(struct vdk_node *n, uint64_t min_size)
+{
+    struct qcow2_state *s = n->opaque;
+    if (min_size <= s->l1_size)
+        return 0;
+    if (min_size > QCOW2_MAX_L1_BYTES / 8)
+        return -EFBIG;
+    uint64_t bytes = vdk_align_up(min_size * 8, s->cluster_size);
+    uint8_t *t = vdk_blk_alloc(bytes);
+    uint64_t *nl1 = calloc(min_size, 8);
+    if (!t || !nl1) {
+        vdk_blk_free(t);
+        free(nl1);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < s->l1_size; i++) {
+        q_st64(t + 8 * i, s->l1[i]);
+        nl1[i] = s->l1[i];
+    }
+    int64_t off = qcow2_alloc_clusters(n, bytes >> s->cluster_bits);
+    int r = off < 0 ? (int)off : 0;
+    if (r == 0)
+        r = qcow2_cache_flush(n, &s->rb_cache);
+    if (r == 0)
+        r = vdk_pwrite(n->file, t, bytes, (uint64_t)off, 0);
+    if (r == 0)
+        r = vdk_flush(n->file);
+    uint8_t h[12];
+    q_st32(h, (uint32_t)min_size);
+    q_st64(h + 4, (uint64_t)off);
+    if (r == 0)
+        r = vdk_pwrite(n->file, h, 12, QH_L1_SIZE, 0);
+    if (r == 0)
+        r = vdk_flush(n->file);
+    vdk_blk_free(t);
+    if (r < 0) {
+        free(nl1);
+        return r;
+    }
+    uint64_t old = s->l1_offset, oldb = vdk_align_up((uint64_t)s->l1_size * 8, s->cluster_size);
+    free(s->l1);
+    s->l1 = nl1;
+    s->l1_size = (uint32_t)min_size;
+    s->l1_offset = (uint64_t)off;
+    return old && oldb ? qcow2_update_refcount(n, old, oldb, -1) : 0;
+}
+
+int qcow2_preallocate(struct vdk_node *n, uint64_t from, uint64_t to,
+                      enum vdk_prealloc mode)
+{
+    struct qcow2_state *s = n->opaque;
+    uint64_t cs = s->cluster_size;
+    uint64_t g = vdk_align_down(from, cs);
+    int r = 0;
+    pthread_mutex_lock(&s->lock);
+    uint64_t last_end = 0;
+    while (r == 0 && g < to) {
+        uint64_t tbl_end = (l1_index(s, g) + 1) << (s->cluster_bits + s->l2_bits);
+        uint64_t run_end = vdk_min_u64(vdk_align_up(to, cs), tbl_end);
+        /* Make sure the L2 table exists before the data clusters, so the
+           data of one table is contiguous as with qemu. */
+        int64_t t = qcow2_get_l2_for_write(n, g);
+        if (t < 0) {
+            r = (int)t;
+            break;
+        }
+        uint64_t count = (run_end - g) >> s->cluster_bits;
+        int64_t host = alloc_data(n, g, count);
+        if (host < 0) {
+            r = (int)host;
+            break;
+        }
+        for (uint64_t i = 0; r == 0 && i < count; i++) {
+            uint64_t e, bm;
+            if ((r = get_l2_entry(n, g + i * cs, &e, &bm)) < 0)
+                break;
+            if (qcow2_has_host(s, e))
+                continue; /* only fresh clusters */
+            r = set_l2_entry(n, g + i * cs, ((uint64_t)host + i * cs) | QCOW2_OFLAG_COPIED,
+                             s->extended_l2 ? 0xffffffffull : 0);
+        }
+        last_end = (uint64_t)host + count * cs;
+        g = run_end;
+    }
+    if (r == 0)
+        r = qcow2_flush_metadata(n);
+    pthread_mutex_unlock(&s->lock);
+    if (r == 0 && last_end) {
+        int64_t flen = vdk_get_length(s->data);
+        struct vdk_error *err = NULL;
+        if (flen >= 0 && last_end > (uint64_t)flen) {
+            r = vdk_truncate(s->data, last_end, mode == VDK_PREALLOC_METADATA
+                             ? VDK_PREALLOC_OFF : mode, false, &err);
+            vdk_error_free(err);
+        }
+    }
+    return r;
+}

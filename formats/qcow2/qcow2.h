@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qcow2 format driver: on-disk layout and in-memory state shared by the
+ * files of formats/qcow2/.  Format reference: QEMU's docs/interop/qcow2.txt.
+ *
+ * Locking: s->lock (one mutex) guards all metadata: the L1 table, the L2
+ * and refcount caches, the refcount table, the allocator and the header.
+ * Data I/O to clusters that are already allocated and owned (COPIED) runs
+ * outside it.  s->free_lock is read-held by such data I/O and write-held by
+ * any operation that can free a cluster (discard, overwrite of compressed
+ * or shared clusters, shrink), so a cluster is never reused while a reader
+ * or writer still uses its old mapping.
+ *
+ * Crash-consistency rules for writes (a crash may leak clusters, never
+ * corrupt the image):
+ *   1. refcount increments reach the disk before any L2/L1/refcount-table
+ *      entry that points at the cluster (the refcount cache is flushed and
+ *      the file synced before a dirty L2 table is written);
+ *   2. a new L2 table is written (and synced) before the L1 entry pointing
+ *      at it, a new refcount block before the refcount-table entry;
+ *   3. a cluster is freed (refcount decremented) only after the L2 entry
+ *      that pointed at it has been overwritten on disk.
+ * With lazy_refcounts, rule 1 is relaxed and the dirty bit marks the image
+ * for a refcount rebuild on the next read-write open.
+ */
+#ifndef VDK_QCOW2_H
+#define VDK_QCOW2_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "block/driver.h"
+
+#define QCOW2_MAGIC 0x514649fbu /* "QFI\xfb" */
+
+/* Header field offsets (big endian on disk). */
+#define QH_VERSION            4
+#define QH_BACKING_OFFSET     8
+#define QH_BACKING_SIZE       16
+#define QH_CLUSTER_BITS       20
+#define QH_SIZE               24
+#define QH_CRYPT_METHOD       32
+#define QH_L1_SIZE            36
+#define QH_L1_OFFSET          40
+#define QH_RT_OFFSET          48
+#define QH_RT_CLUSTERS        56
+#define QH_NB_SNAPSHOTS       60
+#define QH_SNAPSHOTS_OFFSET   64
+#define QH_INCOMPAT           72
+#define QH_COMPAT             80
+#define QH_AUTOCLEAR          88
+#define QH_REFCOUNT_ORDER     96
+#define QH_HEADER_LENGTH      100
+#define QH_COMPRESSION_TYPE   104
+#define QCOW2_V2_HEADER_LEN   72
+#define QCOW2_V3_HEADER_LEN   104
+#define QCOW2_V3_HEADER_LEN_CT 112 /* with compression_type, padded */
+
+/* Feature bits. */
+#define QCOW2_INCOMPAT_DIRTY       (1ull << 0)
+#define QCOW2_INCOMPAT_CORRUPT     (1ull << 1)
+#define QCOW2_INCOMPAT_DATA_FILE   (1ull << 2)
+#define QCOW2_INCOMPAT_COMPRESSION (1ull << 3)
+#define QCOW2_INCOMPAT_EXTL2       (1ull << 4)
+#define QCOW2_INCOMPAT_KNOWN       0x1full
+#define QCOW2_COMPAT_LAZY_REFCOUNTS (1ull << 0)
+#define QCOW2_AUTOCLEAR_BITMAPS    (1ull << 0)
+#define QCOW2_AUTOCLEAR_DATA_RAW   (1ull << 1)
+
+/* Header extension types. */
+#define QCOW2_EXT_END          0x00000000u
+#define QCOW2_EXT_BACKING_FMT  0xe2792acau
+#define QCOW2_EXT_FEATURES     0x6803f857u
+#define QCOW2_EXT_BITMAPS      0x23852875u
+#define QCOW2_EXT_CRYPTO       0x0537be77u
+#define QCOW2_EXT_DATA_FILE    0x44415441u
+
+/* L1/L2 entry bits. */
+#define QCOW2_OFLAG_COPIED     (1ull << 63)
+#define QCOW2_OFLAG_COMPRESSED (1ull << 62)
+#define QCOW2_OFLAG_ZERO       (1ull << 0)
+#define QCOW2_OFFSET_MASK      0x00fffffffffffe00ull /* bits 9..55 */
+#define QCOW2_L1_RESERVED      0x7f000000000001ffull
+#define QCOW2_L2_RESERVED      0x3f000000000001feull
+
+/* Bounds on what we accept from an image. */
+#define QCOW2_MIN_CLUSTER_BITS 9
+#define QCOW2_MAX_CLUSTER_BITS 21
+#define QCOW2_MAX_SIZE         (1ull << 62)   /* guest bytes */
+#define QCOW2_MAX_L1_BYTES     (32u << 20)    /* as QEMU */
+#define QCOW2_MAX_RT_BYTES     (8u << 20)     /* as QEMU */
+#define QCOW2_MAX_BACKING_NAME 1023
+#define QCOW2_MAX_EXTS_TOTAL   (1u << 20)
+#define QCOW2_SUBCLUSTERS      32
+
+enum qcow2_compression { QCOW2_COMP_ZLIB = 0, QCOW2_COMP_ZSTD = 1 };
+
+/* One header extension we do not interpret, kept to write back. */
+struct qcow2_ext {
+    uint32_t type;
+    uint32_t len;
+    uint8_t *data;
+};
+
+/* One entry of the feature name table. */
+struct qcow2_feature_name {
+    uint8_t type; /* 0 incompatible, 1 compatible, 2 autoclear */
+    uint8_t bit;
+    char name[47];
+};
+
+/* A write-back cache of table clusters (L2 tables or refcount blocks). */
+struct qcow2_cache_entry {
+    uint64_t offset; /* 0: free slot */
+    uint8_t *buf;
+    uint64_t lru;
+    int32_t next;    /* hash chain */
+    bool dirty;
+};
+
+struct qcow2_cache {
+    struct qcow2_cache_entry *e;
+    int32_t *head;   /* hash buckets: first entry index or -1 */
+    uint32_t nbuckets;
+    uint32_t n;
+    uint32_t table_size; /* bytes per table (cluster size) */
+    uint64_t tick;
+};
+
+/* What one guest range maps to (see qcow2_get_mapping). */
+enum qcow2_map_type {
+    QCOW2_MAP_UNALLOCATED, /* ask the backing file */
+    QCOW2_MAP_ZERO,        /* reads as zeros */
+    QCOW2_MAP_NORMAL,      /* data at host offset */
+    QCOW2_MAP_COMPRESSED,  /* whole cluster compressed at host offset */
+};
+
+struct qcow2_mapping {
+    enum qcow2_map_type type;
+    uint64_t host;     /* NORMAL: host offset of the guest offset asked;
+                          COMPRESSED: the L2 descriptor */
+    uint64_t bytes;    /* length with the same type (contiguous on host) */
+    bool host_valid;   /* NORMAL, or ZERO with a preallocated host cluster */
+    bool copied;       /* NORMAL: refcount is exactly one (writable in place) */
+};
+
+struct qcow2_state {
+    pthread_mutex_t lock;
+    pthread_rwlock_t free_lock;
+
+    /* Header. */
+    uint32_t version;
+    uint32_t cluster_bits;
+    uint32_t cluster_size;
+    uint64_t size;
+    uint32_t l1_size;
+    uint64_t l1_offset;
+    uint64_t rt_offset;
+    uint32_t rt_clusters;
+    uint32_t nb_snapshots;
+    uint64_t snapshots_offset;
+    uint64_t incompat, compat, autoclear;
+    uint32_t refcount_order;
+    uint32_t header_length;
+    uint8_t compression_type;
+    uint64_t backing_offset;
+    uint32_t backing_size;
+
+    /* Derived. */
+    bool extended_l2;
+    uint32_t l2_entry_size;   /* 8 or 16 */
+    uint32_t l2_bits;         /* log2(entries per L2 table) */
+    uint32_t sc_bits;         /* log2(subcluster size) */
+    uint32_t rb_bits;         /* log2(refcount entries per block) */
+    uint64_t refcount_max;
+    uint32_t csize_shift;
+    uint64_t csize_mask;
+    uint64_t coffset_mask;
+
+    uint64_t *l1;             /* host endian, l1_size entries */
+    uint64_t *rt;             /* host endian, rt_size entries */
+    uint64_t rt_size;
+    uint64_t rt_hi;           /* entries up to the last non-zero one */
+
+    struct qcow2_cache l2_cache;
+    struct qcow2_cache rb_cache;
+
+    /* Header extensions. */
+    struct qcow2_ext *exts;   /* unknown ones, in file order */
+    uint32_t nb_exts;
+    struct qcow2_feature_name *fnames;
+    uint32_t nb_fnames;
+    char *data_file_name;     /* external data file, as recorded */
+    struct vdk_node *data;    /* where data clusters live (n->file or own) */
+    bool own_data;            /* data is a node we opened */
+    bool data_raw;
+
+    /* Allocator. */
+    uint64_t free_hint;       /* first cluster index that may be free */
+    uint64_t free_byte;       /* compressed packing: next byte, 0: none */
+    bool writable;
+    bool dirty_set;           /* we set the dirty bit (lazy refcounts) */
+    bool lazy;                /* lazy refcounts in use */
+    bool corrupt;             /* marked corrupt during this session */
+    bool repair_open;         /* opened with VDK_O_CHECK_REPAIR */
+};
+
+/* ---- big-endian helpers ---- */
+static inline uint16_t q_be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t q_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t q_be64(const uint8_t *p) { return (uint64_t)q_be32(p) << 32 | q_be32(p + 4); }
+static inline void q_st16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static inline void q_st32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+static inline void q_st64(uint8_t *p, uint64_t v) { q_st32(p, (uint32_t)(v >> 32)); q_st32(p + 4, (uint32_t)v); }
+
+/* A standard L2 entry names a host cluster.  Offset 0 is valid in an
+   external data file, where COPIED tells it from "unallocated" (spec). */
+static inline bool qcow2_has_host(const struct qcow2_state *s, uint64_t e)
+{
+    return !(e & QCOW2_OFLAG_COMPRESSED) &&
+           ((e & QCOW2_OFFSET_MASK) ||
+            ((s->incompat & QCOW2_INCOMPAT_DATA_FILE) && (e & QCOW2_OFLAG_COPIED)));
+}
+
+static inline uint64_t q_offset_in_cluster(const struct qcow2_state *s, uint64_t o)
+{
+    return o & (s->cluster_size - 1);
+}
+
+/* ---- qcow2.c ---- */
+/* Set the corrupt bit (once) and print why; returns -EIO. */
+int qcow2_signal_corruption(struct vdk_node *n, const char *fmt, ...) VDK_PRINTF(2, 3);
+/* Write the 8-byte incompatible-features field from s->incompat. */
+int qcow2_write_incompat(struct vdk_node *n);
+/* Rewrite the whole header cluster (fields, extensions, backing name). */
+int qcow2_write_header(struct vdk_node *n, struct vdk_error **errp);
+/* Before the first metadata change of a lazy-refcount session: set dirty. */
+int qcow2_mark_dirty(struct vdk_node *n);
+/* Parse the header at open; fills s (used by open and the fuzz target). */
+int qcow2_read_header(struct vdk_node *n, struct vdk_error **errp);
+
+/* ---- qcow2-cache.c ---- */
+int qcow2_cache_init(struct qcow2_cache *c, uint32_t entries, uint32_t table_size);
+void qcow2_cache_destroy(struct qcow2_cache *c);
+/* Table at `offset` (cluster aligned) into the cache; *buf valid until the
+   next cache call.  `fill`: read from the file (else zero-filled, new table). */
+int qcow2_cache_get(struct vdk_node *n, struct qcow2_cache *c, uint64_t offset,
+                    bool fill, uint8_t **buf);
+void qcow2_cache_mark_dirty(struct qcow2_cache *c, uint64_t offset);
+/* Write every dirty table of c (honouring rule 1 for the L2 cache). */
+int qcow2_cache_flush(struct vdk_node *n, struct qcow2_cache *c);
+/* Drop an entry (the cluster was freed); its dirty contents are lost. */
+void qcow2_cache_discard(struct qcow2_cache *c, uint64_t offset);
+/* Write all metadata caches in dependency order. */
+int qcow2_flush_metadata(struct vdk_node *n);
+
+/* ---- qcow2-refcount.c ---- */
+int qcow2_refcount_init(struct vdk_node *n, struct vdk_error **errp);
+int qcow2_get_refcount(struct vdk_node *n, uint64_t cluster, uint64_t *rc);
+/* Add delta to the refcount of every cluster in [offset, offset+len). */
+int qcow2_update_refcount(struct vdk_node *n, uint64_t offset, uint64_t len,
+                          int64_t delta);
+/* Set the refcount of one cluster (check repair). */
+int qcow2_set_refcount(struct vdk_node *n, uint64_t cluster, uint64_t value);
+/* Allocate `count` contiguous clusters; returns the host offset or -errno. */
+int64_t qcow2_alloc_clusters(struct vdk_node *n, uint64_t count);
+/* Allocate `bytes` (< cluster) for compressed data, packing clusters. */
+int64_t qcow2_alloc_bytes(struct vdk_node *n, uint64_t bytes);
+/* Refcount entry helpers for a block buffer of any width. */
+uint64_t qcow2_rb_get(const struct qcow2_state *s, const uint8_t *blk, uint64_t i);
+void qcow2_rb_set(const struct qcow2_state *s, uint8_t *blk, uint64_t i, uint64_t v);
+/* Return 0, or -EIO (and mark corrupt) if [off, off+len) overlaps metadata
+   other than `ignore` (a metadata offset being legitimately rewritten). */
+int qcow2_check_overlap(struct vdk_node *n, uint64_t off, uint64_t len);
+/* Free the clusters of a compressed descriptor / a normal L2 entry. */
+int qcow2_free_l2_entry(struct vdk_node *n, uint64_t entry);
+
+/* ---- qcow2-cluster.c ---- */
+int qcow2_get_mapping(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                      struct qcow2_mapping *m);
+int qcow2_pread(struct vdk_node *n, uint64_t offset, uint64_t bytes, void *buf,
+                unsigned flags);
+int qcow2_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                 const void *buf, unsigned flags);
+int qcow2_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                        unsigned flags);
+int qcow2_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes);
+int qcow2_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                       uint64_t *pnum, uint64_t *map, struct vdk_node **file);
+/* Grow the L1 table to hold at least min_size entries (moves it). */
+int qcow2_grow_l1(struct vdk_node *n, uint64_t min_size);
+/* Make sure guest cluster index gc has an L2 table; returns its offset. */
+int64_t qcow2_get_l2_for_write(struct vdk_node *n, uint64_t guest_off);
+/* Number of L1 entries needed for `size` guest bytes. */
+uint64_t qcow2_l1_entries(const struct qcow2_state *s, uint64_t size);
+/* Allocate (without writing data) every cluster of [0, size): preallocation
+   metadata, falloc, full. */
+int qcow2_preallocate(struct vdk_node *n, uint64_t from, uint64_t to,
+                      enum vdk_prealloc mode);
+
+/* ---- qcow2-compress.c ---- */
+/* Decompress one cluster; 0 or -EIO. */
+int qcow2_decompress(uint8_t type, const uint8_t *src, size_t slen, uint8_t *dst,
+                     size_t dlen);
+/* Compress into dst (capacity dcap); returns size, or -ENOSPC when the data
+   would not shrink below dcap. */
+int64_t qcow2_compress(uint8_t type, const uint8_t *src, size_t slen, uint8_t *dst,
+                       size_t dcap);
+
+/* ---- qcow2-create.c / qcow2-check.c / qcow2-amend.c ---- */
+extern const struct vdk_opt_desc qcow2_create_opts[];
+int qcow2_create(const char *filename, struct vdk_node *file, struct vdk_opts *opts,
+                 struct vdk_error **errp);
+int qcow2_measure(struct vdk_opts *opts, struct vdk_node *src, uint64_t size,
+                  struct vdk_measure *out, struct vdk_error **errp);
+int qcow2_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
+                struct vdk_error **errp);
+int qcow2_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc prealloc,
+                   bool allow_shrink, struct vdk_error **errp);
+int qcow2_amend(struct vdk_node *n, struct vdk_opts *opts, struct vdk_error **errp);
+int qcow2_change_backing_file(struct vdk_node *n, const char *backing_file,
+                              const char *backing_fmt, struct vdk_error **errp);
+int qcow2_get_info(struct vdk_node *n, struct vdk_image_info *info,
+                   struct vdk_error **errp);
+
+#endif /* VDK_QCOW2_H */
