@@ -112,8 +112,9 @@ static int classify(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm,
     } else {
         *type = has ? QCOW2_MAP_NORMAL : QCOW2_MAP_UNALLOCATED;
     }
-    if (*type == QCOW2_MAP_ZERO && has && (!s->extended_l2 || off || s->data != n->file)) {
-        /* Zero cluster with a preallocated host cluster (qemu's ZERO_ALLOC). */
+    if (*type != QCOW2_MAP_NORMAL && has && (!s->extended_l2 || off || s->data != n->file)) {
+        /* Zero cluster or unallocated subcluster with a preallocated host
+           cluster (qemu's ZERO_ALLOC and UNALLOCATED_ALLOC). */
         *host = off + q_offset_in_cluster(s, g);
         *host_valid = true;
     }
@@ -705,6 +706,11 @@ int qcow2_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     *pnum = m.bytes;
     switch (m.type) {
     case QCOW2_MAP_UNALLOCATED:
+        if (m.host_valid) {
+            *map = m.host;
+            *file = s->data;
+            return VDK_BS_OFFSET_VALID;
+        }
         return 0;
     case QCOW2_MAP_ZERO:
         if (m.host_valid) {
@@ -800,8 +806,9 @@ int qcow2_preallocate(struct vdk_node *n, uint64_t from, uint64_t to,
                 break;
             if (qcow2_has_host(s, e))
                 continue; /* only fresh clusters */
-            r = set_l2_entry(n, g + i * cs, ((uint64_t)host + i * cs) | QCOW2_OFLAG_COPIED,
-                             s->extended_l2 ? 0xffffffffull : 0);
+            /* Extended L2: host clusters only, subclusters stay unallocated
+               (reads fall through to the backing file), as qemu does. */
+            r = set_l2_entry(n, g + i * cs, ((uint64_t)host + i * cs) | QCOW2_OFLAG_COPIED, 0);
         }
         last_end = (uint64_t)host + count * cs;
         g = run_end;

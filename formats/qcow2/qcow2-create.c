@@ -225,7 +225,7 @@ static int parse_params(struct vdk_opts *opts, struct create_params *p, bool nee
     if (p->backing_fmt && !p->backing)
         return vdk_error_setf(errp, EINVAL, "backing format cannot be used without a "
                               "backing file");
-    if (p->backing && p->prealloc != VDK_PREALLOC_OFF)
+    if (p->backing && p->prealloc != VDK_PREALLOC_OFF && !p->extl2)
         return vdk_error_setf(errp, EINVAL, "backing file and preallocation can only be "
                               "used at the same time if extended_l2 is on");
     if (need_size && !vdk_opts_has(opts, "size") && !p->backing)
