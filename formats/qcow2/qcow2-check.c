@@ -342,6 +342,8 @@ static int count_all(struct check_ctx *c)
     c->l1_budget = QCOW2_CHECK_MAX_L1_ENTRIES;
     inc_refs(c, 0, cs);
     inc_refs(c, s->l1_offset, (uint64_t)s->l1_size * 8);
+    if (s->has_crypto_ext)
+        inc_refs(c, s->crypto_offset, s->crypto_length);
     int r = walk_l1(c, s->l1_offset, s->l1_size, true);
     if (r == 0 && s->nb_snapshots)
         r = walk_snapshots(c);

@@ -249,6 +249,8 @@ static int read_range(struct vdk_node *n, uint64_t offset, uint64_t bytes, uint8
             break;
         case QCOW2_MAP_NORMAL:
             r = vdk_pread(s->data, buf, m.bytes, m.host, 0);
+            if (r == 0 && s->crypt_method)
+                r = qcow2_crypto_decrypt(n, m.host, buf, m.bytes);
             break;
         case QCOW2_MAP_COMPRESSED:
             memcpy(buf, cbuf + q_offset_in_cluster(s, offset), m.bytes);
@@ -468,6 +470,8 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     }
     if (r == 0)
         r = qcow2_check_overlap(n, (uint64_t)host + (w0 - c0), w1 - w0);
+    if (r == 0 && s->crypt_method) /* copied data too: IVs follow the host offset */
+        r = qcow2_crypto_encrypt(n, (uint64_t)host + (w0 - c0), buf, w1 - w0);
     if (r == 0)
         r = vdk_pwrite(s->data, buf, w1 - w0, (uint64_t)host + (w0 - c0), 0);
     vdk_blk_free(buf);
@@ -520,7 +524,8 @@ int qcow2_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
             r = qcow2_check_overlap(n, m.host, m.bytes);
             pthread_mutex_unlock(&s->lock);
             if (r == 0)
-                r = vdk_pwrite(s->data, buf, m.bytes, m.host, 0);
+                r = s->crypt_method ? qcow2_crypto_pwrite(n, m.host, buf, m.bytes)
+                                    : vdk_pwrite(s->data, buf, m.bytes, m.host, 0);
             done = m.bytes;
         } else {
             done = r < 0 ? r : alloc_write(n, offset, bytes, buf, excl);
@@ -550,7 +555,7 @@ static int write_compressed(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     if (q_offset_in_cluster(s, offset) ||
         (q_offset_in_cluster(s, bytes) && offset + bytes != s->size))
         return -EINVAL;
-    if (s->data != n->file)
+    if (s->data != n->file || s->crypt_method) /* encrypted: never compressed */
         return -ENOTSUP;
     uint8_t *in = malloc(cs), *out = malloc(cs);
     int r = (in && out) ? 0 : -ENOMEM;
