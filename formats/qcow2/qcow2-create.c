@@ -378,8 +378,12 @@ int qcow2_create(const char *filename, struct vdk_node *file, struct vdk_opts *o
         pa = VDK_PREALLOC_METADATA;
     r = qcow2_truncate(img, p.size, pa, false, errp);
     /* As qemu: the LUKS header goes after the L1 table (and preallocation). */
-    if (r == 0 && p.crypt_hdr)
+    if (r == 0 && p.crypt_hdr) {
+        img->backing_file = (char *)p.backing; /* the header is rewritten */
+        img->backing_fmt = (char *)p.backing_fmt;
         r = qcow2_crypto_setup(img, opts, errp);
+        img->backing_file = img->backing_fmt = NULL;
+    }
     if (r == 0 && (r = vdk_driver_qcow2.flush(img)) < 0)
         vdk_error_setf_errno(errp, r, "could not write the image metadata");
     vdk_driver_qcow2.close(img);
