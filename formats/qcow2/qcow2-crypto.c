@@ -163,6 +163,10 @@ int qcow2_crypto_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
                               "the qcow2 (sub)cluster", ss);
     }
     s->crypto_locked = nokey;
+    /* As qemu's has_zero_init: preallocated clusters of an encrypted image
+       hold raw zeros, which decrypt to noise, so a convert must write its
+       zeros.  Preallocation shows as a first L1 entry in a new image. */
+    n->no_zero_init = s->l1_size && s->l1[0];
     if (n->limits.request_alignment < ss)
         n->limits.request_alignment = ss;
     n->supported_write_flags &= ~(unsigned)VDK_REQ_COMPRESSED;

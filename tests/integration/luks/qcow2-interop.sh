@@ -9,8 +9,9 @@
 #     copy-on-write from a raw backing file) and `qemu-img check` is clean;
 #  3. vdk reads images qemu-img created and qemu-io wrote (patterns at
 #     unaligned offsets, zero clusters), with the same map;
-#  4. zero writes stay zero clusters; measure matches; convert -c into an
-#     encrypted image is refused before anything is created.
+#  4. zero writes stay zero clusters; convert into a preallocated encrypted
+#     image writes its zeros; measure matches; convert -c into an encrypted
+#     image is refused before anything is created.
 . "$VDK_SRC/tests/integration/lib.sh"
 . "$VDK_SRC/tests/integration/luks/common.sh"
 
@@ -136,6 +137,15 @@ same_file "$T/out" "$T/z"
 qmap "$T/c.qcow2" | grep -q '"start": 65536, "length": 131072, "depth": 0, "present": true, "zero": true, "data": false' ||
     fail "zeros written by vdk are not zero clusters"
 qcheck "$T/c.qcow2"
+# Preallocated clusters of an encrypted image hold raw zeros (noise once
+# decrypted, as with qemu): convert must write the source's zeros.
+V convert -O qcow2 -o "$ENC,preallocation=metadata" "$T/src" "$T/pm.qcow2"
+qemu-img convert --object "$OBJ" -O qcow2 -o "$ENC,preallocation=metadata" "$T/src" "$T/qpm.qcow2"
+qraw "$T/pm.qcow2" "$T/out"
+same_file "$T/out" "$T/src"
+qmap "$T/pm.qcow2" >"$T/a"
+qmap "$T/qpm.qcow2" >"$T/b"
+same_file "$T/a" "$T/b"
 for m in "--size 1G" "$T/src"; do
     # shellcheck disable=SC2086
     qemu-img measure --object "$OBJ" -O qcow2 -o "$ENC" $m >"$T/a"
