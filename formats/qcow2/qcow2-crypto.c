@@ -67,9 +67,9 @@ int qcow2_crypto_check_header(struct vdk_node *n, uint64_t flen, struct vdk_erro
     case 0:
         return 0;
     case 1:
-        return vdk_error_setf(errp, ENOTSUP, "qcow2 AES encryption (crypt_method 1) is "
-                              "not supported; convert the image to encrypt.format=luks "
-                              "with qemu-img");
+        return vdk_error_setf(errp, ENOTSUP, "AES-encrypted qcow2 images (crypt_method 1) "
+                              "are not supported; convert the image to "
+                              "encrypt.format=luks with qemu-img");
     case 2:
         break;
     default:
