@@ -117,7 +117,10 @@ int qcow2_write_header(struct vdk_node *n, struct vdk_error **errp)
     uint8_t crypto_ext[16];
     if (ok && qcow2_crypto_ext(s, crypto_ext))
         ok = (k = put_ext(h, off, cap, QCOW2_EXT_CRYPTO, crypto_ext, 16)) && (off += k);
-    if (ok && s->version >= 3) {
+    /* qemu-img writes no feature table with clusters under 8 KiB (observed
+       with 7.2: 512..4096 have none), which also leaves room for the
+       encryption extension in a 512-byte header cluster. */
+    if (ok && s->version >= 3 && s->cluster_size >= 8192) {
         uint8_t ft[sizeof(known_features) / sizeof(known_features[0]) * 48];
         memset(ft, 0, sizeof(ft));
         for (size_t i = 0; i < sizeof(known_features) / sizeof(known_features[0]); i++) {
