@@ -61,6 +61,9 @@ struct vdk_node {
     bool growable;             /* protocol whose size follows writes (file,
                                   memory): requests are not bounded by size;
                                   reads past the end return zeros */
+    bool no_zero_init;         /* set by open: this image's unwritten areas
+                                  need not read as zeros (drv->no_zero_init
+                                  for one image, e.g. encrypted preallocation) */
     uint64_t size;             /* guest-visible length, kept by drivers */
     struct vdk_limits limits;
     unsigned supported_write_flags; /* VDK_REQ_FUA if native */

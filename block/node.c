@@ -450,7 +450,7 @@ bool vdk_node_is_format(const struct vdk_node *n) { return n->drv->kind == VDK_D
 bool vdk_node_has_zero_init(const struct vdk_node *n)
 {
     for (; n; n = n->file)
-        if (n->drv->no_zero_init)
+        if (n->drv->no_zero_init || n->no_zero_init)
             return false;
     return true;
 }

@@ -141,6 +141,11 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
         a->out_fmt = "raw";
     if (a->compress && a->copy_offload)
         return img_error("Cannot enable copy offloading when -c is used");
+    /* As qemu-img: refused before the target is created. */
+    const char *enc = a->compress ? vdk_opts_peek(a->create_opts, "encryption") : NULL;
+    if (a->compress && (vdk_opts_peek(a->create_opts, "encrypt.format") ||
+                        (enc && strcmp(enc, "off") != 0)))
+        return img_error("Compression and encryption not supported at the same time");
     if (a->explicit_sparse && a->copy_offload)
         return img_error("Cannot enable copy offloading when -S is used");
     if (a->tgt_image_opts && !a->no_create)

@@ -205,6 +205,8 @@ int qcow2_amend(struct vdk_node *n, struct vdk_opts *opts, struct vdk_error **er
     struct qcow2_state *s = n->opaque;
     const char *k, *v;
     int r;
+    if ((r = qcow2_crypto_amend(n, opts, errp)) < 0) /* encrypt.*: keyslots */
+        return r;
     for (size_t i = 0; vdk_opts_nth(opts, i, &k, &v); i++) {
         if (!strcmp(k, "compat") || !strcmp(k, "lazy_refcounts") || !strcmp(k, "size"))
             continue;

@@ -25,8 +25,48 @@ struct check_ctx {
     struct vdk_check_result *res;
     unsigned fix;
     uint64_t next_contig;
-    bool dirty_tables;
+    uint32_t mult;          /* references of the L2 table being walked */
+    /* Distinct L2 tables referenced by the L1 tables, with multiplicity:
+       each is walked once however many snapshots share it. */
+    struct l2ref { uint64_t off; uint32_t mult; bool active; } *l2s;
+    uint64_t nl2s, capl2s;
+    uint64_t l1_budget;     /* L1 entries left to walk (hostile images) */
 };
+
+/* Bound on L1 entries walked over all snapshots. */
+#define QCOW2_CHECK_MAX_L1_ENTRIES (1ull << 26)
+
+static int l2_note(struct check_ctx *c, uint64_t off, bool active)
+{
+    if (c->nl2s * 2 >= c->capl2s) {
+        uint64_t cap = c->capl2s ? c->capl2s * 2 : 1024;
+        struct l2ref *t = calloc(cap, sizeof(*t));
+        if (!t)
+            return -ENOMEM;
+        for (uint64_t i = 0; i < c->capl2s; i++) {
+            if (!c->l2s[i].off)
+                continue;
+            uint64_t h = (c->l2s[i].off >> 9) * 0x9e3779b97f4a7c15ull & (cap - 1);
+            while (t[h].off)
+                h = (h + 1) & (cap - 1);
+            t[h] = c->l2s[i];
+        }
+        free(c->l2s);
+        c->l2s = t;
+        c->capl2s = cap;
+    }
+    uint64_t h = (off >> 9) * 0x9e3779b97f4a7c15ull & (c->capl2s - 1);
+    while (c->l2s[h].off && c->l2s[h].off != off)
+        h = (h + 1) & (c->capl2s - 1);
+    if (!c->l2s[h].off) {
+        c->l2s[h].off = off;
+        c->nl2s++;
+    }
+    if (c->l2s[h].mult < UINT32_MAX)
+        c->l2s[h].mult++;
+    c->l2s[h].active |= active;
+    return 0;
+}
 
 static void inc_refs(struct check_ctx *c, uint64_t off, uint64_t len)
 {
@@ -43,9 +83,9 @@ static void inc_refs(struct check_ctx *c, uint64_t off, uint64_t len)
             return;
         c1 = c->nb - 1;
     }
+    uint32_t m = c->mult ? c->mult : 1;
     for (uint64_t i = c0; i <= c1; i++)
-        if (c->refs[i] < UINT32_MAX)
-            c->refs[i]++;
+        c->refs[i] = c->refs[i] > UINT32_MAX - m ? UINT32_MAX : c->refs[i] + m;
 }
 
 static uint64_t stored_rc(struct check_ctx *c, uint64_t cluster)
@@ -138,6 +178,12 @@ static int walk_l2(struct check_ctx *c, uint64_t l2off, bool active)
 static int walk_l1(struct check_ctx *c, uint64_t l1off, uint32_t l1size, bool active)
 {
     struct qcow2_state *s = c->n->opaque;
+    if (l1size > c->l1_budget) {
+        fprintf(stderr, "ERROR too many snapshot L1 entries to check\n");
+        c->res->check_errors++;
+        return 0;
+    }
+    c->l1_budget -= l1size;
     uint64_t *l1 = malloc((uint64_t)(l1size ? l1size : 1) * 8);
     if (!l1)
         return -ENOMEM;
@@ -176,9 +222,24 @@ static int walk_l1(struct check_ctx *c, uint64_t l1off, uint32_t l1size, bool ac
             }
         }
         if (r == 0)
-            r = walk_l2(c, off, active);
+            r = l2_note(c, off, active);
     }
     free(l1);
+    return r;
+}
+
+/* Walk every distinct L2 table once, counting its references times its
+   multiplicity. */
+static int walk_all_l2(struct check_ctx *c)
+{
+    int r = 0;
+    for (uint64_t i = 0; r == 0 && i < c->capl2s; i++) {
+        if (!c->l2s[i].off)
+            continue;
+        c->mult = c->l2s[i].mult;
+        r = walk_l2(c, c->l2s[i].off, c->l2s[i].active);
+    }
+    c->mult = 0;
     return r;
 }
 
@@ -199,7 +260,8 @@ static int walk_snapshots(struct check_ctx *c)
         uint32_t l1size = q_be32(h + 8);
         uint64_t len = 40 + (uint64_t)q_be32(h + 36) + q_be16(h + 12) + q_be16(h + 14);
         off += vdk_align_up(len, 8);
-        if (l1size > QCOW2_MAX_L1_BYTES / 8 || q_offset_in_cluster(s, l1off)) {
+        if (l1size > QCOW2_MAX_L1_BYTES / 8 || q_offset_in_cluster(s, l1off) ||
+            l1off > (uint64_t)flen || (uint64_t)l1size * 8 > (uint64_t)flen - l1off) {
             fprintf(stderr, "ERROR snapshot %" PRIu32 " has an invalid L1 table\n", i);
             c->res->corruptions++;
             continue;
@@ -273,11 +335,20 @@ static int count_all(struct check_ctx *c)
     uint64_t cs = s->cluster_size;
     memset(c->refs, 0, c->nb * sizeof(*c->refs));
     c->next_contig = 0;
+    c->mult = 0;
+    free(c->l2s);
+    c->l2s = NULL;
+    c->nl2s = c->capl2s = 0;
+    c->l1_budget = QCOW2_CHECK_MAX_L1_ENTRIES;
     inc_refs(c, 0, cs);
     inc_refs(c, s->l1_offset, (uint64_t)s->l1_size * 8);
+    if (s->has_crypto_ext)
+        inc_refs(c, s->crypto_offset, s->crypto_length);
     int r = walk_l1(c, s->l1_offset, s->l1_size, true);
     if (r == 0 && s->nb_snapshots)
         r = walk_snapshots(c);
+    if (r == 0)
+        r = walk_all_l2(c);
     if (r == 0)
         r = walk_bitmaps(c);
     if (r < 0)
@@ -385,15 +456,34 @@ int qcow2_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
         /* Re-count after repair: fixing may have allocated refcount blocks. */
         struct vdk_check_result again;
         memset(&again, 0, sizeof(again));
-        struct check_ctx c2 = c;
-        c2.res = &again;
-        c2.fix = 0;
+        free(c.l2s);
+        c.l2s = NULL;
+        c.nl2s = c.capl2s = 0;
         r = qcow2_flush_metadata(n);
         if (r == 0)
             r = vdk_flush(n->file);
-        if (r == 0 && (flen = vdk_get_length(n->file)) >= 0 &&
-            (vdk_align_up((uint64_t)flen, s->cluster_size) >> s->cluster_bits) == c.nb)
-            r = count_all(&c2) == 0 ? compare(&c2, &highest) : -EIO;
+        /* The file may have grown (rebuilt refcount blocks). */
+        if (r == 0 && (flen = vdk_get_length(n->file)) < 0)
+            r = (int)flen;
+        uint64_t nb2 = r == 0 ? vdk_align_up((uint64_t)flen, s->cluster_size) >> s->cluster_bits
+                              : c.nb;
+        if (r == 0 && nb2 > c.nb) {
+            uint32_t *nr = nb2 <= QCOW2_CHECK_MAX_CLUSTERS ? realloc(c.refs, nb2 * 4) : NULL;
+            if (!nr)
+                r = -ENOMEM;
+            else {
+                c.refs = nr;
+                c.nb = nb2;
+            }
+        }
+        struct check_ctx c2 = c;
+        c2.res = &again;
+        c2.fix = 0;
+        if (r == 0)
+            r = count_all(&c2);
+        if (r == 0)
+            r = compare(&c2, &highest);
+        free(c2.l2s);
         if (r == 0) {
             uint64_t fixed_l = res->leaks_fixed, fixed_c = res->corruptions_fixed;
             res->leaks = again.leaks;
@@ -409,6 +499,7 @@ int qcow2_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
         r = qcow2_write_incompat(n);
     }
     free(c.refs);
+    free(c.l2s);
     res->image_end_offset = highest << s->cluster_bits;
     res->total_clusters = (s->size + s->cluster_size - 1) >> s->cluster_bits;
     pthread_mutex_unlock(&s->lock);

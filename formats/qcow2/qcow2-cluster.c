@@ -112,8 +112,9 @@ static int classify(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm, int
     } else {
         *type = has ? QCOW2_MAP_NORMAL : QCOW2_MAP_UNALLOCATED;
     }
-    if (*type == QCOW2_MAP_ZERO && has && (!s->extended_l2 || off || s->data != n->file)) {
-        /* Zero cluster with a preallocated host cluster (qemu's ZERO_ALLOC). */
+    if (*type != QCOW2_MAP_NORMAL && has && (!s->extended_l2 || off || s->data != n->file)) {
+        /* Zero cluster or unallocated subcluster with a preallocated host
+           cluster (qemu's ZERO_ALLOC and UNALLOCATED_ALLOC). */
         *host = off + q_offset_in_cluster(s, g);
         *host_valid = true;
     }
@@ -263,6 +264,8 @@ static int read_range(struct vdk_node *n, uint64_t offset, uint64_t bytes, uint8
             break;
         case QCOW2_MAP_NORMAL:
             r = vdk_pread(s->data, buf, m.bytes, m.host, 0);
+            if (r == 0 && s->crypt_method)
+                r = qcow2_crypto_decrypt(n, m.host, buf, m.bytes);
             break;
         case QCOW2_MAP_COMPRESSED:
             memcpy(buf, cbuf + q_offset_in_cluster(s, offset), m.bytes);
@@ -482,6 +485,8 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     }
     if (r == 0)
         r = qcow2_check_overlap(n, (uint64_t)host + (w0 - c0), w1 - w0);
+    if (r == 0 && s->crypt_method) /* copied data too: IVs follow the host offset */
+        r = qcow2_crypto_encrypt(n, (uint64_t)host + (w0 - c0), buf, w1 - w0);
     if (r == 0)
         r = vdk_pwrite(s->data, buf, w1 - w0, (uint64_t)host + (w0 - c0), 0);
     vdk_blk_free(buf);
@@ -534,7 +539,8 @@ int qcow2_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
             r = qcow2_check_overlap(n, m.host, m.bytes);
             pthread_mutex_unlock(&s->lock);
             if (r == 0)
-                r = vdk_pwrite(s->data, buf, m.bytes, m.host, 0);
+                r = s->crypt_method ? qcow2_crypto_pwrite(n, m.host, buf, m.bytes)
+                                    : vdk_pwrite(s->data, buf, m.bytes, m.host, 0);
             done = m.bytes;
         } else {
             done = r < 0 ? r : alloc_write(n, offset, bytes, buf, excl);
@@ -564,7 +570,7 @@ static int write_compressed(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     if (q_offset_in_cluster(s, offset) ||
         (q_offset_in_cluster(s, bytes) && offset + bytes != s->size))
         return -EINVAL;
-    if (s->data != n->file)
+    if (s->data != n->file || s->crypt_method) /* encrypted: never compressed */
         return -ENOTSUP;
     uint8_t *in = malloc(cs), *out = malloc(cs);
     int r = (in && out) ? 0 : -ENOMEM;
@@ -720,6 +726,11 @@ int qcow2_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     *pnum = m.bytes;
     switch (m.type) {
     case QCOW2_MAP_UNALLOCATED:
+        if (m.host_valid) {
+            *map = m.host;
+            *file = s->data;
+            return VDK_BS_OFFSET_VALID;
+        }
         return 0;
     case QCOW2_MAP_ZERO:
         if (m.host_valid) {
@@ -815,8 +826,9 @@ int qcow2_preallocate(struct vdk_node *n, uint64_t from, uint64_t to,
                 break;
             if (qcow2_has_host(s, e))
                 continue; /* only fresh clusters */
-            r = set_l2_entry(n, g + i * cs, ((uint64_t)host + i * cs) | QCOW2_OFLAG_COPIED,
-                             s->extended_l2 ? 0xffffffffull : 0);
+            /* Extended L2: host clusters only, subclusters stay unallocated
+               (reads fall through to the backing file), as qemu does. */
+            r = set_l2_entry(n, g + i * cs, ((uint64_t)host + i * cs) | QCOW2_OFLAG_COPIED, 0);
         }
         last_end = (uint64_t)host + count * cs;
         g = run_end;

@@ -22,6 +22,17 @@ const struct vdk_opt_desc qcow2_create_opts[] = {
       "favor of encrypt.format=aes)", NULL, NULL },
     { "encrypt.format", VDK_OPT_STRING, "Encrypt the image, format choices: 'aes', "
       "'luks'", NULL, NULL },
+    { "encrypt.key-secret", VDK_OPT_STRING, "ID of secret providing qcow AES key or LUKS "
+      "passphrase", NULL, NULL },
+    { "encrypt.cipher-alg", VDK_OPT_STRING, "Name of encryption cipher algorithm", NULL,
+      NULL },
+    { "encrypt.cipher-mode", VDK_OPT_STRING, "Name of encryption cipher mode", NULL, NULL },
+    { "encrypt.ivgen-alg", VDK_OPT_STRING, "Name of IV generator algorithm", NULL, NULL },
+    { "encrypt.ivgen-hash-alg", VDK_OPT_STRING, "Name of IV generator hash algorithm",
+      NULL, NULL },
+    { "encrypt.hash-alg", VDK_OPT_STRING, "Name of encryption hash algorithm", NULL, NULL },
+    { "encrypt.iter-time", VDK_OPT_NUMBER, "Time to spend in PBKDF in milliseconds", NULL,
+      NULL },
     { "cluster_size", VDK_OPT_SIZE, "qcow2 cluster size", "65536", NULL },
     { "extended_l2", VDK_OPT_BOOL, "Extended L2 tables", "off", NULL },
     { "preallocation", VDK_OPT_STRING, "Preallocation mode (allowed values: off, "
@@ -77,6 +88,7 @@ int qcow2_write_header(struct vdk_node *n, struct vdk_error **errp)
     q_st32(h + QH_VERSION, s->version);
     q_st32(h + QH_CLUSTER_BITS, s->cluster_bits);
     q_st64(h + QH_SIZE, s->size);
+    q_st32(h + QH_CRYPT_METHOD, s->crypt_method);
     q_st32(h + QH_L1_SIZE, s->l1_size);
     q_st64(h + QH_L1_OFFSET, s->l1_offset);
     q_st64(h + QH_RT_OFFSET, s->rt_offset);
@@ -102,7 +114,13 @@ int qcow2_write_header(struct vdk_node *n, struct vdk_error **errp)
     if (ok && s->data_file_name)
         ok = (k = put_ext(h, off, cap, QCOW2_EXT_DATA_FILE, s->data_file_name,
                           (uint32_t)strlen(s->data_file_name))) && (off += k);
-    if (ok && s->version >= 3) {
+    uint8_t crypto_ext[16];
+    if (ok && qcow2_crypto_ext(s, crypto_ext))
+        ok = (k = put_ext(h, off, cap, QCOW2_EXT_CRYPTO, crypto_ext, 16)) && (off += k);
+    /* qemu-img writes no feature table with clusters under 8 KiB (observed
+       with 7.2: 512..4096 have none), which also leaves room for the
+       encryption extension in a 512-byte header cluster. */
+    if (ok && s->version >= 3 && s->cluster_size >= 8192) {
         uint8_t ft[sizeof(known_features) / sizeof(known_features[0]) * 48];
         memset(ft, 0, sizeof(ft));
         for (size_t i = 0; i < sizeof(known_features) / sizeof(known_features[0]); i++) {
@@ -144,6 +162,7 @@ struct create_params {
     uint32_t cluster_bits;
     uint32_t refcount_order;
     bool lazy, extl2, data_raw;
+    uint64_t crypt_hdr;       /* LUKS header bytes, 0: not encrypted */
     int ctype;
     int prealloc;
     const char *backing, *backing_fmt, *data_file;
@@ -153,7 +172,6 @@ static int parse_params(struct vdk_opts *opts, struct create_params *p, bool nee
                         struct vdk_error **errp)
 {
     uint64_t cs, rb;
-    bool enc = false;
     int r;
     memset(p, 0, sizeof(*p));
     if ((r = vdk_opts_get_size(opts, "size", 0, &p->size, errp)) < 0)
@@ -166,18 +184,13 @@ static int parse_params(struct vdk_opts *opts, struct create_params *p, bool nee
     p->backing_fmt = vdk_opts_get(opts, "backing_fmt");
     p->data_file = vdk_opts_get(opts, "data_file");
     if ((r = vdk_opts_get_bool(opts, "data_file_raw", false, &p->data_raw, errp)) < 0 ||
-        (r = vdk_opts_get_bool(opts, "encryption", false, &enc, errp)) < 0 ||
         (r = vdk_opts_get_bool(opts, "lazy_refcounts", false, &p->lazy, errp)) < 0 ||
         (r = vdk_opts_get_bool(opts, "extended_l2", false, &p->extl2, errp)) < 0 ||
         (r = vdk_opts_get_size(opts, "cluster_size", 65536, &cs, errp)) < 0 ||
         (r = vdk_opts_get_uint(opts, "refcount_bits", 16, &rb, errp)) < 0)
         return r;
-    const char *k, *v;
-    for (size_t i = 0; vdk_opts_nth(opts, i, &k, &v); i++)
-        if (strncmp(k, "encrypt.", 8) == 0)
-            enc = true;
-    if (enc)
-        return vdk_error_setf(errp, ENOTSUP, "encrypted qcow2 images are not supported yet");
+    if ((r = qcow2_crypto_create_check(opts, need_size, &p->crypt_hdr, errp)) < 0)
+        return r;
     p->ctype = vdk_opts_get_enum(opts, "compression_type", ctype_values, 0, errp);
     if (p->ctype < 0)
         return p->ctype;
@@ -225,7 +238,7 @@ static int parse_params(struct vdk_opts *opts, struct create_params *p, bool nee
     if (p->backing_fmt && !p->backing)
         return vdk_error_setf(errp, EINVAL, "backing format cannot be used without a "
                               "backing file");
-    if (p->backing && p->prealloc != VDK_PREALLOC_OFF)
+    if (p->backing && p->prealloc != VDK_PREALLOC_OFF && !p->extl2)
         return vdk_error_setf(errp, EINVAL, "backing file and preallocation can only be "
                               "used at the same time if extended_l2 is on");
     if (need_size && !vdk_opts_has(opts, "size") && !p->backing)
@@ -367,6 +380,13 @@ int qcow2_create(const char *filename, struct vdk_node *file, struct vdk_opts *o
     if (p.data_raw && pa == VDK_PREALLOC_OFF)
         pa = VDK_PREALLOC_METADATA;
     r = qcow2_truncate(img, p.size, pa, false, errp);
+    /* As qemu: the LUKS header goes after the L1 table (and preallocation). */
+    if (r == 0 && p.crypt_hdr) {
+        img->backing_file = (char *)p.backing; /* the header is rewritten */
+        img->backing_fmt = (char *)p.backing_fmt;
+        r = qcow2_crypto_setup(img, opts, errp);
+        img->backing_file = img->backing_fmt = NULL;
+    }
     if (r == 0 && (r = vdk_driver_qcow2.flush(img)) < 0)
         vdk_error_setf_errno(errp, r, "could not write the image metadata");
     vdk_driver_qcow2.close(img);
@@ -440,7 +460,8 @@ int qcow2_measure(struct vdk_opts *in_opts, struct vdk_node *src, uint64_t size,
     vsize = vdk_align_up(vsize, cs);
     if (p.prealloc == VDK_PREALLOC_FULL || p.prealloc == VDK_PREALLOC_FALLOC)
         required = vsize;
-    out->fully_allocated = prealloc_size(vsize, cs, p.refcount_order, p.extl2);
+    out->fully_allocated = prealloc_size(vsize, cs, p.refcount_order, p.extl2) +
+                           vdk_align_up(p.crypt_hdr, cs);
     out->required = out->fully_allocated - vsize + required;
     return 0;
 }

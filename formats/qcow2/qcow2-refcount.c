@@ -496,6 +496,8 @@ int qcow2_check_overlap(struct vdk_node *n, uint64_t off, uint64_t len)
         what = "the refcount table";
     else if (s->nb_snapshots && overlaps(off, len, s->snapshots_offset, cs))
         what = "the snapshot table";
+    else if (qcow2_crypto_overlaps(s, off, len))
+        what = "the encryption header";
     for (uint64_t i = 0; !what && i < s->rt_hi; i++)
         if (s->rt[i] && overlaps(off, len, s->rt[i] & ~(cs - 1), cs))
             what = "a refcount block";

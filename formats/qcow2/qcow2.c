@@ -30,6 +30,9 @@ static const struct vdk_opt_desc qcow2_open_opts[] = {
       NULL, NULL },
     { "snapshot.name", VDK_OPT_STRING, "Name of an internal snapshot to open read-only",
       NULL, NULL },
+    { "encrypt.key-secret", VDK_OPT_STRING, "ID of the secret that provides the LUKS "
+      "passphrase", NULL, NULL },
+    { "encrypt.format", VDK_OPT_STRING, "Encryption format expected (luks)", NULL, NULL },
     { NULL, 0, NULL, NULL, NULL },
 };
 
@@ -140,9 +143,12 @@ static int parse_extensions(struct vdk_node *n, const uint8_t *hdr, uint64_t sta
             if (!s->data_file_name)
                 return vdk_error_setf(errp, ENOMEM, "out of memory");
             break;
-        case QCOW2_EXT_CRYPTO:
-            return vdk_error_setf(errp, ENOTSUP, "encrypted qcow2 images are not "
-                                  "supported yet");
+        case QCOW2_EXT_CRYPTO: {
+            int r = qcow2_crypto_parse_ext(n, d, len, errp);
+            if (r < 0)
+                return r;
+            break;
+        }
         default: {
             /* Unknown (and bitmaps, which we do not maintain): keep to
                write back unchanged when the header is rewritten. */
@@ -217,9 +223,7 @@ int qcow2_read_header(struct vdk_node *n, struct vdk_error **errp)
     if (s->refcount_order > 6)
         return vdk_error_setf(errp, EINVAL, "refcount_order %" PRIu32 " out of range "
                               "(must be 0..6)", s->refcount_order);
-    if (crypt != 0)
-        return vdk_error_setf(errp, ENOTSUP, "encrypted qcow2 images (crypt_method %"
-                              PRIu32 ") are not supported yet", crypt);
+    s->crypt_method = crypt; /* checked with the extension below */
     if (s->size > QCOW2_MAX_SIZE)
         return vdk_error_setf(errp, EFBIG, "virtual size %" PRIu64 " too large", s->size);
 
@@ -328,11 +332,12 @@ int qcow2_read_header(struct vdk_node *n, struct vdk_error **errp)
                             s->snapshots_offset >= (uint64_t)flen))
         return vdk_error_setf(errp, EINVAL, "snapshot table at 0x%" PRIx64
                               " unaligned or beyond end of file", s->snapshots_offset);
-    return 0;
+    return qcow2_crypto_check_header(n, (uint64_t)flen, errp);
 }
 
 static void qcow2_free_state(struct qcow2_state *s)
 {
+    qcow2_crypto_close(s);
     qcow2_cache_destroy(&s->l2_cache);
     qcow2_cache_destroy(&s->rb_cache);
     free(s->l1);
@@ -446,6 +451,8 @@ static int qcow2_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
         n->supported_zero_flags = VDK_REQ_MAY_UNMAP;
     }
     s->lazy = (s->compat & QCOW2_COMPAT_LAZY_REFCOUNTS) != 0;
+    if ((r = qcow2_crypto_open(n, opts, flags, errp)) < 0)
+        goto fail;
 
     if (s->writable) {
         /* Autoclear bits we do not maintain are invalidated by our writes. */
@@ -565,6 +572,7 @@ int qcow2_get_info(struct vdk_node *n, struct vdk_image_info *info,
     info->cluster_size = s->cluster_size;
     info->has_dirty_flag = true;
     info->dirty_flag = (s->incompat & QCOW2_INCOMPAT_DIRTY) != 0;
+    info->encrypted = s->crypt_method != 0;
     struct json_object *data = json_object_new_object(), *top = json_object_new_object();
     if (!data || !top) {
         json_object_put(data);
@@ -583,6 +591,11 @@ int qcow2_get_info(struct vdk_node *n, struct vdk_image_info *info,
         json_object_object_add(data, "bitmaps", bitmaps);
     json_object_object_add(data, "refcount-bits",
                            json_object_new_int(1 << s->refcount_order));
+    if (qcow2_crypto_info(n, data) < 0) {
+        json_object_put(data);
+        json_object_put(top);
+        return vdk_error_setf(errp, ENOMEM, "out of memory");
+    }
     if (s->incompat & QCOW2_INCOMPAT_DATA_FILE) {
         if (s->data_file_name)
             json_object_object_add(data, "data-file",
@@ -616,7 +629,7 @@ const struct vdk_driver vdk_driver_qcow2 = {
     .pwrite_zeroes = qcow2_pwrite_zeroes,
     .discard = qcow2_discard,
     .flush = qcow2_flush,
-    .block_status = qcow2_block_status,
+    .block_status = qcow2_crypto_block_status,
     .truncate = qcow2_truncate,
     .get_info = qcow2_get_info,
     .check = qcow2_check,

@@ -204,6 +204,14 @@ struct qcow2_state {
     bool lazy;                /* lazy refcounts in use */
     bool corrupt;             /* marked corrupt during this session */
     bool repair_open;         /* opened with VDK_O_CHECK_REPAIR */
+
+    /* LUKS encryption (qcow2-crypto.c): crypt_method 2 and the 0x0537be77
+       extension saying where in the file the LUKS header lives. */
+    uint32_t crypt_method;    /* 0 none, 1 AES (refused), 2 LUKS */
+    bool has_crypto_ext;
+    uint64_t crypto_offset, crypto_length;
+    struct vdk_luks *luks;    /* set while an encrypted image is open */
+    bool crypto_locked;       /* opened for metadata only: no key */
 };
 
 /* ---- big-endian helpers ---- */
@@ -329,5 +337,42 @@ int qcow2_change_backing_file(struct vdk_node *n, const char *backing_file,
                               const char *backing_fmt, struct vdk_error **errp);
 int qcow2_get_info(struct vdk_node *n, struct vdk_image_info *info,
                    struct vdk_error **errp);
+
+/* ---- qcow2-crypto.c: encrypt.format=luks ----
+ * Data clusters of an encrypted image hold LUKS payload sectors whose IV
+ * sector number is the HOST offset / 512 (in the data file), as QEMU.
+ * Requests reach the data path 512-byte aligned (request_alignment). */
+struct json_object;
+/* The 16-byte extension body (offset, length): 0x0537be77. */
+int qcow2_crypto_parse_ext(struct vdk_node *n, const uint8_t *d, uint32_t len,
+                           struct vdk_error **errp);
+/* Header sanity once the tables are known (crypt_method, extension bounds). */
+int qcow2_crypto_check_header(struct vdk_node *n, uint64_t flen, struct vdk_error **errp);
+/* Unlock with encrypt.key-secret (metadata-only opens need no key). */
+int qcow2_crypto_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
+                      struct vdk_error **errp);
+void qcow2_crypto_close(struct qcow2_state *s);
+/* Create: 1 if encrypt.* asks for LUKS (validated; *hdr_bytes its header
+   size), 0 if not encrypted.  need_secret: the passphrase must exist. */
+int qcow2_crypto_create_check(struct vdk_opts *opts, bool need_secret,
+                              uint64_t *hdr_bytes, struct vdk_error **errp);
+/* Create: allocate the header clusters, format LUKS, rewrite the header. */
+int qcow2_crypto_setup(struct vdk_node *n, struct vdk_opts *opts, struct vdk_error **errp);
+/* Extension body to write (false: none). */
+bool qcow2_crypto_ext(const struct qcow2_state *s, uint8_t out[16]);
+/* [off, off+len) overlaps the LUKS header clusters. */
+bool qcow2_crypto_overlaps(const struct qcow2_state *s, uint64_t off, uint64_t len);
+/* Add qemu's "encrypt" object to the format-specific data. */
+int qcow2_crypto_info(struct vdk_node *n, struct json_object *data);
+/* amend: apply and remove the encrypt.* keys of opts (keyslots). */
+int qcow2_crypto_amend(struct vdk_node *n, struct vdk_opts *opts, struct vdk_error **errp);
+/* Hot path: host-offset IV, len a multiple of the sector size. */
+int qcow2_crypto_decrypt(struct vdk_node *n, uint64_t host, void *buf, uint64_t len);
+int qcow2_crypto_encrypt(struct vdk_node *n, uint64_t host, void *buf, uint64_t len);
+/* Encrypt into a bounce buffer and write to the data file at host. */
+int qcow2_crypto_pwrite(struct vdk_node *n, uint64_t host, const void *buf, uint64_t len);
+/* Block status with QEMU's rule: no host offsets for encrypted images. */
+int qcow2_crypto_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                              uint64_t *pnum, uint64_t *map, struct vdk_node **file);
 
 #endif /* VDK_QCOW2_H */

@@ -115,6 +115,15 @@ for raw in off on; do
   rm -f "$T/df.qcow2"
 done
 
+# Preallocation over a backing file (extended L2: host clusters only).
+"$QT" create "$T/pb.qcow2" "extended_l2=on,preallocation=metadata,backing_file=base.qcow2,backing_fmt=qcow2" ||
+    fail "create preallocated overlay"
+"$QT" io "$T/pb.qcow2" write 100000 3000 0x21 || fail "write preallocated overlay"
+qemu_clean "$T/pb.qcow2"
+same_as_qemu "$T/pb.qcow2"
+cmp -s <(qemu-img map --output=json "$T/pb.qcow2") <("$VDK_IMG" map --output=json "$T/pb.qcow2") ||
+    fail "map of a preallocated overlay differs from qemu-img's"
+
 # Refcount table growth: small clusters, narrow refcounts, many clusters.
 "$QT" create "$T/g.qcow2" "size=4M,cluster_size=512,refcount_bits=64" || fail "create g"
 "$QT" write "$T/g.qcow2" "$T/src.raw" || fail "write g"

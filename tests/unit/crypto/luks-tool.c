@@ -6,6 +6,8 @@
  *   luks-tool [--object DEF]... create FMT FILE SIZE [OPTS]
  *   luks-tool [--object DEF]... read   OPENOPTS OUT      (whole payload -> raw file)
  *   luks-tool [--object DEF]... write  OPENOPTS IN       (raw file -> payload)
+ *   luks-tool [--object DEF]... pwrite OPENOPTS OFFSET IN (IN's bytes at any
+ *                                      guest offset: unaligned writes, COW)
  *   luks-tool [--object DEF]... info   OPENOPTS          (qemu-style JSON)
  *   luks-tool [--object DEF]... amend  OPENOPTS AMENDOPTS
  *   luks-tool [--object DEF]... fill   OPENOPTS BYTES CHUNK  (write BYTES of a
@@ -165,6 +167,29 @@ int main(int argc, char **argv)
             vdk_close(n);
         if (r < 0) {
             fprintf(stderr, "luks-tool: %s: %s\n", cmd, strerror(-r));
+            return 1;
+        }
+    } else if (strcmp(cmd, "pwrite") == 0 && left == 3) {
+        uint64_t at;
+        FILE *f = NULL;
+        char *buf = malloc(CHUNK);
+        size_t got = 0;
+        if (vdk_parse_uint(argv[i + 1], &at) < 0 || !buf || !(f = fopen(argv[i + 2], "rb"))) {
+            fprintf(stderr, "luks-tool: pwrite: bad offset or input\n");
+            free(buf);
+            return 1;
+        }
+        got = fread(buf, 1, CHUNK, f);
+        fclose(f);
+        if (open_image(&n, argv[i], VDK_O_RDWR, &e) < 0) {
+            free(buf);
+            return die(e);
+        }
+        r = vdk_pwrite(n, buf, got, at, 0);
+        free(buf);
+        int c = vdk_close(n);
+        if (r < 0 || c < 0) {
+            fprintf(stderr, "luks-tool: pwrite: %s\n", strerror(r < 0 ? -r : -c));
             return 1;
         }
     } else if (strcmp(cmd, "info") == 0 && left == 1) {
