@@ -83,6 +83,8 @@ struct vdk_driver {
     const struct vdk_opt_desc *create_opts; /* create options */
     /* This format stores a backing file reference (qcow2, vhd diff). */
     bool supports_backing;
+    /* A new image does not read back as zeros (vdk_node_has_zero_init). */
+    bool no_zero_init;
 
     /*
      * Score 0..100 how likely buf (the first len bytes, len <= 4096,
@@ -185,6 +187,8 @@ extern const struct vdk_driver vdk_driver_null;
 extern const struct vdk_driver vdk_driver_record;
 extern const struct vdk_driver vdk_driver_raw;
 extern const struct vdk_driver vdk_driver_qcow2;
+extern const struct vdk_driver vdk_driver_vpc;
+extern const struct vdk_driver vdk_driver_luks;
 extern const struct vdk_driver vdk_driver_overlay;
 
 /*

@@ -17,6 +17,8 @@ static const struct vdk_driver *const driver_table[] = {
     /* formats */
     &vdk_driver_raw,
     &vdk_driver_qcow2,
+    &vdk_driver_vpc,
+    &vdk_driver_luks,
 };
 
 #define N_DRIVERS (sizeof(driver_table) / sizeof(driver_table[0]))

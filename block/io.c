@@ -298,6 +298,9 @@ int vdk_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                (raw passes zeroes on to its file). */
             unsigned dflags = (flags & n->supported_zero_flags) |
                               (flags & VDK_REQ_NO_FALLBACK);
+            /* Zeros written as data carry no FUA (zeroes_by_writing): a
+               flush makes them durable even when the driver does FUA. */
+            bool wrote = offset < m0 || m1 < end;
             uint64_t o = m0;
             while (o < m1) {
                 uint64_t c = vdk_min_u64(m1 - o, maxz);
@@ -308,8 +311,10 @@ int vdk_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                 r = n->drv->pwrite_zeroes(n, o, c, dflags);
                 if (track)
                     track_end(n, &tr);
-                if (r == -ENOTSUP && !(flags & VDK_REQ_NO_FALLBACK))
+                if (r == -ENOTSUP && !(flags & VDK_REQ_NO_FALLBACK)) {
                     r = zeroes_by_writing(n, o, c, flags);
+                    wrote = true;
+                }
                 if (r < 0)
                     return r;
                 o += c;
@@ -318,7 +323,7 @@ int vdk_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                 return r;
             if (m1 < end && (r = zeroes_by_writing(n, m1, end - m1, flags)) < 0)
                 return r;
-            if ((flags & VDK_REQ_FUA) && !(n->supported_zero_flags & VDK_REQ_FUA))
+            if ((flags & VDK_REQ_FUA) && (wrote || !(n->supported_zero_flags & VDK_REQ_FUA)))
                 r = vdk_flush(n);
             return r;
         }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "block/driver.h"
 #include "block/memory.h"
@@ -16,6 +17,8 @@ struct memory_state {
     uint8_t *data;
     uint64_t len;
     bool zero_support;
+    bool fua;
+    uint64_t latency_us;
     struct vdk_memory_stats stats;
 };
 
@@ -78,11 +81,10 @@ static int memory_alloc(const char *filename, uint64_t size, uint8_t **data,
                        ? filename + 9 : filename;
     int r = 0;
     pthread_mutex_lock(&preset_lock);
-    struct memory_preset *p = presets;
-    while (p && name && strcmp(p->name, name) != 0)
-        p = p->next;
-    if (!name)
-        p = NULL;
+    struct memory_preset *p = NULL;
+    if (name)
+        for (p = presets; p && strcmp(p->name, name) != 0; p = p->next)
+            ;
     uint64_t plen = p ? p->len : 0;
     *len = size > plen ? size : plen;
     *data = calloc(1, *len ? *len : 1);
@@ -95,11 +97,15 @@ static int memory_alloc(const char *filename, uint64_t size, uint8_t **data,
 }
 
 static const struct vdk_opt_desc memory_open_opts[] = {
-    { "filename", VDK_OPT_STRING, "memory://NAME: starts with the contents preset for NAME, if any", NULL, NULL },
+    { "filename", VDK_OPT_STRING, "memory://NAME (contents from vdk_memory_preset)",
+      NULL, NULL },
     { "size", VDK_OPT_SIZE, "Initial size", "0", NULL },
     { "align", VDK_OPT_SIZE, "Request alignment to announce", "1", NULL },
     { "max-transfer", VDK_OPT_SIZE, "Largest request to announce", NULL, NULL },
     { "zeroes", VDK_OPT_BOOL, "Support write-zeroes natively", "on", NULL },
+    { "fua", VDK_OPT_BOOL, "Announce native FUA writes", "off", NULL },
+    { "latency", VDK_OPT_NUMBER,
+      "Microseconds each read and write takes (widens race windows in tests)", "0", NULL },
     { NULL, 0, NULL, NULL, NULL },
 };
 
@@ -113,10 +119,14 @@ static int memory_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags
     if ((r = vdk_opts_get_size(opts, "size", 0, &size, errp)) < 0 ||
         (r = vdk_opts_get_size(opts, "align", 1, &align, errp)) < 0 ||
         (r = vdk_opts_get_size(opts, "max-transfer", 0, &mt, errp)) < 0 ||
-        (r = vdk_opts_get_bool(opts, "zeroes", true, &s->zero_support, errp)) < 0)
+        (r = vdk_opts_get_bool(opts, "zeroes", true, &s->zero_support, errp)) < 0 ||
+        (r = vdk_opts_get_bool(opts, "fua", false, &s->fua, errp)) < 0 ||
+        (r = vdk_opts_get_uint(opts, "latency", 0, &s->latency_us, errp)) < 0)
         return r;
     if (size > MEMORY_MAX_SIZE)
         return vdk_error_setf(errp, EFBIG, "memory image larger than 4 GiB");
+    if (s->latency_us > 1000000)
+        return vdk_error_setf(errp, EINVAL, "latency is at most 1000000 microseconds");
     if (!vdk_is_pow2(align) || align > (1u << 20))
         return vdk_error_setf(errp, EINVAL, "align must be a power of two up to 1 MiB");
     if (mt && (mt % align || mt > VDK_MAX_REQUEST))
@@ -130,6 +140,10 @@ static int memory_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags
     n->limits.request_alignment = (uint32_t)align;
     n->limits.max_transfer = (uint32_t)mt;
     n->supported_zero_flags = VDK_REQ_MAY_UNMAP;
+    if (s->fua) {
+        n->supported_write_flags |= VDK_REQ_FUA;
+        n->supported_zero_flags |= VDK_REQ_FUA;
+    }
     return 0;
 }
 
@@ -141,12 +155,15 @@ static void memory_close(struct vdk_node *n)
     free(s->data);
 }
 
-static void count(struct vdk_node *n, uint64_t *ctr, uint64_t offset, uint64_t bytes)
+static void count(struct vdk_node *n, uint64_t *ctr, uint64_t offset, uint64_t bytes,
+                  unsigned flags)
 {
     struct memory_state *s = n->opaque;
     uint32_t a = n->limits.request_alignment;
     pthread_mutex_lock(&s->stats_lock);
     (*ctr)++;
+    if (flags & VDK_REQ_FUA)
+        s->stats.fua++;
     if (bytes > s->stats.max_request)
         s->stats.max_request = bytes;
     if ((offset | bytes) & (a - 1))
@@ -183,7 +200,9 @@ static int memory_pread(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                         void *buf, unsigned flags)
 {
     struct memory_state *s = n->opaque;
-    count(n, &s->stats.reads, offset, bytes);
+    count(n, &s->stats.reads, offset, bytes, 0);
+    if (s->latency_us)
+        usleep((useconds_t)s->latency_us);
     pthread_rwlock_rdlock(&s->lock);
     uint64_t avail = offset < s->len ? vdk_min_u64(bytes, s->len - offset) : 0;
     if (avail)
@@ -197,7 +216,9 @@ static int memory_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                          const void *buf, unsigned flags)
 {
     struct memory_state *s = n->opaque;
-    count(n, &s->stats.writes, offset, bytes);
+    count(n, &s->stats.writes, offset, bytes, flags);
+    if (s->latency_us)
+        usleep((useconds_t)s->latency_us);
     int r = memory_reserve(s, offset + bytes);
     if (r < 0)
         return r;
@@ -212,7 +233,7 @@ static int memory_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t by
     struct memory_state *s = n->opaque;
     if (!s->zero_support)
         return -ENOTSUP;
-    count(n, &s->stats.zero_writes, offset, bytes);
+    count(n, &s->stats.zero_writes, offset, bytes, flags);
     int r = memory_reserve(s, offset + bytes);
     if (r < 0)
         return r;
@@ -224,7 +245,7 @@ static int memory_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t by
 static int memory_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes)
 {
     struct memory_state *s = n->opaque;
-    count(n, &s->stats.discards, offset, bytes);
+    count(n, &s->stats.discards, offset, bytes, 0);
     pthread_rwlock_rdlock(&s->lock);
     if (offset < s->len)
         memset(s->data + offset, 0, vdk_min_u64(bytes, s->len - offset));

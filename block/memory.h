@@ -17,6 +17,8 @@ struct vdk_memory_stats {
     uint64_t max_request;      /* largest request seen */
     uint64_t unaligned;        /* requests not aligned to the announced
                                   alignment (must stay 0) */
+    uint64_t fua;              /* writes and zero writes that arrived with
+                                  VDK_REQ_FUA (option fua=on) */
 };
 
 /* Counters of a memory node (NULL if n is not one). */

@@ -446,6 +446,14 @@ struct vdk_node *vdk_node_file(const struct vdk_node *n) { return n->file; }
 struct vdk_node *vdk_node_backing(const struct vdk_node *n) { return n->backing; }
 bool vdk_node_is_read_only(const struct vdk_node *n) { return n->read_only; }
 bool vdk_node_is_format(const struct vdk_node *n) { return n->drv->kind == VDK_DRV_FORMAT; }
+
+bool vdk_node_has_zero_init(const struct vdk_node *n)
+{
+    for (; n; n = n->file)
+        if (n->drv->no_zero_init)
+            return false;
+    return true;
+}
 const char *vdk_node_backing_name(const struct vdk_node *n) { return n->backing_file; }
 const char *vdk_node_backing_format(const struct vdk_node *n) { return n->backing_fmt; }
 uint32_t vdk_node_alignment(const struct vdk_node *n) { return n->limits.request_alignment; }

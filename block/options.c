@@ -9,6 +9,7 @@
 struct vdk_opt_item {
     char *key;
     char *value;
+    uint32_t hash; /* of key: lookups compare it before the string */
     bool used;
 };
 
@@ -22,24 +23,47 @@ struct vdk_opts *vdk_opts_new(void)
     return calloc(1, sizeof(struct vdk_opts));
 }
 
+/* Values may be secrets ("--object secret,data=..."): wipe before free. */
+static void free_value(char *v)
+{
+    if (v) {
+        explicit_bzero(v, strlen(v));
+        free(v);
+    }
+}
+
 void vdk_opts_free(struct vdk_opts *o)
 {
     if (!o)
         return;
     for (size_t i = 0; i < o->n; i++) {
         free(o->items[i].key);
-        free(o->items[i].value);
+        free_value(o->items[i].value);
     }
     free(o->items);
     free(o);
 }
 
+static uint32_t key_hash(const char *key)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *key; key++)
+        h = (h ^ (uint8_t)*key) * 16777619u;
+    return h;
+}
+
+/*
+ * Lists are short, so lookups are linear; the hash keeps a list at the
+ * VDK_OPTS_MAX_ITEMS bound (an untrusted option string) from costing a
+ * string compare per pair of items.
+ */
 static struct vdk_opt_item *find_item(const struct vdk_opts *o, const char *key)
 {
     if (!o)
         return NULL;
+    uint32_t h = key_hash(key);
     for (size_t i = 0; i < o->n; i++)
-        if (strcmp(o->items[i].key, key) == 0)
+        if (o->items[i].hash == h && strcmp(o->items[i].key, key) == 0)
             return &o->items[i];
     return NULL;
 }
@@ -58,7 +82,7 @@ static int set_item(struct vdk_opts *o, const char *key, size_t keylen,
     }
     if (it) {
         free(k);
-        free(it->value);
+        free_value(it->value);
         it->value = v;
         it->used = used;
         return 0;
@@ -79,7 +103,7 @@ static int set_item(struct vdk_opts *o, const char *key, size_t keylen,
         o->items = ni;
         o->cap = nc;
     }
-    o->items[o->n++] = (struct vdk_opt_item){ k, v, used };
+    o->items[o->n++] = (struct vdk_opt_item){ k, v, key_hash(k), used };
     return 0;
 }
 
@@ -104,7 +128,7 @@ int vdk_opts_del(struct vdk_opts *o, const char *key)
         return -ENOENT;
     size_t i = (size_t)(it - o->items);
     free(it->key);
-    free(it->value);
+    free_value(it->value);
     memmove(&o->items[i], &o->items[i + 1], (o->n - i - 1) * sizeof(*it));
     o->n--;
     return 0;

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <stdbool.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "vdk/options.h"
@@ -223,4 +225,122 @@ void vdk_objects_clear(void)
     }
     n_objects = 0;
     pthread_mutex_unlock(&objects_lock);
+}
+
+/* Register an already secure copy under id (takes ownership of data). */
+static void remember(const char *id, char *data, size_t len)
+{
+    pthread_mutex_lock(&objects_lock);
+    char *idc = n_objects < MAX_OBJECTS ? strdup(id) : NULL;
+    if (idc)
+        objects[n_objects++] = (struct secret){ idc, data, len };
+    pthread_mutex_unlock(&objects_lock);
+    if (!idc)
+        vdk_secret_free(data, len);
+}
+
+static int copy_secret(const char *src, size_t len, char **out, size_t *olen,
+                       struct vdk_error **errp)
+{
+    char *c = secure_alloc(len);
+    if (!c)
+        return vdk_error_setf(errp, ENOMEM, "out of memory");
+    memcpy(c, src, len);
+    *out = c;
+    *olen = len;
+    return 0;
+}
+
+/* Read one line from the terminal with echo off.  0, -ENOTTY, -EIO. */
+static int prompt_tty(const char *id, const char *what, char **out, size_t *len)
+{
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -ENOTTY;
+    struct termios old, noecho;
+    bool restore = tcgetattr(fd, &old) == 0;
+    if (restore) {
+        noecho = old;
+        noecho.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+        noecho.c_lflag |= ICANON;
+        (void)tcsetattr(fd, TCSAFLUSH, &noecho);
+    }
+    char prompt[256];
+    int pl = snprintf(prompt, sizeof(prompt), "Enter %s%s%s%s: ", what,
+                      id ? " (secret '" : "", id ? id : "", id ? "')" : "");
+    if (pl > 0 && write(fd, prompt, (size_t)pl) < 0)
+        pl = -1;
+    char *buf = secure_alloc(SECRET_MAX_LEN);
+    size_t got = 0;
+    int r = buf ? 0 : -ENOMEM;
+    while (r == 0 && got < SECRET_MAX_LEN) {
+        char ch;
+        ssize_t k = read(fd, &ch, 1);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0 || ch == '\n')
+            break;
+        buf[got++] = ch;
+    }
+    if (restore)
+        (void)tcsetattr(fd, TCSAFLUSH, &old);
+    if (write(fd, "\n", 1) < 0)
+        r = r ? r : 0;
+    close(fd);
+    if (r < 0)
+        return r;
+    *out = buf;
+    *len = got;
+    return 0;
+}
+
+int vdk_secret_lookup(const char *id, const char *what, char **out, size_t *len,
+                      struct vdk_error **errp)
+{
+    const char *key = id ? id : "";
+    pthread_mutex_lock(&objects_lock);
+    for (size_t i = 0; i < n_objects; i++) {
+        if (strcmp(objects[i].id, key) == 0) {
+            int r = copy_secret(objects[i].data, objects[i].len, out, len, errp);
+            pthread_mutex_unlock(&objects_lock);
+            return r;
+        }
+    }
+    pthread_mutex_unlock(&objects_lock);
+    char env[160] = "VDK_SECRET";
+    if (id) {
+        size_t e = strlen(env);
+        env[e++] = '_';
+        for (const char *p = id; *p && e + 1 < sizeof(env); p++) {
+            char c = *p;
+            env[e++] = (c >= 'a' && c <= 'z') ? (char)(c - 32)
+                     : ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) ? c : '_';
+        }
+        env[e] = 0;
+    }
+    const char *v = getenv(env);
+    if (v) {
+        size_t l = strlen(v);
+        if (l > SECRET_MAX_LEN)
+            return vdk_error_setf(errp, EINVAL, "environment variable %s is too long", env);
+        return copy_secret(v, l, out, len, errp);
+    }
+    if (isatty(STDIN_FILENO)) {
+        char *buf = NULL;
+        size_t l = 0;
+        if (prompt_tty(id, what, &buf, &l) == 0) {
+            int r = copy_secret(buf, l, out, len, errp);
+            if (r == 0)
+                remember(key, buf, l);
+            else
+                vdk_secret_free(buf, SECRET_MAX_LEN);
+            return r;
+        }
+    }
+    if (!id)
+        return vdk_error_setf(errp, EINVAL, "no %s given: use key-secret=ID with --object "
+                              "secret,id=ID,file=PATH, or set VDK_SECRET", what);
+    return vdk_error_setf(errp, ENOENT, "no secret with id '%s' (give it with --object "
+                          "secret,id=%s,file=PATH or the environment variable %s)", id, id,
+                          env);
 }

@@ -112,18 +112,20 @@ int vdk_parse_bool(const char *s, bool *out)
 /*
  * Human size the way qemu-img prints it: three significant digits in the
  * largest binary unit that keeps the figure below 1000 ("95.4 MiB").
+ * In double, as qemu computes it: above 2^53 the conversion rounds, and
+ * byte-for-byte output depends on rounding the same way.
  */
 char *vdk_size_to_str(uint64_t bytes)
 {
     static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
     int i = 0;
-    long double unit = 1;
-    while (i < 6 && (long double)bytes >= 1000.0L * unit) {
+    double d = (double)bytes, unit = 1;
+    while (i < 6 && d >= 1000.0 * unit) {
         unit *= 1024;
         i++;
     }
     char *s = NULL;
-    if (asprintf(&s, "%0.3Lg %s", (long double)bytes / unit, units[i]) < 0)
+    if (asprintf(&s, "%0.3g %s", d / unit, units[i]) < 0)
         return NULL;
     return s;
 }

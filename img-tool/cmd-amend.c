@@ -46,16 +46,14 @@ int img_cmd_amend(int argc, char **argv)
         { "force", no_argument, NULL, IMG_OPT_FORCE },
         { NULL, 0, NULL, 0 },
     };
-    const char *fmt = NULL;
+    struct img_image_args ia = { .flags = VDK_O_RDWR };
     struct vdk_opts *o = NULL;
-    bool image_opts = false, help = false;
-    unsigned flags = VDK_O_RDWR;
+    bool help = false;
     int c, ret = 1;
 
     while ((c = getopt_long(argc, argv, ":f:ho:pqt:", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': return img_command_help("amend");
-        case 'f': fmt = optarg; break;
         case 'p': case 'q': case IMG_OPT_FORCE: break;
         case 'o':
             if (img_o_is_help(optarg))
@@ -63,24 +61,17 @@ int img_cmd_amend(int argc, char **argv)
             else if (img_add_o_option(&o, optarg))
                 goto out;
             break;
-        case 't':
-            if (img_parse_cache(optarg, &flags) < 0) {
-                ret = img_error("Invalid cache option: %s", optarg);
+        default: {
+            int h = img_image_opt(&ia, c, optarg);
+            if (h <= 0) {
+                ret = h < 0 ? 1 : img_getopt_error(c, argv);
                 goto out;
             }
-            break;
-        case IMG_OPT_IMAGE_OPTS: image_opts = true; break;
-        case IMG_OPT_OBJECT:
-            if (img_add_object(optarg))
-                goto out;
-            break;
-        default:
-            ret = img_getopt_error(c, argv);
-            goto out;
+        }
         }
     }
     if (help) {
-        ret = amend_help(fmt);
+        ret = amend_help(ia.fmt);
         goto out;
     }
     if (!o) {
@@ -93,7 +84,7 @@ int img_cmd_amend(int argc, char **argv)
     }
     const char *filename = argv[optind];
     struct vdk_node *n = NULL;
-    if (img_open_or_report(&n, filename, fmt, image_opts, NULL, flags))
+    if (img_open_or_report(&n, filename, ia.fmt, ia.image_opts, NULL, ia.flags))
         goto out;
     struct vdk_error *err = NULL;
     int r = vdk_amend(n, o, &err);

@@ -91,20 +91,17 @@ int img_cmd_check(int argc, char **argv)
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 },
     };
-    const char *fmt = NULL;
-    enum img_output output = IMG_OUTPUT_HUMAN;
-    bool quiet = false, image_opts = false;
-    unsigned flags = VDK_O_CHECK_REPAIR, fix = 0;
+    struct img_image_args ia = { .flags = VDK_O_CHECK_REPAIR, .output = IMG_OUTPUT_HUMAN };
+    bool quiet = false;
+    unsigned fix = 0;
     int c;
 
     while ((c = getopt_long(argc, argv, ":f:hqr:T:U", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': return img_command_help("check");
-        case 'f': fmt = optarg; break;
         case 'q': quiet = true; break;
-        case 'U': flags |= VDK_O_SHARE; break;
         case 'r':
-            flags |= VDK_O_RDWR;
+            ia.flags |= VDK_O_RDWR;
             if (strcmp(optarg, "leaks") == 0)
                 fix = VDK_CHECK_FIX_LEAKS;
             else if (strcmp(optarg, "all") == 0)
@@ -113,31 +110,23 @@ int img_cmd_check(int argc, char **argv)
                 return img_usage_error("Unknown option value for -r (expecting 'leaks' or "
                                        "'all'): %s", optarg);
             break;
-        case 'T':
-            if (img_parse_cache(optarg, &flags) < 0)
-                return img_error("Invalid source cache option: %s", optarg);
-            break;
-        case IMG_OPT_OUTPUT:
-            if (img_parse_output(optarg, &output))
+        default: {
+            int h = img_image_opt(&ia, c, optarg);
+            if (h < 0)
                 return 1;
-            break;
-        case IMG_OPT_IMAGE_OPTS: image_opts = true; break;
-        case IMG_OPT_OBJECT:
-            if (img_add_object(optarg))
-                return 1;
-            break;
-        default:
-            return img_getopt_error(c, argv);
+            if (h == 0)
+                return img_getopt_error(c, argv);
+        }
         }
     }
     if (optind != argc - 1)
         return img_usage_error("Expecting one image file name");
     const char *filename = argv[optind];
-    if (fix && (flags & VDK_O_SHARE))
+    if (fix && (ia.flags & VDK_O_SHARE))
         return img_error("--force-share/-U is not allowed with -r");
 
     struct vdk_node *n = NULL;
-    if (img_open_or_report(&n, filename, fmt, image_opts, NULL, flags | VDK_O_NO_BACKING))
+    if (img_open_or_report(&n, filename, ia.fmt, ia.image_opts, NULL, ia.flags | VDK_O_NO_BACKING))
         return 1;
     struct vdk_check_result res;
     struct vdk_error *err = NULL;
@@ -151,7 +140,7 @@ int img_cmd_check(int argc, char **argv)
     }
     if (r == 0 && (res.corruptions_fixed || res.leaks_fixed)) {
         int lf = res.leaks_fixed, cf = res.corruptions_fixed;
-        if (output == IMG_OUTPUT_HUMAN && !quiet)
+        if (ia.output == IMG_OUTPUT_HUMAN && !quiet)
             printf("The following inconsistencies were found and repaired:\n\n"
                    "    %d leaked clusters\n    %d corruptions\n\n"
                    "Double checking the fixed image now...\n", lf, cf);
@@ -160,7 +149,7 @@ int img_cmd_check(int argc, char **argv)
         res.corruptions_fixed = cf;
     }
     if (r == 0) {
-        if (output == IMG_OUTPUT_JSON)
+        if (ia.output == IMG_OUTPUT_JSON)
             print_json(filename, vdk_node_driver_name(n), &res);
         else if (!quiet)
             print_human(&res);

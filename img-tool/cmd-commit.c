@@ -15,7 +15,6 @@
 #include "chain.h"
 #include "img.h"
 
-enum { OPT_OBJECT = 256, OPT_IMAGE_OPTS, OPT_HELP };
 
 const char img_commit_options[] =
     "  -f fmt                 image format (probed when absent)\n"
@@ -38,8 +37,9 @@ const char img_rebase_options[] =
 
 static const struct option chain_long_opts[] = {
     { "help", no_argument, NULL, 'h' },
-    { "object", required_argument, NULL, OPT_OBJECT },
-    { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+    { "object", required_argument, NULL, IMG_OPT_OBJECT },
+    { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS },
+    { "force-share", no_argument, NULL, 'U' },
     { NULL, 0, NULL, 0 },
 };
 
@@ -73,43 +73,35 @@ static struct vdk_node *find_in_chain(struct vdk_node *top, const char *name)
 
 int img_cmd_commit(int argc, char **argv)
 {
-    const char *fmt = NULL, *base_name = NULL, *cache = "writeback";
-    bool quiet = false, keep = false, progress = false, image_opts = false;
+    struct img_image_args ia = { .flags = VDK_O_RDWR };
+    const char *base_name = NULL;
+    bool quiet = false, keep = false, progress = false;
     int c;
-    optind = 1;
+    img_getopt_reset();
     while ((c = getopt_long(argc, argv, ":hf:t:b:r:dpq", chain_long_opts, NULL)) != -1) {
         switch (c) {
-        case 'h':
-            printf("usage: %s commit [--object objectdef] [--image-opts] [-q] [-f fmt] "
-                   "[-t cache] [-b base] [-r rate_limit] [-d] [-p] filename\n%s", IMG_PROG,
-                   img_commit_options);
-            return 0;
-        case 'f': fmt = optarg; break;
-        case 't': cache = optarg; break;
+        case 'h': return img_command_help("commit");
         case 'b': base_name = optarg; break;
         case 'r': break; /* rate limit: accepted, the copy is not throttled */
         case 'd': keep = true; break;
         case 'p': progress = true; break;
         case 'q': quiet = true; break;
-        case OPT_OBJECT:
-            if (img_add_object(optarg))
+        default: {
+            int h = img_image_opt(&ia, c, optarg);
+            if (h < 0)
                 return 1;
-            break;
-        case OPT_IMAGE_OPTS: image_opts = true; break;
-        case ':': return img_usage_error("option '%s' needs an argument", argv[optind - 1]);
-        default: return img_usage_error("unrecognized option '%s'", argv[optind - 1]);
+            if (h == 0)
+                return img_getopt_error(c, argv);
+        }
         }
     }
     if (optind != argc - 1)
         return img_usage_error("Expecting one image file name");
     const char *filename = argv[optind];
-    unsigned flags = VDK_O_RDWR;
-    if (img_parse_cache(cache, &flags) < 0)
-        return img_error("Invalid cache option: %s", cache);
     struct vdk_error *err = NULL;
     struct vdk_node *top = NULL;
-    if (img_open(&top, filename, fmt, image_opts, NULL, flags, &err) < 0)
-        return img_report(err, NULL);
+    if (img_open_or_report(&top, filename, ia.fmt, ia.image_opts, NULL, ia.flags))
+        return 1;
     struct vdk_node *base = NULL;
     if (base_name && !(base = find_in_chain(top, base_name))) {
         vdk_close(top);
@@ -132,33 +124,27 @@ int img_cmd_commit(int argc, char **argv)
 
 int img_cmd_rebase(int argc, char **argv)
 {
-    const char *fmt = NULL, *backing = NULL, *bfmt = NULL, *cache = "writeback";
-    bool quiet = false, unsafe = false, progress = false, image_opts = false, share = false;
+    struct img_image_args ia = { .flags = VDK_O_RDWR };
+    const char *backing = NULL, *bfmt = NULL;
+    bool quiet = false, unsafe = false, progress = false;
     int c;
-    optind = 1;
+    img_getopt_reset();
     while ((c = getopt_long(argc, argv, ":hf:t:T:b:F:upqU", chain_long_opts, NULL)) != -1) {
         switch (c) {
-        case 'h':
-            printf("usage: %s rebase [--object objectdef] [--image-opts] [-U] [-q] [-f fmt] "
-                   "[-t cache] [-T src_cache] [-p] [-u] -b backing_file [-F backing_fmt] "
-                   "filename\n%s", IMG_PROG, img_rebase_options);
-            return 0;
-        case 'f': fmt = optarg; break;
-        case 't': cache = optarg; break;
+        case 'h': return img_command_help("rebase");
         case 'T': break; /* source cache mode: reads use the default */
         case 'b': backing = optarg; break;
         case 'F': bfmt = optarg; break;
         case 'u': unsafe = true; break;
         case 'p': progress = true; break;
         case 'q': quiet = true; break;
-        case 'U': share = true; break;
-        case OPT_OBJECT:
-            if (img_add_object(optarg))
+        default: {
+            int h = img_image_opt(&ia, c, optarg);
+            if (h < 0)
                 return 1;
-            break;
-        case OPT_IMAGE_OPTS: image_opts = true; break;
-        case ':': return img_usage_error("option '%s' needs an argument", argv[optind - 1]);
-        default: return img_usage_error("unrecognized option '%s'", argv[optind - 1]);
+            if (h == 0)
+                return img_getopt_error(c, argv);
+        }
         }
     }
     if (optind != argc - 1)
@@ -168,13 +154,11 @@ int img_cmd_rebase(int argc, char **argv)
     if (bfmt && !vdk_driver_find(bfmt))
         return img_error("Unknown backing file format '%s'", bfmt);
     const char *filename = argv[optind];
-    unsigned flags = VDK_O_RDWR | (unsafe ? VDK_O_NO_BACKING : 0) | (share ? VDK_O_SHARE : 0);
-    if (img_parse_cache(cache, &flags) < 0)
-        return img_error("Invalid cache option: %s", cache);
     struct vdk_error *err = NULL;
     struct vdk_node *top = NULL;
-    if (img_open(&top, filename, fmt, image_opts, NULL, flags, &err) < 0)
-        return img_report(err, NULL);
+    if (img_open_or_report(&top, filename, ia.fmt, ia.image_opts, NULL,
+                           ia.flags | (unsafe ? VDK_O_NO_BACKING : 0)))
+        return 1;
     int last = -1;
     int r = vdk_rebase(top, backing, bfmt, unsafe, (progress && !quiet) ? chain_progress : NULL,
                        &last, &err);

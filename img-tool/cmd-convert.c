@@ -229,8 +229,23 @@ static int open_target(struct convert_args *a, const char *out, uint64_t total,
     if (img_parse_cache(a->cache ? a->cache : "unsafe", &flags) < 0)
         return img_error("Invalid cache option: %s", a->cache);
     struct vdk_error *err = NULL;
+    /* As qemu-img: the target is opened with the create options that name
+       key secrets ("key-secret", "encrypt.key-secret"), so an encrypted
+       target can be written. */
+    struct vdk_opts *keys = vdk_opts_new();
+    const char *k, *v;
+    if (!keys)
+        return img_error("out of memory");
+    for (size_t i = 0; a->create_opts && vdk_opts_nth(a->create_opts, i, &k, &v); i++) {
+        size_t kl = strlen(k);
+        if (kl >= 10 && strcmp(k + kl - 10, "key-secret") == 0 &&
+            (kl == 10 || k[kl - 11] == '.') && vdk_opts_set(keys, k, v) < 0) {
+            vdk_opts_free(keys);
+            return img_error("out of memory");
+        }
+    }
     if (img_open(tgt, out, a->tgt_image_opts ? NULL : a->out_fmt, a->tgt_image_opts,
-                 NULL, flags, &err) < 0)
+                 keys, flags, &err) < 0)
         return img_report(err, "Could not open '%s'", out);
     int64_t len = vdk_get_length(*tgt);
     if (len < 0)
@@ -295,10 +310,11 @@ int img_cmd_convert(int argc, char **argv)
         .out_of_order = a.out_of_order,
         .progress = prog,
     };
-    /* A new image reads as zeros (a block device does not); so does a
-       target the user vouches for. */
+    /* A new image reads as zeros (a block device or a LUKS image does
+       not); so does a target the user vouches for. */
     p.has_zero_init = a.target_is_zero ||
-                      (!a.no_create && !p.target_has_backing && !is_block_device(out_name));
+                      (!a.no_create && !p.target_has_backing && !is_block_device(out_name) &&
+                       vdk_node_has_zero_init(tgt));
     if (p.compressed && (p.cluster_size < CVT_SECTOR || CVT_BUF_SIZE % p.cluster_size)) {
         ret = img_error("Compression not supported for cluster size %" PRIu32,
                         p.cluster_size);

@@ -32,33 +32,21 @@ int img_cmd_info(int argc, char **argv)
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 },
     };
-    const char *fmt = NULL;
-    enum img_output output = IMG_OUTPUT_HUMAN;
-    bool chain = false, image_opts = false;
-    unsigned flags = 0;
+    struct img_image_args ia = { .output = IMG_OUTPUT_HUMAN };
+    bool chain = false;
     int c;
 
     while ((c = getopt_long(argc, argv, ":f:ht:U", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': return img_command_help("info");
-        case 'f': fmt = optarg; break;
-        case 'U': flags |= VDK_O_SHARE; break;
-        case 't':
-            if (img_parse_cache(optarg, &flags) < 0)
-                return img_error("Invalid cache option: %s", optarg);
-            break;
-        case IMG_OPT_OUTPUT:
-            if (img_parse_output(optarg, &output))
-                return 1;
-            break;
         case IMG_OPT_BACKING_CHAIN: chain = true; break;
-        case IMG_OPT_IMAGE_OPTS: image_opts = true; break;
-        case IMG_OPT_OBJECT:
-            if (img_add_object(optarg))
+        default: {
+            int h = img_image_opt(&ia, c, optarg);
+            if (h < 0)
                 return 1;
-            break;
-        default:
-            return img_getopt_error(c, argv);
+            if (h == 0)
+                return img_getopt_error(c, argv);
+        }
         }
     }
     if (optind != argc - 1)
@@ -68,11 +56,11 @@ int img_cmd_info(int argc, char **argv)
     /* Like qemu-img: without --backing-chain the backing file is not even
        opened, so info works on an overlay whose base is missing. */
     if (!chain)
-        flags |= VDK_O_NO_BACKING;
+        ia.flags |= VDK_O_NO_BACKING;
     /* Metadata only, as qemu-img info: works on images others write to. */
-    flags |= VDK_O_NO_IO;
+    ia.flags |= VDK_O_NO_IO;
     struct vdk_node *top = NULL;
-    if (img_open_or_report(&top, filename, fmt, image_opts, NULL, flags))
+    if (img_open_or_report(&top, filename, ia.fmt, ia.image_opts, NULL, ia.flags))
         return 1;
 
     struct json_object *list = json_object_new_array();
@@ -88,7 +76,7 @@ int img_cmd_info(int argc, char **argv)
     }
     if (ret == 0) {
         size_t count = json_object_array_length(list);
-        if (output == IMG_OUTPUT_JSON) {
+        if (ia.output == IMG_OUTPUT_JSON) {
             img_json_print(stdout, chain ? list : json_object_array_get_idx(list, 0));
         } else {
             for (size_t i = 0; i < count; i++) {

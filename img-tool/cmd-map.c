@@ -105,18 +105,13 @@ int img_cmd_map(int argc, char **argv)
         { "max-length", required_argument, NULL, 'l' },
         { NULL, 0, NULL, 0 },
     };
-    const char *fmt = NULL;
-    enum img_output output = IMG_OUTPUT_HUMAN;
-    bool image_opts = false;
+    struct img_image_args ia = { .output = IMG_OUTPUT_HUMAN };
     uint64_t start = 0, max_len = INT64_MAX;
-    unsigned flags = 0;
     int c;
 
     while ((c = getopt_long(argc, argv, ":f:hU", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': return img_command_help("map");
-        case 'f': fmt = optarg; break;
-        case 'U': flags |= VDK_O_SHARE; break;
         case 's':
             if (img_parse_num_arg("start offset", optarg, &start))
                 return 1;
@@ -125,24 +120,20 @@ int img_cmd_map(int argc, char **argv)
             if (img_parse_num_arg("max length", optarg, &max_len))
                 return 1;
             break;
-        case IMG_OPT_OUTPUT:
-            if (img_parse_output(optarg, &output))
+        default: {
+            int h = img_image_opt(&ia, c, optarg);
+            if (h < 0)
                 return 1;
-            break;
-        case IMG_OPT_IMAGE_OPTS: image_opts = true; break;
-        case IMG_OPT_OBJECT:
-            if (img_add_object(optarg))
-                return 1;
-            break;
-        default:
-            return img_getopt_error(c, argv);
+            if (h == 0)
+                return img_getopt_error(c, argv);
+        }
         }
     }
     if (optind != argc - 1)
         return img_usage_error("Expecting one image file name");
 
     struct vdk_node *n = NULL;
-    if (img_open_or_report(&n, argv[optind], fmt, image_opts, NULL, flags))
+    if (img_open_or_report(&n, argv[optind], ia.fmt, ia.image_opts, NULL, ia.flags))
         return 1;
     int64_t len = vdk_get_length(n);
     if (len < 0) {
@@ -153,7 +144,7 @@ int img_cmd_map(int argc, char **argv)
     if (max_len < end && start < end - max_len)
         end = start + max_len;
 
-    if (output == IMG_OUTPUT_HUMAN)
+    if (ia.output == IMG_OUTPUT_HUMAN)
         printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
     else
         putchar('[');
@@ -170,16 +161,16 @@ int img_cmd_map(int argc, char **argv)
             curr.length += next.length;
             continue;
         }
-        if (curr.length && print_entry(output, &curr, true)) {
+        if (curr.length && print_entry(ia.output, &curr, true)) {
             ret = 1;
             break;
         }
         curr = next;
     }
     /* qemu-img prints the last entry even when empty (a zero-length image). */
-    if (ret == 0 && print_entry(output, &curr, false))
+    if (ret == 0 && print_entry(ia.output, &curr, false))
         ret = 1;
-    if (output == IMG_OUTPUT_JSON)
+    if (ia.output == IMG_OUTPUT_JSON)
         fputs("]\n", stdout);
     vdk_close(n);
     return ret;

@@ -68,21 +68,18 @@ int img_cmd_measure(int argc, char **argv)
         { "size", required_argument, NULL, IMG_OPT_SIZE },
         { NULL, 0, NULL, 0 },
     };
-    const char *fmt = NULL, *out_fmt = "raw", *snapshot = NULL;
-    enum img_output output = IMG_OUTPUT_HUMAN;
+    const char *out_fmt = "raw", *snapshot = NULL;
+    struct img_image_args ia = { .output = IMG_OUTPUT_HUMAN };
     struct vdk_opts *o = NULL;
-    bool image_opts = false, have_size = false, help = false;
+    bool have_size = false, help = false;
     uint64_t size = 0;
-    unsigned flags = 0;
     int c, ret = 1;
 
     while ((c = getopt_long(argc, argv, ":f:hl:o:O:U", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': return img_command_help("measure");
-        case 'f': fmt = optarg; break;
         case 'O': out_fmt = optarg; break;
         case 'l': snapshot = optarg; break;
-        case 'U': flags |= VDK_O_SHARE; break;
         case 'o':
             if (img_o_is_help(optarg))
                 help = true;
@@ -94,18 +91,13 @@ int img_cmd_measure(int argc, char **argv)
                 goto out;
             have_size = true;
             break;
-        case IMG_OPT_OUTPUT:
-            if (img_parse_output(optarg, &output))
+        default: {
+            int h = img_image_opt(&ia, c, optarg);
+            if (h <= 0) {
+                ret = h < 0 ? 1 : img_getopt_error(c, argv);
                 goto out;
-            break;
-        case IMG_OPT_IMAGE_OPTS: image_opts = true; break;
-        case IMG_OPT_OBJECT:
-            if (img_add_object(optarg))
-                goto out;
-            break;
-        default:
-            ret = img_getopt_error(c, argv);
-            goto out;
+            }
+        }
         }
     }
     const struct vdk_driver *drv = vdk_driver_find(out_fmt);
@@ -138,14 +130,14 @@ int img_cmd_measure(int argc, char **argv)
         goto out;
 
     struct vdk_node *src = NULL;
-    if (!have_size && img_open_or_report(&src, argv[optind], fmt, image_opts, NULL, flags))
+    if (!have_size && img_open_or_report(&src, argv[optind], ia.fmt, ia.image_opts, NULL, ia.flags))
         goto out;
     struct vdk_measure m;
     struct vdk_error *err = NULL;
     if (vdk_measure(out_fmt, o, src, size, &m, &err) < 0)
         ret = img_report(err, NULL);
     else
-        ret = print_result(output, &m);
+        ret = print_result(ia.output, &m);
     if (src)
         vdk_close(src);
 out:

@@ -28,10 +28,9 @@ int img_cmd_resize(int argc, char **argv)
         { "shrink", no_argument, NULL, IMG_OPT_SHRINK },
         { NULL, 0, NULL, 0 },
     };
-    const char *fmt = NULL;
-    bool quiet = false, image_opts = false, shrink = false;
+    struct img_image_args ia = { .flags = VDK_O_RDWR };
+    bool quiet = false, shrink = false;
     enum vdk_prealloc prealloc = VDK_PREALLOC_OFF;
-    unsigned flags = VDK_O_RDWR;
     int c;
 
     if (argc < 3)
@@ -44,12 +43,7 @@ int img_cmd_resize(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":f:hqt:", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': return img_command_help("resize");
-        case 'f': fmt = optarg; break;
         case 'q': quiet = true; break;
-        case 't':
-            if (img_parse_cache(optarg, &flags) < 0)
-                return img_error("Invalid cache option: %s", optarg);
-            break;
         case IMG_OPT_PREALLOC: {
             int i;
             for (i = 0; vdk_prealloc_names[i]; i++)
@@ -61,13 +55,13 @@ int img_cmd_resize(int argc, char **argv)
             break;
         }
         case IMG_OPT_SHRINK: shrink = true; break;
-        case IMG_OPT_IMAGE_OPTS: image_opts = true; break;
-        case IMG_OPT_OBJECT:
-            if (img_add_object(optarg))
+        default: {
+            int h = img_image_opt(&ia, c, optarg);
+            if (h < 0)
                 return 1;
-            break;
-        default:
-            return img_getopt_error(c, argv);
+            if (h == 0)
+                return img_getopt_error(c, argv);
+        }
         }
     }
     if (optind != argc - 1)
@@ -84,7 +78,7 @@ int img_cmd_resize(int argc, char **argv)
         return 1;
 
     struct vdk_node *node = NULL;
-    if (img_open_or_report(&node, filename, fmt, image_opts, NULL, flags))
+    if (img_open_or_report(&node, filename, ia.fmt, ia.image_opts, NULL, ia.flags))
         return 1;
     int ret = 1;
     int64_t cur = vdk_get_length(node);

@@ -56,10 +56,9 @@ int img_cmd_snapshot(int argc, char **argv)
         { "force-share", no_argument, NULL, 'U' },
         { NULL, 0, NULL, 0 },
     };
-    const char *fmt = NULL, *name = NULL;
+    const char *name = NULL;
+    struct img_image_args ia = { 0 };
     enum action act = ACT_NONE;
-    bool image_opts = false;
-    unsigned flags = 0;
     int c;
 
     while ((c = getopt_long(argc, argv, ":a:c:d:f:hlqU", longopts, NULL)) != -1) {
@@ -70,16 +69,14 @@ int img_cmd_snapshot(int argc, char **argv)
         case 'c': a = ACT_CREATE; break;
         case 'a': a = ACT_APPLY; break;
         case 'd': a = ACT_DELETE; break;
-        case 'f': fmt = optarg; break;
         case 'q': break;
-        case 'U': flags |= VDK_O_SHARE; break;
-        case IMG_OPT_IMAGE_OPTS: image_opts = true; break;
-        case IMG_OPT_OBJECT:
-            if (img_add_object(optarg))
+        default: {
+            int h = img_image_opt(&ia, c, optarg);
+            if (h < 0)
                 return 1;
-            break;
-        default:
-            return img_getopt_error(c, argv);
+            if (h == 0)
+                return img_getopt_error(c, argv);
+        }
         }
         if (a != ACT_NONE) {
             if (act != ACT_NONE)
@@ -93,11 +90,11 @@ int img_cmd_snapshot(int argc, char **argv)
     if (act == ACT_NONE)
         act = ACT_LIST;
     if (act != ACT_LIST)
-        flags |= VDK_O_RDWR;
+        ia.flags |= VDK_O_RDWR;
     const char *filename = argv[optind];
 
     struct vdk_node *n = NULL;
-    if (img_open_or_report(&n, filename, fmt, image_opts, NULL, flags | VDK_O_NO_BACKING))
+    if (img_open_or_report(&n, filename, ia.fmt, ia.image_opts, NULL, ia.flags | VDK_O_NO_BACKING))
         return 1;
     struct vdk_error *err = NULL;
     int ret = 0;

@@ -7,6 +7,7 @@
 #include <getopt.h>
 
 #include "img.h"
+#include "output.h"
 #include "vdk/secret.h"
 
 int img_error(const char *fmt, ...)
@@ -198,4 +199,37 @@ bool img_o_is_help(const char *arg)
             p++;
     }
     return false;
+}
+
+int img_image_opt(struct img_image_args *a, int opt, const char *arg)
+{
+    enum img_output out;
+    switch (opt) {
+    case 'f':
+        a->fmt = arg;
+        return 1;
+    case 'U':
+    case IMG_OPT_FORCE_SHARE:
+        a->flags |= VDK_O_SHARE;
+        return 1;
+    case 't':
+    case 'T':
+        if (img_parse_cache(arg, &a->flags) < 0) {
+            img_error("Invalid %scache option: %s", opt == 'T' ? "source " : "", arg);
+            return -1;
+        }
+        return 1;
+    case IMG_OPT_OUTPUT:
+        if (img_parse_output(arg, &out))
+            return -1;
+        a->output = out;
+        return 1;
+    case IMG_OPT_IMAGE_OPTS:
+        a->image_opts = true;
+        return 1;
+    case IMG_OPT_OBJECT:
+        return img_add_object(arg) ? -1 : 1;
+    default:
+        return 0;
+    }
 }

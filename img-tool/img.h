@@ -109,6 +109,26 @@ enum {
 };
 
 /*
+ * The options every image subcommand shares, scanned by img_image_opt():
+ * -f fmt, -U/--force-share, -t/-T cache, --image-opts, --object, and
+ * --output=human|json (output: 0 human, 1 json, as enum img_output).
+ */
+struct img_image_args {
+    const char *fmt;
+    unsigned flags;
+    bool image_opts;
+    int output;
+};
+
+/*
+ * Handle one getopt result if it is a shared option.  Returns 1 when it
+ * was (and updated *a), 0 when it was not (the caller handles it, or
+ * passes it to img_getopt_error()), -1 after printing an error (exit 1).
+ * Subcommands that do not take an option leave it out of their optstring.
+ */
+int img_image_opt(struct img_image_args *a, int opt, const char *arg);
+
+/*
  * Open an image for a subcommand, printing qemu-img's
  * "Could not open 'x': reason" on failure.  Returns 0 or 1 (exit code).
  */

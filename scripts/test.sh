@@ -24,6 +24,7 @@ VDK_PACKAGES="
   clang libclang-rt-14-dev scdoc bash-completion
   qemu-utils qemu-system-x86 libnbd-bin python3-libnbd nbdkit cryptsetup-bin
   busybox-static fio hyperfine
+  libvhdi-utils python3-libvhdi
 "
 
 cd "$(dirname "$0")/.." || exit 1
@@ -51,14 +52,16 @@ fi
 # Configure (or reconfigure, so reruns are cheap) and build one tree.
 build() {
     local dir=$1; shift
-    local opts=(-Dwerror=true "$@")
+    local opts=(-Dwerror=true "$@") log rc=0
+    log=$(mktemp)
     if [ -f "$dir/meson-private/coredata.dat" ]; then
-        meson setup --reconfigure "$dir" "${opts[@]}" >"$dir.setup.log" 2>&1
+        meson setup --reconfigure "$dir" "${opts[@]}" >"$log" 2>&1 || rc=$?
     else
-        meson setup "$dir" "${opts[@]}" >"$dir.setup.log" 2>&1
-    fi || { cat "$dir.setup.log"; return 1; }
-    rm -f "$dir.setup.log"
-    ninja -C "$dir" -j "$jobs"
+        meson setup "$dir" "${opts[@]}" >"$log" 2>&1 || rc=$?
+    fi
+    [ "$rc" -eq 0 ] || cat "$log"
+    rm -f "$log"
+    [ "$rc" -eq 0 ] && ninja -C "$dir" -j "$jobs"
 }
 
 passed=0 failed=0 skipped=0 status=0

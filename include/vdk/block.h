@@ -160,9 +160,11 @@ int vdk_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
 /*
  * Status through the backing chain from n down to (not including) base
  * (NULL: whole chain).  *depth (may be NULL) receives the layer index
- * (0 = n) that decided the range; for ranges no layer allocates, depth is
- * the chain length and the result is ZERO.  ALLOCATED is set if a layer
- * above base decided the range.
+ * (0 = n) that decided the range.  For ranges no layer allocates it is the
+ * lowest layer asked, as in qemu-img map: the bottom of the chain (chain
+ * length - 1, result ZERO), a layer whose backing file ends before the
+ * range (result ZERO), or the layer just above base (result 0).
+ * ALLOCATED is set if a layer above base decided the range.
  */
 int vdk_block_status_above(struct vdk_node *n, struct vdk_node *base,
                            uint64_t offset, uint64_t bytes, uint64_t *pnum,
@@ -176,6 +178,10 @@ struct vdk_node *vdk_node_file(const struct vdk_node *n);
 struct vdk_node *vdk_node_backing(const struct vdk_node *n);
 bool vdk_node_is_read_only(const struct vdk_node *n);
 bool vdk_node_is_format(const struct vdk_node *n);
+/* False when a freshly created image of this stack does not read back as
+   zeros (LUKS: zeroed sectors decrypt to noise), so a copy into it must
+   write its zero ranges instead of skipping them (qemu's has_zero_init). */
+bool vdk_node_has_zero_init(const struct vdk_node *n);
 /* The recorded backing file name / format of a format node, or NULL. */
 const char *vdk_node_backing_name(const struct vdk_node *n);
 const char *vdk_node_backing_format(const struct vdk_node *n);

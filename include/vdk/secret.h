@@ -35,6 +35,20 @@ int vdk_object_add(const char *def, struct vdk_error **errp);
  */
 int vdk_secret_get(const char *id, char **out, size_t *len, struct vdk_error **errp);
 
+/*
+ * Passphrase lookup for drivers (LUKS key-secret and friends), in order:
+ *  1. the secret registered with --object under `id`;
+ *  2. the environment variable VDK_SECRET_<ID> (id upper-cased, every
+ *     character other than A-Z and 0-9 replaced by '_'), or VDK_SECRET when
+ *     id is NULL (no key-secret given);
+ *  3. when stdin is a terminal, a prompt on /dev/tty without echo; the
+ *     answer is remembered under id for the rest of the process.
+ * `what` names the purpose in the prompt ("LUKS passphrase").  The value
+ * never appears in messages.  Same result contract as vdk_secret_get().
+ */
+int vdk_secret_lookup(const char *id, const char *what, char **out, size_t *len,
+                      struct vdk_error **errp);
+
 /* Wipe and free a buffer from vdk_secret_get() (or any secret copy). */
 void vdk_secret_free(char *data, size_t len);
 

@@ -370,6 +370,10 @@ static void test_size_to_str(void **state)
         { 1ull << 50, "1 PiB" },
         { 1ull << 60, "1 EiB" },
         { UINT64_MAX, "16 EiB" },
+        /* Above 2^53 qemu's double rounds first: 1.125 EiB + 1 prints as
+           1.12, and 1000 PiB - 1 already counts as EiB. */
+        { 0x1200000000000001ull, "1.12 EiB" },
+        { 1125899906842623999ull, "0.977 EiB" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *s = vdk_size_to_str(cases[i].v);

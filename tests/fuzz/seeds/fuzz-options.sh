@@ -21,6 +21,10 @@ seed 'disk.img,format=raw,readonly=on,snapshot=on'
 seed 'file=a,,b,,c.img,,,,d'
 seed 'b=x,,y,,,,z,c=,d'
 seed 'secret,id=sec0,data=letmein,format=raw'
+seed 'secret,id=fuzz,data=aGVsbG8gd29ybGQ=,format=base64'
+seed 'secret,id=fuzz,data=c2VjcmV0,,MTIz,format=base64'
+seed 'secret,id=fuzz,data=*zz*,format=base64'
+seed 'secret,id=fuzz,data='
 seed 'kind=metadata,count=0x10,flag=yes,name=n,size=0.5k'
 seed 'count=010,size=99999999T,flag=maybe,kind=none'
 seed 'size=-1,size=1Q,size=,size= 1'
@@ -37,8 +41,10 @@ seed '=1'
 seed 'a=1,=2'
 seed 'a=1,,,'
 seed ''
-# Many items (above the 1024 limit) and a long value.
+# Many items and a long value.  (The 1,024-item limit itself is covered
+# by tests/unit/test-options.c: lookups are linear, and mutating a list
+# that long only makes the replay slow.)
 s=k0=0
-for i in $(seq 1 1030); do s="$s,k$i=$i"; done
+for i in $(seq 1 200); do s="$s,k$i=$i"; done
 seed "$s"
 seed "filename=$(head -c 3000 /dev/zero | tr '\0' 'x')"

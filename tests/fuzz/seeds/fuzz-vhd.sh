@@ -1,0 +1,27 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Seeds for fuzz-vhd: small VHDs made now by qemu-img (fixed, dynamic,
+# force_size, with data written by qemu-io), and differencing images made
+# by vdk's vhd-tool when the build has it.
+set -eu
+out=${1:?usage: $0 OUTDIR}
+mkdir -p "$out"
+cd "$out"
+qemu-img create -q -f vpc dyn-1m.vhd 1M
+qemu-img create -q -f vpc -o force_size=on dyn-force.vhd 3M
+qemu-img create -q -f vpc -o subformat=fixed fixed-256k.vhd 256K
+qemu-img create -q -f vpc dyn-data.vhd 5M
+qemu-io -f vpc -c "write -P 0x41 0 4096" -c "write -P 0x42 2097152 512" \
+    -c "write -P 0x43 4194304 65536" dyn-data.vhd >/dev/null
+qemu-img create -q -f vpc -o subformat=fixed fixed-data.vhd 1M
+qemu-io -f vpc -c "write -P 0x44 512 1024" fixed-data.vhd >/dev/null
+tool=${VDK_BUILD:-}/tests/unit/vhd/vhd-tool
+if [ -n "${VDK_BUILD:-}" ] && [ -x "$tool" ]; then
+    "$tool" create parent.tmp size=3M
+    "$tool" write parent.tmp 0 4096 0x45
+    "$tool" create diff.vhd backing_file=parent.tmp,backing_fmt=vpc
+    "$tool" write diff.vhd 1024 1024 0x46
+    "$tool" create diff-partial.vhd backing_file=parent.tmp
+    NO_BACKING=1 "$tool" write diff-partial.vhd 2098176 1536 0x47
+    mv parent.tmp parent.vhd
+fi
