@@ -62,8 +62,9 @@ static int zero_range(struct vdk_node *n, uint64_t offset, uint64_t bytes, bool 
             freed = e;
         }
         if (ne != e || nbm != bm) {
-            /* Already reads as zeros with nothing below: leave it. */
-            bool nothing = !e && !(bm & 0xffffffffull) && !n->backing;
+            /* A discard of what already reads as zeros with nothing below
+               leaves it unallocated; a zero write marks it zero (as qemu). */
+            bool nothing = discard && !e && !(bm & 0xffffffffull) && !n->backing;
             if (!nothing && (r = qcow2_set_l2_entry(n, c0, ne, nbm)) == 0 && s->data != n->file)
                 freed = 0; /* external data: nothing to free */
             if (r == 0 && qcow2_entry_has_host(s, freed))
