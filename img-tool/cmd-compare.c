@@ -120,7 +120,7 @@ static int compare_range(struct cmp *c, uint64_t off, uint64_t bytes, bool both,
 static int status_of(struct cmp *c, int k, uint64_t off, uint64_t bytes, uint64_t *pnum)
 {
     struct image *im = &c->img[k];
-    int st = cvt_status(im->node, NULL, im->len, off, bytes, pnum);
+    int st = cvt_status(im->node, NULL, im->len, off, bytes, pnum, NULL, NULL);
     if (st < 0) {
         progress_abort(c->prog);
         img_error("Sector allocation test failed for %s", im->name);
@@ -163,7 +163,10 @@ static int compare_images(struct cmp *c)
         }
         off += chunk;
     }
-    /* The longer image's tail must read as zeros. */
+    /* The longer image's tail must read as zeros.  Like qemu-img, warn
+       about the sizes only once the common part matched. */
+    if (c->img[0].size != c->img[1].size)
+        say(c, "Warning: Image size mismatch!\n");
     int k = c->img[0].size > common ? 0 : 1;
     for (uint64_t off = common; off < c->img[k].size;) {
         uint64_t pnum;
@@ -256,13 +259,10 @@ int img_cmd_compare(int argc, char **argv)
         goto out;
     }
     c.prog = progress_new(progress && !c.quiet, stdout);
-    if (c.img[0].size != c.img[1].size) {
-        if (c.strict) {
-            say(&c, "Strict mode: Image size mismatch!\n");
-            ret = 1;
-            goto out;
-        }
-        say(&c, "Warning: Image size mismatch!\n");
+    if (c.img[0].size != c.img[1].size && c.strict) {
+        say(&c, "Strict mode: Image size mismatch!\n");
+        ret = 1;
+        goto out;
     }
     ret = compare_images(&c);
 out:

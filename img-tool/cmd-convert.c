@@ -41,7 +41,9 @@ static void convert_help(void)
            "Several sources are concatenated.  -S (default 4k, 0 disables) makes zero\n"
            "runs of at least that size holes; -m runs that many parallel requests\n"
            "(default 8); -W allows out-of-order writes.  -p shows progress: a bar on\n"
-           "a terminal, one '    (N.00/100%%)' line per 10%% otherwise.\n", IMG_PROG);
+           "a terminal, one '    (N.00/100%%)' line per 10%% otherwise.  -C is accepted;\n"
+           "data is copied the ordinary way.  -c compresses in all workers at once and\n"
+           "stores clusters in completion order (-m 1: in offset order).\n", IMG_PROG);
 }
 
 int cvt_getopt_error(int c, char **argv)
@@ -145,11 +147,8 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
         return img_error("--target-image-opts requires use of -n flag");
     if (a->target_is_zero && !a->no_create)
         return img_error("--target-is-zero requires use of -n flag");
-    if (a->backing_fmt && !a->backing)
-        return img_error("-F requires -B (backing file format without a backing file)");
     if (a->no_create && vdk_opts_count(a->create_opts))
-        fprintf(stderr, "%s: warning: -o has no effect when skipping image creation (-n)\n",
-                IMG_PROG);
+        return img_error("-o has no effect when skipping image creation");
     return -1;
 }
 
@@ -172,6 +171,9 @@ static int open_sources(struct convert_args *a, char **names, size_t n,
         src[i].name = names[i];
         src[i].len = (uint64_t)len;
         src[i].size = cvt_round_len((uint64_t)len);
+        /* Not with -U (no lock keeps the file from shrinking) nor with
+           -T none (the user asked to bypass the page cache). */
+        src[i].may_map = !(flags & (VDK_O_SHARE | VDK_O_DIRECT));
         src[i].align = vdk_node_cluster_size(src[i].node);
         if (src[i].align < vdk_node_alignment(src[i].node))
             src[i].align = vdk_node_alignment(src[i].node);
@@ -184,6 +186,15 @@ static int open_sources(struct convert_args *a, char **names, size_t n,
                              vdk_node_driver_name(src[i].node));
     }
     return -1;
+}
+
+/* Raw on a byte-aligned file: writing never reads the data in user space. */
+static bool is_plain_raw(struct vdk_node *n)
+{
+    struct vdk_node *f = vdk_node_file(n);
+    return strcmp(vdk_node_driver_name(n), "raw") == 0 && f &&
+           strcmp(vdk_node_driver_name(f), "file") == 0 && vdk_node_alignment(n) == 1 &&
+           vdk_node_alignment(f) == 1;
 }
 
 static bool is_block_device(const char *filename)
@@ -203,10 +214,20 @@ static int create_target(struct convert_args *a, const char *out, uint64_t total
     const struct vdk_driver *drv = vdk_driver_find(a->out_fmt);
     if (!drv)
         return img_error("Unknown file format '%s'", a->out_fmt);
-    if (a->backing && !vdk_opt_desc_find(vdk_driver_create_opts(drv), "backing_file"))
-        return img_error("Backing file not supported for file format '%s'", a->out_fmt);
-    if (a->no_create)
+    if (a->no_create) /* -B/-F only shape a new image, as in qemu-img */
         return -1;
+    const struct vdk_opt_desc *copts = vdk_driver_create_opts(drv);
+    if (a->backing && !vdk_opt_desc_find(copts, "backing_file"))
+        return img_error("Backing file not supported for file format '%s'", a->out_fmt);
+    if (a->backing_fmt && !vdk_opt_desc_find(copts, "backing_fmt"))
+        return img_error("Backing file format not supported for file format '%s'",
+                         a->out_fmt);
+    if (a->backing_fmt && !a->backing)
+        return img_error("Backing format cannot be used without backing file");
+    /* Refuse -c before clobbering anything: formats that compress offer a
+       compression_type option.  open_target() checks the node exactly. */
+    if (a->compress && !vdk_opt_desc_find(copts, "compression_type"))
+        return img_error("Compression not supported for this file format");
     char size[32];
     snprintf(size, sizeof(size), "%" PRIu64, total);
     struct vdk_opts *o = vdk_opts_clone(a->create_opts);
@@ -303,6 +324,7 @@ int img_cmd_convert(int argc, char **argv)
         .total = total,
         .min_sparse = a.min_sparse,
         .target_align = vdk_node_alignment(tgt),
+        .target_plain = is_plain_raw(tgt),
         .target_has_backing = a.backing != NULL,
         .compressed = a.compress,
         .cluster_size = vdk_node_cluster_size(tgt),

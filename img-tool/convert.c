@@ -11,7 +11,8 @@
  * (the driver compresses in the caller's thread, so -c runs in parallel),
  * and write.  Without -W a worker waits for its turn before writing, so
  * the target is written in offset order as with qemu-img; reads and zero
- * detection still overlap.
+ * detection still overlap.  With -c writes never wait, so compression
+ * runs in all workers at once.
  *
  * Zero runs inside data become holes with qemu-img's rule (see
  * sector_run), applied on the same 2 MiB buffer boundaries, so that the
@@ -34,6 +35,9 @@ enum chunk_kind { CHUNK_DATA, CHUNK_ZERO, CHUNK_BACKING };
 struct chunk {
     uint64_t seq, pos, n;
     enum chunk_kind kind;
+    size_t si;           /* source of the chunk's first byte */
+    bool mapped;         /* data at map_off in the mapping of src[si] */
+    uint64_t map_off;
 };
 
 struct job {
@@ -44,8 +48,11 @@ struct job {
     uint64_t pos;            /* next byte to plan */
     size_t si;               /* source holding pos */
     uint64_t src_base;       /* offset of src[si] in the stream */
-    uint64_t run_end;        /* end of the current status run */
+    uint64_t run_start, run_end; /* the current status run */
     enum chunk_kind run_kind;
+    bool run_mapped;         /* run is in src[si]'s mapping at run_map */
+    uint64_t run_map;
+    struct cvt_map *maps;    /* one per source */
     uint64_t next_seq;
     /* writer state */
     uint64_t next_write;     /* seq allowed to write (in-order mode) */
@@ -71,15 +78,29 @@ int cvt_read(struct vdk_node *n, uint64_t len, void *buf, uint64_t bytes,
 }
 
 int cvt_status(struct vdk_node *n, struct vdk_node *base, uint64_t len,
-               uint64_t off, uint64_t bytes, uint64_t *pnum)
+               uint64_t off, uint64_t bytes, uint64_t *pnum, uint64_t *map,
+               struct vdk_node **file)
 {
     if (off >= len) {
         *pnum = bytes;
+        if (map)
+            *map = 0;
+        if (file)
+            *file = NULL;
         return VDK_BS_ZERO | VDK_BS_ALLOCATED | VDK_BS_EOF;
     }
+    uint64_t want = bytes;
     if (bytes > len - off)
         bytes = len - off;
-    return vdk_block_status_above(n, base, off, bytes, pnum, NULL, NULL, NULL);
+    int st = vdk_block_status_above(n, base, off, bytes, pnum, map, file, NULL);
+    /* A run reaching the real end also covers the sector round-up after it
+       (which reads as zeros), as qemu-img sees it: a zero run then stays
+       one run instead of ending in a partial sector. */
+    if (st >= 0 && off + *pnum == len) {
+        uint64_t end = cvt_round_len(len);
+        *pnum = (end - off < want ? end - off : want);
+    }
+    return st;
 }
 
 /* Error reporting happens once, by the thread that failed first. */
@@ -103,8 +124,9 @@ static int plan_status(struct job *j)
     uint64_t soff = j->pos - j->src_base;
     uint64_t want = s->size - soff < STATUS_MAX ? s->size - soff : STATUS_MAX;
     struct vdk_node *base = p->target_has_backing ? vdk_node_backing(s->node) : NULL;
-    uint64_t pnum = 0;
-    int st = cvt_status(s->node, base, s->len, soff, want, &pnum);
+    uint64_t pnum = 0, map = 0;
+    struct vdk_node *file = NULL;
+    int st = cvt_status(s->node, base, s->len, soff, want, &pnum, &map, &file);
     if (st < 0)
         return st;
     enum chunk_kind kind = (st & VDK_BS_ZERO)   ? CHUNK_ZERO
@@ -131,8 +153,12 @@ static int plan_status(struct job *j)
         if (n > tail)
             n -= tail;
     }
+    j->run_start = j->pos;
     j->run_end = j->pos + n;
     j->run_kind = kind;
+    j->run_mapped = kind == CHUNK_DATA && (st & VDK_BS_OFFSET_VALID) && file &&
+                    file == j->maps[j->si].file;
+    j->run_map = map;
     return 0;
 }
 
@@ -171,6 +197,10 @@ static int plan_next(struct job *j, struct chunk *c)
             c->n -= c->n % p->cluster_size;
         }
     }
+    c->si = j->si;
+    /* A run never crosses sources, but a compressed cluster may. */
+    c->mapped = j->run_mapped && c->kind == CHUNK_DATA && c->pos + c->n <= j->run_end;
+    c->map_off = j->run_map + (c->pos - j->run_start);
     c->seq = j->next_seq++;
     j->pos += c->n;
     return 0;
@@ -318,6 +348,31 @@ static int write_chunk(struct job *j, const struct chunk *c, const uint8_t *buf)
     return 0;
 }
 
+struct write_args {
+    struct job *j;
+    const struct chunk *c;
+    const uint8_t *data;
+};
+
+static int write_guarded(void *opaque)
+{
+    struct write_args *a = opaque;
+    return write_chunk(a->j, a->c, a->data);
+}
+
+/* Write a chunk straight from the source mapping; should the mapped file
+   have shrunk meanwhile, read and write it the ordinary way. */
+static int write_mapped(struct job *j, const struct chunk *c, const uint8_t *data,
+                        uint8_t *buf)
+{
+    struct write_args a = { j, c, data };
+    int r = cvt_map_guard(write_guarded, &a);
+    if (r != -EFAULT)
+        return r;
+    r = read_chunk(j, c->pos, c->n, buf);
+    return r < 0 ? r : write_chunk(j, c, buf);
+}
+
 static void *worker(void *opaque)
 {
     struct job *j = opaque;
@@ -337,11 +392,20 @@ static void *worker(void *opaque)
             job_fail(j, r, "reading block status", c.pos);
             break;
         }
-        if (c.kind == CHUNK_DATA && (r = read_chunk(j, c.pos, c.n, buf)) < 0) {
-            job_fail(j, r, "reading", c.pos);
-            break;
+        const uint8_t *data = c.mapped ? cvt_map_get(&j->maps[c.si], c.map_off, c.n) : NULL;
+        if (c.kind == CHUNK_DATA && !data) {
+            if ((r = read_chunk(j, c.pos, c.n, buf)) < 0) {
+                job_fail(j, r, "reading", c.pos);
+                break;
+            }
+            data = buf;
         }
-        if (!j->p->out_of_order) {
+        /* With -c nothing waits for its turn (the turn counter only works
+           when every chunk waits): the driver compresses inside
+           vdk_pwrite(), so waiting would serialise the compression.
+           Clusters are then stored in completion order; -m 1 keeps them
+           sequential. */
+        if (!j->p->out_of_order && !j->p->compressed) {
             pthread_mutex_lock(&j->lock);
             while (j->next_write != c.seq && !j->error)
                 pthread_cond_wait(&j->turn, &j->lock);
@@ -350,7 +414,8 @@ static void *worker(void *opaque)
             if (r)
                 break;
         }
-        if ((r = write_chunk(j, &c, buf)) < 0) {
+        r = data && data != buf ? write_mapped(j, &c, data, buf) : write_chunk(j, &c, buf);
+        if (r < 0) {
             job_fail(j, r, "writing", c.pos);
             break;
         }
@@ -376,10 +441,24 @@ int cvt_run(const struct cvt_params *p)
             return img_error("out of memory");
         j.zero_buf = zero;
     }
+    struct cvt_map *maps = calloc(p->nsrc, sizeof(*maps));
+    if (!maps) {
+        free(zero);
+        return img_error("out of memory");
+    }
+    bool any_map = false;
+    for (size_t i = 0; i < p->nsrc && p->target_plain && !p->compressed; i++) {
+        cvt_map_open(&maps[i], &p->src[i]);
+        any_map |= maps[i].base != NULL;
+    }
+    j.maps = maps;
+    if (any_map)
+        cvt_map_guard_install();
     int nw = p->workers < 1 ? 1 : p->workers;
     pthread_t *tids = calloc((size_t)nw, sizeof(*tids));
     if (!tids) {
         free(zero);
+        free(maps);
         return img_error("out of memory");
     }
     progress_update(p->progress, 0, p->total);
@@ -395,6 +474,11 @@ int cvt_run(const struct cvt_params *p)
         pthread_join(tids[i], NULL);
     free(tids);
     free(zero);
+    if (any_map)
+        cvt_map_guard_remove();
+    for (size_t i = 0; i < p->nsrc; i++)
+        cvt_map_close(&maps[i]);
+    free(maps);
     pthread_cond_destroy(&j.turn);
     pthread_mutex_destroy(&j.lock);
     if (j.error)

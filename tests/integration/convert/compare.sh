@@ -46,6 +46,11 @@ grep -qx 'Strict mode: Image size mismatch!' v.out
 same_as_qemu -s a.raw a2.raw >/dev/null
 same_as_qemu -s a.raw b.raw >/dev/null
 [ "$(same_as_qemu f.raw g.raw)" = 1 ]
+cp --sparse=never f.raw f-full.raw          # same bytes, different allocation
+[ "$(same_as_qemu f.raw f-full.raw)" = 0 ]
+[ "$(same_as_qemu -s f.raw f-full.raw)" = 1 ]
+grep -q 'block status mismatch' v.out
+same_as_qemu -s f.raw g.raw >/dev/null
 same_as_qemu -f raw -F raw f.raw f.raw >/dev/null
 same_as_qemu h.raw h2.raw >/dev/null
 [ "$(same_as_qemu -q a.raw b.raw)" = 1 ]

@@ -21,12 +21,15 @@ expect_fail 'multiples of 512 up to 16777216' "$V" convert -S 32M a.raw o.raw
 expect_fail 'between 1 and 16' "$V" convert -m 0 a.raw o.raw
 expect_fail 'between 1 and 16' "$V" convert -m 17 a.raw o.raw
 expect_fail 'between 1 and 16' "$V" convert -m -1 a.raw o.raw
-expect_fail 'Compression not supported for this file format' "$V" convert -c -O raw a.raw o.raw
+expect_fail 'Compression not supported for this file format' "$V" convert -c -O raw a.raw c.raw
+[ ! -e c.raw ] || fail "-c into raw created the target"
 expect_fail "Unknown file format 'foo'" "$V" convert -O foo a.raw o.raw
 expect_fail "unknown image format 'foo'" "$V" convert -f foo a.raw o.raw
 expect_fail 'Invalid cache option: bogus' "$V" convert -t bogus a.raw o.raw
 expect_fail 'Invalid source cache option: bogus' "$V" convert -T bogus a.raw o.raw
 expect_fail "Backing file not supported for file format 'raw'" "$V" convert -B x a.raw o.raw
+expect_fail "Backing file format not supported for file format 'raw'" "$V" convert -F raw a.raw o.raw
+expect_fail '-o has no effect when skipping image creation' "$V" convert -n -o preallocation=full a.raw a.raw
 expect_fail 'Failed to load snapshot' "$V" convert -l snap a.raw o.raw
 expect_fail 'requires use of -n' "$V" convert --target-is-zero a.raw o.raw
 expect_fail 'requires use of -n' "$V" convert --target-image-opts a.raw driver=raw,file.filename=o.raw

@@ -78,6 +78,18 @@ grep -qx '    (10.00/100%)' p.out || { cat p.out >&2; fail "no 10% line"; }
 [ ! -s pq.out ] || fail "-q should silence -p"
 same_file v-p.raw v-s1.raw
 
+# Sources given as options, and a source read without the mapping (-U).
+"$VDK_IMG" convert --image-opts driver=raw,file.filename=s1.raw v-io.raw
+same_file v-io.raw v-s1.raw
+"$VDK_IMG" convert -U s1.raw s2.raw s3.raw v-u.raw
+same_file v-u.raw v-multi.raw
+same_map v-u.raw q-multi.raw
+
+# A window of a raw file (offset=/size=): the mapped path honours it.
+"$VDK_IMG" convert --image-opts driver=raw,file.filename=s2.raw,offset=1M,size=3M v-w.raw
+dd if=s2.raw of=w.ref bs=1M skip=1 count=3 status=none
+same_file v-w.raw w.ref
+
 # Source cache modes and -U are accepted.
 "$VDK_IMG" convert -U -T none -t writeback s1.raw v-c.raw
 same_file v-c.raw v-s1.raw
