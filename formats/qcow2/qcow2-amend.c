@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * qcow2: resize (grow, and shrink with allow_shrink), amend (compat
- * 0.10 <-> 1.1, lazy_refcounts, size) and changing the backing file.
+ * qcow2: resize (grow, and shrink with allow_shrink), L1 growth,
+ * preallocation, amend (compat 0.10 <-> 1.1, lazy_refcounts, size) and
+ * changing the backing file.
  * These run on the control thread with no I/O in flight.
  */
 #include <errno.h>
@@ -279,5 +280,105 @@ int qcow2_amend(struct vdk_node *n, struct vdk_opts *opts, struct vdk_error **er
     pthread_mutex_unlock(&s->lock);
     if (r == 0 && (r = vdk_flush(n->file)) < 0)
         vdk_error_setf_errno(errp, r, "could not flush the header");
+    return r;
+}
+
+int qcow2_grow_l1(struct vdk_node *n, uint64_t min_size)
+{
+    struct qcow2_state *s = n->opaque;
+    if (min_size <= s->l1_size)
+        return 0;
+    if (min_size > QCOW2_MAX_L1_BYTES / 8)
+        return -EFBIG;
+    uint64_t bytes = vdk_align_up(min_size * 8, s->cluster_size);
+    uint8_t *t = vdk_blk_alloc(bytes);
+    uint64_t *nl1 = calloc(min_size, 8);
+    if (!t || !nl1) {
+        vdk_blk_free(t);
+        free(nl1);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < s->l1_size; i++) {
+        q_st64(t + 8 * i, s->l1[i]);
+        nl1[i] = s->l1[i];
+    }
+    int64_t off = qcow2_alloc_clusters(n, bytes >> s->cluster_bits);
+    int r = off < 0 ? (int)off : 0;
+    if (r == 0)
+        r = qcow2_cache_flush(n, &s->rb_cache);
+    if (r == 0)
+        r = vdk_pwrite(n->file, t, bytes, (uint64_t)off, 0);
+    if (r == 0)
+        r = vdk_flush(n->file);
+    uint8_t h[12];
+    q_st32(h, (uint32_t)min_size);
+    q_st64(h + 4, (uint64_t)off);
+    if (r == 0)
+        r = vdk_pwrite(n->file, h, 12, QH_L1_SIZE, 0);
+    if (r == 0)
+        r = vdk_flush(n->file);
+    vdk_blk_free(t);
+    if (r < 0) {
+        free(nl1);
+        return r;
+    }
+    uint64_t old = s->l1_offset, oldb = vdk_align_up((uint64_t)s->l1_size * 8, s->cluster_size);
+    free(s->l1);
+    s->l1 = nl1;
+    s->l1_size = (uint32_t)min_size;
+    s->l1_offset = (uint64_t)off;
+    return old && oldb ? qcow2_update_refcount(n, old, oldb, -1) : 0;
+}
+
+int qcow2_preallocate(struct vdk_node *n, uint64_t from, uint64_t to,
+                      enum vdk_prealloc mode)
+{
+    struct qcow2_state *s = n->opaque;
+    uint64_t cs = s->cluster_size;
+    uint64_t g = vdk_align_down(from, cs);
+    int r = 0;
+    pthread_mutex_lock(&s->lock);
+    uint64_t last_end = 0;
+    while (r == 0 && g < to) {
+        uint64_t tbl_end = (qcow2_l1_index(s, g) + 1) << (s->cluster_bits + s->l2_bits);
+        uint64_t run_end = vdk_min_u64(vdk_align_up(to, cs), tbl_end);
+        /* Make sure the L2 table exists before the data clusters, so the
+           data of one table is contiguous as with qemu. */
+        int64_t t = qcow2_get_l2_for_write(n, g);
+        if (t < 0) {
+            r = (int)t;
+            break;
+        }
+        uint64_t count = (run_end - g) >> s->cluster_bits;
+        int64_t host = qcow2_alloc_data(n, g, count);
+        if (host < 0) {
+            r = (int)host;
+            break;
+        }
+        for (uint64_t i = 0; r == 0 && i < count; i++) {
+            uint64_t e, bm;
+            if ((r = qcow2_get_l2_entry(n, g + i * cs, &e, &bm)) < 0)
+                break;
+            if (qcow2_has_host(s, e))
+                continue; /* only fresh clusters */
+            /* Extended L2: host clusters only, subclusters stay unallocated
+               (reads fall through to the backing file), as qemu does. */
+            r = qcow2_set_l2_entry(n, g + i * cs, ((uint64_t)host + i * cs) | QCOW2_OFLAG_COPIED, 0);
+        }
+        last_end = (uint64_t)host + count * cs;
+        g = run_end;
+    }
+    if (r == 0)
+        r = qcow2_flush_metadata(n);
+    pthread_mutex_unlock(&s->lock);
+    if (r == 0 && last_end) {
+        int64_t flen = vdk_get_length(s->data);
+        struct vdk_error *err = NULL;
+        if (flen >= 0 && last_end > (uint64_t)flen) {
+            r = vdk_truncate(s->data, last_end, mode == VDK_PREALLOC_METADATA
+                             ? VDK_PREALLOC_OFF : mode, false, &err);
+            vdk_error_free(err);
+        }
+    }
     return r;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * qcow2: guest-to-host mapping through the L1/L2 tables, reads, writes
- * with cluster allocation and copy-on-write, zero writes, discard, block
- * status, L1 growth and preallocation.  Locking and ordering: qcow2.h.
+ * with cluster allocation and copy-on-write, compressed writes and block
+ * status.  Zero writes and discard: qcow2-zero.c; L1 growth and
+ * preallocation: qcow2-amend.c.  Locking and ordering: qcow2.h.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -21,7 +22,7 @@ uint64_t qcow2_l1_entries(const struct qcow2_state *s, uint64_t size)
     return (size + (1ull << shift) - 1) >> shift;
 }
 
-static uint64_t l1_index(const struct qcow2_state *s, uint64_t g)
+uint64_t qcow2_l1_index(const struct qcow2_state *s, uint64_t g)
 {
     return g >> (s->cluster_bits + s->l2_bits);
 }
@@ -35,7 +36,7 @@ static uint64_t l2_index(const struct qcow2_state *s, uint64_t g)
 static int l2_offset_of(struct vdk_node *n, uint64_t g, uint64_t *l2off)
 {
     struct qcow2_state *s = n->opaque;
-    uint64_t i = l1_index(s, g);
+    uint64_t i = qcow2_l1_index(s, g);
     *l2off = 0;
     if (i >= s->l1_size)
         return 0;
@@ -54,7 +55,7 @@ static int l2_offset_of(struct vdk_node *n, uint64_t g, uint64_t *l2off)
 }
 
 /* Read the L2 entry (and subcluster bitmap) of guest offset g. */
-static int get_l2_entry(struct vdk_node *n, uint64_t g, uint64_t *entry, uint64_t *bitmap)
+int qcow2_get_l2_entry(struct vdk_node *n, uint64_t g, uint64_t *entry, uint64_t *bitmap)
 {
     struct qcow2_state *s = n->opaque;
     uint64_t l2off;
@@ -137,7 +138,7 @@ int qcow2_get_mapping(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     struct qcow2_state *s = n->opaque;
     uint64_t g = offset, end = offset + bytes;
     /* Stay inside one L2 table. */
-    uint64_t tbl_end = (l1_index(s, g) + 1) << (s->cluster_bits + s->l2_bits);
+    uint64_t tbl_end = (qcow2_l1_index(s, g) + 1) << (s->cluster_bits + s->l2_bits);
     if (end > tbl_end)
         end = tbl_end;
     memset(m, 0, sizeof(*m));
@@ -303,7 +304,7 @@ static int write_l1_entry(struct vdk_node *n, uint64_t i)
 int64_t qcow2_get_l2_for_write(struct vdk_node *n, uint64_t g)
 {
     struct qcow2_state *s = n->opaque;
-    uint64_t i = l1_index(s, g), old;
+    uint64_t i = qcow2_l1_index(s, g), old;
     int r = l2_offset_of(n, g, &old);
     if (r < 0)
         return r;
@@ -355,7 +356,7 @@ int64_t qcow2_get_l2_for_write(struct vdk_node *n, uint64_t g)
 }
 
 /* Set the L2 entry of guest offset g (table already writable). */
-static int set_l2_entry(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm)
+int qcow2_set_l2_entry(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm)
 {
     struct qcow2_state *s = n->opaque;
     int64_t t = qcow2_get_l2_for_write(n, g);
@@ -374,32 +375,32 @@ static int set_l2_entry(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm)
 }
 
 /* An entry owns a host cluster that must be released when replaced. */
-static bool entry_has_host(const struct qcow2_state *s, uint64_t e)
+bool qcow2_entry_has_host(const struct qcow2_state *s, uint64_t e)
 {
     return (e & QCOW2_OFLAG_COMPRESSED) || qcow2_has_host(s, e);
 }
 
 /* Free replaced entries, after their replacements are on disk (rule 3). */
-static int free_old_entries(struct vdk_node *n, const uint64_t *old, uint64_t cnt)
+int qcow2_free_old_entries(struct vdk_node *n, const uint64_t *old, uint64_t cnt)
 {
     struct qcow2_state *s = n->opaque;
     bool any = false;
     for (uint64_t i = 0; i < cnt; i++)
-        any |= entry_has_host(s, old[i]);
+        any |= qcow2_entry_has_host(s, old[i]);
     if (!any)
         return 0;
     int r = qcow2_cache_flush(n, &s->l2_cache);
     if (r == 0)
         r = vdk_flush(n->file);
     for (uint64_t i = 0; r == 0 && i < cnt; i++)
-        if (entry_has_host(s, old[i]))
+        if (qcow2_entry_has_host(s, old[i]))
             r = qcow2_free_l2_entry(n, old[i]);
     return r;
 }
 
 /* Host cluster for new data at guest cluster g: allocated in the image, or
    the guest offset itself with an external data file (spec). */
-static int64_t alloc_data(struct vdk_node *n, uint64_t g, uint64_t count)
+int64_t qcow2_alloc_data(struct vdk_node *n, uint64_t g, uint64_t count)
 {
     struct qcow2_state *s = n->opaque;
     if (s->data != n->file)
@@ -418,10 +419,10 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
 {
     struct qcow2_state *s = n->opaque;
     uint64_t cs = s->cluster_size, c0 = vdk_align_down(offset, cs);
-    uint64_t tbl_end = (l1_index(s, c0) + 1) << (s->cluster_bits + s->l2_bits);
+    uint64_t tbl_end = (qcow2_l1_index(s, c0) + 1) << (s->cluster_bits + s->l2_bits);
     uint64_t end = vdk_min_u64(offset + bytes, tbl_end);
     uint64_t e0, bm0;
-    int r = get_l2_entry(n, c0, &e0, &bm0);
+    int r = qcow2_get_l2_entry(n, c0, &e0, &bm0);
     if (r < 0)
         return r;
 
@@ -439,7 +440,7 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
             maxc = QCOW2_MAX_ALLOC_CLUSTERS;
         while (count < maxc && c0 + count * cs < end) {
             uint64_t e, bm;
-            if ((r = get_l2_entry(n, c0 + count * cs, &e, &bm)) < 0)
+            if ((r = qcow2_get_l2_entry(n, c0 + count * cs, &e, &bm)) < 0)
                 return r;
             if (qcow2_has_host(s, e) && (e & QCOW2_OFLAG_COPIED) &&
                 !(e & QCOW2_OFLAG_ZERO))
@@ -448,7 +449,7 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         }
     }
     for (uint64_t i = 0; i < count && !excl && !inplace; i++)
-        if (entry_has_host(s, old[i]) && !(sub && i == 0))
+        if (qcow2_entry_has_host(s, old[i]) && !(sub && i == 0))
             return -EAGAIN;
 
     /* The range of host bytes to write: whole clusters, or whole
@@ -479,7 +480,7 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     if (r == 0) {
         if (inplace) {
             host = (int64_t)(e0 & QCOW2_OFFSET_MASK);
-        } else if ((host = alloc_data(n, c0, count)) < 0) {
+        } else if ((host = qcow2_alloc_data(n, c0, count)) < 0) {
             r = (int)host;
         }
     }
@@ -506,10 +507,10 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                 bm = 0xffffffffull;
             }
         }
-        if ((r = set_l2_entry(n, c0 + i * cs, e, bm)) < 0)
+        if ((r = qcow2_set_l2_entry(n, c0 + i * cs, e, bm)) < 0)
             return r;
     }
-    if (!inplace && !sub && (r = free_old_entries(n, old, count)) < 0)
+    if (!inplace && !sub && (r = qcow2_free_old_entries(n, old, count)) < 0)
         return r;
     return (int64_t)(wend - offset);
 }
@@ -588,7 +589,7 @@ static int write_compressed(struct vdk_node *n, uint64_t offset, uint64_t bytes,
             pthread_rwlock_wrlock(&s->free_lock);
             pthread_mutex_lock(&s->lock);
             uint64_t old, bm;
-            r = s->corrupt ? -EIO : get_l2_entry(n, offset, &old, &bm);
+            r = s->corrupt ? -EIO : qcow2_get_l2_entry(n, offset, &old, &bm);
             int64_t t = r < 0 ? r : qcow2_get_l2_for_write(n, offset);
             if (t < 0)
                 r = (int)t;
@@ -603,10 +604,10 @@ static int write_compressed(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                 uint64_t nb = (((uint64_t)host + (uint64_t)clen - 1) >> 9) -
                               ((uint64_t)host >> 9);
                 uint64_t e = QCOW2_OFLAG_COMPRESSED | nb << s->csize_shift | (uint64_t)host;
-                r = set_l2_entry(n, offset, e, 0);
+                r = qcow2_set_l2_entry(n, offset, e, 0);
             }
             if (r == 0)
-                r = free_old_entries(n, &old, 1);
+                r = qcow2_free_old_entries(n, &old, 1);
             pthread_mutex_unlock(&s->lock);
             pthread_rwlock_unlock(&s->free_lock);
         }
@@ -617,100 +618,6 @@ static int write_compressed(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     free(in);
     free(out);
     return r;
-}
-
-/*
- * Zero or discard whole clusters (subclusters with extended L2) of
- * [offset, offset+bytes).  unmap: release host clusters.  discard: entries
- * become "unallocated" where the result still reads as zeros or the
- * format cannot say otherwise (qemu's rules: v2 always, v3 without backing
- * for unallocated clusters).
- */
-static int zero_range(struct vdk_node *n, uint64_t offset, uint64_t bytes, bool unmap,
-                      bool discard)
-{
-    struct qcow2_state *s = n->opaque;
-    uint64_t cs = s->cluster_size, sc = 1ull << s->sc_bits;
-    int r = 0;
-    pthread_rwlock_wrlock(&s->free_lock);
-    pthread_mutex_lock(&s->lock);
-    if (s->corrupt)
-        r = -EIO;
-    while (r == 0 && bytes) {
-        uint64_t c0 = vdk_align_down(offset, cs);
-        uint64_t len = vdk_min_u64(c0 + cs - offset, bytes);
-        uint64_t e, bm;
-        if ((r = get_l2_entry(n, c0, &e, &bm)) < 0)
-            break;
-        bool whole = len == cs || (offset == c0 && offset + len >= s->size);
-        uint64_t ne = e, nbm = bm, freed = 0;
-        if (s->extended_l2 && !whole && !(e & QCOW2_OFLAG_COMPRESSED)) {
-            unsigned a = (unsigned)((offset - c0) / sc);
-            unsigned b = (unsigned)(vdk_align_up(offset + len - c0, sc) / sc);
-            uint64_t mask = ((1ull << (b - a)) - 1) << a;
-            nbm = (bm & ~mask) | (mask << 32);
-        } else if (!whole) {
-            r = -ENOTSUP; /* generic layer writes the partial cluster */
-            break;
-        } else if (s->extended_l2) {
-            ne = (!unmap && (e & QCOW2_OFLAG_COPIED) && !(e & QCOW2_OFLAG_COMPRESSED))
-                     ? e : 0;
-            nbm = 0xffffffff00000000ull;
-            if (ne != e)
-                freed = e;
-        } else if (discard && (s->version < 3 || (!n->backing && !entry_has_host(s, e)))) {
-            ne = 0;
-            freed = e;
-        } else if (!unmap && (e & QCOW2_OFLAG_COPIED) && qcow2_has_host(s, e)) {
-            ne = e | QCOW2_OFLAG_ZERO; /* keep the preallocated cluster */
-        } else {
-            ne = QCOW2_OFLAG_ZERO;
-            freed = e;
-        }
-        if (ne != e || nbm != bm) {
-            /* Already reads as zeros with nothing below: leave it. */
-            bool nothing = !e && !(bm & 0xffffffffull) && !n->backing;
-            if (!nothing && (r = set_l2_entry(n, c0, ne, nbm)) == 0 && s->data != n->file)
-                freed = 0; /* external data: nothing to free */
-            if (r == 0 && entry_has_host(s, freed))
-                r = free_old_entries(n, &freed, 1);
-        }
-        /* A raw data file must keep showing the guest content. */
-        if (r == 0 && s->data_raw && (ne != e || nbm != bm))
-            r = vdk_pwrite_zeroes(s->data, offset, len, unmap ? VDK_REQ_MAY_UNMAP : 0);
-        offset += len;
-        bytes -= len;
-    }
-    pthread_mutex_unlock(&s->lock);
-    pthread_rwlock_unlock(&s->free_lock);
-    return r;
-}
-
-int qcow2_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
-                        unsigned flags)
-{
-    struct qcow2_state *s = n->opaque;
-    if (s->version < 3 && !s->extended_l2)
-        return -ENOTSUP;
-    uint64_t cs = s->cluster_size;
-    if (!s->extended_l2 && (q_offset_in_cluster(s, offset) ||
-                            (q_offset_in_cluster(s, bytes) && offset + bytes != s->size)))
-        return -ENOTSUP;
-    (void)cs;
-    return zero_range(n, offset, bytes, (flags & VDK_REQ_MAY_UNMAP) != 0, false);
-}
-
-int qcow2_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes)
-{
-    struct qcow2_state *s = n->opaque;
-    /* Only whole clusters (the last may be partial at the image end). */
-    uint64_t end = offset + bytes;
-    if (end != s->size)
-        end = vdk_align_down(end, s->cluster_size);
-    offset = vdk_align_up(offset, s->cluster_size);
-    if (offset >= end)
-        return 0;
-    return zero_range(n, offset, end - offset, true, true);
 }
 
 int qcow2_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
@@ -746,104 +653,4 @@ int qcow2_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         *file = s->data;
         return VDK_BS_DATA | VDK_BS_OFFSET_VALID | VDK_BS_ALLOCATED;
     }
-}
-
-int qcow2_grow_l1(struct vdk_node *n, uint64_t min_size)
-{
-    struct qcow2_state *s = n->opaque;
-    if (min_size <= s->l1_size)
-        return 0;
-    if (min_size > QCOW2_MAX_L1_BYTES / 8)
-        return -EFBIG;
-    uint64_t bytes = vdk_align_up(min_size * 8, s->cluster_size);
-    uint8_t *t = vdk_blk_alloc(bytes);
-    uint64_t *nl1 = calloc(min_size, 8);
-    if (!t || !nl1) {
-        vdk_blk_free(t);
-        free(nl1);
-        return -ENOMEM;
-    }
-    for (uint32_t i = 0; i < s->l1_size; i++) {
-        q_st64(t + 8 * i, s->l1[i]);
-        nl1[i] = s->l1[i];
-    }
-    int64_t off = qcow2_alloc_clusters(n, bytes >> s->cluster_bits);
-    int r = off < 0 ? (int)off : 0;
-    if (r == 0)
-        r = qcow2_cache_flush(n, &s->rb_cache);
-    if (r == 0)
-        r = vdk_pwrite(n->file, t, bytes, (uint64_t)off, 0);
-    if (r == 0)
-        r = vdk_flush(n->file);
-    uint8_t h[12];
-    q_st32(h, (uint32_t)min_size);
-    q_st64(h + 4, (uint64_t)off);
-    if (r == 0)
-        r = vdk_pwrite(n->file, h, 12, QH_L1_SIZE, 0);
-    if (r == 0)
-        r = vdk_flush(n->file);
-    vdk_blk_free(t);
-    if (r < 0) {
-        free(nl1);
-        return r;
-    }
-    uint64_t old = s->l1_offset, oldb = vdk_align_up((uint64_t)s->l1_size * 8, s->cluster_size);
-    free(s->l1);
-    s->l1 = nl1;
-    s->l1_size = (uint32_t)min_size;
-    s->l1_offset = (uint64_t)off;
-    return old && oldb ? qcow2_update_refcount(n, old, oldb, -1) : 0;
-}
-
-int qcow2_preallocate(struct vdk_node *n, uint64_t from, uint64_t to,
-                      enum vdk_prealloc mode)
-{
-    struct qcow2_state *s = n->opaque;
-    uint64_t cs = s->cluster_size;
-    uint64_t g = vdk_align_down(from, cs);
-    int r = 0;
-    pthread_mutex_lock(&s->lock);
-    uint64_t last_end = 0;
-    while (r == 0 && g < to) {
-        uint64_t tbl_end = (l1_index(s, g) + 1) << (s->cluster_bits + s->l2_bits);
-        uint64_t run_end = vdk_min_u64(vdk_align_up(to, cs), tbl_end);
-        /* Make sure the L2 table exists before the data clusters, so the
-           data of one table is contiguous as with qemu. */
-        int64_t t = qcow2_get_l2_for_write(n, g);
-        if (t < 0) {
-            r = (int)t;
-            break;
-        }
-        uint64_t count = (run_end - g) >> s->cluster_bits;
-        int64_t host = alloc_data(n, g, count);
-        if (host < 0) {
-            r = (int)host;
-            break;
-        }
-        for (uint64_t i = 0; r == 0 && i < count; i++) {
-            uint64_t e, bm;
-            if ((r = get_l2_entry(n, g + i * cs, &e, &bm)) < 0)
-                break;
-            if (qcow2_has_host(s, e))
-                continue; /* only fresh clusters */
-            /* Extended L2: host clusters only, subclusters stay unallocated
-               (reads fall through to the backing file), as qemu does. */
-            r = set_l2_entry(n, g + i * cs, ((uint64_t)host + i * cs) | QCOW2_OFLAG_COPIED, 0);
-        }
-        last_end = (uint64_t)host + count * cs;
-        g = run_end;
-    }
-    if (r == 0)
-        r = qcow2_flush_metadata(n);
-    pthread_mutex_unlock(&s->lock);
-    if (r == 0 && last_end) {
-        int64_t flen = vdk_get_length(s->data);
-        struct vdk_error *err = NULL;
-        if (flen >= 0 && last_end > (uint64_t)flen) {
-            r = vdk_truncate(s->data, last_end, mode == VDK_PREALLOC_METADATA
-                             ? VDK_PREALLOC_OFF : mode, false, &err);
-            vdk_error_free(err);
-        }
-    }
-    return r;
 }

@@ -291,6 +291,18 @@ int qcow2_check_overlap(struct vdk_node *n, uint64_t off, uint64_t len);
 int qcow2_free_l2_entry(struct vdk_node *n, uint64_t entry);
 
 /* ---- qcow2-cluster.c ---- */
+uint64_t qcow2_l1_index(const struct qcow2_state *s, uint64_t g);
+/* L2 entry (and subcluster bitmap) of guest offset g; 0s when none. */
+int qcow2_get_l2_entry(struct vdk_node *n, uint64_t g, uint64_t *entry, uint64_t *bitmap);
+/* Set the L2 entry of g, making its L2 table writable first. */
+int qcow2_set_l2_entry(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm);
+/* The entry owns a host cluster (normal, preallocated zero, compressed). */
+bool qcow2_entry_has_host(const struct qcow2_state *s, uint64_t e);
+/* Release replaced entries once their replacements are on disk (rule 3). */
+int qcow2_free_old_entries(struct vdk_node *n, const uint64_t *old, uint64_t cnt);
+/* Host clusters for new data at guest offset g (allocated, or the guest
+   offset itself in an external data file). */
+int64_t qcow2_alloc_data(struct vdk_node *n, uint64_t g, uint64_t count);
 int qcow2_get_mapping(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                       struct qcow2_mapping *m);
 int qcow2_pread(struct vdk_node *n, uint64_t offset, uint64_t bytes, void *buf,
@@ -322,7 +334,7 @@ int qcow2_decompress(uint8_t type, const uint8_t *src, size_t slen, uint8_t *dst
 int64_t qcow2_compress(uint8_t type, const uint8_t *src, size_t slen, uint8_t *dst,
                        size_t dcap);
 
-/* ---- qcow2-create.c / qcow2-check.c / qcow2-amend.c ---- */
+/* ---- qcow2-create.c / qcow2-check.c / qcow2-amend.c / qcow2-zero.c ---- */
 extern const struct vdk_opt_desc qcow2_create_opts[];
 int qcow2_create(const char *filename, struct vdk_node *file, struct vdk_opts *opts,
                  struct vdk_error **errp);

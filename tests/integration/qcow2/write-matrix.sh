@@ -43,6 +43,21 @@ qemu-img convert -O raw "$T/sc.qcow2" "$T/sc-q.raw"
 same_file "$T/sc.raw" "$T/sc-q.raw"
 expect_fail "invalid option 'bogus'" env QCOW2_OPTS=bogus=1 "$QT" cat "$T/sc.qcow2" qcow2
 
+# A size that is not a multiple of the cluster size: the last, partial
+# cluster is written compressed, zeroed, discarded and rewritten.
+head -c 1000448 "$T/src.raw" >"$T/odd.raw"
+for o in "" ",extended_l2=on" ",cluster_size=512" ",compat=0.10"; do
+  rm -f "$T/odd.qcow2"
+  "$QT" create "$T/odd.qcow2" "size=1000448$o" || fail "create odd $o"
+  "$QT" write "$T/odd.qcow2" "$T/odd.raw" -c || fail "compressed odd $o"
+  qemu-img compare -q -f qcow2 -F raw "$T/odd.qcow2" "$T/odd.raw" || fail "compare odd $o"
+  "$QT" io "$T/odd.qcow2" zero 983040 17408 || fail "zero tail $o"
+  "$QT" io "$T/odd.qcow2" discard 917504 82944 || fail "discard tail $o"
+  "$QT" io "$T/odd.qcow2" write 999000 1448 0x77 || fail "write tail $o"
+  qemu_clean "$T/odd.qcow2"
+  same_as_qemu "$T/odd.qcow2"
+done
+
 # Compressed clusters sharing host clusters never exceed narrow refcounts.
 for rb in 1 2 4; do
   "$QT" create "$T/cr.qcow2" "size=4M,cluster_size=4k,refcount_bits=$rb"
