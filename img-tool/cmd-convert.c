@@ -168,7 +168,7 @@ static int snapshot_open_opts(struct vdk_node *n, const char *param, struct vdk_
     struct vdk_opts *o = vdk_opts_new();
     if (!o)
         return img_error("out of memory");
-    if (strstr(param, "snapshot.id=") || strstr(param, "snapshot.name=")) {
+    if (strncmp(param, "snapshot.", 9) == 0) {
         const char *k;
         if (vdk_opts_parse(o, param, NULL, &err) < 0) {
             vdk_opts_free(o);
