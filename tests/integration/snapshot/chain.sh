@@ -177,10 +177,14 @@ copies
 cp v/mid.qcow2 mid.orig
 qemu-io -r -c 'sleep 600000' v/mid.qcow2 &
 holder=$!
-for _ in $(seq 100); do
-    qemu-io -c quit v/mid.qcow2 >/dev/null 2>&1 || break
-    sleep 0.1
+# Wait until the holder's locks show up, without taking a lock ourselves
+# (a probing writer could win the race and keep the holder out).
+ino=$(stat -c %i v/mid.qcow2)
+for _ in $(seq 200); do
+    grep -q ":$ino " /proc/locks && break
+    sleep 0.05
 done
+grep -q ":$ino " /proc/locks || fail "the lock holder did not start"
 rc=0
 (cd v && "$VDK_IMG" commit top.qcow2) 2>err.txt || rc=$?
 kill "$holder"; wait "$holder" 2>/dev/null || true
