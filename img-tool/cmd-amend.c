@@ -61,13 +61,11 @@ int img_cmd_amend(int argc, char **argv)
             else if (img_add_o_option(&o, optarg))
                 goto out;
             break;
-        default: {
-            int h = img_image_opt(&ia, c, optarg);
-            if (h <= 0) {
-                ret = h < 0 ? 1 : img_getopt_error(c, argv);
+        default:
+            if (img_image_opt(&ia, c, optarg, argv)) {
+                ret = 1;
                 goto out;
             }
-        }
         }
     }
     if (help) {

@@ -110,13 +110,9 @@ int img_cmd_check(int argc, char **argv)
                 return img_usage_error("Unknown option value for -r (expecting 'leaks' or "
                                        "'all'): %s", optarg);
             break;
-        default: {
-            int h = img_image_opt(&ia, c, optarg);
-            if (h < 0)
+        default:
+            if (img_image_opt(&ia, c, optarg, argv))
                 return 1;
-            if (h == 0)
-                return img_getopt_error(c, argv);
-        }
         }
     }
     if (optind != argc - 1)

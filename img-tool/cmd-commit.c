@@ -86,13 +86,9 @@ int img_cmd_commit(int argc, char **argv)
         case 'd': keep = true; break;
         case 'p': progress = true; break;
         case 'q': quiet = true; break;
-        default: {
-            int h = img_image_opt(&ia, c, optarg);
-            if (h < 0)
+        default:
+            if (img_image_opt(&ia, c, optarg, argv))
                 return 1;
-            if (h == 0)
-                return img_getopt_error(c, argv);
-        }
         }
     }
     if (optind != argc - 1)
@@ -138,13 +134,9 @@ int img_cmd_rebase(int argc, char **argv)
         case 'u': unsafe = true; break;
         case 'p': progress = true; break;
         case 'q': quiet = true; break;
-        default: {
-            int h = img_image_opt(&ia, c, optarg);
-            if (h < 0)
+        default:
+            if (img_image_opt(&ia, c, optarg, argv))
                 return 1;
-            if (h == 0)
-                return img_getopt_error(c, argv);
-        }
         }
     }
     if (optind != argc - 1)

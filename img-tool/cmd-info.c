@@ -40,13 +40,9 @@ int img_cmd_info(int argc, char **argv)
         switch (c) {
         case 'h': return img_command_help("info");
         case IMG_OPT_BACKING_CHAIN: chain = true; break;
-        default: {
-            int h = img_image_opt(&ia, c, optarg);
-            if (h < 0)
+        default:
+            if (img_image_opt(&ia, c, optarg, argv))
                 return 1;
-            if (h == 0)
-                return img_getopt_error(c, argv);
-        }
         }
     }
     if (optind != argc - 1)

@@ -120,13 +120,9 @@ int img_cmd_map(int argc, char **argv)
             if (img_parse_num_arg("max length", optarg, &max_len))
                 return 1;
             break;
-        default: {
-            int h = img_image_opt(&ia, c, optarg);
-            if (h < 0)
+        default:
+            if (img_image_opt(&ia, c, optarg, argv))
                 return 1;
-            if (h == 0)
-                return img_getopt_error(c, argv);
-        }
         }
     }
     if (optind != argc - 1)

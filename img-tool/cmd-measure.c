@@ -91,13 +91,11 @@ int img_cmd_measure(int argc, char **argv)
                 goto out;
             have_size = true;
             break;
-        default: {
-            int h = img_image_opt(&ia, c, optarg);
-            if (h <= 0) {
-                ret = h < 0 ? 1 : img_getopt_error(c, argv);
+        default:
+            if (img_image_opt(&ia, c, optarg, argv)) {
+                ret = 1;
                 goto out;
             }
-        }
         }
     }
     const struct vdk_driver *drv = vdk_driver_find(out_fmt);

@@ -55,13 +55,9 @@ int img_cmd_resize(int argc, char **argv)
             break;
         }
         case IMG_OPT_SHRINK: shrink = true; break;
-        default: {
-            int h = img_image_opt(&ia, c, optarg);
-            if (h < 0)
+        default:
+            if (img_image_opt(&ia, c, optarg, argv))
                 return 1;
-            if (h == 0)
-                return img_getopt_error(c, argv);
-        }
         }
     }
     if (optind != argc - 1)

@@ -70,13 +70,9 @@ int img_cmd_snapshot(int argc, char **argv)
         case 'a': a = ACT_APPLY; break;
         case 'd': a = ACT_DELETE; break;
         case 'q': break;
-        default: {
-            int h = img_image_opt(&ia, c, optarg);
-            if (h < 0)
+        default:
+            if (img_image_opt(&ia, c, optarg, argv))
                 return 1;
-            if (h == 0)
-                return img_getopt_error(c, argv);
-        }
         }
         if (a != ACT_NONE) {
             if (act != ACT_NONE)

@@ -201,35 +201,33 @@ bool img_o_is_help(const char *arg)
     return false;
 }
 
-int img_image_opt(struct img_image_args *a, int opt, const char *arg)
+int img_image_opt(struct img_image_args *a, int opt, const char *arg, char **argv)
 {
     enum img_output out;
     switch (opt) {
     case 'f':
         a->fmt = arg;
-        return 1;
+        return 0;
     case 'U':
     case IMG_OPT_FORCE_SHARE:
         a->flags |= VDK_O_SHARE;
-        return 1;
+        return 0;
     case 't':
     case 'T':
-        if (img_parse_cache(arg, &a->flags) < 0) {
-            img_error("Invalid %scache option: %s", opt == 'T' ? "source " : "", arg);
-            return -1;
-        }
-        return 1;
+        if (img_parse_cache(arg, &a->flags) < 0)
+            return img_error("Invalid %scache option: %s", opt == 'T' ? "source " : "", arg);
+        return 0;
     case IMG_OPT_OUTPUT:
         if (img_parse_output(arg, &out))
-            return -1;
+            return 1;
         a->output = out;
-        return 1;
+        return 0;
     case IMG_OPT_IMAGE_OPTS:
         a->image_opts = true;
-        return 1;
-    case IMG_OPT_OBJECT:
-        return img_add_object(arg) ? -1 : 1;
-    default:
         return 0;
+    case IMG_OPT_OBJECT:
+        return img_add_object(arg) ? 1 : 0;
+    default:
+        return img_getopt_error(opt, argv);
     }
 }

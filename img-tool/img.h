@@ -121,12 +121,13 @@ struct img_image_args {
 };
 
 /*
- * Handle one getopt result if it is a shared option.  Returns 1 when it
- * was (and updated *a), 0 when it was not (the caller handles it, or
- * passes it to img_getopt_error()), -1 after printing an error (exit 1).
- * Subcommands that do not take an option leave it out of their optstring.
+ * Handle a getopt result the subcommand's own switch did not: a shared
+ * option updates *a and returns 0; anything else (an unknown option, a
+ * missing argument, a bad value) prints qemu-img's message and returns 1,
+ * the exit code.  Subcommands that do not take a shared option leave it
+ * out of their optstring.  Use it as the switch's default case.
  */
-int img_image_opt(struct img_image_args *a, int opt, const char *arg);
+int img_image_opt(struct img_image_args *a, int opt, const char *arg, char **argv);
 
 /*
  * Open an image for a subcommand, printing qemu-img's
