@@ -181,7 +181,11 @@ static int alloc_block(struct vdk_node *n, uint32_t blk, uint32_t in, uint32_t c
 
     if (pos / VHD_SECTOR >= VHD_BAT_UNUSED)
         return -EFBIG; /* a BAT entry holds a 32-bit sector number */
-    uint8_t *buf = vdk_blk_alloc((size_t)s->bitmap_size + s->block_size);
+    /* Only a partial write over a parent needs the whole block in memory;
+       otherwise the bitmap and the caller's data go out as they are (no
+       block-sized buffer to allocate, zero and copy per new block). */
+    bool merge_parent = copy_parent && c < s->block_size;
+    uint8_t *buf = vdk_blk_alloc((size_t)s->bitmap_size + (merge_parent ? s->block_size : 0));
     if (!buf)
         return -ENOMEM;
     uint8_t *bm = buf, *data = buf + s->bitmap_size;
@@ -199,16 +203,13 @@ static int alloc_block(struct vdk_node *n, uint32_t blk, uint32_t in, uint32_t c
         if (r < 0)
             goto out;
     }
-    if (copy_parent && c < s->block_size) {
+    if (merge_parent) {
         uint64_t gstart = (uint64_t)blk * s->block_size;
         uint64_t valid = vdk_min_u64(s->block_size, n->size - gstart);
         r = read_parent(n, gstart, valid, data);
         if (r < 0)
             goto out;
         memcpy(data + in, p, c);
-        r = vdk_pwrite(n->file, buf, (uint64_t)s->bitmap_size + s->block_size, pos, 0);
-    } else if (c == s->block_size && in == 0) {
-        memcpy(data, p, c);
         r = vdk_pwrite(n->file, buf, (uint64_t)s->bitmap_size + s->block_size, pos, 0);
     } else {
         r = vdk_pwrite(n->file, bm, s->bitmap_size, pos, 0);
