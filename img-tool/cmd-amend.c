@@ -56,9 +56,7 @@ int img_cmd_amend(int argc, char **argv)
         case 'h': return img_command_help("amend");
         case 'p': case 'q': case IMG_OPT_FORCE: break;
         case 'o':
-            if (img_o_is_help(optarg))
-                help = true;
-            else if (img_add_o_option(&o, optarg))
+            if (img_add_o_option(&o, optarg, &help))
                 goto out;
             break;
         default:

@@ -166,9 +166,7 @@ int img_cmd_create(int argc, char **argv)
         case 'q': quiet = true; break;
         case 'u': unsafe = true; break;
         case 'o':
-            if (img_o_is_help(optarg))
-                help = true;
-            else if (img_add_o_option(&o, optarg))
+            if (img_add_o_option(&o, optarg, &help))
                 goto out;
             break;
         case IMG_OPT_OBJECT:

@@ -81,9 +81,7 @@ int img_cmd_measure(int argc, char **argv)
         case 'O': out_fmt = optarg; break;
         case 'l': snapshot = optarg; break;
         case 'o':
-            if (img_o_is_help(optarg))
-                help = true;
-            else if (img_add_o_option(&o, optarg))
+            if (img_add_o_option(&o, optarg, &help))
                 goto out;
             break;
         case IMG_OPT_SIZE:

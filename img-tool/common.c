@@ -174,9 +174,15 @@ int img_open_or_report(struct vdk_node **out, const char *filename, const char *
     return 0;
 }
 
-int img_add_o_option(struct vdk_opts **opts, const char *arg)
+static bool o_is_help(const char *arg);
+
+int img_add_o_option(struct vdk_opts **opts, const char *arg, bool *help)
 {
     struct vdk_error *err = NULL;
+    if (o_is_help(arg)) {
+        *help = true;
+        return 0;
+    }
     if (!*opts && !(*opts = vdk_opts_new()))
         return img_error("out of memory");
     if (vdk_opts_parse(*opts, arg, NULL, &err) < 0)
@@ -184,7 +190,7 @@ int img_add_o_option(struct vdk_opts **opts, const char *arg)
     return 0;
 }
 
-bool img_o_is_help(const char *arg)
+static bool o_is_help(const char *arg)
 {
     /* Elements are comma separated; ",," is a literal comma in a value. */
     const char *p = arg;

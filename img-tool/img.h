@@ -137,12 +137,10 @@ int img_open_or_report(struct vdk_node **out, const char *filename, const char *
                        bool image_opts, struct vdk_opts *extra, unsigned flags);
 
 /*
- * Append "k=v,..." (an -o argument) to *opts, creating it on first use.
- * Repeated -o options accumulate as in qemu-img.  Returns 0 or 1 (exit).
+ * An -o argument: when it asks for help ("help" or "?" as an element) set
+ * *help; otherwise append its "k=v,..." to *opts, created on first use
+ * (repeated -o options accumulate as in qemu-img).  Returns 0 or 1 (exit).
  */
-int img_add_o_option(struct vdk_opts **opts, const char *arg);
-
-/* True when an -o argument asks for help ("help" or "?" as an element). */
-bool img_o_is_help(const char *arg);
+int img_add_o_option(struct vdk_opts **opts, const char *arg, bool *help);
 
 #endif
