@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "block/driver.h"
+#include "fuzz-util.h"
 #include "formats/luks/luks.h"
 
 /* Unlocking is only tried when every active keyslot is this cheap. */
@@ -29,26 +30,6 @@ static bool fuzz_luks_cheap(const struct vdk_luks *l)
             return false;
     }
     return true;
-}
-
-/* A memory node of `size` bytes holding `data` (NULL: allocation failed). */
-static struct vdk_node *fuzz_luks_image(const uint8_t *data, size_t size)
-{
-    struct vdk_node *file = NULL;
-    struct vdk_opts *o = vdk_opts_new();
-    char s[32];
-    snprintf(s, sizeof(s), "%zu", size);
-    if (!o || vdk_opts_set(o, "size", s) < 0) {
-        vdk_opts_free(o);
-        return NULL;
-    }
-    if (vdk_open_protocol(&file, "memory://fuzz", o, VDK_O_RDWR, NULL) < 0)
-        return NULL;
-    if (size && vdk_pwrite(file, data, size, 0, 0) < 0) {
-        vdk_node_unref(file);
-        return NULL;
-    }
-    return file;
 }
 
 /* Parse, describe and (when cheap) unlock the image in `file`; drops it. */

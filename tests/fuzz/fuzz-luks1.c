@@ -8,7 +8,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct vdk_node *file = fuzz_luks_image(data, size);
+    struct vdk_node *file = fuzz_memory(data, size);
     if (file)
         fuzz_luks_exercise(file);
     return 0;

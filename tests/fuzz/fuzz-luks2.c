@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             reseal(copy, size, hs);
         }
     }
-    struct vdk_node *file = fuzz_luks_image(copy, size);
+    struct vdk_node *file = fuzz_memory(copy, size);
     free(copy);
     if (file)
         fuzz_luks_exercise(file);

@@ -13,33 +13,19 @@
 #include <string.h>
 
 #include "block/driver.h"
+#include "fuzz-util.h"
 #include "formats/qcow2/qcow2.h"
 
 extern const struct vdk_driver vdk_driver_qcow2;
 
 static void fuzz_quiet(const char *msg, void *opaque) { (void)msg; (void)opaque; }
 
-static struct vdk_node *fuzz_memory(const uint8_t *data, size_t size)
-{
-    struct vdk_node *file = NULL;
-    struct vdk_opts *o = vdk_opts_new();
-    char s[32];
-    snprintf(s, sizeof(s), "%zu", size);
-    if (!o || vdk_opts_set(o, "size", s) < 0) {
-        vdk_opts_free(o);
-        return NULL;
-    }
-    if (vdk_open_protocol(&file, "memory://fuzz", o, VDK_O_RDWR, NULL) < 0)
-        return NULL;
-    if (size && vdk_pwrite(file, data, size, 0, 0) < 0) {
-        vdk_node_unref(file);
-        return NULL;
-    }
-    return file;
-}
-
-/* Open qcow2 over file into *n (zeroed by the caller).  0 or -errno. */
-static int fuzz_open(struct vdk_node *n, struct vdk_node *file, unsigned flags)
+/*
+ * Open qcow2 over file into *n (zeroed by the caller), with one extra open
+ * option when key is not NULL.  0 or -errno.
+ */
+static int fuzz_open_opt(struct vdk_node *n, struct vdk_node *file, unsigned flags,
+                         const char *key, const char *val)
 {
     uint8_t h[80] = { 0 };
     vdk_set_warning_handler(fuzz_quiet, NULL);
@@ -52,6 +38,12 @@ static int fuzz_open(struct vdk_node *n, struct vdk_node *file, unsigned flags)
     if (!n->opaque)
         return -ENOMEM;
     struct vdk_opts *o = vdk_opts_new();
+    if (!o || (key && vdk_opts_set(o, key, val) < 0)) {
+        free(n->opaque);
+        n->opaque = NULL;
+        vdk_opts_free(o);
+        return -ENOMEM;
+    }
     (void)vdk_pread(file, h, sizeof(h), 0, 0);
     if (q_be32(h + 4) >= 3 && (q_be64(h + 72) & QCOW2_INCOMPAT_DATA_FILE))
         vdk_opts_set(o, "data-file", "memory://fuzzdata");
@@ -67,6 +59,11 @@ static int fuzz_open(struct vdk_node *n, struct vdk_node *file, unsigned flags)
         n->backing_file = n->backing_fmt = NULL;
     }
     return r;
+}
+
+static int fuzz_open(struct vdk_node *n, struct vdk_node *file, unsigned flags)
+{
+    return fuzz_open_opt(n, file, flags, NULL, NULL);
 }
 
 static void fuzz_close(struct vdk_node *n)

@@ -11,46 +11,11 @@
 
 #define READ_LIMIT (256u << 10)
 
-/* fuzz_open with one extra open option. */
-static int open_with(struct vdk_node *n, struct vdk_node *file, const char *key,
-                     const char *val)
-{
-    uint8_t h[80] = { 0 };
-    vdk_set_warning_handler(fuzz_quiet, NULL);
-    n->drv = &vdk_driver_qcow2;
-    n->file = file;
-    n->filename = (char *)"fuzz.qcow2";
-    n->read_only = true;
-    n->opaque = calloc(1, vdk_driver_qcow2.state_size);
-    struct vdk_opts *o = vdk_opts_new();
-    if (!n->opaque || !o || vdk_opts_set(o, key, val) < 0) {
-        free(n->opaque);
-        n->opaque = NULL;
-        vdk_opts_free(o);
-        return -ENOMEM;
-    }
-    (void)vdk_pread(file, h, sizeof(h), 0, 0);
-    if (q_be32(h + 4) >= 3 && (q_be64(h + 72) & QCOW2_INCOMPAT_DATA_FILE))
-        vdk_opts_set(o, "data-file", "memory://fuzzdata");
-    struct vdk_error *err = NULL;
-    int r = vdk_driver_qcow2.open(n, o, 0, &err);
-    vdk_error_free(err);
-    vdk_opts_free(o);
-    if (r < 0) {
-        free(n->opaque);
-        free(n->backing_file);
-        free(n->backing_fmt);
-        n->opaque = NULL;
-        n->backing_file = n->backing_fmt = NULL;
-    }
-    return r;
-}
-
 static void read_snapshot(struct vdk_node *file, const char *id)
 {
     struct vdk_node n;
     memset(&n, 0, sizeof(n));
-    if (open_with(&n, file, "snapshot.id", id) < 0)
+    if (fuzz_open_opt(&n, file, 0, "snapshot.id", id) < 0)
         return;
     struct qcow2_state *s = n.opaque;
     uint64_t len = vdk_min_u64(s->size, READ_LIMIT);
