@@ -34,6 +34,13 @@
 
 #include "formats/vhd/vhd.h"
 
+/* File offset of the data of the block whose BAT entry is e (after its
+   sector bitmap). */
+static uint64_t block_data(const struct vhd_state *s, uint32_t e)
+{
+    return (uint64_t)e * VHD_SECTOR + s->bitmap_size;
+}
+
 static bool bm_test(const uint8_t *bm, uint64_t sec)
 {
     return bm[sec / 8] & (0x80u >> (sec % 8));
@@ -106,7 +113,7 @@ static int read_diff_block(struct vdk_node *n, uint32_t blk, uint32_t entry, uin
                            uint32_t c, uint8_t *p)
 {
     struct vhd_state *s = n->opaque;
-    uint64_t data_off = (uint64_t)entry * VHD_SECTOR + s->bitmap_size;
+    uint64_t data_off = block_data(s, entry);
     uint8_t *bm = malloc(s->bitmap_size);
     if (!bm)
         return -ENOMEM;
@@ -151,7 +158,7 @@ int vhd_pread(struct vdk_node *n, uint64_t offset, uint64_t bytes, void *buf,
         if (e == VHD_BAT_UNUSED)
             r = read_parent(n, offset, c, p);
         else if (full)
-            r = vdk_pread(n->file, p, c, (uint64_t)e * VHD_SECTOR + s->bitmap_size + in, 0);
+            r = vdk_pread(n->file, p, c, block_data(s, e) + in, 0);
         else
             r = read_diff_block(n, blk, e, in, c, p);
         if (r < 0)
@@ -290,7 +297,7 @@ int vhd_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void *
             bool direct = s->footer.type == VHD_TYPE_DYNAMIC || full_test(s, blk);
             pthread_mutex_unlock(&s->lock);
             if (direct)
-                r = vdk_pwrite(n->file, p, c, (uint64_t)e * VHD_SECTOR + s->bitmap_size + in,
+                r = vdk_pwrite(n->file, p, c, block_data(s, e) + in,
                                0);
             else
                 r = write_diff_block(n, blk, e, in, c, p);
@@ -319,7 +326,7 @@ int vhd_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         uint32_t c = (uint32_t)vdk_min_u64(bytes, s->block_size - in);
         uint32_t e = bat_get(s, blk, NULL);
         if (e != VHD_BAT_UNUSED) {
-            int r = vdk_pwrite_zeroes(n->file, (uint64_t)e * VHD_SECTOR + s->bitmap_size + in,
+            int r = vdk_pwrite_zeroes(n->file, block_data(s, e) + in,
                                       c, flags);
             if (r < 0)
                 return r;
@@ -367,7 +374,7 @@ int vhd_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         *pnum = c;
         return 0;
     }
-    uint64_t data_off = (uint64_t)e * VHD_SECTOR + s->bitmap_size;
+    uint64_t data_off = block_data(s, e);
     if (!full) {
         uint8_t *bm = malloc(s->bitmap_size);
         if (!bm)
