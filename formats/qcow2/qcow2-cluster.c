@@ -408,9 +408,53 @@ int64_t qcow2_alloc_data(struct vdk_node *n, uint64_t g, uint64_t count)
     return qcow2_alloc_clusters(n, count);
 }
 
+/* Whether an allocating write has guest clusters of [g0, g1) in flight. */
+static bool inflight_overlaps(const struct qcow2_state *s, uint64_t g0, uint64_t g1)
+{
+    for (const struct qcow2_inflight *f = s->inflight; f; f = f->next)
+        if (f->g0 < g1 && g0 < f->g1)
+            return true;
+    return false;
+}
+
+static void inflight_remove(struct qcow2_state *s, struct qcow2_inflight *me)
+{
+    for (struct qcow2_inflight **p = &s->inflight; *p; p = &(*p)->next) {
+        if (*p == me) {
+            *p = me->next;
+            break;
+        }
+    }
+    pthread_cond_broadcast(&s->inflight_done);
+}
+
+/* Fill buf with guest bytes [a, b): the new data where [a, b) meets the
+   write [offset, wend), the old content (copy-on-write) elsewhere. */
+static int fill_bounce(struct vdk_node *n, uint64_t a, uint64_t b, uint64_t offset,
+                       uint64_t wend, const uint8_t *data, uint8_t *buf)
+{
+    if (a >= b)
+        return 0;
+    uint64_t lo = a > offset ? a : offset, hi = vdk_min_u64(b, wend);
+    if (lo >= hi)
+        return read_range(n, a, b - a, buf, true);
+    int r = 0;
+    if (a < lo)
+        r = read_range(n, a, lo - a, buf, true);
+    if (r == 0 && lo < hi)
+        memcpy(buf + (lo - a), data + (lo - offset), hi - lo);
+    if (r == 0 && hi < b)
+        r = read_range(n, hi, b - hi, buf + (hi - a), true);
+    return r;
+}
+
 /*
  * Allocating write of [offset, offset+bytes) starting in a cluster that is
- * not writable in place.  Holds s->lock.  Returns the bytes consumed, or
+ * not writable in place.  Called with s->lock held and returns with it
+ * held, but drops it around the data write: the new host clusters are
+ * allocated (refcounts raised) first, the data written unlocked while the
+ * guest clusters are listed in s->inflight, and the L2 entries set after
+ * the data, so a crash leaks at most.  Returns the bytes consumed, or
  * -EAGAIN when clusters would be freed and the caller lacks free_lock
  * exclusively.
  */
@@ -461,15 +505,30 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         w1 = vdk_min_u64(vdk_align_up(vdk_min_u64(end, c0 + cs), sc), c0 + cs);
     }
     uint64_t wend = vdk_min_u64(end, w1);
-    uint8_t *buf = vdk_blk_alloc(w1 - w0);
-    if (!buf)
-        return -ENOMEM;
-    /* Copy-on-write: old guest content around the new bytes. */
-    if (offset > w0)
-        r = read_range(n, w0, offset - w0, buf, true);
-    if (r == 0 && wend < w1)
-        r = read_range(n, wend, w1 - wend, buf + (wend - w0), true);
-    memcpy(buf + (offset - w0), data, wend - offset);
+    /* A partial first or last cluster is completed in a bounce buffer with
+       the old guest content (copy-on-write); whole clusters in between go
+       straight from the caller's buffer.  Encryption bounces everything. */
+    uint64_t hend = w0, tbeg = w1;
+    if (s->crypt_method) {
+        hend = w1;
+    } else {
+        if (offset > w0)
+            hend = vdk_min_u64(c0 + cs, w1);
+        if (wend < w1)
+            tbeg = w1 - hend < cs ? hend : w1 - cs;
+        if (tbeg == hend) /* one bounced piece */
+            hend = tbeg = w1;
+    }
+    uint8_t *buf = NULL;
+    uint64_t blen = (hend - w0) + (w1 - tbeg);
+    if (blen) {
+        /* Not zeroed: every byte is filled below. */
+        if (posix_memalign((void **)&buf, 4096, blen) != 0)
+            return -ENOMEM;
+        r = fill_bounce(n, w0, hend, offset, wend, data, buf);
+        if (r == 0)
+            r = fill_bounce(n, tbeg, w1, offset, wend, data, buf + (hend - w0));
+    }
     int64_t host = 0;
     /* The L2 table first, so data clusters follow it as with qemu. */
     if (r == 0 && !inplace) {
@@ -477,22 +536,40 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         if (t < 0)
             r = (int)t;
     }
+    bool fresh = false; /* host clusters allocated here */
     if (r == 0) {
         if (inplace) {
             host = (int64_t)(e0 & QCOW2_OFFSET_MASK);
         } else if ((host = qcow2_alloc_data(n, c0, count)) < 0) {
             r = (int)host;
+        } else {
+            fresh = s->data == n->file;
         }
     }
     if (r == 0)
         r = qcow2_check_overlap(n, (uint64_t)host + (w0 - c0), w1 - w0);
-    if (r == 0 && s->crypt_method) /* copied data too: IVs follow the host offset */
-        r = qcow2_crypto_encrypt(n, (uint64_t)host + (w0 - c0), buf, w1 - w0);
-    if (r == 0)
-        r = vdk_pwrite(s->data, buf, w1 - w0, (uint64_t)host + (w0 - c0), 0);
-    vdk_blk_free(buf);
-    if (r < 0)
+    if (r == 0) {
+        struct qcow2_inflight me = { c0, c0 + count * cs, s->inflight };
+        s->inflight = &me;
+        pthread_mutex_unlock(&s->lock);
+        uint64_t h = (uint64_t)host - c0; /* host = guest + h */
+        if (s->crypt_method) /* copied data too: IVs follow the host offset */
+            r = qcow2_crypto_encrypt(n, h + w0, buf, w1 - w0);
+        if (r == 0 && hend > w0)
+            r = vdk_pwrite(s->data, buf, hend - w0, h + w0, 0);
+        if (r == 0 && tbeg > hend)
+            r = vdk_pwrite(s->data, data + (hend - offset), tbeg - hend, h + hend, 0);
+        if (r == 0 && w1 > tbeg)
+            r = vdk_pwrite(s->data, buf + (hend - w0), w1 - tbeg, h + tbeg, 0);
+        pthread_mutex_lock(&s->lock);
+        inflight_remove(s, &me);
+    }
+    free(buf);
+    if (r < 0) {
+        if (fresh) /* never linked: give the clusters back */
+            qcow2_update_refcount(n, (uint64_t)host, count * cs, -1);
         return r;
+    }
 
     /* Entries after the data (rule 1 is kept by the cache). */
     for (uint64_t i = 0; i < count; i++) {
@@ -502,7 +579,10 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                 unsigned a = (unsigned)((w0 - c0) >> s->sc_bits);
                 unsigned b = (unsigned)((w1 - c0) >> s->sc_bits);
                 uint64_t mask = (b - a == 32 ? 0xffffffffull : ((1ull << (b - a)) - 1) << a);
-                bm = (bm0 | mask) & ~(mask << 32);
+                uint64_t ecur, bmcur; /* as it is now, not as it was */
+                if ((r = qcow2_get_l2_entry(n, c0, &ecur, &bmcur)) < 0)
+                    return r;
+                bm = (bmcur | mask) & ~(mask << 32);
             } else {
                 bm = 0xffffffffull;
             }
@@ -534,6 +614,10 @@ int qcow2_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         else
             pthread_rwlock_rdlock(&s->free_lock);
         pthread_mutex_lock(&s->lock);
+        /* Clusters being allocated by another write: wait for their entries. */
+        while (s->inflight && inflight_overlaps(s, vdk_align_down(offset, s->cluster_size),
+                                                offset + bytes))
+            pthread_cond_wait(&s->inflight_done, &s->lock);
         int r = s->corrupt ? -EIO : qcow2_get_mapping(n, offset, bytes, &m);
         if (r == 0 && m.type == QCOW2_MAP_NORMAL && m.copied) {
             /* In place, outside the metadata lock. */

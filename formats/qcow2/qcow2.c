@@ -351,6 +351,7 @@ static void qcow2_free_state(struct qcow2_state *s)
         vdk_node_unref(s->data);
     pthread_mutex_destroy(&s->lock);
     pthread_rwlock_destroy(&s->free_lock);
+    pthread_cond_destroy(&s->inflight_done);
 }
 
 static int open_data_file(struct vdk_node *n, const char *override, unsigned flags,
@@ -389,6 +390,7 @@ static int qcow2_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     int r;
     pthread_mutex_init(&s->lock, NULL);
     pthread_rwlock_init(&s->free_lock, NULL);
+    pthread_cond_init(&s->inflight_done, NULL);
     const char *df = vdk_opts_get(opts, "data-file");
     const char *sn_id = vdk_opts_get(opts, "snapshot.id");
     const char *sn_name = vdk_opts_get(opts, "snapshot.name");

@@ -6,10 +6,12 @@
  * Locking: s->lock (one mutex) guards all metadata: the L1 table, the L2
  * and refcount caches, the refcount table, the allocator and the header.
  * Data I/O to clusters that are already allocated and owned (COPIED) runs
- * outside it.  s->free_lock is read-held by such data I/O and write-held by
- * any operation that can free a cluster (discard, overwrite of compressed
- * or shared clusters, shrink), so a cluster is never reused while a reader
- * or writer still uses its old mapping.
+ * outside it, and so does the data write of an allocating write: its guest
+ * clusters are listed in s->inflight meanwhile, and any other write to them
+ * waits on s->inflight_done.  s->free_lock is read-held by such data I/O
+ * and write-held by any operation that can free a cluster (discard,
+ * overwrite of compressed or shared clusters, shrink), so a cluster is
+ * never reused while a reader or writer still uses its old mapping.
  *
  * Crash-consistency rules for writes (a crash may leak clusters, never
  * corrupt the image):
@@ -145,9 +147,17 @@ struct qcow2_mapping {
     bool copied;       /* NORMAL: refcount is exactly one (writable in place) */
 };
 
+/* Guest clusters [g0, g1) being allocated, their data write in flight. */
+struct qcow2_inflight {
+    uint64_t g0, g1;
+    struct qcow2_inflight *next;
+};
+
 struct qcow2_state {
     pthread_mutex_t lock;
     pthread_rwlock_t free_lock;
+    struct qcow2_inflight *inflight;  /* under lock */
+    pthread_cond_t inflight_done;     /* an entry left the list */
 
     /* Header. */
     uint32_t version;
