@@ -310,7 +310,47 @@ static int write_compressed(struct job *j, const struct chunk *c, const uint8_t 
     return 0;
 }
 
-static int write_chunk(struct job *j, const struct chunk *c, const uint8_t *buf)
+/* A chunk's data split by qemu-img's zero-run rule: pieces of `sectors`
+   sectors, each data or zeros.  Found before the chunk's turn to write,
+   so that the scan runs in parallel in every worker. */
+struct piece {
+    uint64_t sectors;
+    bool data;
+};
+
+#define CVT_MAX_PIECES (CVT_BUF_SIZE / CVT_SECTOR)
+
+static bool needs_scan(const struct job *j, const struct chunk *c)
+{
+    return c->kind == CHUNK_DATA && j->p->min_sparse && !j->p->compressed;
+}
+
+/* Split the data chunk c (bytes in buf) into pieces; returns their count. */
+static size_t scan_chunk(const struct job *j, const struct chunk *c, const uint8_t *buf,
+                         struct piece *pieces)
+{
+    const struct cvt_params *p = j->p;
+    uint64_t min = p->min_sparse / CVT_SECTOR;
+    uint64_t align = 1;
+    while (align * 2 <= min)
+        align *= 2;
+    if (align < p->target_align / CVT_SECTOR)
+        align = p->target_align / CVT_SECTOR;
+    uint64_t left = c->n / CVT_SECTOR, sector = c->pos / CVT_SECTOR;
+    size_t np = 0;
+    while (left) {
+        uint64_t k;
+        bool data = sector_run_min(buf, left, &k, min, sector, align);
+        pieces[np++] = (struct piece){ k, data };
+        buf += k * CVT_SECTOR;
+        left -= k;
+        sector += k;
+    }
+    return np;
+}
+
+static int write_chunk(struct job *j, const struct chunk *c, const uint8_t *buf,
+                       const struct piece *pieces, size_t np)
 {
     const struct cvt_params *p = j->p;
     switch (c->kind) {
@@ -327,57 +367,93 @@ static int write_chunk(struct job *j, const struct chunk *c, const uint8_t *buf)
         return write_compressed(j, c, buf);
     if (!p->min_sparse)
         return vdk_pwrite(p->target, buf, c->n, c->pos, 0);
-    uint64_t min = p->min_sparse / CVT_SECTOR;
-    uint64_t align = 1;
-    while (align * 2 <= min)
-        align *= 2;
-    if (align < p->target_align / CVT_SECTOR)
-        align = p->target_align / CVT_SECTOR;
-    uint64_t left = c->n / CVT_SECTOR, sector = c->pos / CVT_SECTOR;
-    while (left) {
-        uint64_t k;
-        bool data = sector_run_min(buf, left, &k, min, sector, align);
-        uint64_t off = sector * CVT_SECTOR, len = k * CVT_SECTOR;
-        int r = data ? vdk_pwrite(p->target, buf, len, off, 0) : write_zeroes(j, off, len);
+    uint64_t off = c->pos;
+    for (size_t i = 0; i < np; i++) {
+        uint64_t len = pieces[i].sectors * CVT_SECTOR;
+        int r = pieces[i].data ? vdk_pwrite(p->target, buf, len, off, 0)
+                               : write_zeroes(j, off, len);
         if (r < 0)
             return r;
         buf += len;
-        left -= k;
-        sector += k;
+        off += len;
     }
     return 0;
 }
 
-struct write_args {
+struct guard_args {
     struct job *j;
     const struct chunk *c;
     const uint8_t *data;
+    struct piece *pieces;
+    size_t np;
 };
+
+static int scan_guarded(void *opaque)
+{
+    struct guard_args *a = opaque;
+    a->np = scan_chunk(a->j, a->c, a->data, a->pieces);
+    return 0;
+}
 
 static int write_guarded(void *opaque)
 {
-    struct write_args *a = opaque;
-    return write_chunk(a->j, a->c, a->data);
+    struct guard_args *a = opaque;
+    return write_chunk(a->j, a->c, a->data, a->pieces, a->np);
+}
+
+/*
+ * Make the chunk's bytes ready to write: read them into buf unless they
+ * are in the source mapping (*data), and split them into pieces (*np).
+ * Should the mapped file have shrunk meanwhile, the chunk is read the
+ * ordinary way.
+ */
+static int prepare_chunk(struct job *j, const struct chunk *c, const uint8_t **data,
+                         uint8_t *buf, struct piece *pieces, size_t *np)
+{
+    *np = 0;
+    if (c->kind != CHUNK_DATA)
+        return 0;
+    if (*data && needs_scan(j, c)) {
+        struct guard_args a = { j, c, *data, pieces, 0 };
+        int r = cvt_map_guard(scan_guarded, &a);
+        if (r == 0) {
+            *np = a.np;
+            return 0;
+        }
+        *data = NULL;
+    }
+    if (!*data) {
+        int r = read_chunk(j, c->pos, c->n, buf);
+        if (r < 0)
+            return r;
+        *data = buf;
+    }
+    if (*data == buf && needs_scan(j, c))
+        *np = scan_chunk(j, c, buf, pieces);
+    return 0;
 }
 
 /* Write a chunk straight from the source mapping; should the mapped file
-   have shrunk meanwhile, read and write it the ordinary way. */
+   have shrunk meanwhile, read, split and write it the ordinary way. */
 static int write_mapped(struct job *j, const struct chunk *c, const uint8_t *data,
-                        uint8_t *buf)
+                        uint8_t *buf, struct piece *pieces, size_t np)
 {
-    struct write_args a = { j, c, data };
+    struct guard_args a = { j, c, data, pieces, np };
     int r = cvt_map_guard(write_guarded, &a);
     if (r != -EFAULT)
         return r;
-    r = read_chunk(j, c->pos, c->n, buf);
-    return r < 0 ? r : write_chunk(j, c, buf);
+    data = NULL;
+    r = prepare_chunk(j, c, &data, buf, pieces, &np);
+    return r < 0 ? r : write_chunk(j, c, buf, pieces, np);
 }
 
 static void *worker(void *opaque)
 {
     struct job *j = opaque;
     uint8_t *buf = NULL;
-    if (posix_memalign((void **)&buf, 4096, CVT_BUF_SIZE) != 0) {
+    struct piece *pieces = malloc(CVT_MAX_PIECES * sizeof(*pieces));
+    if (!pieces || posix_memalign((void **)&buf, 4096, CVT_BUF_SIZE) != 0) {
+        free(pieces);
         job_fail(j, -ENOMEM, "allocating a buffer", 0);
         return NULL;
     }
@@ -393,12 +469,10 @@ static void *worker(void *opaque)
             break;
         }
         const uint8_t *data = c.mapped ? cvt_map_get(&j->maps[c.si], c.map_off, c.n) : NULL;
-        if (c.kind == CHUNK_DATA && !data) {
-            if ((r = read_chunk(j, c.pos, c.n, buf)) < 0) {
-                job_fail(j, r, "reading", c.pos);
-                break;
-            }
-            data = buf;
+        size_t np;
+        if ((r = prepare_chunk(j, &c, &data, buf, pieces, &np)) < 0) {
+            job_fail(j, r, "reading", c.pos);
+            break;
         }
         /* With -c nothing waits for its turn (the turn counter only works
            when every chunk waits): the driver compresses inside
@@ -414,7 +488,8 @@ static void *worker(void *opaque)
             if (r)
                 break;
         }
-        r = data && data != buf ? write_mapped(j, &c, data, buf) : write_chunk(j, &c, buf);
+        r = data && data != buf ? write_mapped(j, &c, data, buf, pieces, np)
+                                : write_chunk(j, &c, buf, pieces, np);
         if (r < 0) {
             job_fail(j, r, "writing", c.pos);
             break;
@@ -427,6 +502,7 @@ static void *worker(void *opaque)
         pthread_mutex_unlock(&j->lock);
     }
     free(buf);
+    free(pieces);
     return NULL;
 }
 
