@@ -8,8 +8,12 @@
  * target's page cache and the filesystem's allocation, stay).
  *
  * Only where it is safe:
- *  - the source is the raw format directly on the file protocol, so the
- *    mapped bytes are the image bytes (no encryption, no compression);
+ *  - the source is raw, qcow2 or vpc directly on the file protocol, whose
+ *    block status gives a file offset only where the file holds the guest
+ *    bytes as they are (no encryption, no compression: qcow2 reports no
+ *    offset for those, and LUKS, whose offsets point at ciphertext, is
+ *    not on the list); ranges of other files (a backing file, an external
+ *    data file) are read;
  *  - the source is locked against writers and resizes (not -U), so the
  *    file cannot shrink under the mapping (which would raise SIGBUS), and
  *    not opened with -T none (which asks to bypass the page cache);
@@ -43,7 +47,9 @@
 void cvt_map_open(struct cvt_map *m, const struct cvt_source *s)
 {
     memset(m, 0, sizeof(*m));
-    if (!s->may_map || strcmp(vdk_node_driver_name(s->node), "raw") != 0)
+    const char *drv = vdk_node_driver_name(s->node);
+    if (!s->may_map || (strcmp(drv, "raw") != 0 && strcmp(drv, "qcow2") != 0 &&
+                        strcmp(drv, "vpc") != 0))
         return;
     struct vdk_node *file = vdk_node_file(s->node);
     if (!file || strcmp(vdk_node_driver_name(file), "file") != 0)

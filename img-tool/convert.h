@@ -68,7 +68,7 @@ struct cvt_source {
     bool may_map;        /* locked against writers: may be mapped (not -U) */
 };
 
-/* A read-only mapping of the file under a raw source (convert-map.c). */
+/* A read-only mapping of the file under a source (convert-map.c). */
 struct cvt_map {
     struct vdk_node *file; /* the protocol node mapped, NULL: none */
     const uint8_t *base;
