@@ -106,6 +106,7 @@ static int64_t find_free(struct vdk_node *n, uint64_t count)
 {
     struct qcow2_state *s = n->opaque;
     uint64_t c = s->free_hint ? s->free_hint : 1, start = c, run = 0;
+    uint64_t first_free = 0; /* first free cluster seen, 0: none yet */
     uint64_t limit = QCOW2_MAX_HOST_OFFSET >> s->cluster_bits;
     uint64_t per = 1ull << s->rb_bits;
     int64_t flen = vdk_get_length(n->file);
@@ -124,6 +125,8 @@ static int64_t find_free(struct vdk_node *n, uint64_t count)
         if (!boff) {
             if (run == 0)
                 start = c;
+            if (!first_free)
+                first_free = c;
             run += bend - c;
             c = bend;
             continue;
@@ -134,11 +137,17 @@ static int64_t find_free(struct vdk_node *n, uint64_t count)
             if (qcow2_rb_get(s, blk, c & (per - 1)) == 0) {
                 if (run++ == 0)
                     start = c;
+                if (!first_free)
+                    first_free = c;
             } else {
                 run = 0;
             }
         }
     }
+    /* Everything from the hint up to the first free cluster is in use:
+       the next search starts there, not over the same clusters again. */
+    if (first_free > s->free_hint)
+        s->free_hint = first_free;
     return (int64_t)start;
 }
 
