@@ -657,14 +657,22 @@ static int write_compressed(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         return -EINVAL;
     if (s->data != n->file || s->crypt_method) /* encrypted: never compressed */
         return -ENOTSUP;
-    uint8_t *in = malloc(cs), *out = malloc(cs);
-    int r = (in && out) ? 0 : -ENOMEM;
+    uint8_t *in = NULL, *out = malloc(cs);
+    int r = out ? 0 : -ENOMEM;
     while (r == 0 && bytes) {
         uint64_t len = vdk_min_u64(bytes, cs);
-        memcpy(in, data, len);
-        memset(in + len, 0, cs - len);
+        const uint8_t *src = data;
+        if (len < cs) { /* the image's last cluster: pad it with zeros */
+            if (!in && !(in = malloc(cs))) {
+                r = -ENOMEM;
+                break;
+            }
+            memcpy(in, data, len);
+            memset(in + len, 0, cs - len);
+            src = in;
+        }
         /* Compress in the caller's thread, outside every lock. */
-        int64_t clen = qcow2_compress(s->compression_type, in, cs, out, cs - 1);
+        int64_t clen = qcow2_compress(s->compression_type, src, cs, out, cs - 1);
         if (clen == -ENOSPC) {
             r = qcow2_pwrite(n, offset, len, data, 0); /* does not shrink */
         } else if (clen < 0) {

@@ -6,6 +6,8 @@
  * decompressors ignore by stopping once the cluster is full.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <zlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
@@ -54,25 +56,80 @@ int qcow2_decompress(uint8_t type, const uint8_t *src, size_t slen, uint8_t *dst
     return r;
 }
 
+/*
+ * Compression contexts are kept per thread and reset between clusters:
+ * creating them costs more than compressing a cluster of easy data (zstd
+ * clears its tables, zlib allocates some 270 KiB).  A reset context gives
+ * the same output as a new one.
+ */
+struct compress_ctx {
+    ZSTD_CCtx *zstd;
+    z_stream zlib;
+    bool zlib_ready;
+};
+
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+
+static void ctx_free(void *p)
+{
+    struct compress_ctx *c = p;
+    ZSTD_freeCCtx(c->zstd);
+    if (c->zlib_ready)
+        deflateEnd(&c->zlib);
+    free(c);
+}
+
+static void ctx_key_create(void)
+{
+    pthread_key_create(&ctx_key, ctx_free);
+}
+
+static struct compress_ctx *ctx_get(void)
+{
+    pthread_once(&ctx_once, ctx_key_create);
+    struct compress_ctx *c = pthread_getspecific(ctx_key);
+    if (!c && (c = calloc(1, sizeof(*c))) && pthread_setspecific(ctx_key, c) != 0) {
+        free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+static int deflate_cluster(z_stream *z, bool *ready, const uint8_t *src, size_t slen,
+                           uint8_t *dst, size_t dcap)
+{
+    if (!*ready) {
+        if (deflateInit2(z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
+                         Z_DEFAULT_STRATEGY) != Z_OK)
+            return -ENOMEM;
+        *ready = true;
+    } else if (deflateReset(z) != Z_OK) {
+        return -EIO;
+    }
+    z->next_in = (Bytef *)src;
+    z->avail_in = (uInt)slen;
+    z->next_out = dst;
+    z->avail_out = (uInt)dcap;
+    int zr = deflate(z, Z_FINISH);
+    return zr == Z_STREAM_END ? (int)(dcap - z->avail_out) : -ENOSPC;
+}
+
 int64_t qcow2_compress(uint8_t type, const uint8_t *src, size_t slen, uint8_t *dst,
                        size_t dcap)
 {
+    struct compress_ctx *c = ctx_get();
+    if (!c)
+        return -ENOMEM;
     if (type == QCOW2_COMP_ZSTD) {
-        size_t z = ZSTD_compress(dst, dcap, src, slen, ZSTD_CLEVEL_DEFAULT);
+        if (!c->zstd && !(c->zstd = ZSTD_createCCtx()))
+            return -ENOMEM;
+        size_t z = ZSTD_compressCCtx(c->zstd, dst, dcap, src, slen, ZSTD_CLEVEL_DEFAULT);
         if (ZSTD_isError(z))
             return ZSTD_getErrorCode(z) == ZSTD_error_dstSize_tooSmall ? -ENOSPC : -EIO;
         return (int64_t)z;
     }
-    z_stream z = { 0 };
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
-                     Z_DEFAULT_STRATEGY) != Z_OK)
-        return -ENOMEM;
-    z.next_in = (Bytef *)src;
-    z.avail_in = (uInt)slen;
-    z.next_out = dst;
-    z.avail_out = (uInt)dcap;
-    int zr = deflate(&z, Z_FINISH);
-    int64_t r = zr == Z_STREAM_END ? (int64_t)(dcap - z.avail_out) : -ENOSPC;
-    deflateEnd(&z);
-    return r;
+    /* Raw deflate with a 4 KiB window and memLevel 9, as QEMU writes them
+       (the window is what QEMU's decompressor allows). */
+    return deflate_cluster(&c->zlib, &c->zlib_ready, src, slen, dst, dcap);
 }

@@ -340,7 +340,8 @@ int qcow2_preallocate(struct vdk_node *n, uint64_t from, uint64_t to,
 int qcow2_decompress(uint8_t type, const uint8_t *src, size_t slen, uint8_t *dst,
                      size_t dlen);
 /* Compress into dst (capacity dcap); returns size, or -ENOSPC when the data
-   would not shrink below dcap. */
+   would not shrink below dcap.  Thread-safe: each thread keeps its own
+   compression context, freed when the thread exits. */
 int64_t qcow2_compress(uint8_t type, const uint8_t *src, size_t slen, uint8_t *dst,
                        size_t dcap);
 
