@@ -257,7 +257,17 @@ static int file_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t byte
         if (len < 0)
             return (int)len;
         if (offset >= (uint64_t)len) {
-            /* Beyond EOF already reads as zeros: just extend. */
+            /* Beyond EOF already reads as zeros: just extend, with a call
+               that never shrinks the file, since another thread may be
+               writing past this range (qcow2 allocations run in parallel);
+               ftruncate only where the filesystem has no ZERO_RANGE. */
+            if (!s->no_zero_range) {
+                if (fallocate(s->fd, FALLOC_FL_ZERO_RANGE, (off_t)offset, (off_t)bytes) == 0)
+                    return 0;
+                if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL)
+                    return -errno;
+                s->no_zero_range = true;
+            }
             return ftruncate(s->fd, (off_t)(offset + bytes)) < 0 ? -errno : 0;
         }
     }
