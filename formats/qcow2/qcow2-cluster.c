@@ -448,6 +448,33 @@ static int fill_bounce(struct vdk_node *n, uint64_t a, uint64_t b, uint64_t offs
     return r;
 }
 
+/* Whether a cluster with (standard, not extended) L2 entry e reads as
+   zeros: unallocated with no backing file, or a zero cluster. */
+static bool entry_reads_zero(const struct vdk_node *n, const struct qcow2_state *s,
+                             uint64_t e)
+{
+    if (e & QCOW2_OFLAG_COMPRESSED)
+        return false;
+    return (!e && !n->backing) || (s->version >= 3 && (e & QCOW2_OFLAG_ZERO));
+}
+
+/* Zero [off, off+len) of the data file: cheaply if the file can, else by
+   writing zeros. */
+static int zero_host(struct qcow2_state *s, uint64_t off, uint64_t len)
+{
+    if (!len)
+        return 0;
+    int r = vdk_pwrite_zeroes(s->data, off, len, VDK_REQ_NO_FALLBACK);
+    if (r != -ENOTSUP)
+        return r;
+    uint8_t *z = calloc(1, len);
+    if (!z)
+        return -ENOMEM;
+    r = vdk_pwrite(s->data, z, len, off, 0);
+    free(z);
+    return r;
+}
+
 /*
  * Allocating write of [offset, offset+bytes) starting in a cluster that is
  * not writable in place.  Called with s->lock held and returns with it
@@ -505,11 +532,21 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         w1 = vdk_min_u64(vdk_align_up(vdk_min_u64(end, c0 + cs), sc), c0 + cs);
     }
     uint64_t wend = vdk_min_u64(end, w1);
-    /* A partial first or last cluster is completed in a bounce buffer with
-       the old guest content (copy-on-write); whole clusters in between go
-       straight from the caller's buffer.  Encryption bounces everything. */
+    /* New clusters whose old content around the write is zeros get those
+       parts zeroed in the file (a cheap fallocate, as qemu does) instead of
+       zeros copied through a buffer. */
+    bool zero_cow = !s->crypt_method && !s->extended_l2 && !inplace &&
+                    s->data == n->file &&
+                    (offset == w0 || entry_reads_zero(n, s, old[0])) &&
+                    (wend == w1 || entry_reads_zero(n, s, old[count - 1]));
+    /* Otherwise a partial first or last cluster is completed in a bounce
+       buffer with the old guest content (copy-on-write); whole clusters in
+       between go straight from the caller's buffer.  Encryption bounces
+       everything. */
     uint64_t hend = w0, tbeg = w1;
-    if (s->crypt_method) {
+    if (zero_cow) {
+        /* nothing to bounce */
+    } else if (s->crypt_method) {
         hend = w1;
     } else {
         if (offset > w0)
@@ -555,12 +592,20 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         uint64_t h = (uint64_t)host - c0; /* host = guest + h */
         if (s->crypt_method) /* copied data too: IVs follow the host offset */
             r = qcow2_crypto_encrypt(n, h + w0, buf, w1 - w0);
-        if (r == 0 && hend > w0)
-            r = vdk_pwrite(s->data, buf, hend - w0, h + w0, 0);
-        if (r == 0 && tbeg > hend)
-            r = vdk_pwrite(s->data, data + (hend - offset), tbeg - hend, h + hend, 0);
-        if (r == 0 && w1 > tbeg)
-            r = vdk_pwrite(s->data, buf + (hend - w0), w1 - tbeg, h + tbeg, 0);
+        if (zero_cow) {
+            r = zero_host(s, h + w0, offset - w0);
+            if (r == 0)
+                r = zero_host(s, h + wend, w1 - wend);
+            if (r == 0)
+                r = vdk_pwrite(s->data, data, wend - offset, h + offset, 0);
+        } else {
+            if (r == 0 && hend > w0)
+                r = vdk_pwrite(s->data, buf, hend - w0, h + w0, 0);
+            if (r == 0 && tbeg > hend)
+                r = vdk_pwrite(s->data, data + (hend - offset), tbeg - hend, h + hend, 0);
+            if (r == 0 && w1 > tbeg)
+                r = vdk_pwrite(s->data, buf + (hend - w0), w1 - tbeg, h + tbeg, 0);
+        }
         pthread_mutex_lock(&s->lock);
         inflight_remove(s, &me);
     }
