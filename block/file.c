@@ -128,6 +128,7 @@ static int file_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     n->limits.max_transfer = VDK_DEFAULT_MAX_TRANSFER;
     n->limits.opt_transfer = 1u << 20;
     n->supported_zero_flags = VDK_REQ_MAY_UNMAP;
+    n->supported_write_flags = VDK_REQ_NO_TOUCH; /* unless O_DIRECT bounces */
     return 0;
 }
 
@@ -223,6 +224,8 @@ static int file_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     const uint8_t *p = buf;
     uint8_t *bounce = NULL;
     if (needs_bounce(s, buf)) {
+        if (flags & VDK_REQ_NO_TOUCH)
+            return -ENOTSUP;
         if (!(bounce = vdk_blk_alloc(bytes)))
             return -ENOMEM;
         memcpy(bounce, buf, bytes);

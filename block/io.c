@@ -244,6 +244,13 @@ int vdk_pwrite(struct vdk_node *n, const void *buf, uint64_t bytes,
         return r;
     if ((flags & VDK_REQ_COMPRESSED) && !(n->supported_write_flags & VDK_REQ_COMPRESSED))
         return -ENOTSUP;
+    if (flags & VDK_REQ_NO_TOUCH) {
+        uint32_t a = n->limits.request_alignment;
+        /* Read-modify-write would copy the caller's bytes. */
+        if (!(n->supported_write_flags & VDK_REQ_NO_TOUCH) ||
+            (a > 1 && ((offset | bytes) & (a - 1))))
+            return -ENOTSUP;
+    }
     r = write_common(n, buf, bytes, offset, flags);
     if (r == 0 && (flags & VDK_REQ_FUA) && !(n->supported_write_flags & VDK_REQ_FUA))
         r = vdk_flush(n);

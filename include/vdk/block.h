@@ -104,6 +104,14 @@ enum {
                                       without compression fail -ENOTSUP.
                                       The caller's thread compresses, so
                                       parallel writers compress in parallel. */
+    VDK_REQ_NO_TOUCH    = 1u << 4, /* write: buf may be a file mapping that
+                                      faults (SIGBUS) if the file shrinks, so
+                                      no layer may read it in user space,
+                                      only hand it to the kernel.  A node
+                                      that would have to (bounce, encrypt,
+                                      compress, read-modify-write) fails
+                                      -ENOTSUP before changing anything;
+                                      a fault shows as -EFAULT. */
 };
 
 int vdk_pread(struct vdk_node *n, void *buf, uint64_t bytes, uint64_t offset,
