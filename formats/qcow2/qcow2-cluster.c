@@ -486,7 +486,7 @@ static int zero_host(struct qcow2_state *s, uint64_t off, uint64_t len)
  * exclusively.
  */
 static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
-                           const uint8_t *data, bool excl)
+                           const uint8_t *data, bool excl, unsigned flags)
 {
     struct qcow2_state *s = n->opaque;
     uint64_t cs = s->cluster_size, c0 = vdk_align_down(offset, cs);
@@ -558,6 +558,8 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     }
     uint8_t *buf = NULL;
     uint64_t blen = (hend - w0) + (w1 - tbeg);
+    if (blen && (flags & VDK_REQ_NO_TOUCH))
+        return -ENOTSUP; /* nothing changed yet */
     if (blen) {
         /* Not zeroed: every byte is filled below. */
         if (posix_memalign((void **)&buf, 4096, blen) != 0)
@@ -597,12 +599,13 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
             if (r == 0)
                 r = zero_host(s, h + wend, w1 - wend);
             if (r == 0)
-                r = vdk_pwrite(s->data, data, wend - offset, h + offset, 0);
+                r = vdk_pwrite(s->data, data, wend - offset, h + offset, flags);
         } else {
             if (r == 0 && hend > w0)
                 r = vdk_pwrite(s->data, buf, hend - w0, h + w0, 0);
             if (r == 0 && tbeg > hend)
-                r = vdk_pwrite(s->data, data + (hend - offset), tbeg - hend, h + hend, 0);
+                r = vdk_pwrite(s->data, data + (hend - offset), tbeg - hend, h + hend,
+                               flags);
             if (r == 0 && w1 > tbeg)
                 r = vdk_pwrite(s->data, buf + (hend - w0), w1 - tbeg, h + tbeg, 0);
         }
@@ -649,7 +652,8 @@ int qcow2_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     struct qcow2_state *s = n->opaque;
     const uint8_t *buf = vbuf;
     if (flags & VDK_REQ_COMPRESSED)
-        return write_compressed(n, offset, bytes, buf);
+        return (flags & VDK_REQ_NO_TOUCH) ? -ENOTSUP : write_compressed(n, offset, bytes, buf);
+    flags &= VDK_REQ_NO_TOUCH; /* all that goes down to the data file */
     bool excl = false;
     while (bytes) {
         struct qcow2_mapping m;
@@ -670,10 +674,10 @@ int qcow2_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
             pthread_mutex_unlock(&s->lock);
             if (r == 0)
                 r = s->crypt_method ? qcow2_crypto_pwrite(n, m.host, buf, m.bytes)
-                                    : vdk_pwrite(s->data, buf, m.bytes, m.host, 0);
+                                    : vdk_pwrite(s->data, buf, m.bytes, m.host, flags);
             done = m.bytes;
         } else {
-            done = r < 0 ? r : alloc_write(n, offset, bytes, buf, excl);
+            done = r < 0 ? r : alloc_write(n, offset, bytes, buf, excl, flags);
             pthread_mutex_unlock(&s->lock);
             r = done < 0 ? (int)done : 0;
         }

@@ -169,7 +169,7 @@ int qcow2_crypto_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     n->no_zero_init = s->l1_size && s->l1[0];
     if (n->limits.request_alignment < ss)
         n->limits.request_alignment = ss;
-    n->supported_write_flags &= ~(unsigned)VDK_REQ_COMPRESSED;
+    n->supported_write_flags &= ~(unsigned)(VDK_REQ_COMPRESSED | VDK_REQ_NO_TOUCH);
     return 0;
 }
 

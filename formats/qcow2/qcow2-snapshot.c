@@ -799,7 +799,7 @@ int qcow2_reopen(struct vdk_node *n, unsigned flags, struct vdk_error **errp)
         s->autoclear = keep;
     }
     s->writable = true;
-    n->supported_write_flags = VDK_REQ_COMPRESSED;
+    n->supported_write_flags = qcow2_write_flags(n);
     n->supported_zero_flags = VDK_REQ_MAY_UNMAP;
     return 0;
 }

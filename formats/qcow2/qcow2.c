@@ -354,6 +354,18 @@ static void qcow2_free_state(struct qcow2_state *s)
     pthread_cond_destroy(&s->inflight_done);
 }
 
+unsigned qcow2_write_flags(const struct vdk_node *n)
+{
+    const struct qcow2_state *s = n->opaque;
+    if (s->crypt_method)
+        return 0;
+    unsigned f = VDK_REQ_COMPRESSED;
+    if ((n->file->supported_write_flags & VDK_REQ_NO_TOUCH) &&
+        (s->data->supported_write_flags & VDK_REQ_NO_TOUCH))
+        f |= VDK_REQ_NO_TOUCH;
+    return f;
+}
+
 static int open_data_file(struct vdk_node *n, const char *override, unsigned flags,
                           struct vdk_error **errp)
 {
@@ -449,7 +461,7 @@ static int qcow2_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     n->limits.pwrite_zeroes_alignment = 1u << s->sc_bits;
     n->limits.discard_alignment = s->cluster_size;
     if (s->writable) {
-        n->supported_write_flags = VDK_REQ_COMPRESSED;
+        n->supported_write_flags = qcow2_write_flags(n);
         n->supported_zero_flags = VDK_REQ_MAY_UNMAP;
     }
     s->lazy = (s->compat & QCOW2_COMPAT_LAZY_REFCOUNTS) != 0;

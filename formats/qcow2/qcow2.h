@@ -335,6 +335,10 @@ uint64_t qcow2_l1_entries(const struct qcow2_state *s, uint64_t size);
 int qcow2_preallocate(struct vdk_node *n, uint64_t from, uint64_t to,
                       enum vdk_prealloc mode);
 
+/* Write flags the node supports natively: compression, and NO_TOUCH where
+   the files below take it (neither for encrypted images). */
+unsigned qcow2_write_flags(const struct vdk_node *n);
+
 /* ---- qcow2-compress.c ---- */
 /* Decompress one cluster; 0 or -EIO. */
 int qcow2_decompress(uint8_t type, const uint8_t *src, size_t slen, uint8_t *dst,
