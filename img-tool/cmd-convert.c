@@ -255,14 +255,6 @@ static int open_sources(struct convert_args *a, char **names, size_t n,
 }
 
 /* Raw on a byte-aligned file: writing never reads the data in user space. */
-static bool is_plain_raw(struct vdk_node *n)
-{
-    struct vdk_node *f = vdk_node_file(n);
-    return strcmp(vdk_node_driver_name(n), "raw") == 0 && f &&
-           strcmp(vdk_node_driver_name(f), "file") == 0 && vdk_node_alignment(n) == 1 &&
-           vdk_node_alignment(f) == 1;
-}
-
 static bool is_block_device(const char *filename)
 {
     struct stat st;
@@ -390,7 +382,7 @@ int img_cmd_convert(int argc, char **argv)
         .total = total,
         .min_sparse = a.min_sparse,
         .target_align = vdk_node_alignment(tgt),
-        .target_plain = is_plain_raw(tgt),
+        .target_no_touch = (vdk_node_write_flags(tgt) & VDK_REQ_NO_TOUCH) != 0,
         .target_has_backing = a.backing != NULL,
         .compressed = a.compress,
         .cluster_size = vdk_node_cluster_size(tgt),

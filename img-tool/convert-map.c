@@ -19,11 +19,13 @@
  *    not opened with -T none (which asks to bypass the page cache);
  *  - the file opened here is the one the node holds: same size and same
  *    allocated size as the node reports;
- *  - the target is raw on a file with byte alignment and -c is off, so
- *    no library code touches the mapped bytes in user space: the only
- *    user-space reads are the engine's zero scan, which convert.c guards
- *    against SIGBUS (a file truncated by a process ignoring the locks),
- *    and write() itself returns EFAULT rather than faulting.
+ *  - the target takes VDK_REQ_NO_TOUCH writes (raw or qcow2 on files,
+ *    not encrypted) and -c is off, so no library code touches the mapped
+ *    bytes in user space: the only user-space reads are the engine's zero
+ *    scan, which convert.c guards against SIGBUS (a file truncated by a
+ *    process ignoring the locks), and write() itself returns EFAULT
+ *    rather than faulting.  A write that would have to copy the bytes
+ *    (qcow2 copy-on-write) fails -ENOTSUP and the chunk is read instead.
  * Anything else, or any failure, falls back to ordinary reads.
  */
 #include <errno.h>

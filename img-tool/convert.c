@@ -349,8 +349,9 @@ static size_t scan_chunk(const struct job *j, const struct chunk *c, const uint8
     return np;
 }
 
+/* flags: VDK_REQ_NO_TOUCH when buf is the source mapping. */
 static int write_chunk(struct job *j, const struct chunk *c, const uint8_t *buf,
-                       const struct piece *pieces, size_t np)
+                       const struct piece *pieces, size_t np, unsigned flags)
 {
     const struct cvt_params *p = j->p;
     switch (c->kind) {
@@ -366,11 +367,11 @@ static int write_chunk(struct job *j, const struct chunk *c, const uint8_t *buf,
     if (p->compressed)
         return write_compressed(j, c, buf);
     if (!p->min_sparse)
-        return vdk_pwrite(p->target, buf, c->n, c->pos, 0);
+        return vdk_pwrite(p->target, buf, c->n, c->pos, flags);
     uint64_t off = c->pos;
     for (size_t i = 0; i < np; i++) {
         uint64_t len = pieces[i].sectors * CVT_SECTOR;
-        int r = pieces[i].data ? vdk_pwrite(p->target, buf, len, off, 0)
+        int r = pieces[i].data ? vdk_pwrite(p->target, buf, len, off, flags)
                                : write_zeroes(j, off, len);
         if (r < 0)
             return r;
@@ -393,12 +394,6 @@ static int scan_guarded(void *opaque)
     struct guard_args *a = opaque;
     a->np = scan_chunk(a->j, a->c, a->data, a->pieces);
     return 0;
-}
-
-static int write_guarded(void *opaque)
-{
-    struct guard_args *a = opaque;
-    return write_chunk(a->j, a->c, a->data, a->pieces, a->np);
 }
 
 /*
@@ -433,18 +428,24 @@ static int prepare_chunk(struct job *j, const struct chunk *c, const uint8_t **d
     return 0;
 }
 
-/* Write a chunk straight from the source mapping; should the mapped file
-   have shrunk meanwhile, read, split and write it the ordinary way. */
+/*
+ * Write a chunk straight from the source mapping.  NO_TOUCH keeps every
+ * layer from reading the mapped bytes in user space (the kernel copies
+ * them, and a shrunk file shows as EFAULT rather than SIGBUS), so no guard
+ * is needed.  Should the mapped file have shrunk meanwhile, or the target
+ * need to copy the bytes itself (copy-on-write of a partial cluster),
+ * read, split and write the chunk the ordinary way; what was written
+ * already is written again with the same bytes.
+ */
 static int write_mapped(struct job *j, const struct chunk *c, const uint8_t *data,
                         uint8_t *buf, struct piece *pieces, size_t np)
 {
-    struct guard_args a = { j, c, data, pieces, np };
-    int r = cvt_map_guard(write_guarded, &a);
-    if (r != -EFAULT)
+    int r = write_chunk(j, c, data, pieces, np, VDK_REQ_NO_TOUCH);
+    if (r != -EFAULT && r != -ENOTSUP)
         return r;
     data = NULL;
     r = prepare_chunk(j, c, &data, buf, pieces, &np);
-    return r < 0 ? r : write_chunk(j, c, buf, pieces, np);
+    return r < 0 ? r : write_chunk(j, c, buf, pieces, np, 0);
 }
 
 static void *worker(void *opaque)
@@ -489,7 +490,7 @@ static void *worker(void *opaque)
                 break;
         }
         r = data && data != buf ? write_mapped(j, &c, data, buf, pieces, np)
-                                : write_chunk(j, &c, buf, pieces, np);
+                                : write_chunk(j, &c, buf, pieces, np, 0);
         if (r < 0) {
             job_fail(j, r, "writing", c.pos);
             break;
@@ -523,7 +524,7 @@ int cvt_run(const struct cvt_params *p)
         return img_error("out of memory");
     }
     bool any_map = false;
-    for (size_t i = 0; i < p->nsrc && p->target_plain && !p->compressed; i++) {
+    for (size_t i = 0; i < p->nsrc && p->target_no_touch && !p->compressed; i++) {
         cvt_map_open(&maps[i], &p->src[i]);
         any_map |= maps[i].base != NULL;
     }

@@ -101,8 +101,8 @@ struct cvt_params {
     uint32_t target_align;   /* target request alignment */
     bool has_zero_init;      /* target reads as zeros: skip zero ranges */
     bool target_has_backing; /* leave ranges from the source's backing */
-    bool target_plain;       /* raw on a byte-aligned file: writes never
-                                touch the data in user space */
+    bool target_no_touch;    /* the target takes VDK_REQ_NO_TOUCH writes, so
+                                data can go from a source mapping */
     bool compressed;         /* -c: whole clusters with VDK_REQ_COMPRESSED */
     uint32_t cluster_size;   /* target cluster size when compressed */
     int workers;             /* -m */
