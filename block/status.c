@@ -57,10 +57,13 @@ int vdk_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         lmap = m2;
         lfile = f2;
         ret = (r2 & ~(VDK_BS_EOF | VDK_BS_RECURSE)) | VDK_BS_ALLOCATED;
-    } else if ((ret & (VDK_BS_DATA | VDK_BS_ZERO | VDK_BS_OFFSET_VALID)) ==
-                   (VDK_BS_DATA | VDK_BS_OFFSET_VALID) &&
+    } else if ((ret & (VDK_BS_DATA | VDK_BS_ZERO | VDK_BS_OFFSET_VALID | VDK_BS_PEEK_HOLES)) ==
+                   (VDK_BS_DATA | VDK_BS_OFFSET_VALID | VDK_BS_PEEK_HOLES) &&
                lfile && lfile != n && lfile->drv->kind == VDK_DRV_PROTOCOL) {
-        /* Data mapped onto a hole of the file reads as zeros. */
+        /* Data mapped onto a hole of the file reads as zeros.  Only asked
+           where the driver expects holes, as qemu does: a hole lookup per
+           extent is costly, and on other images (fallocated ones) qemu
+           reports the data as data. */
         uint64_t p2 = 0;
         int r2 = vdk_block_status(lfile, lmap, lpnum, &p2, NULL, NULL);
         if (r2 >= 0 && (r2 & VDK_BS_ZERO) && !(r2 & VDK_BS_DATA)) {
@@ -70,7 +73,7 @@ int vdk_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
             lpnum = p2;
         }
     }
-    ret &= ~VDK_BS_RECURSE;
+    ret &= ~(VDK_BS_RECURSE | VDK_BS_PEEK_HOLES);
 
     if (ret & (VDK_BS_DATA | VDK_BS_ZERO))
         ret |= VDK_BS_ALLOCATED;

@@ -153,6 +153,10 @@ enum {
     VDK_BS_COMPRESSED   = 1u << 5, /* stored compressed (qcow2) */
     VDK_BS_RECURSE      = 1u << 6, /* driver-internal: status is that of
                                       *file at *map (raw passthrough) */
+    VDK_BS_PEEK_HOLES   = 1u << 7, /* driver-internal: DATA at *map may be
+                                      a hole of *file, which reads as zeros:
+                                      ask *file (qcow2 with preallocated
+                                      metadata) */
 };
 
 /*
