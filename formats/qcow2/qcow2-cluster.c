@@ -768,6 +768,8 @@ int qcow2_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     struct qcow2_mapping m;
     pthread_mutex_lock(&s->lock);
     int r = qcow2_get_mapping(n, offset, bytes, &m);
+    if (r == 0 && m.type == QCOW2_MAP_NORMAL && s->meta_prealloc < 0)
+        s->meta_prealloc = qcow2_detect_meta_prealloc(n);
     pthread_mutex_unlock(&s->lock);
     if (r < 0)
         return r;
@@ -792,6 +794,9 @@ int qcow2_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     default:
         *map = m.host;
         *file = s->data;
-        return VDK_BS_DATA | VDK_BS_OFFSET_VALID | VDK_BS_ALLOCATED;
+        /* As qemu: only a metadata-preallocated image asks the file
+           whether its data clusters are holes. */
+        return VDK_BS_DATA | VDK_BS_OFFSET_VALID | VDK_BS_ALLOCATED |
+               (s->meta_prealloc > 0 ? VDK_BS_PEEK_HOLES : 0);
     }
 }

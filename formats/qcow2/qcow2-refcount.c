@@ -81,6 +81,34 @@ static int block_of(struct vdk_node *n, uint64_t cluster, uint64_t *boff)
     return 0;
 }
 
+bool qcow2_detect_meta_prealloc(struct vdk_node *n)
+{
+    struct qcow2_state *s = n->opaque;
+    int64_t alloc = vdk_get_allocated_size(n->file);
+    int64_t flen = vdk_get_length(n->file);
+    if (alloc < 0 || flen <= 0)
+        return false;
+    uint64_t real = (uint64_t)alloc >> s->cluster_bits;
+    uint64_t need = real * 10 / 9 > real + 2 ? real * 10 / 9 : real + 2;
+    uint64_t nb = ((uint64_t)flen + s->cluster_size - 1) >> s->cluster_bits;
+    uint64_t per = 1ull << s->rb_bits, used = 0;
+    if (nb < need)
+        return false; /* not even the file's length in clusters */
+    for (uint64_t c = 0; c < nb; c = (c | (per - 1)) + 1) {
+        uint64_t boff;
+        uint8_t *blk;
+        if (block_of(n, c, &boff) < 0)
+            return false;
+        if (!boff || qcow2_cache_get(n, &s->rb_cache, boff, true, &blk) < 0)
+            continue;
+        uint64_t end = vdk_min_u64((c | (per - 1)) + 1, nb);
+        for (uint64_t i = c; i < end; i++)
+            if (qcow2_rb_get(s, blk, i & (per - 1)) && ++used >= need)
+                return true;
+    }
+    return false;
+}
+
 int qcow2_get_refcount(struct vdk_node *n, uint64_t cluster, uint64_t *rc)
 {
     struct qcow2_state *s = n->opaque;

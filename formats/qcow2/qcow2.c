@@ -403,6 +403,7 @@ static int qcow2_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     pthread_mutex_init(&s->lock, NULL);
     pthread_rwlock_init(&s->free_lock, NULL);
     pthread_cond_init(&s->inflight_done, NULL);
+    s->meta_prealloc = -1;
     const char *df = vdk_opts_get(opts, "data-file");
     const char *sn_id = vdk_opts_get(opts, "snapshot.id");
     const char *sn_name = vdk_opts_get(opts, "snapshot.name");

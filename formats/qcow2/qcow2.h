@@ -214,6 +214,8 @@ struct qcow2_state {
     bool lazy;                /* lazy refcounts in use */
     bool corrupt;             /* marked corrupt during this session */
     bool repair_open;         /* opened with VDK_O_CHECK_REPAIR */
+    int8_t meta_prealloc;     /* clusters in use but not in the file:
+                                 -1 not yet known, 0 no, 1 yes */
 
     /* LUKS encryption (qcow2-crypto.c): crypt_method 2 and the 0x0537be77
        extension saying where in the file the LUKS header lives. */
@@ -283,6 +285,10 @@ int qcow2_flush_metadata(struct vdk_node *n);
 int qcow2_refcount_init(struct vdk_node *n, struct vdk_error **errp);
 int qcow2_get_refcount(struct vdk_node *n, uint64_t cluster, uint64_t *rc);
 /* Add delta to the refcount of every cluster in [offset, offset+len). */
+/* Whether the image looks preallocated with preallocation=metadata: more
+   clusters in use than the file has allocated, by over a ninth, so data
+   clusters may be holes in the file.  Holds s->lock. */
+bool qcow2_detect_meta_prealloc(struct vdk_node *n);
 int qcow2_update_refcount(struct vdk_node *n, uint64_t offset, uint64_t len,
                           int64_t delta);
 /* Set the refcount of one cluster (check repair). */

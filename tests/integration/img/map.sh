@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # vdk-img map beside qemu-img map on sparse raw images with several
-# data/hole patterns: JSON lines and the human table must be identical.
+# data/hole patterns, and qcow2 with each preallocation mode: JSON lines
+# and the human table must be identical.
 . "$VDK_SRC/tests/integration/lib.sh"
 . "$VDK_SRC/tests/integration/img/cmp.sh"
 cd "$T"
@@ -45,4 +46,14 @@ for range in "--start-offset=100" "--max-length=5000000" \
     same_output "map human $range" map -f raw $range many.raw
 done
 same_output "map --image-opts" map --output=json --image-opts driver=raw,file.filename=many.raw
+
+# qcow2 with each preallocation mode: only preallocated metadata makes
+# qemu ask the file for holes under data clusters (zero: true there); a
+# fallocated image's unwritten clusters stay "zero": false.
+for p in off metadata falloc full; do
+    qimg create -q -f qcow2 -o preallocation=$p "pre-$p.qcow2" 8M
+    qemu-io -c 'write -P 7 1M 64k' "pre-$p.qcow2" >/dev/null
+    same_output "map qcow2 preallocation=$p" map --output=json "pre-$p.qcow2"
+    same_output "map human qcow2 preallocation=$p" map "pre-$p.qcow2"
+done
 echo ok
