@@ -11,7 +11,11 @@
 # file) and qemu-img check is clean, the guest data and the snapshot are
 # unchanged, refcount_bits is kept, and qemu-io can still write.  Where
 # qemu-img's own repair succeeds, both repairs give the same guest data.
+# Every crash state of each repair is the old image or a clean repaired one
+# (tests/unit/qcow2/qcow2-repair-crash.c).
 . "$(dirname "$0")/common.sh"
+RC=${QCOW2_REPAIR_CRASH:-$VDK_BUILD/tests/unit/qcow2/qcow2-repair-crash}
+[ -x "$RC" ] || fail "qcow2-repair-crash not built"
 
 # damage KIND IMG: poke the image (qcow2 header fields, big endian).
 damage() {
@@ -76,12 +80,18 @@ n=0
 for v in c512 c64k c4k; do
     orig="$T/$v.qcow2"
     bits=$(qemu-img info --output=json "$orig" | grep -o '"refcount-bits": [0-9]*')
+    qemu-img convert -O raw "$orig" "$T/guest.raw"
     for d in rb_data rt_eof rt_unaligned rb_zero rt_l1; do
         img="$T/d.qcow2"
         cp "$orig" "$img"
         damage "$d" "$img"
         cp "$img" "$T/damaged.qcow2"
         size0=$(stat -c %s "$img")
+
+        # Crash states of the repair: the old image or a sound new one.
+        cp "$T/damaged.qcow2" "$T/c.qcow2"
+        "$RC" "$T/c.qcow2" "$T/guest.raw" "$T/crash.qcow2" >"$T/.out" 2>"$T/.err" ||
+            { tail -5 "$T/.err" >&2; fail "$v/$d: crash consistency"; }
 
         # Read-only check: corruption, exit 2, not a byte written.
         rc=$(rc_of "$VDK_IMG" check "$img")
