@@ -131,7 +131,9 @@ static bool check_copied(struct check_ctx *c, uint64_t *e, uint64_t cluster,
 {
     uint64_t rc = stored_rc(c, cluster);
     bool copied = (*e & QCOW2_OFLAG_COPIED) != 0, fix = c->copied == COPIED_FIX;
-    if ((rc == 1) == copied || rc == 0)
+    /* A refcount of 0 is reported (as qemu-img does) but never repaired
+       from: it is a refcount error of its own. */
+    if ((rc == 1) == copied || (rc == 0 && c->copied != COPIED_REPORT))
         return false;
     if (c->copied == COPIED_NOTE) {
         c->copied_bad = true;
