@@ -3,9 +3,10 @@
 # check -r all rebuilds damaged refcount structures, as qemu-img does.
 # Images made by qemu-img/qemu-io (512 B, 4 KiB and 64 KiB clusters;
 # refcount_bits 16, 1 and 64; data, a backing file, an internal snapshot)
-# get one damage each: refcount block pointed at a data cluster, table entry
-# past the end of the file, unaligned table entry, zeroed refcount block,
-# refcount table moved onto the L1 table.  Then: check without -r reports
+# get one damage each: refcount block pointed at a data cluster or at an L2
+# table, table entry past the end of the file, unaligned table entry,
+# zeroed refcount block, a block whose own refcount is 0, refcount table
+# moved onto the L1 table.  Then: check without -r reports
 # it (exit 2) and leaves the file byte-identical; -r leaks refuses (exit 1,
 # file unchanged); -r all rebuilds (new structures past the old end of the
 # file) and qemu-img check is clean, the guest data and the snapshot are
@@ -27,8 +28,9 @@ def be64(off):
     f.seek(off); return struct.unpack(">Q", f.read(8))[0]
 def put(off, fmt, v):
     f.seek(off); f.write(struct.pack(fmt, v))
-f.seek(0); h = f.read(72)
+f.seek(0); h = f.read(100)
 cb = struct.unpack(">I", h[20:24])[0]; cs = 1 << cb
+order = struct.unpack(">I", h[96:100])[0]
 l1size, l1off, rt = struct.unpack(">IQQ", h[36:56])
 M = 0x00fffffffffffe00
 def data_cluster():
@@ -45,6 +47,14 @@ elif kind == "rt_eof":
     put(rt, ">Q", (os.path.getsize(path) // cs + 16) * cs)
 elif kind == "rt_unaligned":
     put(rt, ">Q", be64(rt) + 256)
+elif kind == "rb_l2":
+    put(rt, ">Q", be64(l1off) & M)
+elif kind == "rb_self0":
+    b = be64(rt) // cs; bits = 1 << order; pos = (b % (cs * 8 // bits)) * bits
+    f.seek(be64(rt) + pos // 8); byte = f.read(1)[0]
+    if bits < 8:
+        byte &= ~(((1 << bits) - 1) << (pos % 8))
+    f.seek(be64(rt) + pos // 8); f.write(bytes([byte & 0xff] if bits < 8 else bytes(bits // 8)))
 elif kind == "rb_zero":
     f.seek(be64(rt)); f.write(bytes(cs))
 elif kind == "rt_l1":
@@ -81,7 +91,7 @@ for v in c512 c64k c4k; do
     orig="$T/$v.qcow2"
     bits=$(qemu-img info --output=json "$orig" | grep -o '"refcount-bits": [0-9]*')
     qemu-img convert -O raw "$orig" "$T/guest.raw"
-    for d in rb_data rt_eof rt_unaligned rb_zero rt_l1; do
+    for d in rb_data rb_l2 rt_eof rt_unaligned rb_zero rb_self0 rt_l1; do
         img="$T/d.qcow2"
         cp "$orig" "$img"
         damage "$d" "$img"
