@@ -11,10 +11,10 @@
  * the file; a block or table cluster also used as something else; a
  * referenced cluster whose stored refcount is 0, which no single update
  * could fix safely), they are rebuilt from the counts (qcow2-rebuild.c),
- * which frees the old ones.  Otherwise each stored
- * refcount is set to the counted one.  COPIED flags are repaired last,
- * against the repaired refcounts.  A check without repair never writes.
- * Messages follow qemu-img's.
+ * which frees the old ones.  Otherwise each stored refcount is set to the
+ * counted one.  COPIED flags are repaired last, against the repaired
+ * refcounts.  A check without repair never writes.  Messages follow
+ * qemu-img's.
  */
 #include <errno.h>
 #include <inttypes.h>
