@@ -4,8 +4,17 @@
  * L1/L2 tables, data and compressed clusters, refcount structures, the
  * snapshot table and snapshot L1 tables) is counted into an in-memory
  * array and compared with the stored refcounts: stored < counted is a
- * corruption, stored > counted a leak.  Repair sets the stored refcount to
- * the counted one and fixes COPIED flags.  Messages follow qemu-img's.
+ * corruption, stored > counted a leak.
+ *
+ * Repair, as qemu-img's: when the refcount structures themselves are
+ * damaged (a table entry with reserved bits, unaligned or past the end of
+ * the file; a block or table cluster also used as something else; a
+ * referenced cluster whose stored refcount is 0, which no single update
+ * could fix safely), they are rebuilt from the counts (qcow2-rebuild.c),
+ * which frees the old ones.  Otherwise each stored refcount is set to the
+ * counted one.  COPIED flags are repaired last, against the repaired
+ * refcounts.  A check without repair never writes.  Messages follow
+ * qemu-img's.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -18,12 +27,19 @@
 /* Bound the check's memory: one counter per host cluster. */
 #define QCOW2_CHECK_MAX_CLUSTERS (1ull << 28)
 
+/* What the walk does about COPIED flags: only note a wrong one (the
+   refcounts may be repaired first), report them, or repair them. */
+enum copied_mode { COPIED_NOTE, COPIED_REPORT, COPIED_FIX };
+
 struct check_ctx {
     struct vdk_node *n;
     uint32_t *refs;
     uint64_t nb;            /* clusters in the file */
     struct vdk_check_result *res;
     unsigned fix;
+    enum copied_mode copied;
+    bool rebuild;           /* the refcount structures need rebuilding */
+    bool copied_bad;        /* COPIED_NOTE saw a wrong flag */
     uint64_t next_contig;
     uint32_t mult;          /* references of the L2 table being walked */
     /* Distinct L2 tables referenced by the L1 tables, with multiplicity:
@@ -88,12 +104,54 @@ static void inc_refs(struct check_ctx *c, uint64_t off, uint64_t len)
         c->refs[i] = c->refs[i] > UINT32_MAX - m ? UINT32_MAX : c->refs[i] + m;
 }
 
+/* The stored refcount; 0 where no usable block covers the cluster (the
+   table walk has reported that block). */
 static uint64_t stored_rc(struct check_ctx *c, uint64_t cluster)
 {
-    uint64_t rc = 0;
-    if (qcow2_get_refcount(c->n, cluster, &rc) < 0)
+    struct qcow2_state *s = c->n->opaque;
+    uint64_t rti = cluster >> s->rb_bits;
+    uint64_t b = rti < s->rt_size ? s->rt[rti] : 0;
+    uint8_t *blk;
+    if (!b || !qcow2_rt_entry_usable(s, b, c->nb))
         return 0;
-    return rc;
+    int r = qcow2_cache_get(c->n, &s->rb_cache, b, true, &blk);
+    if (r < 0) {
+        fprintf(stderr, "Can't get refcount for cluster %" PRIu64 ": %s\n", cluster,
+                strerror(-r));
+        c->res->check_errors++;
+        return 0;
+    }
+    return qcow2_rb_get(s, blk, cluster & ((1ull << s->rb_bits) - 1));
+}
+
+/* Check a COPIED flag against the stored refcount (per c->copied); returns
+   true when the entry *e was changed. */
+static bool check_copied(struct check_ctx *c, uint64_t *e, uint64_t cluster,
+                         const char *what, uint64_t l1_index)
+{
+    uint64_t rc = stored_rc(c, cluster);
+    bool copied = (*e & QCOW2_OFLAG_COPIED) != 0, fix = c->copied == COPIED_FIX;
+    /* A refcount of 0 is reported (as qemu-img does) but never repaired
+       from: it is a refcount error of its own. */
+    if ((rc == 1) == copied || (rc == 0 && c->copied != COPIED_REPORT))
+        return false;
+    if (c->copied == COPIED_NOTE) {
+        c->copied_bad = true;
+        return false;
+    }
+    if (l1_index != UINT64_MAX)
+        fprintf(stderr, "%s OFLAG_COPIED %s cluster: l1_index=%" PRIu64 " l1_entry=%"
+                PRIx64 " refcount=%" PRIu64 "\n", fix ? "Repairing" : "ERROR", what,
+                l1_index, *e, rc);
+    else
+        fprintf(stderr, "%s OFLAG_COPIED %s cluster: l2_entry=%" PRIx64 " refcount=%"
+                PRIu64 "\n", fix ? "Repairing" : "ERROR", what, *e, rc);
+    c->res->corruptions++;
+    if (!fix)
+        return false;
+    *e = rc == 1 ? *e | QCOW2_OFLAG_COPIED : *e & ~QCOW2_OFLAG_COPIED;
+    c->res->corruptions_fixed++;
+    return true;
 }
 
 /* Walk one L2 table; active tables also feed the fragmentation numbers
@@ -152,25 +210,17 @@ static int walk_l2(struct check_ctx *c, uint64_t l2off, bool active)
         if (s->data != c->n->file)
             continue;
         inc_refs(c, off, cs);
-        if (active) {
-            uint64_t rc = stored_rc(c, off >> s->cluster_bits);
-            bool copied = (e & QCOW2_OFLAG_COPIED) != 0;
-            if ((rc == 1) != copied && rc != 0) {
-                fprintf(stderr, "%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64
-                        " refcount=%" PRIu64 "\n",
-                        (c->fix & VDK_CHECK_FIX_ERRORS) ? "Repairing" : "ERROR", e, rc);
-                if (c->fix & VDK_CHECK_FIX_ERRORS) {
-                    e = rc == 1 ? e | QCOW2_OFLAG_COPIED : e & ~QCOW2_OFLAG_COPIED;
-                    q_st64(t + i * s->l2_entry_size, e);
-                    changed = true;
-                    c->res->corruptions_fixed++;
-                }
-                c->res->corruptions++;
-            }
+        if (active && check_copied(c, &e, off >> s->cluster_bits, "data", UINT64_MAX)) {
+            q_st64(t + i * s->l2_entry_size, e);
+            changed = true;
         }
     }
-    if (r == 0 && changed)
+    if (r == 0 && changed) {
+        /* Written around the L2 cache (flushed before the check): drop its
+           copy so later reads see the repaired table. */
+        qcow2_cache_discard(&s->l2_cache, l2off);
         r = vdk_pwrite(c->n->file, t, cs, l2off, 0);
+    }
     free(t);
     return r;
 }
@@ -204,22 +254,11 @@ static int walk_l1(struct check_ctx *c, uint64_t l1off, uint32_t l1size, bool ac
             continue;
         }
         inc_refs(c, off, s->cluster_size);
-        if (active) {
-            uint64_t rc = stored_rc(c, off >> s->cluster_bits);
-            bool copied = (e & QCOW2_OFLAG_COPIED) != 0;
-            if ((rc == 1) != copied && rc != 0) {
-                fprintf(stderr, "%s OFLAG_COPIED L2 cluster: l1_index=%" PRIu32
-                        " l1_entry=%" PRIx64 " refcount=%" PRIu64 "\n",
-                        (c->fix & VDK_CHECK_FIX_ERRORS) ? "Repairing" : "ERROR", i, e, rc);
-                c->res->corruptions++;
-                if (c->fix & VDK_CHECK_FIX_ERRORS) {
-                    s->l1[i] = rc == 1 ? e | QCOW2_OFLAG_COPIED : e & ~QCOW2_OFLAG_COPIED;
-                    uint8_t b[8];
-                    q_st64(b, s->l1[i]);
-                    r = vdk_pwrite(c->n->file, b, 8, l1off + 8ull * i, 0);
-                    c->res->corruptions_fixed++;
-                }
-            }
+        if (active && check_copied(c, &e, off >> s->cluster_bits, "L2", i)) {
+            uint8_t b[8];
+            s->l1[i] = e;
+            q_st64(b, e);
+            r = vdk_pwrite(c->n->file, b, 8, l1off + 8ull * i, 0);
         }
         if (r == 0)
             r = l2_note(c, off, active);
@@ -336,6 +375,7 @@ static int count_all(struct check_ctx *c)
     memset(c->refs, 0, c->nb * sizeof(*c->refs));
     c->next_contig = 0;
     c->mult = 0;
+    c->rebuild = false;
     free(c->l2s);
     c->l2s = NULL;
     c->nl2s = c->capl2s = 0;
@@ -353,36 +393,18 @@ static int count_all(struct check_ctx *c)
         r = walk_bitmaps(c);
     if (r < 0)
         return r;
-    inc_refs(c, s->rt_offset, (uint64_t)s->rt_clusters * cs);
-    for (uint64_t i = 0; i < s->rt_size; i++) {
-        uint64_t b = s->rt[i];
-        if (!b)
-            continue;
-        if (q_offset_in_cluster(s, b) || (b >> s->cluster_bits) >= c->nb) {
-            bool fix = c->fix & VDK_CHECK_FIX_ERRORS;
-            fprintf(stderr, "%s refcount block %" PRIu64 " is not cluster aligned or "
-                    "outside the image\n", fix ? "Repairing" : "ERROR", i);
-            c->res->corruptions++;
-            if (fix) {
-                /* Drop it; compare() rebuilds the block past the end of the
-                   file with the counted refcounts. */
-                uint8_t z[8] = { 0 };
-                s->rt[i] = 0;
-                qcow2_cache_discard(&s->rb_cache, b);
-                r = vdk_pwrite(c->n->file, z, 8, s->rt_offset + i * 8, 0);
-                if (r < 0)
-                    return r;
-                c->res->corruptions_fixed++;
-            }
-            continue;
-        }
-        inc_refs(c, b, cs);
-    }
+    uint64_t bad = qcow2_count_refcount_structs(c->n, c->refs, c->nb,
+                                                (c->fix & VDK_CHECK_FIX_ERRORS) != 0);
+    bad += qcow2_check_refcount_overlaps(c->n, c->refs, c->nb);
+    c->res->corruptions += (int)bad;
+    c->rebuild = bad != 0;
     return 0;
 }
 
-/* Compare; with fix, correct the stored refcounts.  Returns 0 or -errno. */
-static int compare(struct check_ctx *c, uint64_t *highest)
+/* Compare; with fix, correct the stored refcounts.  A referenced cluster
+   whose stored refcount is 0 is never fixed in place (its block may be
+   missing or bogus): it asks for a rebuild.  Returns 0 or -errno. */
+static int compare(struct check_ctx *c, unsigned fix, uint64_t *highest)
 {
     struct qcow2_state *s = c->n->opaque;
     *highest = 0;
@@ -393,7 +415,9 @@ static int compare(struct check_ctx *c, uint64_t *highest)
         if (rc == ref)
             continue;
         bool leak = rc > ref;
-        bool fixit = (c->fix & (leak ? VDK_CHECK_FIX_LEAKS : VDK_CHECK_FIX_ERRORS)) != 0;
+        if (rc == 0)
+            c->rebuild = true;
+        bool fixit = rc && (fix & (leak ? VDK_CHECK_FIX_LEAKS : VDK_CHECK_FIX_ERRORS));
         fprintf(stderr, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64 "\n",
                 fixit ? "Repairing" : leak ? "Leaked" : "ERROR", i, rc, ref);
         if (leak)
@@ -417,6 +441,88 @@ static int compare(struct check_ctx *c, uint64_t *highest)
     return 0;
 }
 
+/* Count and compare again into a fresh *res, after the file may have grown
+   (a rebuild appends); COPIED flags per `copied`, refcounts fixed per fix. */
+static int recount(struct check_ctx *c, struct vdk_check_result *res,
+                   enum copied_mode copied, unsigned fix, uint64_t *highest)
+{
+    struct qcow2_state *s = c->n->opaque;
+    int r = qcow2_flush_metadata(c->n);
+    if (r == 0)
+        r = vdk_flush(c->n->file);
+    int64_t flen = r == 0 ? vdk_get_length(c->n->file) : r;
+    if (flen < 0)
+        return (int)flen;
+    uint64_t nb = vdk_align_up((uint64_t)flen, s->cluster_size) >> s->cluster_bits;
+    if (nb > c->nb) {
+        uint32_t *nr = nb <= QCOW2_CHECK_MAX_CLUSTERS ? realloc(c->refs, nb * 4) : NULL;
+        if (!nr)
+            return -ENOMEM;
+        c->refs = nr;
+        c->nb = nb;
+    }
+    memset(res, 0, sizeof(*res));
+    c->res = res;
+    c->copied = copied;
+    if ((r = count_all(c)) < 0)
+        return r;
+    return compare(c, fix, highest);
+}
+
+/*
+ * Repair after a first count (*counted: its result before the comparison,
+ * *res: after).  Rebuild the refcount structures if they are unusable,
+ * else fix each refcount; then COPIED flags, and a final count gives what
+ * is left in *res.  Fixed counts follow qemu-img: for a rebuild, whatever
+ * the first count found and the final one no longer does.
+ */
+static int repair(struct check_ctx *c, struct vdk_check_result *res,
+                  const struct vdk_check_result *counted, uint64_t *highest,
+                  struct vdk_error **errp)
+{
+    struct vdk_check_result found = *res, fin;
+    bool rebuilt = c->rebuild;
+    int r = 0;
+    if (rebuilt) {
+        if (!(c->fix & VDK_CHECK_FIX_ERRORS)) {
+            fprintf(stderr, "ERROR need to rebuild refcount structures\n");
+            res->check_errors++;
+            return vdk_error_setf(errp, EIO, "the refcount structures need rebuilding "
+                                  "(repair with -r all)");
+        }
+        fprintf(stderr, "Rebuilding refcount structure\n");
+        if ((r = qcow2_rebuild_refcounts(c->n, c->refs, c->nb, errp)) < 0)
+            return r;
+    } else if (found.leaks || found.corruptions) {
+        *res = *counted;
+        r = compare(c, c->fix, highest);
+    }
+    if (r == 0)
+        r = recount(c, &fin, (c->fix & VDK_CHECK_FIX_ERRORS) ? COPIED_FIX : COPIED_REPORT,
+                    0, highest);
+    c->res = res;
+    if (r < 0)
+        return r;
+    if (rebuilt && c->rebuild) {
+        fprintf(stderr, "ERROR rebuilt refcount structure is still broken\n");
+        res->check_errors++;
+    }
+    int fixed_c = res->corruptions_fixed, fixed_l = res->leaks_fixed;
+    int check_errors = res->check_errors;
+    *res = fin;
+    res->corruptions = fin.corruptions - fin.corruptions_fixed;
+    fixed_c += fin.corruptions_fixed;
+    if (rebuilt) {
+        int gone = found.corruptions > res->corruptions ? found.corruptions - res->corruptions : 0;
+        fixed_c = gone > fin.corruptions_fixed ? gone : fin.corruptions_fixed;
+        fixed_l = found.leaks > res->leaks ? found.leaks - res->leaks : 0;
+    }
+    res->corruptions_fixed = fixed_c;
+    res->leaks_fixed = fixed_l;
+    res->check_errors += check_errors;
+    return 0;
+}
+
 int qcow2_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
                 struct vdk_error **errp)
 {
@@ -425,6 +531,10 @@ int qcow2_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
     int r;
     memset(res, 0, sizeof(*res));
     pthread_mutex_lock(&s->lock);
+    if (fix && !s->writable) {
+        pthread_mutex_unlock(&s->lock);
+        return vdk_error_setf(errp, EROFS, "repair needs the image open for writing");
+    }
     if (s->writable && (r = qcow2_flush_metadata(n)) < 0) {
         pthread_mutex_unlock(&s->lock);
         return vdk_error_setf_errno(errp, r, "could not write back metadata");
@@ -445,53 +555,18 @@ int qcow2_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
         return vdk_error_setf(errp, ENOMEM, "out of memory");
     }
     uint64_t highest = 0;
-    /* Anything a repair allocates (refcount blocks) goes past the end of
-       the file: below it, a cluster with refcount 0 may still be in use. */
+    /* Anything a repair allocates goes past the end of the file: below it,
+       a cluster with refcount 0 may still be in use. */
     if (fix)
         s->free_hint = c.nb;
+    /* While repairing, COPIED flags wait for the repaired refcounts. */
+    c.copied = fix ? COPIED_NOTE : COPIED_REPORT;
     r = count_all(&c);
+    struct vdk_check_result counted = *res;
     if (r == 0)
-        r = compare(&c, &highest);
-    if (r == 0 && fix && (res->leaks_fixed || res->corruptions_fixed)) {
-        /* Re-count after repair: fixing may have allocated refcount blocks. */
-        struct vdk_check_result again;
-        memset(&again, 0, sizeof(again));
-        free(c.l2s);
-        c.l2s = NULL;
-        c.nl2s = c.capl2s = 0;
-        r = qcow2_flush_metadata(n);
-        if (r == 0)
-            r = vdk_flush(n->file);
-        /* The file may have grown (rebuilt refcount blocks). */
-        if (r == 0 && (flen = vdk_get_length(n->file)) < 0)
-            r = (int)flen;
-        uint64_t nb2 = r == 0 ? vdk_align_up((uint64_t)flen, s->cluster_size) >> s->cluster_bits
-                              : c.nb;
-        if (r == 0 && nb2 > c.nb) {
-            uint32_t *nr = nb2 <= QCOW2_CHECK_MAX_CLUSTERS ? realloc(c.refs, nb2 * 4) : NULL;
-            if (!nr)
-                r = -ENOMEM;
-            else {
-                c.refs = nr;
-                c.nb = nb2;
-            }
-        }
-        struct check_ctx c2 = c;
-        c2.res = &again;
-        c2.fix = 0;
-        if (r == 0)
-            r = count_all(&c2);
-        if (r == 0)
-            r = compare(&c2, &highest);
-        free(c2.l2s);
-        if (r == 0) {
-            uint64_t fixed_l = res->leaks_fixed, fixed_c = res->corruptions_fixed;
-            res->leaks = again.leaks;
-            res->corruptions = again.corruptions;
-            res->leaks_fixed = fixed_l;
-            res->corruptions_fixed = fixed_c;
-        }
-    }
+        r = compare(&c, 0, &highest);
+    if (r == 0 && fix && (res->corruptions || res->leaks || c.copied_bad))
+        r = repair(&c, res, &counted, &highest, errp);
     if (r == 0 && (fix & VDK_CHECK_FIX_ERRORS) && !res->corruptions &&
         (s->incompat & QCOW2_INCOMPAT_CORRUPT)) {
         s->incompat &= ~QCOW2_INCOMPAT_CORRUPT;

@@ -371,6 +371,36 @@ int qcow2_change_backing_file(struct vdk_node *n, const char *backing_file,
 int qcow2_get_info(struct vdk_node *n, struct vdk_image_info *info,
                    struct vdk_error **errp);
 
+/* ---- qcow2-rebuild.c: the refcount structures seen by check ----
+ * A refcount table entry is usable when it is non-zero, has no reserved
+ * bits (0-8), is cluster aligned and names a cluster below nb (the
+ * clusters in the file, rounded up). */
+bool qcow2_rt_entry_usable(const struct qcow2_state *s, uint64_t e, uint64_t nb);
+/* Count the refcount table clusters and every usable block into refs[0..nb)
+   (saturating); report each unusable entry on stderr in qemu-img's words
+   ("Repairing" when fixing) and return how many there are. */
+uint64_t qcow2_count_refcount_structs(struct vdk_node *n, uint32_t *refs, uint64_t nb,
+                                      bool fixing);
+/* Once every reference is counted: report each usable block and each table
+   cluster not referenced exactly once (it is also something else) and
+   return how many.  A non-zero count from either asks for a rebuild. */
+uint64_t qcow2_check_refcount_overlaps(struct vdk_node *n, const uint32_t *refs,
+                                       uint64_t nb);
+/* Replace the refcount table and every refcount block with fresh ones.
+ * refs[0..nb): every reference counted, including those of the current
+ * table and usable blocks as qcow2_count_refcount_structs() counts them;
+ * the rebuild takes those back (refs is updated), so the old structures
+ * are free clusters in the new image.  Each remaining refs[k] must fit the
+ * refcount width, else -ERANGE before any write.  The new structures count
+ * themselves and are written past the end of the file, flushed, and only
+ * then named by one header write of refcount_table_offset and
+ * refcount_table_clusters (flushed again): a crash leaves the old image or
+ * the new one.  refcount_order is kept.  Needs s->lock and a writable
+ * node; the in-memory table and the refcount cache follow the new
+ * structures. */
+int qcow2_rebuild_refcounts(struct vdk_node *n, uint32_t *refs, uint64_t nb,
+                            struct vdk_error **errp);
+
 /* ---- qcow2-crypto.c: encrypt.format=luks ----
  * Data clusters of an encrypted image hold LUKS payload sectors whose IV
  * sector number is the HOST offset / 512 (in the data file), as QEMU.

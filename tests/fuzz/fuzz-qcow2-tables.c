@@ -3,8 +3,10 @@
  * libFuzzer target: the qcow2 table walk.  The input image is opened
  * read-only, its block status walked and its first MiB read, and it is
  * checked; then it is opened read-write and written, zeroed, discarded,
- * compressed into, flushed and checked again.  Damaged tables must give
- * errors, never crashes, hangs or writes outside the file.
+ * compressed into, flushed and checked again.  Last it is opened as
+ * check -r does (corrupt images allowed) and repaired, which may rebuild
+ * the refcount structures, then checked once more.  Damaged tables must
+ * give errors, never crashes, hangs or writes outside the file.
  */
 #include "fuzz-qcow2-common.h"
 
@@ -67,6 +69,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&n, 0, sizeof(n));
     if (fuzz_open(&n, file, VDK_O_RDWR) == 0) {
         write_side(&n);
+        fuzz_close(&n);
+    }
+    memset(&n, 0, sizeof(n));
+    if (fuzz_open(&n, file, VDK_O_RDWR | VDK_O_CHECK_REPAIR) == 0) {
+        struct vdk_check_result res;
+        (void)qcow2_check(&n, &res, VDK_CHECK_FIX_LEAKS | VDK_CHECK_FIX_ERRORS, NULL);
+        (void)qcow2_check(&n, &res, 0, NULL);
         fuzz_close(&n);
     }
     vdk_node_unref(file);

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Seeds for fuzz-qcow2-tables: small whole qcow2 images made now by
 # qemu-img and qemu-io (data, zero and discarded clusters, compressed
-# clusters, subclusters, snapshots, refcount widths).
+# clusters, subclusters, snapshots, refcount widths), and two with damaged
+# refcount structures for the repair (rebuild) path.
 set -eu
 out=$1
 tmp=$(mktemp -d)
@@ -32,3 +33,10 @@ io -c "write -P 0x33 0 8k" "$tmp/snap"
 qemu-img snapshot -c s1 "$tmp/snap"
 io -c "write -P 0x44 4k 8k" "$tmp/snap"
 cp "$tmp/snap" "$out/snapshot"
+# Damaged refcount structures (qemu-img's layout: table at cluster 1, first
+# block at cluster 2): a zeroed block, and a table entry naming a data cluster.
+cp "$out/img-1" "$out/rb-zeroed"
+dd if=/dev/zero of="$out/rb-zeroed" bs=512 seek=2 count=1 conv=notrunc status=none
+cp "$out/snapshot" "$out/rb-on-data"
+printf '\x00\x00\x00\x00\x00\x00\x50\x00' |
+    dd of="$out/rb-on-data" bs=1 seek=4096 conv=notrunc status=none
