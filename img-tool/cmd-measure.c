@@ -43,11 +43,15 @@ static int print_result(enum img_output output, const struct vdk_measure *m)
     if (output == IMG_OUTPUT_HUMAN) {
         printf("required size: %" PRIu64 "\nfully allocated size: %" PRIu64 "\n",
                m->required, m->fully_allocated);
+        if (m->has_bitmaps)
+            printf("bitmaps size: %" PRIu64 "\n", m->bitmaps);
         return 0;
     }
     struct json_object *o = json_object_new_object();
     if (!o)
         return img_error("out of memory");
+    if (m->has_bitmaps)
+        json_object_object_add(o, "bitmaps", json_object_new_int64((int64_t)m->bitmaps));
     json_object_object_add(o, "required", json_object_new_int64((int64_t)m->required));
     json_object_object_add(o, "fully-allocated",
                            json_object_new_int64((int64_t)m->fully_allocated));

@@ -315,7 +315,6 @@ static int walk_snapshots(struct check_ctx *c)
 
 /* Persistent dirty bitmaps (while the extension is valid): the directory,
    each bitmap table and its data clusters. */
-#define QCOW2_MAX_BITMAP_DIR (64u << 20)
 static int walk_bitmaps(struct check_ctx *c)
 {
     struct qcow2_state *s = c->n->opaque;

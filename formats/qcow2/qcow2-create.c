@@ -420,6 +420,46 @@ static uint64_t prealloc_size(uint64_t size, uint64_t cs, uint32_t order, bool e
     return meta + aligned;
 }
 
+/*
+ * Bytes the persistent dirty bitmaps of the qcow2 image src would take in
+ * an image with clusters of cs bytes, every bitmap fully allocated: its
+ * data clusters, its table, and its share of the directory (qemu's sum).
+ */
+static int bitmaps_size(struct vdk_node *src, uint64_t cs, uint64_t *out)
+{
+    struct qcow2_state *s = src->opaque;
+    const struct qcow2_ext *ext = NULL;
+    *out = 0;
+    for (uint32_t i = 0; i < s->nb_exts; i++)
+        if (s->exts[i].type == QCOW2_EXT_BITMAPS && s->exts[i].len >= 24)
+            ext = &s->exts[i];
+    if (!ext || !(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS))
+        return 0;
+    uint32_t nb = q_be32(ext->data);
+    uint64_t dsize = q_be64(ext->data + 8), doff = q_be64(ext->data + 16);
+    if (dsize > QCOW2_MAX_BITMAP_DIR)
+        return -EINVAL;
+    uint8_t *d = malloc(dsize ? dsize : 1);
+    if (!d)
+        return -ENOMEM;
+    int r = vdk_pread(src->file, d, dsize, doff, 0);
+    uint64_t off = 0, dir = 0, total = 0;
+    for (uint32_t i = 0; r == 0 && i < nb && off + 24 <= dsize; i++) {
+        unsigned gbits = d[off + 17];
+        uint64_t name = q_be16(d + off + 18), extra = q_be32(d + off + 20);
+        off += vdk_align_up(24 + extra + name, 8);
+        if (gbits < 9 || gbits > 31)
+            continue; /* not a bitmap qemu would load */
+        uint64_t bits = (s->size + (1ull << gbits) - 1) >> gbits;
+        uint64_t clusters = ((bits + 7) / 8 + cs - 1) / cs;
+        total += clusters * cs + vdk_align_up(clusters * 8, cs);
+        dir += vdk_align_up(24 + name, 8);
+    }
+    free(d);
+    *out = total + vdk_align_up(dir, cs);
+    return r;
+}
+
 int qcow2_measure(struct vdk_opts *in_opts, struct vdk_node *src, uint64_t size,
                   struct vdk_measure *out, struct vdk_error **errp)
 {
@@ -463,5 +503,15 @@ int qcow2_measure(struct vdk_opts *in_opts, struct vdk_node *src, uint64_t size,
     out->fully_allocated = prealloc_size(vsize, cs, p.refcount_order, p.extl2) +
                            vdk_align_up(p.crypt_hdr, cs);
     out->required = out->fully_allocated - vsize + required;
+    /* qemu counts bitmaps only from a qcow2 v3 source into a v3 image. */
+    out->has_bitmaps = false;
+    out->bitmaps = 0;
+    if (src && src->drv == &vdk_driver_qcow2 && p.version >= 3 &&
+        ((struct qcow2_state *)src->opaque)->version >= 3) {
+        if ((r = bitmaps_size(src, cs, &out->bitmaps)) < 0)
+            return vdk_error_setf_errno(errp, r, "could not read the source's bitmap "
+                                        "directory");
+        out->has_bitmaps = true;
+    }
     return 0;
 }

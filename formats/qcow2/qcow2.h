@@ -75,6 +75,8 @@
 #define QCOW2_EXT_BACKING_FMT  0xe2792acau
 #define QCOW2_EXT_FEATURES     0x6803f857u
 #define QCOW2_EXT_BITMAPS      0x23852875u
+/* Bound on the persistent-bitmap directory we read. */
+#define QCOW2_MAX_BITMAP_DIR   (64u << 20)
 #define QCOW2_EXT_CRYPTO       0x0537be77u
 #define QCOW2_EXT_DATA_FILE    0x44415441u
 

@@ -280,6 +280,9 @@ int vdk_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
 struct vdk_measure {
     uint64_t required;        /* bytes for the converted image */
     uint64_t fully_allocated; /* bytes if every cluster were allocated */
+    bool has_bitmaps;         /* the source's persistent bitmaps can be
+                                 carried over (qcow2 v3 to qcow2 v3) */
+    uint64_t bitmaps;         /* bytes they would take in the new image */
 };
 
 /*

@@ -63,6 +63,19 @@ for o in "" "-o cluster_size=4k,refcount_bits=1"; do
   same_out "measure $o" measure -O qcow2 $o --size 5G
   same_out "measure src $o" measure -O qcow2 $o -f raw "$T/src.raw"
 done
+# measure from qcow2 sources: the "bitmaps size" line (v3 to v3 only),
+# with persistent bitmaps of two granularities made by qemu-img.
+qemu-img create -q -f qcow2 "$T/bm.qcow2" 64M
+qemu-img bitmap --add "$T/bm.qcow2" b0
+qemu-img bitmap --add -g 4k "$T/bm.qcow2" b1
+qemu-img create -q -f qcow2 -o compat=0.10 "$T/bm-v2.qcow2" 64M
+for o in "" "-o cluster_size=4k" "-o cluster_size=2M" "-o compat=0.10"; do
+  for f in bm bm-v2 ov; do
+    same_out "measure $f.qcow2 $o" measure -O qcow2 $o "$T/$f.qcow2"
+    same_out "measure json $f.qcow2 $o" measure --output=json -O qcow2 $o "$T/$f.qcow2"
+  done
+done
+same_out "measure qcow2 to raw" measure -O raw "$T/bm.qcow2"
 # amend and resize
 "$VDK_IMG" amend -f qcow2 -o compat=0.10 "$T/v.qcow2" || fail "amend"
 qemu_clean "$T/v.qcow2"
