@@ -46,8 +46,7 @@ static int l2_offset_of(struct vdk_node *n, uint64_t g, uint64_t *l2off)
     if (q_offset_in_cluster(s, e & 0x00ffffffffffffffull))
         return qcow2_signal_corruption(n, "L2 table offset 0x%" PRIx64 " in L1 entry %"
                                        PRIu64 " is not cluster aligned", e, i);
-    int64_t flen = vdk_get_length(n->file);
-    if (flen >= 0 && off >= (uint64_t)flen)
+    if (!qcow2_in_file(n, off))
         return qcow2_signal_corruption(n, "L2 table at 0x%" PRIx64 " (L1 entry %" PRIu64
                                        ") beyond end of file", off, i);
     *l2off = off;
@@ -84,8 +83,7 @@ static int classify(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm, int
         if (s->data != n->file)
             return qcow2_signal_corruption(n, "compressed cluster with an external data file");
         uint64_t coff = e & s->coffset_mask;
-        int64_t flen = vdk_get_length(n->file);
-        if (coff < s->cluster_size || (flen >= 0 && coff >= (uint64_t)flen))
+        if (coff < s->cluster_size || !qcow2_in_file(n, coff))
             return qcow2_signal_corruption(n, "compressed cluster descriptor 0x%" PRIx64
                                            " for guest offset 0x%" PRIx64 " out of range",
                                            e, g);

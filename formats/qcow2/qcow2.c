@@ -354,6 +354,18 @@ static void qcow2_free_state(struct qcow2_state *s)
     pthread_cond_destroy(&s->inflight_done);
 }
 
+bool qcow2_in_file(struct vdk_node *n, uint64_t off)
+{
+    struct qcow2_state *s = n->opaque;
+    if (off < s->flen_lb)
+        return true;
+    int64_t flen = vdk_get_length(n->file);
+    if (flen < 0)
+        return true; /* unknown: let the read fail if it must */
+    s->flen_lb = (uint64_t)flen;
+    return off < s->flen_lb;
+}
+
 unsigned qcow2_write_flags(const struct vdk_node *n)
 {
     const struct qcow2_state *s = n->opaque;

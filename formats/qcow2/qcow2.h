@@ -216,6 +216,8 @@ struct qcow2_state {
     bool lazy;                /* lazy refcounts in use */
     bool corrupt;             /* marked corrupt during this session */
     bool repair_open;         /* opened with VDK_O_CHECK_REPAIR */
+    uint64_t flen_lb;         /* a length the file had: it only grows while
+                                 open, except by our own truncation */
     int8_t meta_prealloc;     /* clusters in use but not in the file:
                                  -1 not yet known, 0 no, 1 yes */
 
@@ -342,6 +344,11 @@ uint64_t qcow2_l1_entries(const struct qcow2_state *s, uint64_t size);
    metadata, falloc, full. */
 int qcow2_preallocate(struct vdk_node *n, uint64_t from, uint64_t to,
                       enum vdk_prealloc mode);
+
+/* Whether offset `off` lies inside the image file (n->file).  Asks the
+   file only when off is past the last length seen, so table lookups do not
+   cost a system call each.  Holds s->lock. */
+bool qcow2_in_file(struct vdk_node *n, uint64_t off);
 
 /* Write flags the node supports natively: compression, and NO_TOUCH where
    the files below take it (neither for encrypted images). */
