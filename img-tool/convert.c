@@ -236,12 +236,20 @@ static int read_chunk(struct job *j, uint64_t pos, uint64_t n, uint8_t *buf)
  * otherwise), zeros shrink to it, and zeros shorter than the distance are
  * folded into the data that follows.
  */
+static inline bool sector_is_zero(const uint8_t *p)
+{
+    /* Most data sectors show it in their first word: no library call. */
+    uint64_t w;
+    memcpy(&w, p, sizeof(w));
+    return !w && vdk_buffer_is_zero(p, CVT_SECTOR);
+}
+
 static bool sector_run(const uint8_t *buf, uint64_t n, uint64_t *pnum,
                        uint64_t sector, uint64_t align)
 {
-    bool zero = vdk_buffer_is_zero(buf, CVT_SECTOR);
+    bool zero = sector_is_zero(buf);
     uint64_t i = 1;
-    while (i < n && vdk_buffer_is_zero(buf + i * CVT_SECTOR, CVT_SECTOR) == zero)
+    while (i < n && sector_is_zero(buf + i * CVT_SECTOR) == zero)
         i++;
     if (i < n) {
         uint64_t tail = (sector + i) & (align - 1);
