@@ -16,13 +16,14 @@
 # ranges freeing clusters), 512 B clusters with 64-bit refcounts (the
 # refcount table grows; extra kill points on the writes around every
 # header update), -c (compressed clusters replacing allocated ones), a
-# target with a backing file and a qcow2 source, and the default 8 workers
+# target with a backing file and a qcow2 source, a target with an internal
+# snapshot (which must keep its content), and the default 8 workers
 # (kill points counted per thread by strace, plus random-time kill -9).
 # Single-worker variants (-m 1) write in a fixed order, so their points
 # are exact and reproducible.
 #
-# KILL_POINTS (default 30) sets the evenly spread strace kill points per
-# single-worker variant.
+# KILL_POINTS (default 30) sets the evenly spread strace kill points of the
+# cheaper single-worker variants; the dearer ones take a fraction of it.
 . "$(dirname "$0")/common.sh"
 command -v strace >/dev/null || fail "strace is not installed (scripts/test.sh installs it)"
 PY=/usr/bin/python3
@@ -31,7 +32,7 @@ POINTS=${KILL_POINTS:-30}
 # LeakSanitizer cannot run under ptrace; a killed run never reaches it anyway.
 NOLEAK="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 SYSCALLS=pwrite64,pwritev,pwritev2,fallocate,ftruncate,fdatasync,fsync
-total_points=0 THREADS=0
+total_points=0 THREADS=0 SNAP=0
 
 # The source: holes, explicit zeros, fill patterns, random data, and a
 # partial-cluster run, laid over the target's old data so that the
@@ -77,6 +78,18 @@ make_target() {
     case $opts in cluster_size=512,*) big=512k mid=512k ;; esac
     qio -c "write -P 0x11 0 $big" -c "write -P 0x12 4M $mid" -c 'write -z 5M 512k' \
         -c "write -P 0x13 6M $mid" -c 'discard 6M 64k' -c 'write -P 0x14 7680k 256k' "$out"
+    # SNAP=1: an internal snapshot shares every cluster, so the convert
+    # copies L2 tables and data on write and drops the old references.
+    [ "$SNAP" = 0 ] || qemu-img snapshot -c s1 "$out" || fail "qemu-img snapshot -c $out"
+}
+
+# snap_intact IMG WHAT: with SNAP=1, the snapshot still reads as the old
+# guest content.
+snap_intact() {
+    [ "$SNAP" = 1 ] || return 0
+    qemu-img convert -l snapshot.name=s1 -O raw "$1" "$T/snap.raw" ||
+        fail "$2: qemu-img cannot read snapshot s1"
+    cmp -s "$T/snap.raw" "$T/old.raw" || fail "$2: snapshot s1 changed"
 }
 
 # guest_raw IMG OUT: the guest view through qemu-img.
@@ -108,12 +121,14 @@ verify() {
     $PY "$ONO" "$T/old.raw" "$T/new.raw" "$T/got.raw" "$T/vdk.raw" >"$T/ono" ||
         fail "$what: torn content, or vdk-img and qemu-img read it differently"
     echo "$what: sectors only $(cat "$T/ono"), check $q"
+    snap_intact "$img" "$what"
     "$VDK_IMG" check -q -r leaks "$img" >/dev/null 2>&1 || fail "$what: vdk-img check -r leaks"
     qemu-img check -q "$img" || fail "$what: not clean after vdk-img check -r leaks"
     "$VDK_IMG" convert -n $CVT -f "$SRCFMT" -O qcow2 "$SRC" "$img" ||
         fail "$what: convert -n after the kill"
     qemu-img compare -q -F qcow2 -f "$SRCFMT" "$SRC" "$img" ||
         fail "$what: image differs from the source after a complete convert -n"
+    snap_intact "$img" "$what, completed"
     total_points=$((total_points + 1))
 }
 
@@ -224,12 +239,14 @@ variant c64k cluster_size=64k 0 raw "$POINTS" 0 -m 1
 # 2 MiB of file, so the table grows (twice) during the convert.  Its
 # thousands of writes make each point dear: fewer even points here, plus
 # the ones around each growth.
-variant c512 cluster_size=512,refcount_bits=64 0 raw $((POINTS * 2 / 3)) 0 -m 1
+variant c512 cluster_size=512,refcount_bits=64 0 raw $((POINTS / 2)) 0 -m 1
 # The refcount table must have grown (its cluster count: header offset 56).
 rt() { od -An -tu1 -j56 -N4 "$1" | awk '{ print $1 * 16777216 + $2 * 65536 + $3 * 256 + $4 }'; }
 [ "$(rt "$T/k.qcow2")" -gt "$(rt "$T/base.qcow2")" ] ||
     fail "c512: the refcount table did not grow; the variant lost its point"
-variant compressed cluster_size=64k 0 raw "$POINTS" 0 -c -m 1
+# Compression makes each re-run dear too.
+variant compressed cluster_size=64k 0 raw $((POINTS * 2 / 3)) 0 -c -m 1
 variant backing cluster_size=64k 1 qcow2 "$POINTS" 0 -m 1
+SNAP=1 variant snapshot cluster_size=64k 0 raw $((POINTS * 2 / 3)) 0 -m 1
 THREADS=1 variant threads cluster_size=64k 0 raw 8 6
 echo "kill-convert: $total_points killed images verified"
