@@ -3,7 +3,7 @@
  * qcow2: zero writes and discards.  Whole clusters (subclusters with
  * extended L2) change their L2 entries to "zero" or "unallocated"; host
  * clusters are released only after the new entries are on disk (rule 3 in
- * qcow2.h).  Partial clusters are left to the generic layer, which writes
+ * qcow2.h), in batches over the range.  Partial clusters are left to the generic layer, which writes
  * zero buffers.
  */
 #include <errno.h>
@@ -12,6 +12,10 @@
 #include <string.h>
 
 #include "formats/qcow2/qcow2.h"
+
+/* Replaced entries whose host clusters are released together: one L2
+   write-back and flush per batch instead of one per cluster. */
+#define ZERO_FREE_BATCH 256
 
 /*
  * Zero or discard whole clusters (subclusters with extended L2) of
@@ -25,6 +29,7 @@ static int zero_range(struct vdk_node *n, uint64_t offset, uint64_t bytes, bool 
 {
     struct qcow2_state *s = n->opaque;
     uint64_t cs = s->cluster_size, sc = 1ull << s->sc_bits;
+    uint64_t batch[ZERO_FREE_BATCH], nbatch = 0;
     int r = 0;
     pthread_rwlock_wrlock(&s->free_lock);
     pthread_mutex_lock(&s->lock);
@@ -67,8 +72,13 @@ static int zero_range(struct vdk_node *n, uint64_t offset, uint64_t bytes, bool 
             bool nothing = discard && !e && !(bm & 0xffffffffull) && !n->backing;
             if (!nothing && (r = qcow2_set_l2_entry(n, c0, ne, nbm)) == 0 && s->data != n->file)
                 freed = 0; /* external data: nothing to free */
-            if (r == 0 && qcow2_entry_has_host(s, freed))
-                r = qcow2_free_old_entries(n, &freed, 1);
+            if (r == 0 && qcow2_entry_has_host(s, freed)) {
+                batch[nbatch++] = freed;
+                if (nbatch == ZERO_FREE_BATCH) {
+                    r = qcow2_free_old_entries(n, batch, nbatch);
+                    nbatch = 0;
+                }
+            }
         }
         /* A raw data file must keep showing the guest content. */
         if (r == 0 && s->data_raw && (ne != e || nbm != bm))
@@ -76,6 +86,10 @@ static int zero_range(struct vdk_node *n, uint64_t offset, uint64_t bytes, bool 
         offset += len;
         bytes -= len;
     }
+    /* On error the batch is not released: a leak, never a cluster still
+       named by an L2 entry on disk. */
+    if (r == 0 && nbatch)
+        r = qcow2_free_old_entries(n, batch, nbatch);
     pthread_mutex_unlock(&s->lock);
     pthread_rwlock_unlock(&s->free_lock);
     return r;
