@@ -3,7 +3,9 @@
 # Crash consistency of `vdk-img convert -n` into an existing qcow2: the
 # process is killed with SIGKILL at many deterministic points (strace
 # delivers SIGKILL on entry to the Nth pwrite64, so writes 1..N-1 reached
-# the file and write N did not), and at a few random moments.  Every kill
+# the file and write N did not; likewise on the Nth fallocate, with which
+# new clusters get their unwritten parts zeroed), and at a few random
+# moments.  Every kill
 # leaves an image that
 #   - qemu-img check and vdk-img check find free of corruption (leaks
 #     allowed) and agree on, leak count included;
@@ -132,13 +134,13 @@ verify() {
     total_points=$((total_points + 1))
 }
 
-# strace_run N IMG: convert into IMG, SIGKILLed on entry to the Nth
-# pwrite64 of a thread.  Fails unless it was really killed.
+# strace_run N IMG [SYSCALL]: convert into IMG, SIGKILLed on entry to the
+# Nth pwrite64 (or SYSCALL) of a thread.  Fails unless it was really killed.
 strace_run() {
-    local n=$1 img=$2 rc=0
+    local n=$1 img=$2 sc=${3:-pwrite64} rc=0
     # (The braces keep bash's "Killed" notice out of the log.)
     { ASAN_OPTIONS=$NOLEAK strace -f -qq -o /dev/null -e trace=$SYSCALLS \
-        -e inject=pwrite64:signal=SIGKILL:when="$n" \
+        -e inject="$sc":signal=SIGKILL:when="$n" \
         "$VDK_IMG" convert -n $CVT -f "$SRCFMT" -O qcow2 "$SRC" "$img"; } 2>/dev/null || rc=$?
     # With several workers a thread's share of the writes varies from run
     # to run, so a late point may not be reached: the run then completes.
@@ -147,10 +149,11 @@ strace_run() {
 }
 
 # count_writes IMG: the most pwrite64 calls a thread of a complete convert
-# makes (strace's injection counter is per thread).  Also checks that no
-# other write-type syscall is used, which the kill points would miss, and
-# lists in $T/header the thread-local numbers of the writes to the header
-# fields (refcount-table growth, L1 moves).
+# makes (strace's injection counter is per thread); the most fallocate
+# calls go to $T/falloc.  Also checks that no other write-type syscall is
+# used, which the kill points would miss, and lists in $T/header the
+# thread-local numbers of the writes to the header fields (refcount-table
+# growth, L1 moves).
 count_writes() {
     local img=$1
     ASAN_OPTIONS=$NOLEAK strace -f -qq -o "$T/trace" -e trace=$SYSCALLS \
@@ -158,7 +161,7 @@ count_writes() {
         fail "$VARIANT: convert under strace"
     # (Threads' calls overlap: strace splits them into "pwrite64(...
     # <unfinished ...>" and "<... pwrite64 resumed>" lines.)
-    local ok='^[0-9]+ +(pwrite64\(|<\.\.\. pwrite64 resumed>)|\+\+\+ exited'
+    local ok='^[0-9]+ +((pwrite64|fallocate)\(|<\.\.\. (pwrite64|fallocate) resumed>)|\+\+\+ exited'
     if grep -vE "$ok" "$T/trace" | grep -q .; then
         grep -vE "$ok" "$T/trace" | head -3 >&2
         fail "$VARIANT: convert uses write syscalls this test does not kill at"
@@ -169,6 +172,8 @@ count_writes() {
                 print c[$1] >hdr
         }
         END { m = 0; for (t in c) if (c[t] > m) m = c[t]; print m }' "$T/trace"
+    awk '$2 ~ /^fallocate\(/ { c[$1]++ }
+        END { m = 0; for (t in c) if (c[t] > m) m = c[t]; print m }' "$T/trace" >"$T/falloc"
 }
 
 # variant NAME CREATE-OPTIONS BACKING(0/1) SRCFMT POINTS RANDOM CONVERT-OPTIONS...
@@ -214,6 +219,21 @@ variant() {
         verify "$T/k.qcow2" "$VARIANT: killed at write $n of $max"
         done=$((done + 1))
     done
+    # A few points on the fallocate calls too (one worker: exact).
+    local fmax fpoints
+    fmax=$(cat "$T/falloc")
+    fpoints=$((points / 3 > 0 ? points / 3 : 1))
+    if [ "$THREADS" = 0 ] && [ "$fmax" -gt 0 ]; then
+        for ((i = 0; i < fpoints; i++)); do
+            echo $((1 + i * (fmax - 1) / (fpoints > 1 ? fpoints - 1 : 1)))
+        done >"$T/fpoints"
+        for n in $(sort -n -u "$T/fpoints"); do
+            cp "$T/base.qcow2" "$T/k.qcow2"
+            strace_run "$n" "$T/k.qcow2" fallocate
+            verify "$T/k.qcow2" "$VARIANT: killed at fallocate $n of $fmax"
+            done=$((done + 1))
+        done
+    fi
     # Random moments: the run is timed once, then killed at a random
     # fraction of that time (a run that finishes first is checked too).
     local t0 t1 us pid
@@ -234,7 +254,8 @@ variant() {
         verify "$T/k.qcow2" "$VARIANT: random kill $i"
         done=$((done + 1))
     done
-    echo "$VARIANT: $max writes per thread at most, $done kill points checked (${SECONDS}s so far)"
+    echo "$VARIANT: $max writes and $fmax fallocates per thread at most," \
+        "$done kill points checked (${SECONDS}s so far)"
 }
 
 variant c64k cluster_size=64k 0 raw "$POINTS" 0 -m 1
