@@ -59,13 +59,12 @@ int qcow2_decompress(uint8_t type, const uint8_t *src, size_t slen, uint8_t *dst
 /*
  * Compression contexts are kept per thread and reset between clusters:
  * creating them costs more than compressing a cluster of easy data (zstd
- * clears its tables, zlib allocates some 270 KiB).  A reset context gives
- * the same output as a new one.
+ * clears its tables; the deflate encoder is 300 KiB).  A reset context
+ * gives the same output as a new one.
  */
 struct compress_ctx {
     ZSTD_CCtx *zstd;
-    z_stream zlib;
-    bool zlib_ready;
+    struct qcow2_deflate *zlib;
 };
 
 static pthread_key_t ctx_key;
@@ -75,8 +74,7 @@ static void ctx_free(void *p)
 {
     struct compress_ctx *c = p;
     ZSTD_freeCCtx(c->zstd);
-    if (c->zlib_ready)
-        deflateEnd(&c->zlib);
+    qcow2_deflate_free(c->zlib);
     free(c);
 }
 
@@ -96,25 +94,6 @@ static struct compress_ctx *ctx_get(void)
     return c;
 }
 
-static int deflate_cluster(z_stream *z, bool *ready, const uint8_t *src, size_t slen,
-                           uint8_t *dst, size_t dcap)
-{
-    if (!*ready) {
-        if (deflateInit2(z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
-                         Z_DEFAULT_STRATEGY) != Z_OK)
-            return -ENOMEM;
-        *ready = true;
-    } else if (deflateReset(z) != Z_OK) {
-        return -EIO;
-    }
-    z->next_in = (Bytef *)src;
-    z->avail_in = (uInt)slen;
-    z->next_out = dst;
-    z->avail_out = (uInt)dcap;
-    int zr = deflate(z, Z_FINISH);
-    return zr == Z_STREAM_END ? (int)(dcap - z->avail_out) : -ENOSPC;
-}
-
 int64_t qcow2_compress(uint8_t type, const uint8_t *src, size_t slen, uint8_t *dst,
                        size_t dcap)
 {
@@ -129,7 +108,9 @@ int64_t qcow2_compress(uint8_t type, const uint8_t *src, size_t slen, uint8_t *d
             return ZSTD_getErrorCode(z) == ZSTD_error_dstSize_tooSmall ? -ENOSPC : -EIO;
         return (int64_t)z;
     }
-    /* Raw deflate with a 4 KiB window and memLevel 9, as QEMU writes them
-       (the window is what QEMU's decompressor allows). */
-    return deflate_cluster(&c->zlib, &c->zlib_ready, src, slen, dst, dcap);
+    /* Raw deflate with a 4 KiB window (what QEMU's decompressor allows),
+       byte for byte what QEMU's zlib call writes (qcow2-deflate.c). */
+    if (!c->zlib && !(c->zlib = qcow2_deflate_new()))
+        return -ENOMEM;
+    return qcow2_deflate(c->zlib, src, slen, dst, dcap);
 }

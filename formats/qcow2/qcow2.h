@@ -354,6 +354,17 @@ bool qcow2_in_file(struct vdk_node *n, uint64_t off);
    the files below take it (neither for encrypted images). */
 unsigned qcow2_write_flags(const struct vdk_node *n);
 
+/* ---- qcow2-deflate.c ---- */
+/* A raw-deflate encoder giving zlib's exact output for QEMU's parameters
+   (level 6, 4 KiB window, memLevel 9), faster.  One per thread. */
+struct qcow2_deflate;
+struct qcow2_deflate *qcow2_deflate_new(void);
+void qcow2_deflate_free(struct qcow2_deflate *z);
+/* Compress src into dst; the size, or -ENOSPC unless it is below dcap
+   (zlib's deflate() into dcap bytes returning Z_STREAM_END). */
+int64_t qcow2_deflate(struct qcow2_deflate *z, const uint8_t *src, size_t slen,
+                      uint8_t *dst, size_t dcap);
+
 /* ---- qcow2-compress.c ---- */
 /* Decompress one cluster; 0 or -EIO. */
 int qcow2_decompress(uint8_t type, const uint8_t *src, size_t slen, uint8_t *dst,
