@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "block/driver.h"
 #include "formats/qcow2/qcow2.h"
@@ -77,6 +78,104 @@ static void test_compress_roundtrip(void **state)
     free(in);
     free(out);
     free(back);
+}
+
+/* zlib's deflate() with QEMU's parameters into cap bytes; -1: no fit. */
+static int64_t zlib_deflate(const uint8_t *src, size_t n, uint8_t *dst, size_t cap)
+{
+    z_stream z = { 0 };
+    assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY), Z_OK);
+    z.next_in = (Bytef *)src;
+    z.avail_in = (uInt)n;
+    z.next_out = dst;
+    z.avail_out = (uInt)cap;
+    int r = deflate(&z, Z_FINISH);
+    int64_t len = r == Z_STREAM_END ? (int64_t)(cap - z.avail_out) : -1;
+    deflateEnd(&z);
+    return len;
+}
+
+static uint32_t rng = 12345;
+static uint32_t next_rand(void)
+{
+    rng = rng * 1103515245u + 12345u;
+    return rng >> 8;
+}
+
+/* Fill buf with data of kind k: random, small alphabets, repeats with
+   edits, sparse bytes in zeros, long runs, word salad, and halves. */
+static void fill_kind(uint8_t *buf, size_t n, int k)
+{
+    static const char *words[] = { "qcow2 ", "cluster ", "the ", "a ", "refcount ",
+                                   "deflate\n", "window ", "x", "0123456789 " };
+    size_t i = 0;
+    switch (k) {
+    case 0: for (; i < n; i++) buf[i] = (uint8_t)next_rand(); break;
+    case 1: case 2: case 3: case 4: {
+        unsigned alpha = 1u << (2 * k - 1); /* 2, 8, 32, 128 symbols */
+        for (; i < n; i++) buf[i] = (uint8_t)('!' + next_rand() % alpha);
+        break;
+    }
+    case 5: {
+        uint8_t pat[777];
+        for (size_t j = 0; j < sizeof(pat); j++) pat[j] = (uint8_t)next_rand();
+        for (; i < n; i++) buf[i] = next_rand() % 97 ? pat[i % sizeof(pat)] : (uint8_t)next_rand();
+        break;
+    }
+    case 6:
+        memset(buf, 0, n);
+        for (size_t j = 0; j < n / 64; j++) buf[next_rand() % n] = (uint8_t)next_rand();
+        break;
+    case 7:
+        while (i < n) {
+            size_t run = 1 + next_rand() % 600;
+            uint8_t c = (uint8_t)next_rand();
+            for (size_t j = 0; j < run && i < n; j++) buf[i++] = c;
+        }
+        break;
+    case 8:
+        while (i < n) {
+            const char *w = words[next_rand() % 9];
+            for (size_t j = 0; w[j] && i < n; j++) buf[i++] = (uint8_t)w[j];
+        }
+        break;
+    default: /* compressible and random halves, either order */
+        fill_kind(buf, n / 2, k % 2 ? 0 : 8);
+        fill_kind(buf + n / 2, n - n / 2, k % 2 ? 8 : 0);
+        break;
+    }
+}
+
+/* qcow2_compress(zlib) writes exactly what QEMU's zlib call writes, and
+   gives up exactly when it does, over cluster sizes 512 B to 2 MiB. */
+static void test_deflate_matches_zlib(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = { 512, 4096, 65536, 2u << 20 };
+    size_t cmp = 0;
+    for (size_t si = 0; si < 4; si++) {
+        size_t cs = sizes[si];
+        uint8_t *in = malloc(cs), *a = malloc(cs), *b = malloc(cs);
+        assert_non_null(in && a && b);
+        for (int k = 0; k < 11; k++) {
+            if (cs == (2u << 20) && k % 3)
+                continue; /* the big cluster: a few kinds are enough */
+            fill_kind(in, cs, k);
+            int64_t la = zlib_deflate(in, cs, a, cs - 1);
+            int64_t lb = qcow2_compress(QCOW2_COMP_ZLIB, in, cs, b, cs - 1);
+            if (la < 0) {
+                assert_int_equal(lb, -ENOSPC);
+            } else {
+                assert_int_equal(lb, la);
+                assert_memory_equal(a, b, (size_t)la);
+            }
+            cmp++;
+        }
+        free(in);
+        free(a);
+        free(b);
+    }
+    assert_int_equal(cmp, 3 * 11 + 4);
 }
 
 struct wjob {
@@ -281,6 +380,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refcount_widths),
         cmocka_unit_test(test_compress_roundtrip),
+        cmocka_unit_test(test_deflate_matches_zlib),
         cmocka_unit_test(test_cycle),
         cmocka_unit_test(test_stress),
     };
