@@ -385,6 +385,8 @@ static int change_refcount(struct vdk_node *n, uint64_t offset, uint64_t len,
             qcow2_cache_discard(&s->l2_cache, c << s->cluster_bits);
             if (s->free_byte && (s->free_byte >> s->cluster_bits) == c)
                 s->free_byte = 0;
+            if (s->free_byte2 && (s->free_byte2 >> s->cluster_bits) == c)
+                s->free_byte2 = 0;
         }
     }
     return 0;
@@ -452,23 +454,46 @@ int64_t qcow2_alloc_clusters(struct vdk_node *n, uint64_t count)
     }
 }
 
+/* Whether the packing cluster of *fb can take one more compressed cluster
+   (its refcount is below the width's maximum); clears *fb if not. */
+static int packing_usable(struct vdk_node *n, uint64_t *fb)
+{
+    struct qcow2_state *s = n->opaque;
+    uint64_t rc;
+    if (!*fb)
+        return 0;
+    int r = qcow2_get_refcount(n, *fb >> s->cluster_bits, &rc);
+    if (r < 0)
+        return r;
+    if (rc >= s->refcount_max)
+        *fb = 0;
+    return *fb != 0;
+}
+
 int64_t qcow2_alloc_bytes(struct vdk_node *n, uint64_t bytes)
 {
     struct qcow2_state *s = n->opaque;
     uint64_t cs = s->cluster_size;
     int64_t off = -1;
     int r;
-    if (s->free_byte) {
-        /* A shared cluster whose refcount is at the width's maximum takes
-           no more compressed clusters. */
-        uint64_t rc;
-        int rr = qcow2_get_refcount(n, s->free_byte >> s->cluster_bits, &rc);
-        if (rr < 0)
-            return rr;
-        if (rc >= s->refcount_max)
-            s->free_byte = 0;
+    /* First the tail an earlier packing cluster left when a stream did not
+       fit and the next cluster was taken (by uncompressed data or a
+       table): filling it keeps images as small as qemu's or smaller
+       whatever order parallel writers finish in. */
+    if ((r = packing_usable(n, &s->free_byte2)) < 0)
+        return r;
+    if (r && bytes <= cs - q_offset_in_cluster(s, s->free_byte2)) {
+        if ((r = qcow2_update_refcount(n, vdk_align_down(s->free_byte2, cs), 1, 1)) < 0)
+            return r;
+        off = (int64_t)s->free_byte2;
+        s->free_byte2 += bytes;
+        if (q_offset_in_cluster(s, s->free_byte2) == 0)
+            s->free_byte2 = 0;
+        return off;
     }
-    if (s->free_byte) {
+    if ((r = packing_usable(n, &s->free_byte)) < 0)
+        return r;
+    if (r) {
         uint64_t space = cs - q_offset_in_cluster(s, s->free_byte);
         uint64_t fcl = s->free_byte >> s->cluster_bits;
         if (bytes <= space) {
@@ -489,9 +514,14 @@ int64_t qcow2_alloc_bytes(struct vdk_node *n, uint64_t bytes)
         }
     }
     if (off < 0) {
+        uint64_t old = s->free_byte;
         off = qcow2_alloc_clusters(n, (bytes + cs - 1) / cs);
         if (off < 0)
             return off;
+        /* Keep the larger of the two tails for later streams. */
+        if (old && (!s->free_byte2 || q_offset_in_cluster(s, old) <
+                                          q_offset_in_cluster(s, s->free_byte2)))
+            s->free_byte2 = old;
     }
     s->free_byte = (uint64_t)off + bytes;
     if (q_offset_in_cluster(s, s->free_byte) == 0)

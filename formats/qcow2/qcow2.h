@@ -211,6 +211,8 @@ struct qcow2_state {
     /* Allocator. */
     uint64_t free_hint;       /* first cluster index that may be free */
     uint64_t free_byte;       /* compressed packing: next byte, 0: none */
+    uint64_t free_byte2;      /* the free tail of an earlier packing
+                                 cluster, still usable; 0: none */
     bool writable;
     bool dirty_set;           /* we set the dirty bit (lazy refcounts) */
     bool lazy;                /* lazy refcounts in use */
