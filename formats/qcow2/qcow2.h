@@ -327,6 +327,10 @@ int qcow2_free_old_entries(struct vdk_node *n, const uint64_t *old, uint64_t cnt
 int64_t qcow2_alloc_data(struct vdk_node *n, uint64_t g, uint64_t count);
 int qcow2_get_mapping(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                       struct qcow2_mapping *m);
+/* Read guest [offset, offset+bytes) through the mappings (backing file,
+   zeros, compressed clusters); locked: the caller holds s->lock. */
+int qcow2_read_range(struct vdk_node *n, uint64_t offset, uint64_t bytes, uint8_t *buf,
+                     bool locked);
 int qcow2_pread(struct vdk_node *n, uint64_t offset, uint64_t bytes, void *buf,
                 unsigned flags);
 int qcow2_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
