@@ -333,8 +333,10 @@ int qcow2_read_range(struct vdk_node *n, uint64_t offset, uint64_t bytes, uint8_
                      bool locked);
 int qcow2_pread(struct vdk_node *n, uint64_t offset, uint64_t bytes, void *buf,
                 unsigned flags);
+/* qcow2-write.c; flags: VDK_REQ_COMPRESSED, VDK_REQ_NO_TOUCH. */
 int qcow2_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                  const void *buf, unsigned flags);
+/* qcow2-zero.c */
 int qcow2_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                         unsigned flags);
 int qcow2_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes);
