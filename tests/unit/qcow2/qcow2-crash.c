@@ -24,18 +24,11 @@
 #include "block/driver.h"
 #include "block/record.h"
 #include "vdk/block.h"
+#include "tests/unit/qcow2/crash-util.h"
 
 #define SECTOR 512u
 #define CUTS 24
 
-static uint64_t rng_state;
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
-}
 
 struct flush_point {
     size_t log_pos;   /* ops logged when the flush returned */
@@ -67,32 +60,6 @@ static int failf(const char *sc, const char *fmt, const char *detail)
 {
     fprintf(stderr, "qcow2-crash: %s: %s%s\n", sc, fmt, detail ? detail : "");
     return 1;
-}
-
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseeko(f, 0, SEEK_END);
-    *len = (size_t)ftello(f);
-    fseeko(f, 0, SEEK_SET);
-    uint8_t *b = malloc(*len ? *len : 1);
-    if (b && fread(b, 1, *len, f) != *len) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    return b;
-}
-
-static int write_file(const char *path, const uint8_t *b, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
-    int r = fwrite(b, 1, len, f) == len ? 0 : -1;
-    return fclose(f) == 0 ? r : -1;
 }
 
 static void fill(uint8_t *p, size_t len, bool compressible)

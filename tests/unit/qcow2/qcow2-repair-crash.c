@@ -26,41 +26,8 @@
 #include "block/driver.h"
 #include "block/record.h"
 #include "vdk/block.h"
+#include "tests/unit/qcow2/crash-util.h"
 
-static uint64_t rng_state = 0x243f6a8885a308d3ull;
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
-}
-
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseeko(f, 0, SEEK_END);
-    *len = (size_t)ftello(f);
-    fseeko(f, 0, SEEK_SET);
-    uint8_t *b = malloc(*len ? *len : 1);
-    if (b && fread(b, 1, *len, f) != *len) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    return b;
-}
-
-static int write_file(const char *path, const uint8_t *b, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
-    int r = fwrite(b, 1, len, f) == len ? 0 : -1;
-    return fclose(f) == 0 ? r : -1;
-}
 
 /* Exit status of a shell command, -1 if it did not exit normally. */
 static int run(const char *cmd)
@@ -166,6 +133,7 @@ int main(int argc, char **argv)
         return 1;
     }
     const char *img = argv[1], *guest = argv[2], *crash = argv[3];
+    rng_state = 0x243f6a8885a308d3ull;
     vdk_driver_set_test_extra(&vdk_driver_record);
     size_t blen = 0;
     uint8_t *start = read_file(img, &blen);

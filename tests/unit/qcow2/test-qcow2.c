@@ -330,6 +330,34 @@ static void *stress_worker(void *arg)
     return NULL;
 }
 
+/* A qcow2 image created with create_opts on a memory file called name and
+   opened read-write with open_opts (may be NULL); *file gets the file. */
+static struct vdk_node *open_mem_qcow2(const char *name, const char *create_opts,
+                                       const char *open_opts, struct vdk_node **file)
+{
+    extern const struct vdk_driver vdk_driver_qcow2;
+    struct vdk_error *err = NULL;
+    struct vdk_opts *fo = vdk_opts_new();
+    vdk_opts_set(fo, "size", "0");
+    assert_int_equal(vdk_open_protocol(file, name, fo, VDK_O_RDWR, &err), 0);
+    struct vdk_opts *co = vdk_opts_new();
+    vdk_opts_parse(co, create_opts, NULL, NULL);
+    assert_int_equal(vdk_driver_qcow2.create(name, *file, co, &err), 0);
+    vdk_opts_free(co);
+    struct vdk_node *n = vdk_node_new_internal(&vdk_driver_qcow2, name);
+    vdk_node_ref(*file);
+    n->file = *file;
+    struct vdk_opts *oo = NULL;
+    if (open_opts) {
+        oo = vdk_opts_new();
+        vdk_opts_parse(oo, open_opts, NULL, NULL);
+    }
+    assert_int_equal(vdk_driver_qcow2.open(n, oo, VDK_O_RDWR, &err), 0);
+    vdk_opts_free(oo);
+    n->open_flags = VDK_O_RDWR;
+    return n;
+}
+
 /* Overlapping writers: every thread writes the same few clusters (whole,
    partial, compressed, zeroed), so allocating writes meet on one guest
    cluster while another's data is in flight.  No cluster may be allocated
@@ -367,21 +395,10 @@ static void *overlap_worker(void *arg)
 static void test_overlap(void **state)
 {
     (void)state;
-    extern const struct vdk_driver vdk_driver_qcow2;
     struct vdk_node *file = NULL;
     struct vdk_error *err = NULL;
-    struct vdk_opts *fo = vdk_opts_new();
-    vdk_opts_set(fo, "size", "0");
-    assert_int_equal(vdk_open_protocol(&file, "memory://overlap", fo, VDK_O_RDWR, &err), 0);
-    struct vdk_opts *co = vdk_opts_new();
-    vdk_opts_parse(co, "size=1M,cluster_size=4k", NULL, NULL);
-    assert_int_equal(vdk_driver_qcow2.create("memory://overlap", file, co, &err), 0);
-    vdk_opts_free(co);
-    struct vdk_node *n = vdk_node_new_internal(&vdk_driver_qcow2, "memory://overlap");
-    vdk_node_ref(file);
-    n->file = file;
-    assert_int_equal(vdk_driver_qcow2.open(n, NULL, VDK_O_RDWR, &err), 0);
-    n->open_flags = VDK_O_RDWR;
+    struct vdk_node *n = open_mem_qcow2("memory://overlap", "size=1M,cluster_size=4k", NULL,
+                                        &file);
     pthread_t th[4];
     struct sjob jobs[4];
     for (unsigned i = 0; i < 4; i++) {
@@ -412,24 +429,11 @@ static void test_overlap(void **state)
 static void test_stress(void **state)
 {
     (void)state;
-    extern const struct vdk_driver vdk_driver_qcow2;
     struct vdk_node *file = NULL;
     struct vdk_error *err = NULL;
-    struct vdk_opts *fo = vdk_opts_new();
-    vdk_opts_set(fo, "size", "0");
-    assert_int_equal(vdk_open_protocol(&file, "memory://stress", fo, VDK_O_RDWR, &err), 0);
-    struct vdk_opts *co = vdk_opts_new();
-    vdk_opts_parse(co, "size=2M,cluster_size=4k,refcount_bits=4", NULL, NULL);
-    assert_int_equal(vdk_driver_qcow2.create("memory://stress", file, co, &err), 0);
-    vdk_opts_free(co);
-    struct vdk_node *n = vdk_node_new_internal(&vdk_driver_qcow2, "memory://stress");
-    vdk_node_ref(file);
-    n->file = file;
-    struct vdk_opts *oo = vdk_opts_new();
-    vdk_opts_parse(oo, "l2-cache-size=8k,refcount-cache-size=8k", NULL, NULL);
-    assert_int_equal(vdk_driver_qcow2.open(n, oo, VDK_O_RDWR, &err), 0);
-    vdk_opts_free(oo);
-    n->open_flags = VDK_O_RDWR;
+    struct vdk_node *n = open_mem_qcow2("memory://stress",
+                                        "size=2M,cluster_size=4k,refcount_bits=4",
+                                        "l2-cache-size=8k,refcount-cache-size=8k", &file);
     uint8_t *model = calloc(1, ST_CLUSTER * ST_CLUSTERS);
     pthread_t th[4];
     struct sjob jobs[4];
