@@ -315,33 +315,51 @@ static int walk_snapshots(struct check_ctx *c)
 
 /* Persistent dirty bitmaps (while the extension is valid): the directory,
    each bitmap table and its data clusters. */
-static int walk_bitmaps(struct check_ctx *c)
+int qcow2_bitmap_dir(struct vdk_node *n, struct qcow2_bitmap_dir *bd)
 {
-    struct qcow2_state *s = c->n->opaque;
+    struct qcow2_state *s = n->opaque;
     const struct qcow2_ext *ext = NULL;
+    memset(bd, 0, sizeof(*bd));
     for (uint32_t i = 0; i < s->nb_exts; i++)
         if (s->exts[i].type == QCOW2_EXT_BITMAPS && s->exts[i].len >= 24)
             ext = &s->exts[i];
     if (!ext || !(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS))
         return 0;
-    uint32_t nb = q_be32(ext->data);
-    uint64_t dsize = q_be64(ext->data + 8), doff = q_be64(ext->data + 16);
-    if (!nb || dsize > QCOW2_MAX_BITMAP_DIR || q_offset_in_cluster(s, doff)) {
+    bd->nb = q_be32(ext->data);
+    bd->size = q_be64(ext->data + 8);
+    bd->offset = q_be64(ext->data + 16);
+    if (!bd->nb || bd->size > QCOW2_MAX_BITMAP_DIR || q_offset_in_cluster(s, bd->offset))
+        return -EINVAL;
+    if (!(bd->dir = malloc(bd->size ? bd->size : 1)))
+        return -ENOMEM;
+    int r = vdk_pread(n->file, bd->dir, bd->size, bd->offset, 0);
+    if (r < 0) {
+        free(bd->dir);
+        bd->dir = NULL;
+    }
+    return r;
+}
+
+static int walk_bitmaps(struct check_ctx *c)
+{
+    struct qcow2_state *s = c->n->opaque;
+    struct qcow2_bitmap_dir bd;
+    int r = qcow2_bitmap_dir(c->n, &bd);
+    if (r == -EINVAL) {
         fprintf(stderr, "ERROR bitmap directory is invalid\n");
         c->res->corruptions++;
         return 0;
     }
-    uint8_t *d = malloc(dsize ? dsize : 1);
-    if (!d)
-        return -ENOMEM;
-    int r = vdk_pread(c->n->file, d, dsize, doff, 0);
-    inc_refs(c, doff, dsize);
-    uint64_t off = 0;
+    if (r < 0 || !bd.dir)
+        return r;
+    inc_refs(c, bd.offset, bd.size);
+    const uint8_t *d = bd.dir;
+    uint64_t off = 0, dsize = bd.size;
+    uint32_t nb = bd.nb;
     for (uint32_t i = 0; r == 0 && i < nb && off + 24 <= dsize; i++) {
         uint64_t toff = q_be64(d + off);
         uint32_t tsize = q_be32(d + off + 8);
-        uint64_t len = 24 + (uint64_t)q_be32(d + off + 20) + q_be16(d + off + 18);
-        off += vdk_align_up(len, 8);
+        off += qcow2_bitmap_entry_len(d + off);
         if (!toff)
             continue;
         if (q_offset_in_cluster(s, toff) || tsize > (1u << 27)) {
@@ -363,7 +381,7 @@ static int walk_bitmaps(struct check_ctx *c)
         }
         free(t);
     }
-    free(d);
+    free(bd.dir);
     return r;
 }
 

@@ -428,36 +428,28 @@ static uint64_t prealloc_size(uint64_t size, uint64_t cs, uint32_t order, bool e
 static int bitmaps_size(struct vdk_node *src, uint64_t cs, uint64_t *out)
 {
     struct qcow2_state *s = src->opaque;
-    const struct qcow2_ext *ext = NULL;
+    struct qcow2_bitmap_dir bd;
     *out = 0;
-    for (uint32_t i = 0; i < s->nb_exts; i++)
-        if (s->exts[i].type == QCOW2_EXT_BITMAPS && s->exts[i].len >= 24)
-            ext = &s->exts[i];
-    if (!ext || !(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS))
-        return 0;
-    uint32_t nb = q_be32(ext->data);
-    uint64_t dsize = q_be64(ext->data + 8), doff = q_be64(ext->data + 16);
-    if (dsize > QCOW2_MAX_BITMAP_DIR)
-        return -EINVAL;
-    uint8_t *d = malloc(dsize ? dsize : 1);
-    if (!d)
-        return -ENOMEM;
-    int r = vdk_pread(src->file, d, dsize, doff, 0);
+    int r = qcow2_bitmap_dir(src, &bd);
+    if (r == -EINVAL)
+        return 0; /* an unusable directory holds no bitmap qemu would load */
+    if (r < 0 || !bd.dir)
+        return r;
     uint64_t off = 0, dir = 0, total = 0;
-    for (uint32_t i = 0; r == 0 && i < nb && off + 24 <= dsize; i++) {
-        unsigned gbits = d[off + 17];
-        uint64_t name = q_be16(d + off + 18), extra = q_be32(d + off + 20);
-        off += vdk_align_up(24 + extra + name, 8);
+    for (uint32_t i = 0; i < bd.nb && off + 24 <= bd.size; i++) {
+        const uint8_t *e = bd.dir + off;
+        unsigned gbits = e[17];
+        off += qcow2_bitmap_entry_len(e);
         if (gbits < 9 || gbits > 31)
             continue; /* not a bitmap qemu would load */
         uint64_t bits = (s->size + (1ull << gbits) - 1) >> gbits;
         uint64_t clusters = ((bits + 7) / 8 + cs - 1) / cs;
         total += clusters * cs + vdk_align_up(clusters * 8, cs);
-        dir += vdk_align_up(24 + name, 8);
+        dir += vdk_align_up(24 + (uint64_t)q_be16(e + 18), 8);
     }
-    free(d);
+    free(bd.dir);
     *out = total + vdk_align_up(dir, cs);
-    return r;
+    return 0;
 }
 
 int qcow2_measure(struct vdk_opts *in_opts, struct vdk_node *src, uint64_t size,

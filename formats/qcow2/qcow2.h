@@ -373,6 +373,24 @@ void qcow2_deflate_free(struct qcow2_deflate *z);
 int64_t qcow2_deflate(struct qcow2_deflate *z, const uint8_t *src, size_t slen,
                       uint8_t *dst, size_t dcap);
 
+/* ---- persistent-bitmap directory (qcow2-check.c) ---- */
+struct qcow2_bitmap_dir {
+    uint8_t *dir;       /* the directory, malloc'ed; NULL: no bitmaps */
+    uint64_t offset, size;
+    uint32_t nb;        /* entries it claims */
+};
+/* Read the bitmap directory when the extension is valid (autoclear bit
+   set): 0 with bd->dir NULL when there are no bitmaps, -EINVAL when the
+   extension is unusable (no entries, over QCOW2_MAX_BITMAP_DIR, unaligned),
+   else -errno.  Entries are walked with qcow2_bitmap_entry_len() while at
+   least 24 bytes of the directory are left. */
+int qcow2_bitmap_dir(struct vdk_node *n, struct qcow2_bitmap_dir *bd);
+/* Bytes of the directory entry at e: header, extra data and name, to 8. */
+static inline uint64_t qcow2_bitmap_entry_len(const uint8_t *e)
+{
+    return (24 + (uint64_t)q_be32(e + 20) + q_be16(e + 18) + 7) & ~7ull;
+}
+
 /* ---- qcow2-compress.c ---- */
 /* Decompress one cluster; 0 or -EIO. */
 int qcow2_decompress(uint8_t type, const uint8_t *src, size_t slen, uint8_t *dst,
