@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "block/driver.h"
-#include "block/memory.h"
+#include "protocols/memory.h"
 #include "vdk/block.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The file protocol (block/file.c, block/file-lock.c) on temporary files:
+ * The file protocol (protocols/file.c, protocols/file-lock.c) on temporary files:
  * SEEK_DATA/SEEK_HOLE status, zero writes that punch holes, preallocation,
  * image locks between two opens in one process, and O_DIRECT with
  * unaligned buffers and requests.

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "block/memory.h"
+#include "protocols/memory.h"
 #include "testfmt.h"
 
 #define MAGIC "VDKTEST1"

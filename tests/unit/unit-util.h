@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "block/driver.h"
-#include "block/memory.h"
+#include "protocols/memory.h"
 #include "vdk/block.h"
 
 /* Parse an option string that the test itself wrote; abort on error. */

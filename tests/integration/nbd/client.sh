@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# The nbd protocol driver (block/nbd.c) through a small libvdk program:
+# The nbd protocol driver (protocols/nbd.c) through a small libvdk program:
 # read, write, map and zero over nbd+unix:// against qemu-nbd and vdk-nbd,
 # and over nbds+unix:// with a PSK against vdk-nbd.
 . "$VDK_SRC/tests/integration/lib.sh"

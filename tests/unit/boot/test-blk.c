@@ -14,7 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "block/memory.h"
+#include "protocols/memory.h"
 #include "guest-boot/virtio/blk.h"
 
 #define CAP 2048 /* sectors: 1 MiB */

@@ -19,7 +19,7 @@
 
 #include "block/crypto/crypto.h"
 #include "block/driver.h"
-#include "block/memory.h"
+#include "protocols/memory.h"
 #include "formats/luks/luks.h"
 #include "vdk/secret.h"
 

@@ -24,7 +24,7 @@
 #include <sys/wait.h>
 
 #include "block/driver.h"
-#include "block/record.h"
+#include "filters/record.h"
 #include "vdk/block.h"
 #include "tests/unit/qcow2/crash-util.h"
 

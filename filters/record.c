@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "block/driver.h"
-#include "block/record.h"
+#include "filters/record.h"
 
 /* Bound on what a test may log (memory). */
 #define RECORD_MAX_BYTES (1ull << 30)

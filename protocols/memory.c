@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "block/driver.h"
-#include "block/memory.h"
+#include "protocols/memory.h"
 
 /* Bound for tests and fuzzers feeding sizes from outside. */
 #define MEMORY_MAX_SIZE (4ull << 30)

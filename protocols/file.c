@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "block/driver.h"
-#include "block/file-lock.h"
+#include "protocols/file-lock.h"
 
 struct file_state {
     int fd;

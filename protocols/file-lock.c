@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "block/file-lock.h"
+#include "protocols/file-lock.h"
 
 #define LOCK_HOLD_BASE 100
 #define LOCK_DENY_BASE 200
