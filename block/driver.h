@@ -192,6 +192,7 @@ extern const struct vdk_driver vdk_driver_record;
 extern const struct vdk_driver vdk_driver_raw;
 extern const struct vdk_driver vdk_driver_qcow2;
 extern const struct vdk_driver vdk_driver_vpc;
+extern const struct vdk_driver vdk_driver_vmdk;
 extern const struct vdk_driver vdk_driver_luks;
 extern const struct vdk_driver vdk_driver_overlay;
 

@@ -283,8 +283,11 @@ static int create_target(struct convert_args *a, const char *out, uint64_t total
     if (a->backing_fmt && !a->backing)
         return img_error("Backing format cannot be used without backing file");
     /* Refuse -c before clobbering anything: formats that compress offer a
-       compression_type option.  open_target() checks the node exactly. */
-    if (a->compress && !vdk_opt_desc_find(copts, "compression_type"))
+       compression_type option (VMDK compresses streamOptimized and takes
+       -c as plain writes otherwise, as qemu-img does).  open_target()
+       checks the node exactly. */
+    if (a->compress && !vdk_opt_desc_find(copts, "compression_type") &&
+        strcmp(a->out_fmt, "vmdk") != 0)
         return img_error("Compression not supported for this file format");
     char size[32];
     snprintf(size, sizeof(size), "%" PRIu64, total);
@@ -336,6 +339,18 @@ static int open_target(struct convert_args *a, const char *out, uint64_t total,
     return -1;
 }
 
+/* A target that takes only compressed writes (streamOptimized VMDK) is
+   written as with -c, as qemu-img does. */
+static bool needs_compressed_writes(struct vdk_node *tgt)
+{
+    struct vdk_image_info vi = { 0 };
+    if (vdk_get_info(tgt, &vi, NULL) < 0)
+        return false;
+    bool r = vi.needs_compressed_writes;
+    vdk_image_info_clear(&vi);
+    return r;
+}
+
 int img_cmd_convert(int argc, char **argv)
 {
     struct convert_args a = { .min_sparse = 8 * CVT_SECTOR, .workers = CVT_DEFAULT_WORKERS };
@@ -384,7 +399,7 @@ int img_cmd_convert(int argc, char **argv)
         .target_align = vdk_node_alignment(tgt),
         .target_no_touch = (vdk_node_write_flags(tgt) & VDK_REQ_NO_TOUCH) != 0,
         .target_has_backing = a.backing != NULL,
-        .compressed = a.compress,
+        .compressed = a.compress || needs_compressed_writes(tgt),
         .cluster_size = vdk_node_cluster_size(tgt),
         .workers = a.workers,
         .out_of_order = a.out_of_order,

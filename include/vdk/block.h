@@ -248,6 +248,9 @@ struct vdk_image_info {
     bool encrypted;
     bool has_dirty_flag;
     bool dirty_flag;
+    /* Every write must be VDK_REQ_COMPRESSED and written once (a
+       streamOptimized VMDK): convert compresses without -c. */
+    bool needs_compressed_writes;
     /* driver-specific JSON object in qemu's "format-specific" shape:
        {"type": "qcow2", "data": {...}}, or NULL */
     struct json_object *format_specific;

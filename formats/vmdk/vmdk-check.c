@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check: as qemu-img checks VMDK, every grain table entry of every sparse
+ * extent must point inside its file; in addition the redundant grain
+ * directory must match the primary one, and compressed grains must carry
+ * a marker for their own grain.  Repair (-r) rewrites a damaged redundant
+ * GD from the primary; entries past the end of the file are reported,
+ * not guessed at.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/vmdk/vmdk.h"
+
+static int check_extent(struct vmdk_extent *e, struct vdk_check_result *res, unsigned fix)
+{
+    uint64_t grains = (e->length + e->grain - 1) / e->grain;
+    uint64_t end = e->overhead;
+    for (uint32_t i = 0; e->rgd && i < e->gd_entries; i++) {
+        if (e->rgd[i] == e->gd[i])
+            continue;
+        fprintf(stderr, "ERROR: redundant grain directory entry %" PRIu32 " of '%s' differs "
+                "from the primary one\n", i, e->filename);
+        if (fix & VDK_CHECK_FIX_ERRORS) {
+            /* Point the copy at the primary tables: both then agree. */
+            uint8_t v[4];
+            vmdk_put_le32(v, e->gd[i]);
+            if (vdk_pwrite(e->file, v, 4, e->rgd_off + 4ull * i, 0) == 0) {
+                e->rgd[i] = e->gd[i];
+                res->corruptions_fixed++;
+                continue;
+            }
+        }
+        res->corruptions++;
+    }
+    uint8_t *tmp = e->compressed ? malloc(e->grain) : NULL;
+    if (e->compressed && !tmp)
+        return -ENOMEM;
+    for (uint64_t g = 0; g < grains; g++) {
+        uint32_t gte;
+        int r = vmdk_gte_get(e, g, &gte);
+        if (r == -ERANGE || (r == 0 && gte > 1 && (uint64_t)gte * VMDK_SECTOR >= e->file_len)) {
+            fprintf(stderr, "ERROR: cluster offset for sector %" PRIu64 " points after EOF\n",
+                    (e->start + g * e->grain) / VMDK_SECTOR);
+            res->corruptions++;
+            continue;
+        }
+        if (r < 0) {
+            res->check_errors++;
+            continue;
+        }
+        if (gte == 0 || (gte == 1 && e->zeroed_grain))
+            continue;
+        res->allocated_clusters++;
+        if (e->compressed) {
+            res->compressed_clusters++;
+            if (vmdk_cgrain_read(e, g, gte, tmp) < 0) {
+                fprintf(stderr, "ERROR: compressed grain for sector %" PRIu64 " is damaged\n",
+                        (e->start + g * e->grain) / VMDK_SECTOR);
+                res->corruptions++;
+            }
+        } else if ((uint64_t)gte * VMDK_SECTOR + e->grain > end) {
+            end = (uint64_t)gte * VMDK_SECTOR + e->grain;
+        }
+    }
+    free(tmp);
+    res->total_clusters += grains;
+    if (!e->compressed && end > res->image_end_offset)
+        res->image_end_offset = end;
+    return 0;
+}
+
+int vmdk_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
+               struct vdk_error **errp)
+{
+    struct vmdk_state *s = n->opaque;
+    int r = 0;
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->n_ext && r == 0; i++) {
+        struct vmdk_extent *e = &s->ext[i];
+        if (e->type == VMDK_EXT_SPARSE || e->type == VMDK_EXT_VMFSSPARSE)
+            r = check_extent(e, res, fix);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (r < 0)
+        return vdk_error_setf_errno(errp, r, "cannot check '%s'", n->filename);
+    return 0;
+}
