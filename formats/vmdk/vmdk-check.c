@@ -3,9 +3,9 @@
  * check: as qemu-img checks VMDK, every grain table entry of every sparse
  * extent must point inside its file; in addition the redundant grain
  * directory must match the primary one, and compressed grains must carry
- * a marker for their own grain.  Repair (-r) rewrites a damaged redundant
- * GD from the primary; entries past the end of the file are reported,
- * not guessed at.
+ * a marker for their own grain.  Repair (-r) rewrites a redundant grain
+ * table that differs from its primary; entries past the end of the file
+ * are reported, not guessed at.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,23 +19,34 @@ static int check_extent(struct vmdk_extent *e, struct vdk_check_result *res, uns
 {
     uint64_t grains = (e->length + e->grain - 1) / e->grain;
     uint64_t end = e->overhead;
+    size_t gt_bytes = (size_t)e->gtes * 4;
+    uint8_t *a = malloc(gt_bytes), *b = malloc(gt_bytes);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return -ENOMEM;
+    }
+    /* The redundant tables must hold what the primary ones hold. */
     for (uint32_t i = 0; e->rgd && i < e->gd_entries; i++) {
-        if (e->rgd[i] == e->gd[i])
+        if (!e->gd[i] && !e->rgd[i])
             continue;
-        fprintf(stderr, "ERROR: redundant grain directory entry %" PRIu32 " of '%s' differs "
-                "from the primary one\n", i, e->filename);
-        if (fix & VDK_CHECK_FIX_ERRORS) {
-            /* Point the copy at the primary tables: both then agree. */
-            uint8_t v[4];
-            vmdk_put_le32(v, e->gd[i]);
-            if (vdk_pwrite(e->file, v, 4, e->rgd_off + 4ull * i, 0) == 0) {
-                e->rgd[i] = e->gd[i];
-                res->corruptions_fixed++;
-                continue;
-            }
+        bool same = e->gd[i] && e->rgd[i] &&
+                    vdk_pread(e->file, a, gt_bytes, (uint64_t)e->gd[i] * VMDK_SECTOR, 0) == 0 &&
+                    vdk_pread(e->file, b, gt_bytes, (uint64_t)e->rgd[i] * VMDK_SECTOR, 0) == 0 &&
+                    memcmp(a, b, gt_bytes) == 0;
+        if (same)
+            continue;
+        fprintf(stderr, "ERROR: redundant grain table %" PRIu32 " of '%s' differs from the "
+                "primary one\n", i, e->filename);
+        if ((fix & VDK_CHECK_FIX_ERRORS) && e->gd[i] && e->rgd[i] &&
+            vdk_pwrite(e->file, a, gt_bytes, (uint64_t)e->rgd[i] * VMDK_SECTOR, 0) == 0) {
+            res->corruptions_fixed++;
+            continue;
         }
         res->corruptions++;
     }
+    free(a);
+    free(b);
     uint8_t *tmp = e->compressed ? malloc(e->grain) : NULL;
     if (e->compressed && !tmp)
         return -ENOMEM;

@@ -220,6 +220,8 @@ int vmdk_create(const char *filename, struct vdk_node *file, struct vdk_opts *op
     p.flat = p.sub == SUB_MFLAT || p.sub == SUB_2GFLAT;
     p.split = p.sub == SUB_2GSPARSE || p.sub == SUB_2GFLAT;
     p.stream = p.sub == SUB_STREAM;
+    if (p.flat && p.zeroed)
+        return vdk_error_setf(errp, EINVAL, "Flat image can't enable zeroed grain");
     if (p.prealloc && !p.flat && p.sub != SUB_MSPARSE)
         return vdk_error_setf(errp, ENOTSUP, "preallocation is only supported for "
                               "monolithicSparse and flat subformats");

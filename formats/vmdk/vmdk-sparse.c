@@ -385,3 +385,39 @@ int vmdk_tables_write(struct vmdk_extent *e)
     cache_trim(e);
     return 0;
 }
+
+int vmdk_sparse_make_empty(struct vmdk_extent *e)
+{
+    size_t bytes = (size_t)e->gtes * 4;
+    uint64_t end = e->overhead;
+    uint8_t *zero = calloc(1, bytes);
+    int r = zero ? 0 : -ENOMEM;
+    for (uint32_t i = 0; r == 0 && i < e->gd_entries; i++) {
+        if (e->gt[i]) {
+            memset(e->gt[i], 0, bytes);
+            e->gt_dirty[i] = 0;
+        }
+        for (int copy = 0; r == 0 && copy < 2; copy++) {
+            uint32_t at = copy ? (e->rgd ? e->rgd[i] : 0) : e->gd[i];
+            if (!at)
+                continue;
+            r = vdk_pwrite(e->file, zero, bytes, (uint64_t)at * VMDK_SECTOR, 0);
+            if ((uint64_t)at * VMDK_SECTOR + bytes > end)
+                end = vdk_align_up((uint64_t)at * VMDK_SECTOR + bytes, VMDK_SECTOR);
+        }
+    }
+    free(zero);
+    /* Tables cleared and durable before the grains they pointed at go. */
+    if (r == 0)
+        r = vdk_flush(e->file);
+    if (r == 0 && end < e->file_len)
+        r = vdk_truncate(e->file, end, VDK_PREALLOC_OFF, true, NULL);
+    if (r == 0) {
+        e->file_len = e->next_alloc = vdk_align_up(end > e->file_len ? e->file_len : end,
+                                                   VMDK_SECTOR);
+        if (e->next_alloc < end)
+            e->next_alloc = end;
+        e->any_dirty = false;
+    }
+    return r;
+}

@@ -366,6 +366,26 @@ static int vmdk_get_info(struct vdk_node *n, struct vdk_image_info *info,
     return 0;
 }
 
+static int vmdk_make_empty(struct vdk_node *n, struct vdk_error **errp)
+{
+    struct vmdk_state *s = n->opaque;
+    int r = 0;
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->n_ext && r == 0; i++) {
+        struct vmdk_extent *e = &s->ext[i];
+        if (e->type != VMDK_EXT_SPARSE && e->type != VMDK_EXT_VMFSSPARSE)
+            r = -ENOTSUP; /* flat data cannot be given back to the parent */
+        else if (e->compressed)
+            r = -ENOTSUP;
+        else
+            r = vmdk_sparse_make_empty(e);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (r < 0)
+        return vdk_error_setf_errno(errp, r, "cannot empty '%s'", n->filename);
+    return 0;
+}
+
 const struct vdk_driver vdk_driver_vmdk = {
     .name = "vmdk",
     .kind = VDK_DRV_FORMAT,
@@ -382,6 +402,7 @@ const struct vdk_driver vdk_driver_vmdk = {
     .flush = vmdk_flush,
     .block_status = vmdk_block_status,
     .change_backing_file = vmdk_change_backing_file,
+    .make_empty = vmdk_make_empty,
     .get_info = vmdk_get_info,
     .check = vmdk_check,
     .measure = vmdk_measure,

@@ -246,6 +246,9 @@ int vmdk_gte_set(struct vmdk_extent *e, uint64_t g, uint32_t gte);
 /* Write dirty GTs, then (after a flush of the file) dirty GD entries.
    Caller flushed the grains first.  Lock held. */
 int vmdk_tables_write(struct vmdk_extent *e);
+/* Unallocate every grain (commit): tables zeroed and flushed, then the
+   file cut after the metadata.  Lock held. */
+int vmdk_sparse_make_empty(struct vmdk_extent *e);
 
 /* ---- vmdk-stream.c ---- */
 /* Read grain g of a compressed extent at sector `sec` into out (e->grain
