@@ -338,7 +338,8 @@ char *vmdk_desc_build(const struct vmdk_desc_build *b)
     char *out = NULL;
     char hint[4200] = "";
     if (b->parent_hint)
-        snprintf(hint, sizeof(hint), "parentFileNameHint=\"%s\"\n", b->parent_hint);
+        /* qemu puts the hint where the blank line after createType is */
+        snprintf(hint, sizeof(hint), "parentFileNameHint=\"%s\"", b->parent_hint);
     if (asprintf(&out,
                  "# Disk DescriptorFile\n"
                  "version=1\n"
