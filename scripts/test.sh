@@ -25,6 +25,7 @@ VDK_PACKAGES="
   qemu-utils qemu-system-x86 libnbd-bin python3-libnbd nbdkit cryptsetup-bin
   busybox-static fio hyperfine strace
   libvhdi-utils python3-libvhdi
+  libvmdk-utils python3-vmdkstream
 "
 
 cd "$(dirname "$0")/.." || exit 1

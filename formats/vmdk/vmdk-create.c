@@ -138,7 +138,11 @@ static void decompose(const char *filename, char *dir, char *prefix, char *postf
 {
     const char *slash = strrchr(filename, '/');
     const char *base = slash ? slash + 1 : filename;
-    snprintf(dir, cap, "%.*s", (int)(base - filename), filename);
+    size_t dl = (size_t)(base - filename);
+    if (dl >= cap)
+        dl = cap - 1;
+    memcpy(dir, filename, dl);
+    dir[dl] = 0;
     const char *dot = strrchr(base, '.');
     if (!dot)
         dot = base + strlen(base);
@@ -194,6 +198,8 @@ int vmdk_create(const char *filename, struct vdk_node *file, struct vdk_opts *op
     struct plan p = { 0 };
     bool compat6 = false;
     int r, adapter;
+    if (!filename)
+        return vdk_error_setf(errp, EINVAL, "a VMDK needs a file name");
     if ((r = vdk_opts_get_size(opts, "size", 0, &p.size, errp)) < 0 ||
         (r = vdk_opts_get_bool(opts, "compat6", false, &compat6, errp)) < 0 ||
         (r = vdk_opts_get_bool(opts, "zeroed_grain", false, &p.zeroed, errp)) < 0)
