@@ -233,6 +233,13 @@ int vdk_open_protocol(struct vdk_node **out, const char *filename,
  */
 char *vdk_path_combine(const char *base_filename, const char *rel);
 
+/*
+ * Guest bytes [offset, offset+bytes) below a format node: from its backing
+ * node, zeros past the backing node's end or without one (copy-on-write
+ * fills).  0 or -errno.
+ */
+int vdk_node_read_backing(struct vdk_node *n, uint64_t offset, uint64_t bytes, uint8_t *buf);
+
 /* Allocate a zeroed, page-aligned buffer suitable for O_DIRECT. */
 void *vdk_blk_alloc(size_t size);
 void vdk_blk_free(void *p);

@@ -78,3 +78,22 @@ void vdk_blk_free(void *p)
 {
     free(p);
 }
+
+int vdk_node_read_backing(struct vdk_node *n, uint64_t offset, uint64_t bytes, uint8_t *buf)
+{
+    if (!n->backing) {
+        memset(buf, 0, bytes);
+        return 0;
+    }
+    int64_t blen = vdk_get_length(n->backing);
+    if (blen < 0)
+        return (int)blen;
+    uint64_t have = offset < (uint64_t)blen ? vdk_min_u64(bytes, (uint64_t)blen - offset) : 0;
+    if (have) {
+        int r = vdk_pread(n->backing, buf, have, offset, 0);
+        if (r < 0)
+            return r;
+    }
+    memset(buf + have, 0, bytes - have);
+    return 0;
+}

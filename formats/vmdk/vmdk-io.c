@@ -35,26 +35,6 @@ static bool is_sparse(const struct vmdk_extent *e)
     return e->type == VMDK_EXT_SPARSE || e->type == VMDK_EXT_VMFSSPARSE;
 }
 
-/* Parent data (or zeros past its end / without one) for guest range. */
-static int read_backing(struct vdk_node *n, uint64_t off, uint64_t len, uint8_t *buf)
-{
-    if (!n->backing) {
-        memset(buf, 0, len);
-        return 0;
-    }
-    int64_t blen = vdk_get_length(n->backing);
-    if (blen < 0)
-        return (int)blen;
-    uint64_t have = off < (uint64_t)blen ? vdk_min_u64(len, (uint64_t)blen - off) : 0;
-    if (have) {
-        int r = vdk_pread(n->backing, buf, have, off, 0);
-        if (r < 0)
-            return r;
-    }
-    memset(buf + have, 0, len - have);
-    return 0;
-}
-
 static bool gte_allocated(const struct vmdk_extent *e, uint32_t gte)
 {
     return gte > 1 || (gte == 1 && !e->zeroed_grain);
@@ -91,17 +71,16 @@ static int sparse_read(struct vdk_node *n, struct vmdk_extent *e, uint64_t eoff,
             return r == -ERANGE ? -EIO : r;
         if (!gte_allocated(e, gte)) {
             if (gte == 0)
-                r = read_backing(n, e->start + eoff, chunk, buf);
+                r = vdk_node_read_backing(n, e->start + eoff, chunk, buf);
             else
                 memset(buf, 0, chunk);
         } else if (e->compressed) {
-            uint8_t *tmp = malloc(e->grain);
+            uint8_t *tmp = vmdk_thread_buf(0, e->grain);
             if (!tmp)
                 return -ENOMEM;
             r = vmdk_cgrain_read(e, g, gte, tmp);
             if (r == 0)
                 memcpy(buf, tmp + in, chunk);
-            free(tmp);
             if (r < 0)
                 return -EIO;
         } else {
@@ -152,7 +131,7 @@ static int grain_merge(struct vdk_node *n, struct vmdk_extent *e, uint64_t g, ui
     int r = 0;
     if (len < e->grain) {
         if (gte == 0)
-            r = read_backing(n, e->start + g * e->grain, e->grain, out);
+            r = vdk_node_read_backing(n, e->start + g * e->grain, e->grain, out);
         else if (!gte_allocated(e, gte))
             memset(out, 0, e->grain);
         else if (e->compressed)
@@ -172,9 +151,9 @@ static int compressed_write(struct vdk_node *n, struct vmdk_extent *e, uint64_t 
                             uint64_t in, uint64_t len, const uint8_t *data)
 {
     struct vmdk_state *s = n->opaque;
-    uint8_t *grain = malloc(e->grain);
+    uint8_t *grain = vmdk_thread_buf(0, e->grain);
     size_t cap = VMDK_MAX_CGRAIN(e->grain);
-    uint8_t *cbuf = malloc(cap);
+    uint8_t *cbuf = vmdk_thread_buf(2, cap);
     uint32_t gte = 0;
     int r = grain && cbuf ? 0 : -ENOMEM;
     if (r == 0 && len < e->grain) {
@@ -183,7 +162,7 @@ static int compressed_write(struct vdk_node *n, struct vmdk_extent *e, uint64_t 
         pthread_mutex_unlock(&s->lock);
     }
     if (r == 0)
-        r = grain_merge(n, e, g, gte, in, len, len == e->grain ? data : data, grain);
+        r = grain_merge(n, e, g, gte, in, len, data, grain);
     long clen = r == 0 ? vmdk_cgrain_build(e, g, grain, cbuf, cap) : r;
     if (clen < 0)
         r = (int)clen;
@@ -210,8 +189,6 @@ static int compressed_write(struct vdk_node *n, struct vmdk_extent *e, uint64_t 
         }
         pthread_mutex_unlock(&s->lock);
     }
-    free(grain);
-    free(cbuf);
     return r;
 }
 
@@ -245,7 +222,7 @@ static long sparse_alloc(struct vdk_node *n, struct vmdk_extent *e, uint64_t eof
         return (long)run;
     }
     uint64_t chunk = vdk_min_u64(len, e->grain - in);
-    uint8_t *grain = malloc(e->grain);
+    uint8_t *grain = vmdk_thread_buf(0, e->grain);
     if (!grain)
         return -ENOMEM;
     if (pos / VMDK_SECTOR + e->grain / VMDK_SECTOR > UINT32_MAX)
@@ -256,7 +233,6 @@ static long sparse_alloc(struct vdk_node *n, struct vmdk_extent *e, uint64_t eof
         r = vdk_pwrite(e->file, grain, e->grain, pos, 0);
     if (r == 0)
         r = vmdk_gte_set(e, g, (uint32_t)(pos / VMDK_SECTOR));
-    free(grain);
     if (r < 0)
         return r;
     e->next_alloc = pos + e->grain;

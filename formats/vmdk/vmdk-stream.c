@@ -14,11 +14,120 @@
  * qemu does, so the same grain compresses to the same bytes.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
 #include "formats/vmdk/vmdk.h"
+
+/*
+ * Per-thread zlib streams and grain buffers: convert compresses in every
+ * worker, and a fresh deflate state (256 KiB) and buffers per grain cost
+ * more in page faults than the compression itself.  deflateReset keeps
+ * compress2's parameters, so the output is the same bytes.
+ */
+struct zctx {
+    z_stream def, inf;
+    bool def_init, inf_init;
+    uint8_t *buf[3];
+    size_t cap[3];
+};
+
+static pthread_key_t zkey;
+static pthread_once_t zonce = PTHREAD_ONCE_INIT;
+
+static void zctx_free(void *p)
+{
+    struct zctx *z = p;
+    if (z->def_init)
+        deflateEnd(&z->def);
+    if (z->inf_init)
+        inflateEnd(&z->inf);
+    for (int i = 0; i < 3; i++)
+        free(z->buf[i]);
+    free(z);
+}
+
+static void zkey_make(void)
+{
+    (void)pthread_key_create(&zkey, zctx_free);
+}
+
+static struct zctx *zctx_get(void)
+{
+    pthread_once(&zonce, zkey_make);
+    struct zctx *z = pthread_getspecific(zkey);
+    if (!z && (z = calloc(1, sizeof(*z))) && pthread_setspecific(zkey, z) != 0) {
+        free(z);
+        z = NULL;
+    }
+    return z;
+}
+
+uint8_t *vmdk_thread_buf(int which, size_t size)
+{
+    struct zctx *z = zctx_get();
+    if (!z)
+        return NULL;
+    if (z->cap[which] < size) {
+        uint8_t *nb = realloc(z->buf[which], size);
+        if (!nb)
+            return NULL;
+        z->buf[which] = nb;
+        z->cap[which] = size;
+    }
+    return z->buf[which];
+}
+
+/* zlib's compress2 at the default level, on this thread's stream. */
+static int zdeflate(uint8_t *out, uLongf *outlen, const uint8_t *in, uLong inlen)
+{
+    struct zctx *z = zctx_get();
+    if (!z)
+        return Z_MEM_ERROR;
+    if (!z->def_init) {
+        if (deflateInit(&z->def, Z_DEFAULT_COMPRESSION) != Z_OK)
+            return Z_MEM_ERROR;
+        z->def_init = true;
+    } else if (deflateReset(&z->def) != Z_OK) {
+        return Z_STREAM_ERROR;
+    }
+    z->def.next_in = (Bytef *)in;
+    z->def.avail_in = (uInt)inlen;
+    z->def.next_out = out;
+    z->def.avail_out = (uInt)*outlen;
+    int r = deflate(&z->def, Z_FINISH);
+    if (r != Z_STREAM_END)
+        return r == Z_OK ? Z_BUF_ERROR : r;
+    *outlen = z->def.total_out;
+    return Z_OK;
+}
+
+/* zlib's uncompress2 on this thread's stream. */
+static int zinflate(uint8_t *out, uLongf *outlen, const uint8_t *in, uLong inlen)
+{
+    struct zctx *z = zctx_get();
+    if (!z)
+        return Z_MEM_ERROR;
+    if (!z->inf_init) {
+        if (inflateInit(&z->inf) != Z_OK)
+            return Z_MEM_ERROR;
+        z->inf_init = true;
+    } else if (inflateReset(&z->inf) != Z_OK) {
+        return Z_STREAM_ERROR;
+    }
+    z->inf.next_in = (Bytef *)in;
+    z->inf.avail_in = (uInt)inlen;
+    z->inf.next_out = out;
+    z->inf.avail_out = (uInt)*outlen;
+    int r = inflate(&z->inf, Z_FINISH);
+    /* A grain that fills the buffer exactly ends the stream too. */
+    if (r != Z_STREAM_END)
+        return r == Z_OK || r == Z_BUF_ERROR ? Z_DATA_ERROR : r;
+    *outlen = z->inf.total_out;
+    return Z_OK;
+}
 
 int vmdk_cgrain_read(struct vmdk_extent *e, uint64_t g, uint64_t sec, uint8_t *out)
 {
@@ -43,20 +152,17 @@ int vmdk_cgrain_read(struct vmdk_extent *e, uint64_t g, uint64_t sec, uint8_t *o
     } else {
         size = avail < cap ? avail : cap;
     }
-    uint8_t *in = malloc(size);
+    uint8_t *in = vmdk_thread_buf(1, size);
     if (!in)
         return -ENOMEM;
     int r = vdk_pread(e->file, in, size, off, 0);
     if (r == 0) {
         uLongf outlen = (uLongf)e->grain;
-        uLong inlen = (uLong)size;
-        int z = uncompress2(out, &outlen, in, &inlen);
-        if (z != Z_OK)
+        if (zinflate(out, &outlen, in, (uLong)size) != Z_OK)
             r = -EINVAL;
         else if (outlen < e->grain)
             memset(out + outlen, 0, e->grain - outlen);
     }
-    free(in);
     return r;
 }
 
@@ -67,7 +173,7 @@ long vmdk_cgrain_build(const struct vmdk_extent *e, uint64_t g, const uint8_t *g
     if (cap < hdr)
         return -ENOSPC;
     uLongf clen = (uLongf)(cap - hdr);
-    if (compress2(out + hdr, &clen, grain, (uLong)e->grain, Z_DEFAULT_COMPRESSION) != Z_OK)
+    if (zdeflate(out + hdr, &clen, grain, (uLong)e->grain) != Z_OK)
         return -ENOSPC;
     if (hdr) {
         vmdk_put_le64(out, g * (e->grain / VMDK_SECTOR));

@@ -251,6 +251,10 @@ int vmdk_tables_write(struct vmdk_extent *e);
 int vmdk_sparse_make_empty(struct vmdk_extent *e);
 
 /* ---- vmdk-stream.c ---- */
+/* A buffer of at least size bytes owned by the calling thread, kept for
+   its next call: which = 0 a whole grain, 1 vmdk_cgrain_read's input,
+   2 a compressed grain being built. */
+uint8_t *vmdk_thread_buf(int which, size_t size);
 /* Read grain g of a compressed extent at sector `sec` into out (e->grain
    bytes).  Checks the marker's lba and size against the file. */
 int vmdk_cgrain_read(struct vmdk_extent *e, uint64_t g, uint64_t sec, uint8_t *out);

@@ -61,26 +61,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct vdk_node *mem = fuzz_memory(data, size);
     if (!mem)
         return 0;
-    struct vdk_node *n = vdk_node_new_internal(drv, "fuzz.vmdk");
-    struct vdk_opts *o = vdk_opts_new();
-    struct vdk_error *err = NULL;
-    if (!n || !o) {
-        if (n)
-            vdk_node_free_internal(n);
-        vdk_opts_free(o);
-        vdk_node_unref(mem);
+    struct vdk_node *n = fuzz_format_open(drv, "fuzz.vmdk", mem,
+                                          VDK_O_RDWR | VDK_O_NO_BACKING);
+    if (!n)
         return 0;
-    }
-    n->file = mem; /* freed with n */
-    n->open_flags = VDK_O_RDWR | VDK_O_NO_BACKING;
-    if (drv->open(n, o, n->open_flags, &err) == 0) {
-        /* sizes the fuzzer invents are fine to read, not to fill */
-        if (n->size <= (1ull << 40))
-            exercise(n);
-        drv->close(n);
-    }
-    vdk_error_free(err);
-    vdk_opts_free(o);
-    vdk_node_free_internal(n);
+    /* sizes the fuzzer invents are fine to read, not to fill */
+    if (n->size <= (1ull << 40))
+        exercise(n);
+    fuzz_format_close(n);
     return 0;
 }
