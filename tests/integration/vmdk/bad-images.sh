@@ -105,4 +105,16 @@ cp s.vmdk m.vmdk; patch m.vmdk $(( 128 * 512 )) "$(le64 640)"
 bad m.vmdk 'Input/output error' convert -f vmdk -O raw IMG out.raw
 head -c -512 s.vmdk > m.vmdk; bad m.vmdk 'no valid footer'
 head -c 1000 s.vmdk > m.vmdk; bad m.vmdk 'no footer|too short|out of bounds'
+
+# check -r all rewrites a redundant grain table that differs from the
+# primary one (qemu-img check does not look at the redundant tables)
+fresh; qemu-io -f vmdk -c 'write -P 7 0 128k' g.vmdk >/dev/null
+rgt=$($PY -c 'import struct; d=open("g.vmdk","rb").read(); r=struct.unpack("<Q", d[48:56])[0]*512; print(struct.unpack("<I", d[r:r+4])[0]*512)')
+patch g.vmdk "$rgt" 00000000
+rc=0; "$VDK_IMG" check g.vmdk >check.out 2>&1 || rc=$?
+[ "$rc" = 2 ] && grep -q 'redundant grain table 0' check.out || { cat check.out; fail "damaged redundant GT not found (rc $rc)"; }
+"$VDK_IMG" check -r all g.vmdk >check.out 2>&1 || { cat check.out; fail "check -r all"; }
+"$VDK_IMG" check -q g.vmdk || fail "check after repair"
+qemu-img check -q g.vmdk || fail "qemu-img check after repair"
+qemu-io -f vmdk -c 'read -P 7 0 128k' g.vmdk | grep -q 'read 131072' || fail "data after repair"
 echo ok
