@@ -304,11 +304,9 @@ static int vmdk_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     n->limits.request_alignment = VMDK_SECTOR;
     n->limits.pwrite_zeroes_alignment = VMDK_SECTOR;
     n->limits.opt_transfer = s->ext[0].grain ? (uint32_t)s->ext[0].grain : 0;
-    for (size_t i = 0; i < s->n_ext; i++)
-        if (s->ext[i].compressed)
-            n->supported_write_flags |= VDK_REQ_COMPRESSED;
-    if (s->n_ext && s->ext[0].type == VMDK_EXT_SPARSE && !s->ext[0].compressed)
-        n->supported_write_flags |= VDK_REQ_COMPRESSED; /* taken as a plain write */
+    /* Compressed extents compress every write; the others take -c's
+       writes as plain writes, as qemu does. */
+    n->supported_write_flags |= VDK_REQ_COMPRESSED;
     return 0;
 fail:
     free_state(s);
