@@ -56,6 +56,8 @@ for sub in monolithicSparse monolithicFlat twoGbMaxExtentSparse twoGbMaxExtentFl
             vdk_writes v.vmdk "$vs"
             qemu-img check -q v.vmdk || fail "$what: qemu-img check finds errors in vdk's image"
             "$VDK_IMG" check -q q.vmdk || fail "$what: vdk check finds errors in qemu's image"
+            diff <(qemu-img check --output=json q.vmdk) <("$VDK_IMG" check --output=json q.vmdk) >&2 ||
+                fail "$what: check output differs from qemu-img's"
             qemu-img compare -q -f vmdk -F vmdk v.vmdk q.vmdk || fail "$what: images differ"
             case $sub in *Sparse)
                 diff <(qemu-img map --output=json q.vmdk) <("$VDK_IMG" map --output=json v.vmdk) >&2 ||
