@@ -243,7 +243,6 @@ static int open_sources(struct convert_args *a, char **names, size_t n,
         src[i].size = cvt_round_len((uint64_t)len);
         /* Not with -U (no lock keeps the file from shrinking) nor with
            -T none (the user asked to bypass the page cache). */
-        src[i].may_map = !(flags & (VDK_O_SHARE | VDK_O_DIRECT));
         src[i].align = vdk_node_cluster_size(src[i].node);
         if (src[i].align < vdk_node_alignment(src[i].node))
             src[i].align = vdk_node_alignment(src[i].node);
@@ -382,7 +381,6 @@ int img_cmd_convert(int argc, char **argv)
         .total = total,
         .min_sparse = a.min_sparse,
         .target_align = vdk_node_alignment(tgt),
-        .target_no_touch = (vdk_node_write_flags(tgt) & VDK_REQ_NO_TOUCH) != 0,
         .target_has_backing = a.backing != NULL,
         .compressed = a.compress,
         .cluster_size = vdk_node_cluster_size(tgt),
