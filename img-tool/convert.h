@@ -17,10 +17,6 @@
 #include "img.h"
 #include "progress.h"
 
-int img_cmd_convert(int argc, char **argv);
-int img_cmd_compare(int argc, char **argv);
-int img_cmd_dd(int argc, char **argv);
-
 #define CVT_SECTOR 512u
 /* Default and largest number of parallel requests (-m), as qemu-img. */
 #define CVT_DEFAULT_WORKERS 8
@@ -35,13 +31,6 @@ static inline uint64_t cvt_round_len(uint64_t len)
 {
     return (len + CVT_SECTOR - 1) & ~(uint64_t)(CVT_SECTOR - 1);
 }
-
-/*
- * getopt_long() error (c is ':' or '?') in qemu-img's words: "missing
- * argument for option '-F'" / "unrecognized option '-x'" plus the --help
- * hint.  Returns 1.
- */
-int cvt_getopt_error(int c, char **argv);
 
 /*
  * Read [off, off+bytes) of node n whose real length is len; bytes past
