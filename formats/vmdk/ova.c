@@ -219,6 +219,7 @@ static int ova_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     n->size = s->inner->size;
     n->limits.request_alignment = s->inner->limits.request_alignment;
     n->limits.opt_transfer = s->inner->limits.opt_transfer;
+    n->cluster_size = s->inner->cluster_size;
     return 0;
 fail:
     ova_free(s);
@@ -247,15 +248,11 @@ static int ova_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     return VDK_BS_RECURSE | VDK_BS_OFFSET_VALID;
 }
 
-static int ova_get_info(struct vdk_node *n, struct vdk_image_info *info,
+static int ova_get_info(struct vdk_node *n, struct vdk_driver_info *info,
                         struct vdk_error **errp)
 {
     struct ova_state *s = n->opaque;
-    struct vdk_image_info in = { 0 };
-    if (vdk_get_info(s->inner, &in, NULL) == 0) {
-        info->cluster_size = in.cluster_size;
-        vdk_image_info_clear(&in);
-    }
+    info->cluster_size = s->inner->cluster_size;
     json_object *top = json_object_new_object(), *data = json_object_new_object();
     json_object *disks = json_object_new_array();
     if (!top || !data || !disks) {

@@ -281,13 +281,6 @@ int vmdk_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void 
 {
     struct vmdk_state *s = n->opaque;
     const uint8_t *buf = vbuf;
-    if (flags & VDK_REQ_NO_TOUCH) {
-        /* Only plain overwrites and whole-grain allocations could take a
-           mapping untouched; keep it simple and let the caller copy. */
-        for (size_t i = 0; i < s->n_ext; i++)
-            if (is_sparse(&s->ext[i]) && s->ext[i].compressed)
-                return -ENOTSUP;
-    }
     while (bytes) {
         struct vmdk_extent *e = vmdk_find_extent(s, offset);
         uint64_t eoff = offset - e->start;
@@ -299,7 +292,7 @@ int vmdk_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void 
         if (is_sparse(e))
             r = sparse_write(n, e, eoff, len, buf);
         else
-            r = vdk_pwrite(e->file, buf, len, e->flat_offset + eoff, flags & VDK_REQ_NO_TOUCH);
+            r = vdk_pwrite(e->file, buf, len, e->flat_offset + eoff, 0);
         if (r < 0)
             return r;
         buf += len;

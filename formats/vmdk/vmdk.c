@@ -307,6 +307,9 @@ static int vmdk_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     /* Compressed extents compress every write; the others take -c's
        writes as plain writes, as qemu does. */
     n->supported_write_flags |= VDK_REQ_COMPRESSED;
+    for (size_t i = 0; i < s->n_ext; i++)
+        n->needs_compressed_writes |= s->ext[i].stream;
+    n->cluster_size = s->ext[0].type != VMDK_EXT_FLAT ? (uint32_t)s->ext[0].grain : 0;
     return 0;
 fail:
     free_state(s);
@@ -321,16 +324,13 @@ static void vmdk_close(struct vdk_node *n)
     free_state(s);
 }
 
-static int vmdk_get_info(struct vdk_node *n, struct vdk_image_info *info,
+static int vmdk_get_info(struct vdk_node *n, struct vdk_driver_info *info,
                          struct vdk_error **errp)
 {
     struct vmdk_state *s = n->opaque;
     info->has_dirty_flag = true;
     if (s->n_ext && s->ext[0].grain && s->ext[0].type != VMDK_EXT_FLAT)
         info->cluster_size = (uint32_t)s->ext[0].grain;
-    for (size_t i = 0; i < s->n_ext; i++)
-        if (s->ext[i].stream)
-            info->needs_compressed_writes = true;
     json_object *top = json_object_new_object(), *data = json_object_new_object();
     json_object *exts = json_object_new_array();
     if (!top || !data || !exts) {

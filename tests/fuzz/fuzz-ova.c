@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint64_t pnum;
             if (n->size)
                 vdk_block_status(n, 0, n->size, &pnum, NULL, NULL);
-            struct vdk_image_info info;
+            struct vdk_image_info info = VDK_IMAGE_INFO_INIT;
             if (vdk_get_info(n, &info, NULL) == 0)
                 vdk_image_info_clear(&info);
             drv->close(n);

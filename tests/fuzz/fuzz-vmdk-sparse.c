@@ -36,11 +36,10 @@ static void exercise(struct vdk_node *n)
             break;
         off += pnum;
     }
-    struct vdk_image_info info;
+    struct vdk_image_info info = VDK_IMAGE_INFO_INIT;
     if (vdk_get_info(n, &info, NULL) == 0)
         vdk_image_info_clear(&info);
-    struct vdk_check_result res;
-    memset(&res, 0, sizeof(res));
+    struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
     vdk_check(n, &res, 0, NULL);
     if (len >= 8192) {
         memset(buf, 0x5a, 8192);
