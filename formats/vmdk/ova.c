@@ -52,8 +52,22 @@ static int ova_probe(const uint8_t *buf, size_t len, const char *filename)
         return 0;
     if (tar_header_parse(buf, name, &type, &size) != 0)
         return 0;
-    /* The OVF descriptor comes first (a pax header may precede it). */
-    return ends_with(name, ".ovf") || type == 'x' ? 100 : 0;
+    /* The OVF descriptor comes first; a pax header before it names it
+       (GNU tar calls the header itself "./PaxHeaders/NAME"). */
+    if (type == 'x' && ends_with(name, ".ovf"))
+        return 100;
+    if (type == 'x' && size < len - 512 && size < 1024) {
+        char rec[1025];
+        memcpy(rec, buf + 512, size);
+        rec[size] = 0;
+        for (char *p = strstr(rec, " path="); p; p = strstr(p + 1, " path=")) {
+            char *nl = strchr(p, '\n');
+            if (nl && nl - p > 10 && memcmp(nl - 4, ".ovf", 4) == 0)
+                return 100;
+        }
+        return 0;
+    }
+    return ends_with(name, ".ovf") ? 100 : 0;
 }
 
 /* Read a whole archive member of at most cap bytes, NUL-terminated. */

@@ -69,6 +69,10 @@ expect_fail "disk=3: the OVA has 2 disks" \
     "$VDK_IMG" info --image-opts driver=ova,file.filename=app.ova,disk=3
 expect_fail "read-only" "$VDK_IMG" resize -f ova app.ova 20M
 
+# a tar that does not start with an OVF is no OVA (probed as raw)
+tar --format=pax -cf plain.tar app-disk1.vmdk app.ovf
+"$VDK_IMG" info plain.tar | grep -q '^file format: raw' || fail "a plain tar probed as ova"
+
 # hostile and damaged archives
 { echo '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'; ovf | tail -n +2; } > app.ovf
 tar --format=ustar -cf ent.ova app.ovf app-disk1.vmdk
