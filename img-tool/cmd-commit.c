@@ -73,14 +73,8 @@ int img_cmd_commit(int argc, char **argv)
     int last = -1;
     int r = vdk_commit(top, base, keep, (progress && !quiet) ? img_chain_progress : NULL, &last,
                        &err);
-    if (progress && !quiet)
-        printf("    (100.00/100%%)\n");
-    int cr = vdk_close(top);
-    if (r < 0)
-        return img_report(err, NULL);
-    if (cr < 0)
-        return img_error("could not flush '%s'", filename);
-    if (!quiet)
+    int ret = img_chain_done(top, filename, r, err, progress && !quiet);
+    if (ret == 0 && !quiet)
         printf("Image committed.\n");
-    return 0;
+    return ret;
 }

@@ -54,12 +54,5 @@ int img_cmd_rebase(int argc, char **argv)
     int last = -1;
     int r = vdk_rebase(top, backing, bfmt, unsafe,
                        (progress && !quiet) ? img_chain_progress : NULL, &last, &err);
-    if (progress && !quiet && !unsafe)
-        printf("    (100.00/100%%)\n");
-    int cr = vdk_close(top);
-    if (r < 0)
-        return img_report(err, NULL);
-    if (cr < 0)
-        return img_error("could not flush '%s'", filename);
-    return 0;
+    return img_chain_done(top, filename, r, err, progress && !quiet && !unsafe);
 }

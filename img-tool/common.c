@@ -161,6 +161,19 @@ void img_chain_progress(uint64_t done, uint64_t total, void *opaque)
     fflush(stdout);
 }
 
+int img_chain_done(struct vdk_node *top, const char *filename, int r, struct vdk_error *err,
+                   bool show_progress)
+{
+    if (show_progress)
+        printf("    (100.00/100%%)\n");
+    int cr = vdk_close(top);
+    if (r < 0)
+        return img_report(err, NULL);
+    if (cr < 0)
+        return img_error("could not flush '%s'", filename);
+    return 0;
+}
+
 void img_getopt_reset(void)
 {
     optind = 0; /* glibc: 0 also reinitialises the scanner */

@@ -104,6 +104,12 @@ extern const struct option img_image_long_opts[];
    (start at -1). */
 void img_chain_progress(uint64_t done, uint64_t total, void *opaque);
 
+/* End of commit and rebase: finish the progress line (show_progress),
+   close top (flushing it) and report r/err of the operation.  Returns the
+   exit code. */
+int img_chain_done(struct vdk_node *top, const char *filename, int r, struct vdk_error *err,
+                   bool show_progress);
+
 /* Reset getopt for a fresh scan of a subcommand's argv. */
 void img_getopt_reset(void);
 
