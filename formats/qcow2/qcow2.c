@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "formats/qcow2/qcow2.h"
+#include "formats/luks/luks.h"
 #include "formats/qcow2/qcow2-snapshot.h"
 
 /* Default cache budgets (bytes), as qemu: the L2 cache covers the whole
@@ -33,6 +34,7 @@ static const struct vdk_opt_desc qcow2_open_opts[] = {
     { "encrypt.key-secret", VDK_OPT_STRING, "ID of the secret that provides the LUKS "
       "passphrase", NULL, NULL },
     { "encrypt.format", VDK_OPT_STRING, "Encryption format expected (luks)", NULL, NULL },
+    VDK_LUKS_LIMIT_OPTS("encrypt."),
     { NULL, 0, NULL, NULL, NULL },
 };
 
