@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "formats/qcow2/qcow2.h"
+#include "formats/qcow2/qcow2-snapshot.h"
 
 /* Bound the check's memory: one counter per host cluster. */
 #define QCOW2_CHECK_MAX_CLUSTERS (1ull << 28)
@@ -302,6 +303,13 @@ static int walk_snapshots(struct check_ctx *c)
     struct qcow2_state *s = c->n->opaque;
     uint64_t off = s->snapshots_offset;
     int64_t flen = vdk_get_length(c->n->file);
+    /* qemu-img check's verdicts (check errors, exit 1): it validates the
+       offset even with no snapshots. */
+    if (q_offset_in_cluster(s, s->snapshots_offset)) {
+        fprintf(stderr, "ERROR snapshot table offset invalid\n");
+        c->res->check_errors++;
+        return -EINVAL;
+    }
     for (uint32_t i = 0; i < s->nb_snapshots; i++) {
         uint8_t h[40];
         if (flen < 0 || off + 40 > (uint64_t)flen)
@@ -311,6 +319,12 @@ static int walk_snapshots(struct check_ctx *c)
             return r;
         uint64_t l1off = q_be64(h);
         uint32_t l1size = q_be32(h + 8);
+        if (q_be32(h + 36) > QCOW2_MAX_SN_EXTRA) {
+            fprintf(stderr, "ERROR failed to read the snapshot table: Too much extra "
+                    "metadata in snapshot table entry %" PRIu32 "\n", i);
+            c->res->check_errors++;
+            return -EFBIG;
+        }
         uint64_t len = 40 + (uint64_t)q_be32(h + 36) + q_be16(h + 12) + q_be16(h + 14);
         off += vdk_align_up(len, 8);
         if (l1size > QCOW2_MAX_L1_BYTES / 8 || q_offset_in_cluster(s, l1off) ||
@@ -416,7 +430,7 @@ static int count_all(struct check_ctx *c)
     if (s->has_crypto_ext)
         inc_refs(c, s->crypto_offset, s->crypto_length);
     int r = walk_l1(c, s->l1_offset, s->l1_size, true);
-    if (r == 0 && s->nb_snapshots)
+    if (r == 0 && (s->nb_snapshots || q_offset_in_cluster(s, s->snapshots_offset)))
         r = walk_snapshots(c);
     if (r == 0)
         r = walk_all_l2(c);

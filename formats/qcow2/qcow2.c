@@ -468,6 +468,10 @@ static int qcow2_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
         goto fail;
     if ((sn_id || sn_name) && (r = qcow2_snapshot_load_tmp(n, sn_id, sn_name, errp)) < 0)
         goto fail;
+    /* A damaged snapshot table (qemu refuses every open of it) may be read
+       past, but never written beside: a write open validates it whole. */
+    if (s->writable && !s->repair_open && (r = qcow2_snapshot_validate(n, errp)) < 0)
+        goto fail;
 
     n->size = s->size;
     n->limits.request_alignment = 1;
