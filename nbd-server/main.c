@@ -359,12 +359,15 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    nbd_signals_opening(true, l.unix_path);
     for (size_t i = 0; i < srv.n_exports; i++) {
         if (nbd_export_open(srv.exports[i], cl.cache, cl.discard, &err) < 0) {
+            nbd_signals_opening(false, NULL);
             vdk_error_report(PROG, err);
             goto out;
         }
     }
+    nbd_signals_opening(false, NULL);
 
     if (cl.do_fork) {
         if (daemonize(cl.pid_file) < 0)
