@@ -36,8 +36,8 @@ static const struct vdk_opt_desc luks_open_opts[] = {
 
 static int luks_probe(const uint8_t *buf, size_t len, const char *filename)
 {
-    return len >= 8 && memcmp(buf, "LUKS\xba\xbe", 6) == 0 && buf[6] == 0 &&
-           (buf[7] == 1 || buf[7] == 2) ? 100 : 0;
+    /* Any version: open refuses the ones it does not know, by name. */
+    return len >= 6 && memcmp(buf, "LUKS\xba\xbe", 6) == 0 ? 100 : 0;
 }
 
 static void luks_close(struct vdk_node *n)
@@ -59,6 +59,13 @@ static int luks_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     int r;
     /* Metadata-only opens (info of a locked image) need no passphrase. */
     bool nokey = (flags & VDK_O_NO_IO) && !id;
+    /* A version we cannot read is refused before asking for a passphrase. */
+    uint8_t magic[8];
+    if (vdk_pread(n->file, magic, sizeof(magic), 0, 0) == 0 &&
+        memcmp(magic, "LUKS\xba\xbe", 6) == 0 && magic[6] == 0 && magic[7] != 1 &&
+        magic[7] != 2)
+        return vdk_error_setf(errp, ENOTSUP, "unsupported LUKS version %u",
+                              (unsigned)magic[7]);
     if (!nokey && (r = vdk_luks_get_secret(id, &pass, &plen, errp)) < 0)
         return r;
     r = vdk_luks_open(&s->l, n->file, 0, 0, pass, plen, nokey ? VDK_LUKS_NO_KEY : 0, errp);

@@ -30,8 +30,22 @@ static const struct vdk_opt_desc vhd_open_opts[] = {
 static int vhd_probe(const uint8_t *buf, size_t len, const char *filename)
 {
     /* Dynamic and differencing images start with the footer copy; fixed
-       ones have no signature at the start (qemu probes them as raw). */
+       ones have it only at the end (vhd_probe_tail). */
     return len >= 8 && memcmp(buf, "conectix", 8) == 0 ? 100 : 0;
+}
+
+/*
+ * A footer with a valid checksum at the end.  qemu-img 7.2 probes fixed
+ * VHDs as raw and so shows the footer as the disk's last sector; vdk
+ * opens them as VHD.  Below the head magics' 100 so that a format with a
+ * header never loses to a stray footer.
+ */
+static int vhd_probe_tail(const uint8_t *tail, size_t len, uint64_t file_len)
+{
+    struct vhd_footer f;
+    if (len < VHD_FOOTER_SIZE || file_len < VHD_FOOTER_SIZE)
+        return 0;
+    return vhd_footer_parse(tail + len - VHD_FOOTER_SIZE, &f, NULL) == 0 ? 50 : 0;
 }
 
 static void vhd_free_state(struct vhd_state *s)
@@ -232,6 +246,7 @@ const struct vdk_driver vdk_driver_vpc = {
     .create_opts = vhd_create_opts,
     .supports_backing = true,
     .probe = vhd_probe,
+    .probe_tail = vhd_probe_tail,
     .open = vhd_open,
     .close = vhd_close,
     .create = vhd_create,
