@@ -223,6 +223,7 @@ static int luks_get_info(struct vdk_node *n, struct vdk_image_info *info,
     struct luks_state *s = n->opaque;
     json_object *data = NULL, *fs = json_object_new_object();
     info->encrypted = true;
+    info->has_dirty_flag = true; /* qemu-img prints "dirty-flag": false */
     if (!fs || vdk_luks_info(s->l, &data) < 0) {
         json_object_put(fs);
         return vdk_error_setf(errp, ENOMEM, "out of memory");

@@ -203,6 +203,12 @@ static int vhd_get_info(struct vdk_node *n, struct vdk_image_info *info,
     info->has_dirty_flag = true; /* qemu-img prints "dirty-flag": false */
     if (f->type != VHD_TYPE_FIXED)
         info->cluster_size = s->block_size;
+    /* qemu-img 7.2 prints no format-specific block for fixed and dynamic
+       images, so neither does vdk.  It reads a differencing image as if
+       it were dynamic and had no parent; there vdk's output differs anyway
+       (backing file), and the block names the parent's UUID. */
+    if (f->type != VHD_TYPE_DIFF)
+        return 0;
     json_object *data = json_object_new_object();
     json_object *top = json_object_new_object();
     if (!data || !top) {
