@@ -14,6 +14,7 @@
 
 #include "chain.h"
 #include "img.h"
+#include "progress.h"
 
 
 const char img_commit_options[] =
@@ -43,16 +44,19 @@ static const struct option chain_long_opts[] = {
     { NULL, 0, NULL, 0 },
 };
 
-/* qemu-img's progress line: "    (12.34/100%)" redrawn on a tty. */
 static void chain_progress(uint64_t done, uint64_t total, void *opaque)
 {
-    int *last = opaque;
-    int pct = total ? (int)(done * 10000 / total) : 10000;
-    if (pct == *last)
-        return;
-    *last = pct;
-    printf("    (%d.%02d/100%%)\r", pct / 100, pct % 100);
-    fflush(stdout);
+    progress_update(opaque, done, total);
+}
+
+/* Close the progress line: 100% when the operation succeeded. */
+static void chain_progress_end(struct progress *p, int r)
+{
+    if (r < 0)
+        progress_abort(p);
+    else
+        progress_finish(p);
+    progress_free(p);
 }
 
 /* Find the chain member whose file is `name` (as given, or the same file). */
@@ -103,11 +107,10 @@ int img_cmd_commit(int argc, char **argv)
         vdk_close(top);
         return img_error("Did not find '%s' in the backing chain of '%s'", base_name, filename);
     }
-    int last = -1;
-    int r = vdk_commit(top, base, keep, (progress && !quiet) ? chain_progress : NULL, &last,
-                       &err);
-    if (progress && !quiet)
-        printf("    (100.00/100%%)\n");
+    struct progress *prog = progress_new(progress && !quiet, stdout);
+    progress_update(prog, 0, 1);
+    int r = vdk_commit(top, base, keep, chain_progress, prog, &err);
+    chain_progress_end(prog, r);
     int cr = vdk_close(top);
     if (r < 0)
         return img_report(err, NULL);
@@ -151,11 +154,10 @@ int img_cmd_rebase(int argc, char **argv)
     if (img_open_or_report(&top, filename, ia.fmt, ia.image_opts, NULL,
                            ia.flags | (unsafe ? VDK_O_NO_BACKING : 0)))
         return 1;
-    int last = -1;
-    int r = vdk_rebase(top, backing, bfmt, unsafe, (progress && !quiet) ? chain_progress : NULL,
-                       &last, &err);
-    if (progress && !quiet && !unsafe)
-        printf("    (100.00/100%%)\n");
+    struct progress *prog = progress_new(progress && !quiet, stdout);
+    progress_update(prog, 0, 1);
+    int r = vdk_rebase(top, backing, bfmt, unsafe, chain_progress, prog, &err);
+    chain_progress_end(prog, r);
     int cr = vdk_close(top);
     if (r < 0)
         return img_report(err, NULL);

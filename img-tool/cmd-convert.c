@@ -41,9 +41,10 @@ static void convert_help(void)
            "Several sources are concatenated.  -S (default 4k, 0 disables) makes zero\n"
            "runs of at least that size holes; -m runs that many parallel requests\n"
            "(default 8); -W allows out-of-order writes.  -p shows progress: a bar on\n"
-           "a terminal, one '    (N.00/100%%)' line per 10%% otherwise.  -C is accepted;\n"
-           "data is copied the ordinary way.  -c compresses in all workers at once and\n"
-           "stores clusters in completion order (-m 1: in offset order).\n", IMG_PROG);
+           "a terminal, qemu-img's '    (N.NN/100%%)' lines ending in CR otherwise.\n"
+           "-C is accepted; data is copied the ordinary way.  -c compresses in all\n"
+           "workers at once and stores clusters in completion order (-m 1: in offset\n"
+           "order).\n", IMG_PROG);
 }
 
 int cvt_getopt_error(int c, char **argv)
