@@ -122,6 +122,12 @@ struct vdk_driver {
      */
     int (*create)(const char *filename, struct vdk_node *file,
                   struct vdk_opts *opts, struct vdk_error **errp);
+    /*
+     * Optional: check create options (a copy) as create would, without
+     * touching any file, so that a create refused for its options leaves
+     * an existing file as it was.  create repeats the checks.
+     */
+    int (*create_check)(const char *filename, struct vdk_opts *opts, struct vdk_error **errp);
 
     int (*pread)(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                  void *buf, unsigned flags);

@@ -314,7 +314,14 @@ static int open_image(struct vdk_node **out, const char *filename,
         return r;
     }
 
-    r = vdk_open_protocol(&file, fname, file_opts, flags, errp);
+    /* A metadata-only open (info) locks as qemu-img info: a format with
+       metadata must not change under it (hold consistent read, deny
+       writers), raw takes no lock.  When probing, the lock comes after. */
+    bool info_open = (flags & VDK_O_NO_IO) && !(flags & (VDK_O_RDWR | VDK_O_SHARE));
+    unsigned pflags = flags;
+    if (info_open && drv && drv != &vdk_driver_raw)
+        pflags &= ~VDK_O_NO_IO;
+    r = vdk_open_protocol(&file, fname, file_opts, pflags, errp);
     file_opts = NULL;
     if (r < 0)
         goto fail;
@@ -325,6 +332,12 @@ static int open_image(struct vdk_node **out, const char *filename,
         if (r < 0)
             goto fail;
         probed = true;
+        if (info_open && drv != &vdk_driver_raw && file->drv->reopen) {
+            r = file->drv->reopen(file, flags & ~VDK_O_NO_IO, errp);
+            if (r < 0)
+                goto fail;
+            file->open_flags = flags & ~VDK_O_NO_IO;
+        }
     }
 
     n = vdk_node_new_internal(drv, fname);

@@ -140,6 +140,28 @@ static int luks_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes
     return VDK_BS_RECURSE | VDK_BS_OFFSET_VALID;
 }
 
+/* Parameters and passphrase (a prompt's answer is remembered for create). */
+static int luks_create_check(const char *filename, struct vdk_opts *opts,
+                             struct vdk_error **errp)
+{
+    struct vdk_luks_params p;
+    char *id = NULL, *pass = NULL;
+    size_t plen = 0;
+    uint64_t size = 0;
+    int r = vdk_opts_get_size(opts, "size", 0, &size, errp);
+    if (r < 0 || (r = vdk_luks_params_from_opts(&p, &id, opts, errp)) < 0)
+        goto out;
+    if (size > INT64_MAX - vdk_luks_header_size(&p) - p.sector_size) {
+        r = vdk_error_setf(errp, EINVAL, "image size too large");
+        goto out;
+    }
+    if ((r = vdk_luks_get_secret(id, &pass, &plen, errp)) == 0)
+        vdk_secret_free(pass, plen);
+out:
+    free(id);
+    return r;
+}
+
 static int luks_create(const char *filename, struct vdk_node *file, struct vdk_opts *opts,
                        struct vdk_error **errp)
 {
@@ -254,6 +276,7 @@ const struct vdk_driver vdk_driver_luks = {
     .open = luks_open,
     .close = luks_close,
     .create = luks_create,
+    .create_check = luks_create_check,
     .pread = luks_pread,
     .pwrite = luks_pwrite,
     .block_status = luks_block_status,

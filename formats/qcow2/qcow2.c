@@ -651,6 +651,7 @@ const struct vdk_driver vdk_driver_qcow2 = {
     .open = qcow2_open,
     .close = qcow2_close,
     .create = qcow2_create,
+    .create_check = qcow2_create_check,
     .pread = qcow2_pread,
     .pwrite = qcow2_pwrite,
     .pwrite_zeroes = qcow2_pwrite_zeroes,

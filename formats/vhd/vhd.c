@@ -255,6 +255,7 @@ const struct vdk_driver vdk_driver_vpc = {
     .probe_tail = vhd_probe_tail,
     .open = vhd_open,
     .close = vhd_close,
+    .create_check = vhd_create_check,
     .create = vhd_create,
     .pread = vhd_pread,
     .pwrite = vhd_pwrite,
