@@ -83,7 +83,7 @@ else
     l1=$T/l1
     lane_busybox "$l1" || fail "busybox"
     lane_modules "$l1" kvm_amd virtio_pci virtio_blk || fail "L1 modules"
-    lane_copy_binary "$l1" "$VDK_BOOT" || fail "cannot copy vdk-boot and its libraries"
+    lane_copy_binary "$l1" "$VDK_BOOT" vdk-boot || fail "cannot copy vdk-boot and its libraries"
     cp "$LANE/l1-init" "$l1/init"
     chmod +x "$l1/init"
     lane_cpio "$l1" "$T/l1.cpio" || fail "cannot build the L1 initramfs"

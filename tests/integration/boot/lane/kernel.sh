@@ -8,7 +8,8 @@
 #                                 decompressed, into DEST/lib/modules, and their
 #                                 load order into DEST/lib/modules/order
 #   lane_busybox DEST           - static busybox at DEST/bin/busybox
-#   lane_copy_binary DEST FILE  - FILE and its shared libraries (ldd) into DEST
+#   lane_copy_binary DEST FILE [NAME] - FILE (as DEST/bin/NAME) and its shared
+#                                 libraries (ldd) into DEST
 #   lane_cpio DIR OUT           - newc archive of DIR (uncompressed: unpacking
 #                                 beats decompressing under TCG)
 
@@ -104,9 +105,9 @@ lane_busybox() {
 # A binary and every library ldd names (libraries in one directory, on
 # the loader's default path).
 lane_copy_binary() {
-    local dest=$1 bin=$2 lib
+    local dest=$1 bin=$2 name=${3:-${2##*/}} lib
     mkdir -p "$dest/bin" "$dest/lib/x86_64-linux-gnu" "$dest/lib64"
-    cp "$bin" "$dest/bin/" || return 1
+    cp "$bin" "$dest/bin/$name" || return 1
     for lib in $(ldd "$bin" | awk '/=> \// { print $3 } /^\t\/.*ld-linux/ { print $1 }'); do
         case $lib in
         */ld-linux-x86-64.so.2) cp -L "$lib" "$dest/lib64/ld-linux-x86-64.so.2" ;;
