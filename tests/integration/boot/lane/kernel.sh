@@ -7,6 +7,8 @@
 #   lane_modules DEST M...      - copy modules M and what they need (modules.dep),
 #                                 decompressed, into DEST/lib/modules, and their
 #                                 load order into DEST/lib/modules/order
+#   lane_vmlinux BZIMAGE OUT    - the ELF vmlinux inside a bzImage (xz payload),
+#                                 for the PVH entry (CONFIG_PVH)
 #   lane_busybox DEST           - static busybox at DEST/bin/busybox
 #   lane_copy_binary DEST FILE [NAME] - FILE (as DEST/bin/NAME) and its shared
 #                                 libraries (ldd) into DEST
@@ -93,6 +95,20 @@ lane_modules() {
             echo "$name" >>"$dest/lib/modules/order"
         done
     done
+}
+
+lane_vmlinux() {
+    /usr/bin/python3 - "$1" "$2" <<'PY'
+import lzma, sys
+data = open(sys.argv[1], "rb").read()
+at = data.find(b"\xfd7zXZ\x00")
+if at < 0:
+    sys.exit("no xz payload in " + sys.argv[1])
+out = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data[at:])
+if out[:4] != b"\x7fELF":
+    sys.exit("the payload of %s is not an ELF vmlinux" % sys.argv[1])
+open(sys.argv[2], "wb").write(out)
+PY
 }
 
 lane_busybox() {

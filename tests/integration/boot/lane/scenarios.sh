@@ -55,9 +55,9 @@ lane_console_has() {
         { lane_show "$1"; fail "scenario $1: the console lacks /$2/"; }
 }
 
-# 2 vCPUs, six disks in one boot: qcow2, a qcow2 overlay on a backing
-# file, snapshot=on, readonly=on, LUKS, VHD; a command line just under the
-# kernel's 2 KiB limit; clean power-off.
+# The PVH entry (the ELF vmlinux), 2 vCPUs, six disks in one boot: qcow2,
+# a qcow2 overlay on a backing file, snapshot=on, readonly=on, LUKS, VHD;
+# a command line just under the kernel's 2 KiB limit; clean power-off.
 scenario_disks() {
     lane_img q.qcow2 qcow2
     lane_img base.qcow2 qcow2
@@ -75,7 +75,7 @@ scenario_disks() {
     # bytes each): our own part stays under 1,800 bytes.
     local pad
     pad=$(head -c 1650 /dev/zero | tr '\0' x)
-    lane_run disks "VDK_SECRET=lanepass" "\$VDK_BOOT" --kernel boot/vmlinuz \
+    lane_run disks "VDK_SECRET=lanepass" "\$VDK_BOOT" --kernel boot/vmlinux \
         --initrd boot/initrd --mem $L2_MEM --cpus 2 --timeout 900 \
         --append "$L2_APPEND vdklane.cpus=2 vdklane.disks=6 vdklane.pad=$pad vdklane.tail=END-OF-LINE" \
         --disk img/q.qcow2,format=qcow2,serial=rw-qcow2 \
@@ -110,7 +110,8 @@ check_disks() {
     lane_check_written -f vpc "$i/v.vhd"
 }
 
-# 1 vCPU: --expect matches a line the initramfs prints on /dev/console
+# The bzImage entry, 1 vCPU: --expect matches a line the initramfs prints
+# on /dev/console
 # (the lost-console bug made this exit 6), before its power-off.
 scenario_expect() {
     lane_img e.raw raw
