@@ -363,12 +363,12 @@ static int setup(struct vm *vm, struct opts *o, struct console *con)
                 vm->entry.kind == BOOT_PVH ? "PVH" : "bzImage",
                 vm->entry.kernel_start, vm->entry.kernel_end, vm->entry.rip);
 
-    serial_init(&vm->serial, IRQ_COM1, vm_irq_line, console_out, con);
+    serial_init(&vm->serial, vm_irq(vm, IRQ_COM1), con);
     for (int i = 0; i < o->ndisks; i++) {
         struct disk_opt *d = &o->disk[i];
         if (virtio_blk_start(&d->blk, d->node, d->read_only, d->serial,
-                             &vm->mem, ac.dev_base[i], ac.dev_irq[i],
-                             vm_irq_line, vm, &err) < 0) {
+                             &vm->mem, ac.dev_base[i],
+                             vm_irq(vm, ac.dev_irq[i]), &err) < 0) {
             fail("disk '%s': %s", d->file, vdk_error_msg(err));
             goto out;
         }
@@ -530,8 +530,7 @@ int main(int argc, char **argv)
         free(d->format);
         free(d->serial);
     }
-    if (vm.serial.out_fn)
-        serial_destroy(&vm.serial);
+    serial_destroy(&vm.serial);
     vm_destroy(&vm);
     console_destroy(&con);
     if (log_fd >= 0)
