@@ -131,7 +131,8 @@ static const char *grub_options_for(struct img_boot *b, int part,
 }
 
 static void scan_links(struct img_boot *b, int part, struct img_fs *fs,
-                       struct img_choice *out, int *nout, int max)
+                       struct img_choice *out, int *nout, int max,
+                       char *first_err, size_t errlen)
 {
     static const char *dirs[] = { "", "/boot" };
     static const char *sfx[] = { "", ".old" };
@@ -141,7 +142,13 @@ static void scan_links(struct img_boot *b, int part, struct img_fs *fs,
             struct img_file f;
             snprintf(k, sizeof(k), "%s/vmlinuz%s", dirs[d], sfx[s]);
             snprintf(i, sizeof(i), "%s/initrd.img%s", dirs[d], sfx[s]);
-            if (img_fs_resolve(fs, k, &f, NULL) < 0 || f.type != IMG_REG)
+            struct vdk_error *err = NULL;
+            int r = img_fs_resolve(fs, k, &f, &err);
+            if (r < 0 && r != -ENOENT && err && !first_err[0])
+                snprintf(first_err, errlen, "partition %u: %s",
+                         b->pt.part[part].number, vdk_error_msg(err));
+            vdk_error_free(err);
+            if (r < 0 || f.type != IMG_REG)
                 continue;
             struct img_choice *c = &out[(*nout)++];
             memset(c, 0, sizeof(*c));
@@ -202,7 +209,8 @@ int img_boot_scan(const struct img_disk *d, struct img_boot *b,
     int nlinks = 0, room = IMG_CHOICES_MAX - b->n;
     for (int i = 0; i < b->pt.n && links; i++)
         if (b->fs[i])
-            scan_links(b, i, b->fs[i], links, &nlinks, room);
+            scan_links(b, i, b->fs[i], links, &nlinks, room, damaged,
+                       sizeof(damaged));
     /* Put the symlink choices between the BLS and the grub ones. */
     memmove(&b->choice[nbls + nlinks], &b->choice[nbls],
             (size_t)(b->n - nbls) * sizeof(b->choice[0]));

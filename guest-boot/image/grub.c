@@ -181,8 +181,10 @@ int img_grub_parse(const char *text, size_t len, struct img_choice *out,
                 if (!strchr(w[i], '$'))
                     r = img_options_add(&cur.options, w[i], strlen(w[i]), errp);
         } else if (is(w[0], "initrd", "initrdefi", "initrd16")) {
-            for (int i = 0; i < cur.ninitrd; i++)
+            for (int i = 0; i < cur.ninitrd; i++) {
                 free(cur.initrd[i]);
+                cur.initrd[i] = NULL;
+            }
             cur.ninitrd = 0;
             for (int i = 1; i < nw && r == 0; i++) {
                 if (cur.ninitrd == IMG_INITRD_MAX) {

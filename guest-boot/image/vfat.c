@@ -57,7 +57,9 @@ static uint32_t fat_next(const struct vfat *v, uint32_t c)
         if (n >= 0x0ffffff8)
             return 0;
     }
-    return valid_cluster(v, n) ? n : UINT32_MAX;
+    /* A cluster naming itself is the one loop we can see at once; longer
+       ones end at the cluster count. */
+    return valid_cluster(v, n) && n != c ? n : UINT32_MAX;
 }
 
 static int bad_chain(struct vdk_error **errp, uint32_t c)
@@ -346,7 +348,8 @@ int img_vfat_open(const struct img_vol *vol, struct img_fs **out,
     uint64_t rootsec = ((uint64_t)rootents * 32 + bps - 1) / bps;
     uint64_t meta = rsv + nfats * fatsz + rootsec;
     const char *bad = NULL;
-    if (total * bps > vol->size || fatsz == 0 || meta >= total)
+    /* A volume shorter than the BPB says is read as far as it goes. */
+    if (fatsz == 0 || meta >= total || meta * bps > vol->size)
         bad = "sizes beyond the partition";
     uint64_t nclusters = bad ? 0 : (total - meta) / spc;
     int bits = nclusters < 4085 ? 12 : nclusters < 65525 ? 16 : 32;

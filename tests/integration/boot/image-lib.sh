@@ -22,6 +22,9 @@
 #         mk_boot_disk esp-bls "$T/disk.img" "$vmlinuz" "$T/initrd.gz" \
 #             "console=ttyS0 panic=-1"
 #         vdk-boot --disk "$T/disk.img" --expect MARKER ...
+#       Smaller disks (fuzz seeds): EXT4_SLACK_KB (default 8192) and
+#       MKFS_EXT4_OPTS for the ext4, ESP_SLACK_MB (40) and ESP_VFAT_OPTS
+#       ("-F 32") for the ESP.
 #   debian_kernel           sets $DEB_VMLINUZ: the Debian linux-image
 #                           package's kernel, downloaded (retried) and
 #                           unpacked once into the build tree
@@ -53,9 +56,9 @@ start=$start, size=$sec, type=$type"
 # mk_ext4 OUT DIR [mkfs options...]: an ext4 image sized for DIR.
 mk_ext4() {
     local out=$1 dir=$2; shift 2
-    local kb=$(( $(du -sk "$dir" | cut -f1) * 13 / 10 + 8192 ))
+    local kb=$(( $(du -sk "$dir" | cut -f1) * 13 / 10 + ${EXT4_SLACK_KB:-8192} ))
     rm -f "$out"
-    mkfs.ext4 -q -F -d "$dir" "$@" "$out" "${kb}k" >/dev/null 2>&1 ||
+    mkfs.ext4 -q -F -d "$dir" ${MKFS_EXT4_OPTS:-} "$@" "$out" "${kb}k" >/dev/null 2>&1 ||
         fail "mkfs.ext4 -d $dir failed"
 }
 
@@ -151,8 +154,8 @@ CFG
             $((sec + 4096)) "$sec" | sfdisk -q "$out" >/dev/null || fail "sfdisk (logical) failed"
         dd if="$w/fs" of="$out" bs=512 seek=4096 conv=notrunc status=none ;;
     esp-bls)
-        local mb=$(( $(du -sm "$w/esp" | cut -f1) + 40 ))
-        VFAT_OPTS="-F 32" mk_vfat "$w/esp.img" "$mb" "$w/esp"
+        local mb=$(( $(du -sm "$w/esp" | cut -f1) + ${ESP_SLACK_MB:-40} ))
+        VFAT_OPTS=${ESP_VFAT_OPTS--F 32} mk_vfat "$w/esp.img" "$mb" "$w/esp"
         mk_part_disk "$out" gpt "U $w/esp.img" "L $w/fs" ;;
     esac
     rm -rf "$w"
