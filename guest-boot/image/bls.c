@@ -134,7 +134,7 @@ int img_bls_parse(const char *text, size_t len, const char *file,
     if (r < 0)
         img_choice_clear(out);
     if (r < 0 && r != -ENOENT)
-        vdk_error_prepend(errp, "entry '%s': ", file);
+        vdk_error_prepend(errp, "entry '%s'", file);
     return r;
 }
 

@@ -178,7 +178,7 @@ int img_boot_scan(const struct img_disk *d, struct img_boot *b,
     memset(b, 0, sizeof(*b));
     b->disk = d;
     if (img_part_scan(d, &b->pt, errp) < 0) {
-        vdk_error_prepend(errp, "partition table: ");
+        vdk_error_prepend(errp, "partition table");
         return -EINVAL;
     }
     for (int i = 0; i < b->pt.n; i++) {

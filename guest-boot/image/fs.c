@@ -260,7 +260,7 @@ int img_fs_read_file(struct img_fs *fs, const char *path, uint64_t max,
     r = fs->ops->pread(fs, &f, p, (size_t)f.size, 0, errp);
     if (r < 0) {
         free(p);
-        vdk_error_prepend(errp, "reading '%s': ", path);
+        vdk_error_prepend(errp, "reading '%s'", path);
         return r;
     }
     *buf = p;

@@ -17,50 +17,55 @@
 #define WORDS_MAX 64
 #define BLOCKS_MAX 16
 
-/* Split one line in place into words; the count. */
-static int split(char *s, char **w, bool *ends_block)
+enum tok { T_WORD, T_OPEN, T_CLOSE, T_END, T_EOL };
+
+/*
+ * The next token of a line, consumed in place: a word (quotes and escapes
+ * removed) in *word, with *semi set when a ';' ended it; "{" and "}"
+ * standing alone; ';' (T_END) and the end of the line or a comment (T_EOL).
+ */
+static enum tok next_token(char **sp, char **word, bool *semi)
 {
-    int n = 0;
+    char *s = *sp;
+    *semi = false;
+    while (*s && isspace((unsigned char)*s))
+        s++;
+    if (!*s || *s == '#') {
+        *sp = s;
+        return T_EOL;
+    }
+    if (*s == ';') {
+        *sp = s + 1;
+        return T_END;
+    }
+    if ((*s == '{' || *s == '}') &&
+        (!s[1] || isspace((unsigned char)s[1]) || s[1] == ';')) {
+        *sp = s + 1;
+        return *s == '{' ? T_OPEN : T_CLOSE;
+    }
     char *o = s;
-    *ends_block = false;
-    while (*s) {
-        while (*s && isspace((unsigned char)*s))
-            s++;
-        if (!*s || *s == '#')
-            break;
-        char *start = o;
-        while (*s && !isspace((unsigned char)*s)) {
-            if (*s == '\'' || *s == '"') {
-                char q = *s++;
-                while (*s && *s != q) {
-                    if (q == '"' && *s == '\\' && s[1])
-                        s++;
-                    *o++ = *s++;
-                }
-                if (*s)
+    *word = o;
+    while (*s && !isspace((unsigned char)*s) && *s != ';') {
+        if (*s == '\'' || *s == '"') {
+            char q = *s++;
+            while (*s && *s != q) {
+                if (q == '"' && *s == '\\' && s[1])
                     s++;
-                continue;
+                *o++ = *s++;
             }
-            if (*s == '\\' && s[1])
+            if (*s)
                 s++;
-            else if (*s == ';')
-                break;
-            *o++ = *s++;
+            continue;
         }
-        if (*s)
-            s++;             /* the blank or ';' that ended the word */
-        bool done = *s == 0;
-        *o++ = 0;
-        if (n < WORDS_MAX)
-            w[n++] = start;
-        if (done)
-            break;
+        if (*s == '\\' && s[1])
+            s++;
+        *o++ = *s++;
     }
-    if (n && !strcmp(w[n - 1], "{")) {
-        *ends_block = true;
-        n--;
-    }
-    return n;
+    /* o <= s: the terminator is read before the word's NUL may land on it. */
+    *semi = *s == ';';
+    *sp = *s ? s + 1 : s;
+    *o = 0;
+    return T_WORD;
 }
 
 static const char *drop_device(const char *p)
@@ -78,26 +83,119 @@ static bool is(const char *w, const char *a, const char *b, const char *c)
     return !strcmp(w, a) || !strcmp(w, b) || !strcmp(w, c);
 }
 
+struct grub {
+    enum { B_OTHER, B_MENU, B_SUB } stack[BLOCKS_MAX];
+    int depth, n, max, top, sub;
+    int top_of[IMG_CHOICES_MAX], sub_of[IMG_CHOICES_MAX];
+    char want[64];
+    struct img_choice cur;
+    bool in_entry;
+    struct img_choice *out;
+};
+
+static int open_block(struct grub *g, char **w, int nw, struct vdk_error **errp)
+{
+    if (g->depth == BLOCKS_MAX)
+        return vdk_error_setf(errp, EINVAL, "blocks nested deeper than %d",
+                              BLOCKS_MAX);
+    bool menu = nw && !strcmp(w[0], "menuentry");
+    bool sub = nw && !strcmp(w[0], "submenu");
+    if (menu || sub) {
+        if (g->depth == 0) {
+            g->top++;
+            g->sub = -1;
+        } else if (g->stack[g->depth - 1] == B_SUB) {
+            g->sub++;
+        }
+    }
+    if (menu && !g->in_entry) {
+        img_choice_clear(&g->cur);
+        g->cur.kind = IMG_KIND_GRUB;
+        snprintf(g->cur.title, sizeof(g->cur.title), "%s", nw > 1 ? w[1] : "");
+        g->in_entry = true;
+    }
+    g->stack[g->depth++] = menu ? B_MENU : sub ? B_SUB : B_OTHER;
+    return 0;
+}
+
+static int close_block(struct grub *g, struct vdk_error **errp)
+{
+    if (g->depth == 0)
+        return vdk_error_setf(errp, EINVAL, "unbalanced '}'");
+    if (g->stack[--g->depth] != B_MENU || !g->in_entry)
+        return 0;
+    g->in_entry = false;
+    if (!g->cur.kernel || g->n == g->max) {
+        img_choice_clear(&g->cur);
+        return 0;
+    }
+    if (!g->cur.options && !(g->cur.options = strdup("")))
+        return vdk_error_setf(errp, ENOMEM, "out of memory");
+    g->top_of[g->n] = g->top;
+    g->sub_of[g->n] = g->depth > 0 && g->stack[g->depth - 1] == B_SUB ? g->sub : -1;
+    g->out[g->n++] = g->cur;
+    memset(&g->cur, 0, sizeof(g->cur));
+    return 0;
+}
+
+static int run(struct grub *g, char **w, int nw, struct vdk_error **errp)
+{
+    struct img_choice *c = &g->cur;
+    int r = 0;
+    if (nw >= 2 && !strcmp(w[0], "set") && !strncmp(w[1], "default=", 8)) {
+        if (!g->in_entry)
+            snprintf(g->want, sizeof(g->want), "%s", w[1] + 8);
+        return 0;
+    }
+    if (!g->in_entry || nw < 2)
+        return 0;
+    if (is(w[0], "linux", "linuxefi", "linux16")) {
+        const char *k = drop_device(w[1]);
+        r = img_add_path(&c->kernel, k, strlen(k), errp);
+        free(c->options);
+        c->options = NULL;
+        for (int i = 2; i < nw && r == 0; i++)
+            if (!strchr(w[i], '$'))
+                r = img_options_add(&c->options, w[i], strlen(w[i]), errp);
+    } else if (is(w[0], "initrd", "initrdefi", "initrd16")) {
+        for (int i = 0; i < c->ninitrd; i++) {
+            free(c->initrd[i]);
+            c->initrd[i] = NULL;
+        }
+        c->ninitrd = 0;
+        for (int i = 1; i < nw && r == 0; i++) {
+            if (c->ninitrd == IMG_INITRD_MAX)
+                return vdk_error_setf(errp, E2BIG, "more than %d initrds",
+                                      IMG_INITRD_MAX);
+            const char *q = drop_device(w[i]);
+            if ((r = img_add_path(&c->initrd[c->ninitrd], q, strlen(q), errp)) == 0)
+                c->ninitrd++;
+        }
+    }
+    return r;
+}
+
 int img_grub_parse(const char *text, size_t len, struct img_choice *out,
                    int max, int *def, struct vdk_error **errp)
 {
-    enum { B_OTHER, B_MENU, B_SUB } stack[BLOCKS_MAX];
-    int depth = 0, n = 0, top = -1, sub = -1, r = 0;
-    int top_of[IMG_CHOICES_MAX], sub_of[IMG_CHOICES_MAX];
-    char want[64] = "0";
-    struct img_choice cur;
-    bool in_entry = false;
-    char *line = NULL, *w[WORDS_MAX];
+    struct grub *g = calloc(1, sizeof(*g));
+    char *line = malloc(len + 1), *w[WORDS_MAX];
+    int r = 0;
 
     *def = 0;
-    if (len > IMG_TEXT_MAX)
-        return vdk_error_setf(errp, EFBIG, "grub.cfg is too big");
-    if (max > IMG_CHOICES_MAX)
-        max = IMG_CHOICES_MAX;
-    memset(&cur, 0, sizeof(cur));
-    line = malloc(len + 1);
-    if (!line)
+    if (!g || !line) {
+        free(g);
+        free(line);
         return vdk_error_setf(errp, ENOMEM, "out of memory");
+    }
+    if (len > IMG_TEXT_MAX) {
+        r = vdk_error_setf(errp, EFBIG, "too big");
+        goto out;
+    }
+    g->max = max > IMG_CHOICES_MAX ? IMG_CHOICES_MAX : max;
+    g->top = g->sub = -1;
+    g->out = out;
+    snprintf(g->want, sizeof(g->want), "0");
     const char *p = text, *end = text + len;
     while (p < end && r == 0) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -107,119 +205,52 @@ int img_grub_parse(const char *text, size_t len, struct img_choice *out,
         p = nl ? nl + 1 : end;
         if (memchr(line, 0, l))
             continue;            /* a NUL: not text we understand */
-        bool opens;
-        int nw = split(line, w, &opens);
-        for (int i = 0; i < nw && r == 0; i++) {
-            if (strcmp(w[i], "}"))
-                continue;
-            /* "}" closes the innermost block (alone or before words) */
-            if (depth == 0) {
-                r = vdk_error_setf(errp, EINVAL, "grub.cfg: unbalanced '}'");
+        char *s = line, *word = NULL;
+        int nw = 0;
+        for (;;) {
+            bool semi;
+            enum tok t = next_token(&s, &word, &semi);
+            if (t == T_WORD) {
+                if (nw < WORDS_MAX)
+                    w[nw++] = word;
+                if (!semi)
+                    continue;
+                t = T_END;
+            }
+            if (t == T_OPEN)
+                r = open_block(g, w, nw, errp);
+            else
+                r = run(g, w, nw, errp);
+            if (r == 0 && t == T_CLOSE)
+                r = close_block(g, errp);
+            nw = 0;
+            if (r < 0 || t == T_EOL)
                 break;
-            }
-            if (stack[--depth] == B_MENU && in_entry) {
-                in_entry = false;
-                if (cur.kernel && n < max) {
-                    top_of[n] = top;
-                    sub_of[n] = depth > 0 && stack[depth - 1] == B_SUB ? sub : -1;
-                    if (!cur.options && !(cur.options = strdup("")))
-                        r = vdk_error_setf(errp, ENOMEM, "out of memory");
-                    out[n++] = cur;
-                    memset(&cur, 0, sizeof(cur));
-                } else {
-                    img_choice_clear(&cur);
-                }
-            }
-            w[i] = NULL;
         }
-        if (r < 0 || nw == 0 || !w[0])
-            goto next;
-        if (!strcmp(w[0], "menuentry") || !strcmp(w[0], "submenu")) {
-            bool menu = w[0][0] == 'm';
-            if (depth == BLOCKS_MAX) {
-                r = vdk_error_setf(errp, EINVAL, "grub.cfg: blocks nested "
-                                   "deeper than %d", BLOCKS_MAX);
-                break;
-            }
-            if (depth == 0) {
-                top++;
-                sub = -1;
-            } else if (stack[depth - 1] == B_SUB) {
-                sub++;
-            }
-            if (menu && !in_entry) {
-                img_choice_clear(&cur);
-                cur.kind = IMG_KIND_GRUB;
-                snprintf(cur.title, sizeof(cur.title), "%s", nw > 1 ? w[1] : "");
-                in_entry = true;
-            }
-            stack[depth++] = menu ? B_MENU : B_SUB;
-            goto next;
-        }
-        if (opens) {
-            if (depth == BLOCKS_MAX) {
-                r = vdk_error_setf(errp, EINVAL, "grub.cfg: blocks nested "
-                                   "deeper than %d", BLOCKS_MAX);
-                break;
-            }
-            stack[depth++] = B_OTHER;
-            goto next;
-        }
-        if (!strncmp(w[0], "set", 3) && nw >= 2 && !strncmp(w[1], "default=", 8)) {
-            if (!in_entry)
-                snprintf(want, sizeof(want), "%s", w[1] + 8);
-            goto next;
-        }
-        if (!in_entry || nw < 2)
-            goto next;
-        if (is(w[0], "linux", "linuxefi", "linux16")) {
-            r = img_add_path(&cur.kernel, drop_device(w[1]),
-                             strlen(drop_device(w[1])), errp);
-            free(cur.options);
-            cur.options = NULL;
-            for (int i = 2; i < nw && r == 0; i++)
-                if (!strchr(w[i], '$'))
-                    r = img_options_add(&cur.options, w[i], strlen(w[i]), errp);
-        } else if (is(w[0], "initrd", "initrdefi", "initrd16")) {
-            for (int i = 0; i < cur.ninitrd; i++) {
-                free(cur.initrd[i]);
-                cur.initrd[i] = NULL;
-            }
-            cur.ninitrd = 0;
-            for (int i = 1; i < nw && r == 0; i++) {
-                if (cur.ninitrd == IMG_INITRD_MAX) {
-                    r = vdk_error_setf(errp, E2BIG, "more than %d initrds",
-                                       IMG_INITRD_MAX);
-                    break;
-                }
-                const char *q = drop_device(w[i]);
-                if ((r = img_add_path(&cur.initrd[cur.ninitrd], q, strlen(q),
-                                      errp)) == 0)
-                    cur.ninitrd++;
-            }
-        }
-next:;
     }
-    img_choice_clear(&cur);
-    free(line);
+    img_choice_clear(&g->cur);
     if (r < 0) {
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < g->n; i++)
             img_choice_clear(&out[i]);
-        vdk_error_prepend(errp, "grub.cfg: ");
-        return r;
+        vdk_error_prepend(errp, "grub.cfg");
+        goto out;
     }
     /* set default: "N", "N>M", or a title. */
     char *e;
-    long a = strtol(want, &e, 10), b = -1;
-    bool numeric = e != want && a >= 0;
+    long a = strtol(g->want, &e, 10), b = -1;
+    bool numeric = e != g->want && a >= 0;
     if (numeric && *e == '>')
         b = strtol(e + 1, &e, 10);
-    for (int i = 0; i < n; i++) {
-        if (numeric ? top_of[i] == a && (b < 0 || sub_of[i] == b)
-                    : !strcmp(out[i].title, want)) {
+    for (int i = 0; i < g->n; i++) {
+        if (numeric ? g->top_of[i] == a && (b < 0 || g->sub_of[i] == b)
+                    : !strcmp(out[i].title, g->want)) {
             *def = i;
             break;
         }
     }
-    return n;
+    r = g->n;
+out:
+    free(g);
+    free(line);
+    return r;
 }
