@@ -17,6 +17,15 @@
 
 static const char *kind_name[] = { "bls", "symlink", "grub" };
 
+/* "partition N", or "whole disk" for a filesystem without a table. */
+static const char *where(const struct img_part *p, char buf[32])
+{
+    if (!p->number)
+        return "whole disk";
+    snprintf(buf, 32, "partition %u", p->number);
+    return buf;
+}
+
 static bool has_suffix(const char *s, const char *suf)
 {
     size_t a = strlen(s), b = strlen(suf);
@@ -38,6 +47,7 @@ static int add_choice(struct img_boot *b, struct img_choice *c)
 static void scan_bls(struct img_boot *b, int part, struct img_fs *fs,
                      char *first_err, size_t errlen)
 {
+    char wb[32];
     static const char *dirs[] = { "/loader/entries", "/boot/loader/entries" };
     for (size_t d = 0; d < 2; d++) {
         char *names[IMG_BLS_FILES_MAX];
@@ -61,8 +71,8 @@ static void scan_bls(struct img_boot *b, int part, struct img_fs *fs,
                 if (r == 0)
                     c[nc++].part = part;
                 else if (err && !first_err[0])
-                    snprintf(first_err, errlen, "partition %u: %s",
-                             b->pt.part[part].number, vdk_error_msg(err));
+                    snprintf(first_err, errlen, "%s: %s",
+                             where(&b->pt.part[part], wb), vdk_error_msg(err));
                 vdk_error_free(err);
             }
             free(names[i]);
@@ -77,6 +87,7 @@ static void scan_bls(struct img_boot *b, int part, struct img_fs *fs,
 static void scan_grub(struct img_boot *b, int part, struct img_fs *fs,
                       int *def, char *first_err, size_t errlen)
 {
+    char wb[32];
     static const char *cfgs[] = { "/boot/grub/grub.cfg", "/grub/grub.cfg",
                                   "/boot/grub2/grub.cfg", "/grub2/grub.cfg" };
     for (size_t i = 0; i < 4; i++) {
@@ -91,8 +102,8 @@ static void scan_grub(struct img_boot *b, int part, struct img_fs *fs,
                                    &d, &err) : 0;
         free(text);
         if (n < 0 && err && !first_err[0])
-            snprintf(first_err, errlen, "partition %u: %s",
-                     b->pt.part[part].number, vdk_error_msg(err));
+            snprintf(first_err, errlen, "%s: %s",
+                     where(&b->pt.part[part], wb), vdk_error_msg(err));
         vdk_error_free(err);
         if (n > 0 && *def < 0)
             *def = b->n + d;
@@ -134,6 +145,7 @@ static void scan_links(struct img_boot *b, int part, struct img_fs *fs,
                        struct img_choice *out, int *nout, int max,
                        char *first_err, size_t errlen)
 {
+    char wb[32];
     static const char *dirs[] = { "", "/boot" };
     static const char *sfx[] = { "", ".old" };
     for (size_t d = 0; d < 2; d++)
@@ -145,8 +157,8 @@ static void scan_links(struct img_boot *b, int part, struct img_fs *fs,
             struct vdk_error *err = NULL;
             int r = img_fs_resolve(fs, k, &f, &err);
             if (r < 0 && r != -ENOENT && err && !first_err[0])
-                snprintf(first_err, errlen, "partition %u: %s",
-                         b->pt.part[part].number, vdk_error_msg(err));
+                snprintf(first_err, errlen, "%s: %s",
+                         where(&b->pt.part[part], wb), vdk_error_msg(err));
             vdk_error_free(err);
             if (r < 0 || f.type != IMG_REG)
                 continue;
@@ -174,6 +186,7 @@ static void scan_links(struct img_boot *b, int part, struct img_fs *fs,
 int img_boot_scan(const struct img_disk *d, struct img_boot *b,
                   struct vdk_error **errp)
 {
+    char wb[32];
     char unsupported[256] = "", damaged[256] = "";
     memset(b, 0, sizeof(*b));
     b->disk = d;
@@ -188,8 +201,7 @@ int img_boot_scan(const struct img_disk *d, struct img_boot *b,
         int r = img_fs_open(&v, &b->fs[i], &err);
         char *dst = r == -ENOTSUP ? unsupported : damaged;
         if (r < 0 && err && !dst[0])
-            snprintf(dst, sizeof(unsupported), "%s %u: %s",
-                     p->number ? "partition" : "disk", p->number,
+            snprintf(dst, sizeof(unsupported), "%s: %s", where(p, wb),
                      vdk_error_msg(err));
         if (r < 0)
             b->fs[i] = NULL;
@@ -249,9 +261,9 @@ void img_boot_list(const struct img_boot *b, FILE *f)
     for (int i = 0; i < b->n; i++) {
         const struct img_choice *c = &b->choice[i];
         const struct img_part *p = &b->pt.part[c->part];
-        fprintf(f, "%d%s %s (%s, %s %u)\n", i, i == b->def ? "*" : "",
-                c->title, kind_name[c->kind], p->number ? "partition" : "disk",
-                p->number);
+        char wb[32];
+        fprintf(f, "%d%s %s (%s, %s)\n", i, i == b->def ? "*" : "",
+                c->title, kind_name[c->kind], where(p, wb));
         fprintf(f, "    kernel  %s\n", c->kernel);
         fprintf(f, "    initrd ");
         for (int k = 0; k < c->ninitrd; k++)
@@ -327,7 +339,9 @@ int img_boot_load(struct img_boot *b, int index, uint64_t kmax, uint64_t imax,
         goto fail;
     }
     return 0;
-fail:
+fail:;
+    char wb[32];
+    vdk_error_prepend(errp, "%s", where(&b->pt.part[c->part], wb));
     img_loaded_free(out);
     return r;
 }

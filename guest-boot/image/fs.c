@@ -227,7 +227,7 @@ int img_fs_resolve(struct img_fs *fs, const char *path, struct img_file *out,
             continue;
         }
         if (depth + 1 == DIR_STACK) {
-            r = vdk_error_setf(errp, ELOOP, "'%s': too deep", path);
+            r = vdk_error_setf(errp, ELOOP, "'%s': directories nested too deep", path);
             goto out;
         }
         stack[++depth] = f;
