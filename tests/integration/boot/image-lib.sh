@@ -17,6 +17,7 @@
 #         esp-bls         GPT, a FAT32 ESP with /loader/entries and the
 #                         kernel (systemd-boot's layout) + an ext4 root
 #         ext2-links      GPT, ext2 (1 KiB blocks: indirect blocks)
+#         ext3-links      GPT, ext3 (journal, indirect blocks)
 #       The booting lane calls it the same way for every layout:
 #         . tests/integration/lib.sh; . tests/integration/boot/image-lib.sh
 #         mk_boot_disk esp-bls "$T/disk.img" "$vmlinuz" "$T/initrd.gz" \
@@ -136,14 +137,14 @@ CFG
     *) fail "mk_boot_disk: unknown layout $layout" ;;
     esac
     case $layout in
-    ext2-*) rm -f "$w/fs"
-            mkfs.ext2 -q -F -b 1024 -d "$w/root" "$w/fs" \
+    ext[23]-*) rm -f "$w/fs"
+            mkfs.${layout%%-*} -q -F -b 1024 -d "$w/root" "$w/fs" \
                 "$(( $(du -sk "$w/root" | cut -f1) * 13 / 10 + 4096 ))k" >/dev/null 2>&1 ||
                 fail "mkfs.ext2 failed" ;;
     *) mk_ext4 "$w/fs" "$w/root" ;;
     esac
     case $layout in
-    gpt-*|ext2-*) mk_part_disk "$out" gpt "L $w/fs" ;;
+    gpt-*|ext[23]-*) mk_part_disk "$out" gpt "L $w/fs" ;;
     mbr-ext4-links) mk_part_disk "$out" dos "83 $w/fs" ;;
     mbr-ext4-bls)
         # A logical partition: an extended one from 1 MiB, the ext4 inside.

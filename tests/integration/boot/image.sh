@@ -44,7 +44,7 @@ head -c 700001 /dev/urandom >"$T/initrd"
 
 # ---- every layout, a fake kernel: list, extract, compare with the tools.
 for l in gpt-ext4-bls gpt-ext4-links gpt-ext4-grub mbr-ext4-links mbr-ext4-bls \
-         esp-bls ext2-links; do
+         esp-bls ext2-links ext3-links; do
     d=$T/$l.img
     mk_boot_disk "$l" "$d" "$T/kernel" "$T/initrd" "console=ttyS0 quiet root=/dev/vda1"
     cp "$d" "$T/orig.img"
@@ -132,7 +132,9 @@ r=$T/bls
 mkdir -p "$r/loader/entries"
 for k in 1 2 3; do head -c $((100000 + k)) /dev/urandom >"$r/vmlinuz-$k"; done
 printf 'title five\nversion 5.10\nlinux /vmlinuz-1\noptions one\n' >"$r/loader/entries/a-5.10.conf"
-printf 'title six\nversion 6.1\nlinux /vmlinuz-2\noptions two\n' >"$r/loader/entries/a-6.1.conf"
+printf 'title six\nversion 6.1\nlinux /vmlinuz-2\noptions two\ninitrd /i1\ninitrd /i2\n' >"$r/loader/entries/a-6.1.conf"
+head -c 1001 /dev/urandom >"$r/i1"
+head -c 2000 /dev/urandom >"$r/i2"
 printf 'title keyed\nsort-key aaa\nversion 1\nlinux /vmlinuz-3\noptions three\n' >"$r/loader/entries/z.conf"
 printf 'title uki\nefi /EFI/Linux/x.efi\n' >"$r/loader/entries/uki.conf"
 mk_ext4 "$T/bls.fs" "$r"
@@ -142,6 +144,9 @@ vb --disk "$T/bls.img" --kernel-from-image=list >"$T/list"
     { cat "$T/list"; fail "BLS order wrong"; }
 extract "$T/bls.img" "$T/x" --entry 1
 same_file "$T/x/vmlinuz" "$r/vmlinuz-2"
+# Two initrds: concatenated, the second 4-byte aligned (as grub does).
+{ cat "$r/i1"; head -c 3 /dev/zero; cat "$r/i2"; } >"$T/i12"
+same_file "$T/x/initrd" "$T/i12"
 [ "$(cat "$T/x/cmdline")" = "console=ttyS0 two" ] || fail "--entry 1 options"
 extract "$T/bls.img" "$T/x"
 same_file "$T/x/vmlinuz" "$r/vmlinuz-3"
