@@ -209,5 +209,6 @@ static int bls_cmp(const void *pa, const void *pb)
 
 void img_bls_sort(struct img_choice *c, int n)
 {
-    qsort(c, (size_t)n, sizeof(*c), bls_cmp);
+    if (n > 1)
+        qsort(c, (size_t)n, sizeof(*c), bls_cmp);
 }
