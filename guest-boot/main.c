@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "guest-boot/console.h"
+#include "guest-boot/image/image.h"
 #include "guest-boot/vm.h"
 #include "guest-boot/x86/acpi.h"
 #include "vdk/block.h"
@@ -59,6 +60,10 @@ struct opts {
     bool quiet, verbose;
     struct disk_opt disk[MAX_DISKS];
     int ndisks;
+    const char *from_image;      /* --kernel-from-image: auto, list, extract:DIR */
+    int entry;                   /* --entry, -1: the image's default */
+    struct img_loaded img;       /* the kernel read from the image */
+    char *img_append;            /* the entry's options + --append */
 };
 
 static const uint8_t virtio_irqs[MAX_DISKS] = { 5, 6, 7, 10, 11, 12, 14, 15 };
@@ -67,8 +72,11 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: %s --kernel FILE [options]\n"
+        "       %s --disk IMAGE [options]   (the kernel the image would boot)\n"
         "  --kernel FILE        bzImage (64-bit boot protocol) or ELF vmlinux\n"
         "                       with a PVH note\n"
+        "  --kernel-from-image=list   print the boot entries of the first disk\n"
+        "  --entry N            boot entry N of that list (default: the image's)\n"
         "  --initrd FILE        initial ramdisk\n"
         "  --append STRING      kernel command line\n"
         "  --disk IMAGE[,format=F][,readonly=on][,snapshot=on][,serial=ID]\n"
@@ -83,7 +91,7 @@ static void usage(FILE *f)
         "  -h, --help, -V, --version\n"
         "exit: 0 pass, 1 setup error, 2 timeout, 3 guest panic, 4 triple fault\n"
         "      or KVM error, 5 guest reset, 6 powered off without --expect\n"
-        "      match, 7 interrupted\n", prog, MAX_DISKS);
+        "      match, 7 interrupted\n", prog, prog, MAX_DISKS);
 }
 
 static int fail(const char *fmt, ...) VDK_PRINTF(1, 2);
@@ -148,7 +156,7 @@ out_quiet:
 static int parse_args(struct opts *o, int argc, char **argv)
 {
     enum { OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_MEM, OPT_CPUS,
-           OPT_EXPECT, OPT_TIMEOUT, OPT_LOG };
+           OPT_EXPECT, OPT_TIMEOUT, OPT_LOG, OPT_FROM_IMAGE, OPT_ENTRY };
     static const struct option lo[] = {
         { "kernel", required_argument, NULL, OPT_KERNEL },
         { "initrd", required_argument, NULL, OPT_INITRD },
@@ -159,6 +167,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
         { "expect", required_argument, NULL, OPT_EXPECT },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "console-log", required_argument, NULL, OPT_LOG },
+        { "kernel-from-image", required_argument, NULL, OPT_FROM_IMAGE },
+        { "entry", required_argument, NULL, OPT_ENTRY },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -169,6 +179,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
     o->mem = MEM_DEFAULT;
     o->cpus = 1;
     o->append = "";
+    o->entry = -1;
     while ((c = getopt_long(argc, argv, "qvhV", lo, NULL)) != -1) {
         switch (c) {
         case OPT_KERNEL: o->kernel = optarg; break;
@@ -176,6 +187,21 @@ static int parse_args(struct opts *o, int argc, char **argv)
         case OPT_APPEND: o->append = optarg; break;
         case OPT_EXPECT: o->expect = optarg; break;
         case OPT_LOG: o->console_log = optarg; break;
+        case OPT_FROM_IMAGE:
+            if (strcmp(optarg, "auto") && strcmp(optarg, "list") &&
+                (strncmp(optarg, "extract:", 8) || !optarg[8]))
+                return fail("bad --kernel-from-image '%s': give auto, list "
+                            "or extract:DIR", optarg);
+            o->from_image = optarg;
+            break;
+        case OPT_ENTRY: {
+            uint64_t v;
+            if (vdk_parse_uint(optarg, &v) < 0 || v >= IMG_CHOICES_MAX)
+                return fail("bad --entry '%s': give 0 to %d", optarg,
+                            IMG_CHOICES_MAX - 1);
+            o->entry = (int)v;
+            break;
+        }
         case 'q': o->quiet = true; break;
         case 'v': o->verbose = true; break;
         case 'h': usage(stdout); exit(EXIT_PASS);
@@ -226,8 +252,16 @@ static int parse_args(struct opts *o, int argc, char **argv)
     }
     if (optind < argc)
         return fail("unexpected argument '%s' (see --help)", argv[optind]);
-    if (!o->kernel)
-        return fail("no --kernel given (see --help)");
+    if (o->kernel && (o->from_image || o->entry >= 0))
+        return fail("--kernel and --kernel-from-image/--entry exclude each "
+                    "other");
+    if (o->kernel && !o->kernel[0])
+        return fail("empty --kernel");
+    if (!o->kernel && !o->ndisks)
+        return fail("no --kernel given and no --disk to take it from "
+                    "(see --help)");
+    if (!o->kernel && o->initrd)
+        return fail("--initrd needs --kernel (the image names its own)");
     return 0;
 }
 
@@ -241,6 +275,94 @@ static int read_file(const char *what, const char *path, uint64_t max,
         return -1;
     }
     return 0;
+}
+
+/* ---- the kernel from the image ---- */
+
+static bool names_console(const char *s)
+{
+    for (const char *p = strstr(s, "console="); p; p = strstr(p + 1, "console="))
+        if (p == s || p[-1] == ' ')
+            return true;
+    return false;
+}
+
+/*
+ * No --kernel: the first disk's image names its kernel (opened read-only
+ * for the reading, closed before the guest's open).  The command line is
+ * the entry's options, then --append, with console=ttyS0 in front when
+ * neither names a console.  Returns 0 when o->img holds the kernel, 1 when
+ * the mode (list, extract) is done, -1 after printing an error.
+ */
+static int image_kernel(struct opts *o)
+{
+    struct disk_opt *d = &o->disk[0];
+    struct vdk_error *err = NULL;
+    struct vdk_node *n = NULL;
+    struct img_disk disk;
+    struct img_boot *b = calloc(1, sizeof(*b));
+    const char *mode = o->from_image ? o->from_image : "auto";
+    int r = -1;
+
+    if (!b) {
+        fail("out of memory");
+        return -1;
+    }
+    if (vdk_open(&n, d->file, d->format, NULL, 0, &err) < 0 ||
+        img_disk_from_node(&disk, n, &err) < 0 ||
+        img_boot_scan(&disk, b, &err) < 0)
+        goto out;
+    if (b->pt.used_backup && !o->quiet)
+        fprintf(stderr, "%s: warning: disk '%s': %s\n", prog, d->file,
+                b->pt.note);
+    if (!strcmp(mode, "list")) {
+        img_boot_list(b, stdout);
+        r = 1;
+        goto out;
+    }
+    int idx = o->entry >= 0 ? o->entry : b->def;
+    if (img_boot_load(b, idx, KERNEL_FILE_MAX, o->mem, &o->img, &err) < 0)
+        goto out;
+    const char *opts = o->img.cmdline;
+    size_t cap = strlen(opts) + strlen(o->append) + 32;
+    o->img_append = malloc(cap);
+    if (!o->img_append) {
+        fail("out of memory");
+        goto out_quiet;
+    }
+    snprintf(o->img_append, cap, "%s%s%s%s%s",
+             names_console(opts) || names_console(o->append) ? ""
+                                                            : "console=ttyS0",
+             names_console(opts) || names_console(o->append) || !*opts ? "" : " ",
+             opts, *opts && *o->append ? " " : "", o->append);
+    if (o->verbose)
+        fprintf(stderr, "%s: entry %d '%s' of disk '%s': %zu-byte kernel, "
+                "%zu-byte initrd\n", prog, idx, b->choice[idx].title, d->file,
+                o->img.kernel_len, o->img.initrd_len);
+    if (!strncmp(mode, "extract:", 8)) {
+        free(o->img.cmdline);
+        o->img.cmdline = o->img_append;
+        o->img_append = NULL;
+        if (img_extract(&o->img, mode + 8, &err) < 0)
+            goto out;
+        r = 1;
+        goto out_quiet;
+    }
+    o->append = o->img_append;
+    r = 0;
+    goto out_quiet;
+out:
+    if (err)
+        fail("disk '%s': %s", d->file, vdk_error_msg(err));
+out_quiet:
+    vdk_error_free(err);
+    img_boot_free(b);
+    free(b);
+    if (n)
+        vdk_close(n);
+    if (r != 0)
+        img_loaded_free(&o->img);
+    return r;
 }
 
 /* ---- signals ---- */
@@ -312,8 +434,17 @@ static int setup(struct vm *vm, struct opts *o, struct console *con)
     char *cmdline = NULL;
     int r = -1;
 
-    if (read_file("kernel", o->kernel, KERNEL_FILE_MAX, &kernel, &klen) < 0)
+    if (!o->kernel) {
+        /* From the image (image_kernel() read it); the buffers move here. */
+        kernel = o->img.kernel;
+        klen = o->img.kernel_len;
+        initrd = o->img.initrd;
+        ilen = o->img.initrd_len;
+        o->img.kernel = o->img.initrd = NULL;
+    } else if (read_file("kernel", o->kernel, KERNEL_FILE_MAX, &kernel,
+                         &klen) < 0) {
         goto out;
+    }
     if (o->initrd && read_file("initrd", o->initrd, o->mem, &initrd, &ilen) < 0)
         goto out;
     for (int i = 0; i < o->ndisks; i++) {
@@ -354,7 +485,8 @@ static int setup(struct vm *vm, struct opts *o, struct console *con)
         .initrd_len = ilen, .cmdline = cmdline ? cmdline : "", .rsdp = rsdp,
     };
     if (boot_load_kernel(&vm->mem, &in, &vm->entry, &err) < 0) {
-        fail("kernel '%s': %s", o->kernel, vdk_error_msg(err));
+        fail("kernel '%s': %s", o->kernel ? o->kernel : "from the image",
+             vdk_error_msg(err));
         goto out;
     }
     if (o->verbose)
@@ -466,6 +598,11 @@ int main(int argc, char **argv)
     vm_init(&vm);
     if (parse_args(&o, argc, argv) < 0)
         return EXIT_SETUP;
+    if (!o.kernel) {
+        int r = image_kernel(&o);
+        if (r != 0)
+            return r > 0 ? EXIT_PASS : EXIT_SETUP;
+    }
     if (o.console_log) {
         log_fd = open(o.console_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
                       0644);
