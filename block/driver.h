@@ -57,7 +57,9 @@ struct vdk_node {
     unsigned open_flags;       /* VDK_O_* */
     bool read_only;
     bool probed;               /* format was guessed */
-    bool protect_sector0;      /* probed raw: refuse writes to bytes 0..511 */
+    bool protect_sector0;      /* probed raw: refuse writes to bytes 0..511
+                                  that make it probe as another format */
+    pthread_mutex_t sector0_lock; /* held across such a write's check and I/O */
     bool growable;             /* protocol whose size follows writes (file,
                                   memory): requests are not bounded by size;
                                   reads past the end return zeros */
@@ -190,6 +192,12 @@ extern const struct vdk_driver vdk_driver_nbd;
 /* Test-only (tests make it visible with vdk_driver_set_test_extra). */
 extern const struct vdk_driver vdk_driver_record;
 extern const struct vdk_driver vdk_driver_raw;
+
+/* Bytes of an image the format probes look at. */
+#define VDK_PROBE_BYTES 4096
+/* The format whose probe scores buf highest, or NULL. */
+const struct vdk_driver *vdk_probe_buf(const uint8_t *buf, size_t len,
+                                       const char *filename);
 extern const struct vdk_driver vdk_driver_qcow2;
 extern const struct vdk_driver vdk_driver_vpc;
 extern const struct vdk_driver vdk_driver_luks;

@@ -15,7 +15,6 @@
 /* Deep enough for long external-snapshot chains, bounded against loops
    that escape identity checks (e.g. through URIs). */
 #define VDK_MAX_CHAIN_DEPTH 1000
-#define PROBE_BYTES 4096
 
 struct chain_ctx {
     char **ids;
@@ -84,6 +83,7 @@ struct vdk_node *vdk_node_new_internal(const struct vdk_driver *drv, const char 
     n->limits.request_alignment = 1;
     atomic_init(&n->refcnt, 1);
     pthread_mutex_init(&n->track_lock, NULL);
+    pthread_mutex_init(&n->sector0_lock, NULL);
     pthread_cond_init(&n->track_cond, NULL);
     return n;
 }
@@ -95,6 +95,7 @@ void vdk_node_free_internal(struct vdk_node *n)
     if (n->file)
         vdk_node_unref(n->file);
     pthread_mutex_destroy(&n->track_lock);
+    pthread_mutex_destroy(&n->sector0_lock);
     pthread_cond_destroy(&n->track_cond);
     free(n->opaque);
     free(n->filename);
@@ -214,10 +215,28 @@ out:
 }
 
 /* Pick the format with the highest probe score. */
+const struct vdk_driver *vdk_probe_buf(const uint8_t *buf, size_t len,
+                                       const char *filename)
+{
+    const struct vdk_driver *best = NULL;
+    int best_score = 0;
+    for (size_t i = 0; vdk_driver_nth(i); i++) {
+        const struct vdk_driver *d = vdk_driver_nth(i);
+        if (d->kind != VDK_DRV_FORMAT || !d->probe)
+            continue;
+        int s = d->probe(buf, len, filename);
+        if (s > best_score) {
+            best_score = s;
+            best = d;
+        }
+    }
+    return best;
+}
+
 static int probe_format(struct vdk_node *file, const struct vdk_driver **out,
                         struct vdk_error **errp)
 {
-    uint8_t *buf = calloc(1, PROBE_BYTES);
+    uint8_t *buf = calloc(1, VDK_PROBE_BYTES);
     if (!buf)
         return vdk_error_setf(errp, ENOMEM, "out of memory");
     int64_t len = vdk_get_length(file);
@@ -226,25 +245,14 @@ static int probe_format(struct vdk_node *file, const struct vdk_driver **out,
         return vdk_error_setf_errno(errp, (int)len, "cannot get the length of '%s'",
                                     file->filename);
     }
-    size_t n = (size_t)vdk_min_u64((uint64_t)len, PROBE_BYTES);
+    size_t n = (size_t)vdk_min_u64((uint64_t)len, VDK_PROBE_BYTES);
     int r = n ? vdk_pread(file, buf, n, 0, 0) : 0;
     if (r < 0) {
         free(buf);
         return vdk_error_setf_errno(errp, r, "cannot read '%s' to probe its format",
                                     file->filename);
     }
-    const struct vdk_driver *best = NULL;
-    int best_score = 0;
-    for (size_t i = 0; vdk_driver_nth(i); i++) {
-        const struct vdk_driver *d = vdk_driver_nth(i);
-        if (d->kind != VDK_DRV_FORMAT || !d->probe)
-            continue;
-        int s = d->probe(buf, n, file->filename);
-        if (s > best_score) {
-            best_score = s;
-            best = d;
-        }
-    }
+    const struct vdk_driver *best = vdk_probe_buf(buf, n, file->filename);
     free(buf);
     if (!best)
         return vdk_error_setf(errp, EINVAL, "could not determine the format of '%s'",
@@ -385,7 +393,8 @@ static int open_image(struct vdk_node **out, const char *filename,
     if (probed && drv == &vdk_driver_raw && (flags & VDK_O_RDWR)) {
         n->protect_sector0 = true;
         vdk_warn("image format was not specified for '%s' and probing guessed raw; "
-                 "writes to its first 512 bytes are refused. Specify the 'raw' format "
+                 "writes to its first 512 bytes that would make it probe as another format are "
+                 "refused. Specify the 'raw' format "
                  "explicitly to remove the restrictions.", fname);
     }
 

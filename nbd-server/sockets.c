@@ -182,6 +182,11 @@ static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t conns_gone = PTHREAD_COND_INITIALIZER;
 static struct slot *conns;
 static unsigned n_conns;
+/* A connection reached transmission.  Without -t the server ends once
+   such a client has left and nobody else is connected; like qemu-nbd, a
+   connection that ends during the handshake (a port probe, a health
+   check, `nbdinfo --list`) does not count. */
+static atomic_bool served;
 
 static void describe_peer(int fd, char *out, size_t len)
 {
@@ -227,6 +232,7 @@ static void *conn_main(void *arg)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         atomic_fetch_add(&c->exp->clients, 1);
+        atomic_store(&served, true);
         const char *tv = nbd_io_tls_version(&c->io);
         nbd_log(NBD_LOG_INFO, "%s: export '%s'%s%s%s", c->peer, c->exp->name,
                 tv ? ", " : "", tv ? tv : "", c->structured ? ", structured replies" : "");
@@ -311,7 +317,6 @@ int nbd_serve(struct nbd_server *srv, struct nbd_listeners *l, unsigned max_conn
               bool persistent)
 {
     struct pollfd pf[NBD_MAX_LISTEN + 1];
-    bool served = false;
     while (!got_signal) {
         pf[0] = (struct pollfd){ .fd = wake_pipe[0], .events = POLLIN };
         for (size_t i = 0; i < l->n; i++)
@@ -327,15 +332,13 @@ int nbd_serve(struct nbd_server *srv, struct nbd_listeners *l, unsigned max_conn
         if (got_signal)
             break;
         for (size_t i = 0; r > 0 && i < l->n; i++) {
-            if (pf[i + 1].revents & POLLIN) {
+            if (pf[i + 1].revents & POLLIN)
                 accept_one(srv, l->fd[i], max_conns);
-                served = true;
-            }
         }
         pthread_mutex_lock(&conns_lock);
         bool idle = n_conns == 0;
         pthread_mutex_unlock(&conns_lock);
-        if (!persistent && served && idle)
+        if (!persistent && atomic_load(&served) && idle)
             break;
     }
     if (got_signal)
