@@ -192,16 +192,17 @@ extern const struct vdk_driver vdk_driver_nbd;
 /* Test-only (tests make it visible with vdk_driver_set_test_extra). */
 extern const struct vdk_driver vdk_driver_record;
 extern const struct vdk_driver vdk_driver_raw;
+extern const struct vdk_driver vdk_driver_qcow2;
+extern const struct vdk_driver vdk_driver_vpc;
+extern const struct vdk_driver vdk_driver_luks;
+extern const struct vdk_driver vdk_driver_overlay;
+extern const struct vdk_driver vdk_driver_fault;
 
 /* Bytes of an image the format probes look at. */
 #define VDK_PROBE_BYTES 4096
 /* The format whose probe scores buf highest, or NULL. */
 const struct vdk_driver *vdk_probe_buf(const uint8_t *buf, size_t len,
                                        const char *filename);
-extern const struct vdk_driver vdk_driver_qcow2;
-extern const struct vdk_driver vdk_driver_vpc;
-extern const struct vdk_driver vdk_driver_luks;
-extern const struct vdk_driver vdk_driver_overlay;
 
 /*
  * Node lifecycle for code that builds graphs by hand (filters): a new node
