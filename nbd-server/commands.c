@@ -62,6 +62,57 @@ void *nbd_buf_alloc(size_t n)
     return posix_memalign(&p, 4096, n ? n : 1) == 0 ? p : NULL;
 }
 
+/*
+ * One request buffer kept per thread: a worker reuses it for its next
+ * request instead of allocating and freeing every time (a worker runs one
+ * request at a time, so one slot is enough).  Only buffers up to
+ * BUF_CACHE_MAX stay; a worker's cached buffer is freed when it exits.
+ */
+#define BUF_CACHE_MAX (4u << 20)
+static __thread void *cached_buf;
+static __thread size_t cached_len;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_release(void *p)
+{
+    free(p);
+}
+
+static void cache_key_create(void)
+{
+    pthread_key_create(&cache_key, cache_release);
+}
+
+void *nbd_buf_get(size_t n)
+{
+    if (cached_buf && cached_len >= n) {
+        void *p = cached_buf;
+        cached_buf = NULL;
+        pthread_setspecific(cache_key, NULL);
+        return p;
+    }
+    return nbd_buf_alloc(n < 4096 ? 4096 : n);
+}
+
+void nbd_buf_put(void *p, size_t n)
+{
+    if (!p)
+        return;
+    if (n < 4096)
+        n = 4096;
+    if (n > BUF_CACHE_MAX || (cached_buf && cached_len >= n)) {
+        free(p);
+        return;
+    }
+    pthread_once(&cache_once, cache_key_create);
+    free(cached_buf);
+    cached_buf = p;
+    cached_len = n;
+    /* The key frees the buffer when the thread exits. */
+    pthread_setspecific(cache_key, p);
+}
+
 /* ---- replies ---- */
 
 static int send_iov(struct nbd_conn *c, struct iovec *iov, int n)
@@ -198,7 +249,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
             next = r;
         /* On error fall back to one data chunk; the read reports errors. */
     }
-    uint8_t *buf = nbd_buf_alloc(len);
+    uint8_t *buf = nbd_buf_get(len);
     if (!buf)
         return reply_errno(c, w, -ENOMEM, "read");
     uint64_t pos = 0;
@@ -206,7 +257,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
         if (!ext[i].zero) {
             int r = vdk_pread(n, buf + pos, ext[i].len, off + pos, 0);
             if (r < 0) {
-                free(buf);
+                nbd_buf_put(buf, len);
                 return reply_errno(c, w, r, "read");
             }
         }
@@ -215,7 +266,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
     int r;
     if (!c->structured) {
         r = send_simple(c, w, 0, buf, len);
-        free(buf);
+        nbd_buf_put(buf, len);
         return r;
     }
     /* Header + offset (+ data) per chunk, all in one locked write. */
@@ -246,7 +297,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
     pthread_mutex_lock(&c->write_lock);
     r = send_iov(c, iov, ni);
     pthread_mutex_unlock(&c->write_lock);
-    free(buf);
+    nbd_buf_put(buf, len);
     return r;
 }
 

@@ -194,6 +194,10 @@ struct nbd_work {
 void nbd_run_request(struct nbd_conn *c, struct nbd_work *w);
 /* Page-aligned buffer (cache=none needs no bounce); free() it. */
 void *nbd_buf_alloc(size_t n);
+/* A request buffer of at least n bytes, from this thread's one-slot cache
+   when it fits; give it back with nbd_buf_put (same thread), never free. */
+void *nbd_buf_get(size_t n);
+void nbd_buf_put(void *p, size_t n);
 
 /* Map -errno to the protocol's error numbers. */
 uint32_t nbd_errno_to_wire(int err);
