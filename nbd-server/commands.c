@@ -128,8 +128,8 @@ static int send_iov(struct nbd_conn *c, struct iovec *iov, int n)
     return r;
 }
 
-static void chunk_header(struct nbd_structured_reply *h, uint16_t flags, uint16_t type,
-                         uint64_t handle, uint32_t len)
+void nbd_chunk_header(struct nbd_structured_reply *h, uint16_t flags, uint16_t type,
+                      uint64_t handle, uint32_t len)
 {
     h->magic = htobe32(NBD_STRUCTURED_REPLY_MAGIC);
     h->flags = htobe16(flags);
@@ -164,7 +164,7 @@ static int send_error(struct nbd_conn *c, const struct nbd_work *w, uint32_t err
         ml = 1024;
     struct nbd_structured_reply h;
     struct nbd_chunk_error e = { .error = htobe32(error), .msglen = htobe16((uint16_t)ml) };
-    chunk_header(&h, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, w->req.handle,
+    nbd_chunk_header(&h, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, w->req.handle,
                  (uint32_t)(sizeof(e) + ml));
     struct iovec iov[3] = { { &h, sizeof(h) }, { &e, sizeof(e) }, { (void *)msg, ml } };
     pthread_mutex_lock(&c->write_lock);
@@ -178,7 +178,7 @@ static int send_ok(struct nbd_conn *c, const struct nbd_work *w)
     if (!c->structured)
         return send_simple(c, w, 0, NULL, 0);
     struct nbd_structured_reply h;
-    chunk_header(&h, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, w->req.handle, 0);
+    nbd_chunk_header(&h, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, w->req.handle, 0);
     struct iovec iov = { &h, sizeof(h) };
     pthread_mutex_lock(&c->write_lock);
     int r = send_iov(c, &iov, 1);
@@ -237,6 +237,8 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
     struct vdk_node *n = c->exp->node;
     uint64_t off = w->req.offset;
     uint32_t len = w->req.length;
+    if (nbd_read_sendfile(c, w))
+        return 0;
     struct extent ext[MAX_READ_CHUNKS];
     int next = 1;
     ext[0].len = len;
@@ -280,13 +282,13 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
         uint16_t fl = i == next - 1 ? NBD_REPLY_FLAG_DONE : 0;
         uint32_t el = (uint32_t)ext[i].len;
         if (ext[i].zero) {
-            chunk_header(&hdr[i], fl, NBD_REPLY_TYPE_OFFSET_HOLE, w->req.handle, 12);
+            nbd_chunk_header(&hdr[i], fl, NBD_REPLY_TYPE_OFFSET_HOLE, w->req.handle, 12);
             hole[i].offset = htobe64(off + pos);
             hole[i].length = htobe32(el);
             iov[ni++] = (struct iovec){ &hdr[i], sizeof(hdr[i]) };
             iov[ni++] = (struct iovec){ &hole[i], sizeof(hole[i]) };
         } else {
-            chunk_header(&hdr[i], fl, NBD_REPLY_TYPE_OFFSET_DATA, w->req.handle, 8 + el);
+            nbd_chunk_header(&hdr[i], fl, NBD_REPLY_TYPE_OFFSET_DATA, w->req.handle, 8 + el);
             boff[i] = htobe64(off + pos);
             iov[ni++] = (struct iovec){ &hdr[i], sizeof(hdr[i]) };
             iov[ni++] = (struct iovec){ &boff[i], 8 };
@@ -427,7 +429,7 @@ static int cmd_block_status(struct nbd_conn *c, struct nbd_work *w)
             continue;
         idbe[i] = htobe32(ids[i]);
         size_t dl = sizeof(*d[i]) * (size_t)cnt[i];
-        chunk_header(&h[i], i == last ? NBD_REPLY_FLAG_DONE : 0,
+        nbd_chunk_header(&h[i], i == last ? NBD_REPLY_FLAG_DONE : 0,
                      NBD_REPLY_TYPE_BLOCK_STATUS, w->req.handle, (uint32_t)(4 + dl));
         iov[ni++] = (struct iovec){ &h[i], sizeof(h[i]) };
         iov[ni++] = (struct iovec){ &idbe[i], 4 };
