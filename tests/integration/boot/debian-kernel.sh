@@ -88,7 +88,7 @@ if ! have_format qcow2; then
     fmt=raw
 fi
 qemu-img create -q -f $fmt "$T/disk.$fmt" 64M
-qemu-io -f $fmt -c "write -P 0x5a 0 64k" "$T/disk.$fmt" >/dev/null
+retry_setup qemu-io -f $fmt -c "write -P 0x5a 0 64k" "$T/disk.$fmt" >/dev/null
 
 boot --kernel "$kernel" --initrd "$T/initrd.gz" --mem 1G --cpus 2 \
      --append "console=ttyS0 panic=-1 loglevel=4" \
