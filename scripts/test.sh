@@ -25,6 +25,7 @@ VDK_PACKAGES="
   qemu-utils qemu-system-x86 libnbd-bin python3-libnbd nbdkit cryptsetup-bin
   busybox-static fio hyperfine strace
   libvhdi-utils python3-libvhdi
+  dpkg-dev debhelper lintian systemd libvirt-daemon libvirt-clients
 "
 
 cd "$(dirname "$0")/.." || exit 1
