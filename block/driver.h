@@ -93,6 +93,8 @@ struct vdk_node {
     uint32_t cluster_size;     /* allocation unit, set by open (0: none) */
     struct vdk_limits limits;
     unsigned supported_write_flags; /* VDK_REQ_FUA if native */
+    bool needs_compressed_writes;   /* set by open: every write compressed
+                                       (streamOptimized VMDK) */
     unsigned supported_zero_flags;  /* VDK_REQ_MAY_UNMAP | VDK_REQ_FUA */
     atomic_int refcnt;
 
@@ -239,6 +241,8 @@ extern const struct vdk_driver vdk_driver_nbd;
 extern const struct vdk_driver vdk_driver_raw;
 extern const struct vdk_driver vdk_driver_qcow2;
 extern const struct vdk_driver vdk_driver_vpc;
+extern const struct vdk_driver vdk_driver_vmdk;
+extern const struct vdk_driver vdk_driver_ova;
 extern const struct vdk_driver vdk_driver_luks;
 extern const struct vdk_driver vdk_driver_overlay;
 extern const struct vdk_driver vdk_driver_fault;
@@ -294,6 +298,13 @@ int vdk_open_protocol(struct vdk_node **out, const char *filename,
  * is).  Caller frees.
  */
 char *vdk_path_combine(const char *base_filename, const char *rel);
+
+/*
+ * Guest bytes [offset, offset+bytes) below a format node: from its backing
+ * node, zeros past the backing node's end or without one (copy-on-write
+ * fills).  0 or -errno.
+ */
+int vdk_node_read_backing(struct vdk_node *n, uint64_t offset, uint64_t bytes, uint8_t *buf);
 
 /* Allocate a zeroed, page-aligned buffer suitable for O_DIRECT (the
    public vdk_buffer_alloc() without the zeroing is the one allocator). */

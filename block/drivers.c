@@ -19,6 +19,8 @@ static const struct vdk_driver *const driver_table[] = {
     &vdk_driver_raw,
     &vdk_driver_qcow2,
     &vdk_driver_vpc,
+    &vdk_driver_vmdk,
+    &vdk_driver_ova,
     &vdk_driver_luks,
     /* filters that options can name (driver=fault,file.driver=...) */
     &vdk_driver_fault,

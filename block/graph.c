@@ -95,5 +95,6 @@ const char *vdk_node_backing_format(const struct vdk_node *n) { return n->backin
 uint32_t vdk_node_alignment(const struct vdk_node *n) { return n->limits.request_alignment; }
 uint32_t vdk_node_max_transfer(const struct vdk_node *n) { return vdk_node_effective_max_transfer(n); }
 unsigned vdk_node_write_flags(const struct vdk_node *n) { return n->supported_write_flags; }
+bool vdk_node_needs_compressed_writes(const struct vdk_node *n) { return n->needs_compressed_writes; }
 
 uint32_t vdk_node_cluster_size(const struct vdk_node *n) { return n->cluster_size; }

@@ -27,6 +27,7 @@ VDK_PACKAGES="
   e2fsprogs dosfstools mtools fdisk
   libvhdi-utils python3-libvhdi
   dpkg-dev debhelper lintian systemd libvirt-daemon libvirt-clients
+  libvmdk-utils python3-vmdkstream
 "
 
 cd "$(dirname "$0")/.." || exit 1

@@ -224,6 +224,9 @@ VDK_API uint32_t vdk_node_max_transfer(const struct vdk_node *n);
 VDK_API uint32_t vdk_node_cluster_size(const struct vdk_node *n);
 /* VDK_REQ_* write flags the node handles natively (e.g. COMPRESSED, FUA). */
 VDK_API unsigned vdk_node_write_flags(const struct vdk_node *n);
+/* Every write must be VDK_REQ_COMPRESSED, each cluster written once (a
+   streamOptimized VMDK): copies compress without being asked (-c). */
+VDK_API bool vdk_node_needs_compressed_writes(const struct vdk_node *n);
 
 /* ---- create ---- */
 
