@@ -20,6 +20,7 @@ static const struct vdk_driver *const driver_table[] = {
     &vdk_driver_qcow2,
     &vdk_driver_vpc,
     &vdk_driver_luks,
+    &vdk_driver_vdi,
 };
 
 #define N_DRIVERS (sizeof(driver_table) / sizeof(driver_table[0]))
