@@ -22,6 +22,7 @@ static const struct vdk_driver *const driver_table[] = {
     &vdk_driver_luks,
     &vdk_driver_vdi,
     &vdk_driver_parallels,
+    &vdk_driver_vhdx,
 };
 
 #define N_DRIVERS (sizeof(driver_table) / sizeof(driver_table[0]))
