@@ -178,6 +178,26 @@ static void prl_close(struct vdk_node *n)
     prl_free_state(s);
 }
 
+/* Read-only <-> read-write: the in-use flag follows, as at open/close. */
+static int prl_reopen(struct vdk_node *n, unsigned flags, struct vdk_error **errp)
+{
+    struct prl_state *s = n->opaque;
+    int r;
+    if (flags & VDK_O_RDWR) {
+        if (s->unclean)
+            return vdk_error_setf(errp, EACCES, "parallels: Image was not closed correctly; "
+                                  "cannot be opened read/write");
+        fmt_put_le32(s->header + PRL_OFF_INUSE, PRL_INUSE_MAGIC);
+        fmt_put_le64(s->header + PRL_OFF_EXT_OFF, 0);
+    } else {
+        if ((r = prl_flush(n)) < 0)
+            return vdk_error_setf_errno(errp, r, "cannot write the Parallels BAT");
+        fmt_put_le32(s->header + PRL_OFF_INUSE, 0);
+    }
+    r = prl_write_header(n);
+    return r < 0 ? vdk_error_setf_errno(errp, r, "cannot write the Parallels header") : 0;
+}
+
 static int prl_get_info(struct vdk_node *n, struct vdk_image_info *info,
                         struct vdk_error **errp)
 {
@@ -202,6 +222,7 @@ const struct vdk_driver vdk_driver_parallels = {
     .pwrite = prl_pwrite,
     .pwrite_zeroes = prl_pwrite_zeroes,
     .flush = prl_flush,
+    .reopen = prl_reopen,
     .block_status = prl_block_status,
     .get_info = prl_get_info,
     .check = prl_check,

@@ -230,6 +230,38 @@ static void vhdx_close(struct vdk_node *n)
     vhdx_free_state(s);
 }
 
+/* Read-only <-> read-write (commit into this image, say). */
+static int vhdx_reopen(struct vdk_node *n, unsigned flags, struct vdk_error **errp)
+{
+    struct vhdx_state *s = n->opaque;
+    bool rw = flags & VDK_O_RDWR;
+    int r = 0;
+    if (rw == s->rw)
+        return 0;
+    pthread_mutex_lock(&s->lock);
+    if (rw && s->n_ovl) {
+        r = vdk_error_setf(errp, EBUSY, "'%s' has a VHDX log replayed in memory only; open it "
+                           "read-write to replay it first", n->filename);
+    } else if (rw) {
+        if ((r = fmt_uuid_generate(s->hdr.file_write_guid)) == 0)
+            r = vhdx_header_update(n, s);
+        if (r < 0)
+            vdk_error_setf_errno(errp, r, "cannot update the VHDX header");
+        else
+            s->rw = true;
+    } else {
+        if ((r = vhdx_bat_sync(n, s)) == 0)
+            r = vhdx_log_close(n, s);
+        if (r < 0)
+            vdk_error_setf_errno(errp, r, "cannot write the VHDX metadata");
+        else
+            s->rw = false;
+        s->data_guid_done = false;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
 static int vhdx_get_info(struct vdk_node *n, struct vdk_image_info *info,
                          struct vdk_error **errp)
 {
@@ -256,6 +288,7 @@ const struct vdk_driver vdk_driver_vhdx = {
     .pwrite_zeroes = vhdx_pwrite_zeroes,
     .discard = vhdx_discard,
     .flush = vhdx_flush,
+    .reopen = vhdx_reopen,
     .block_status = vhdx_block_status,
     .get_info = vhdx_get_info,
     .check = vhdx_check,
