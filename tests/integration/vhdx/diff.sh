@@ -69,4 +69,48 @@ mv gone.vhdx base.vhdx
 same_file flat.raw expect.raw
 "$VDK_IMG" convert -O qcow2 child.vhdx flat.qcow2
 qemu-img compare -q -f qcow2 -F raw flat.qcow2 expect.raw || fail "vhdx chain -> qcow2"
+
+# A partially present block (as Hyper-V writes them): block 0 of the child
+# holds 0x71 everywhere, its state becomes PARTIALLY_PRESENT and a sector
+# bitmap (appended at the end of the file) marks only sectors 0-7 and
+# 100-103 present; the other sectors read from the parent.  vdk and libvhdi
+# agree; a write into the block makes it fully present with the same data.
+"$VDK_IMG" create -q -f vhdx -o block_size=1M -b base.vhdx -F vhdx part.vhdx
+"$VT" write part.vhdx 0 1048576 0x71
+bat=$(vhdx_region part.vhdx bat)
+$PY - part.vhdx "$bat" <<'PYEOF'
+import struct, sys
+f, bat = sys.argv[1], int(sys.argv[2])
+with open(f, 'r+b') as fh:
+    fh.seek(0, 2); end = fh.tell()
+    end = (end + (1 << 20) - 1) & ~((1 << 20) - 1)
+    bm = bytearray(1 << 20)
+    bm[0] = 0xff                      # sectors 0-7
+    bm[12] = 0xf0                     # sectors 100-103
+    fh.seek(end); fh.write(bm)
+    fh.seek(bat); e = struct.unpack('<Q', fh.read(8))[0]
+    fh.seek(bat); fh.write(struct.pack('<Q', (e & ~7) | 7))
+    chunk_ratio = (1 << 23) * 512 // (1 << 20)
+    fh.seek(bat + 8 * chunk_ratio); fh.write(struct.pack('<Q', end | 6))
+PYEOF
+$PY - src.raw part-expect.raw <<'PYEOF'
+import sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+for s in list(range(0, 8)) + list(range(100, 104)):
+    d[s * 512:(s + 1) * 512] = b'\x71' * 512
+open(sys.argv[2], 'wb').write(d)
+PYEOF
+"$VT" cat part.vhdx > part.raw
+same_file part.raw part-expect.raw
+pyread part.vhdx part.lib base.vhdx
+same_file part.lib part-expect.raw
+"$VDK_IMG" map --output=json part.vhdx | head -3 | grep -q '"length": 4096' || fail "map of a partial block"
+"$VT" write part.vhdx 2048 512 0x72
+$PY - part-expect.raw <<'PYEOF'
+import sys
+with open(sys.argv[1], 'r+b') as f:
+    f.seek(2048); f.write(b'\x72' * 512)
+PYEOF
+"$VT" cat part.vhdx | cmp -s - part-expect.raw || fail "write into a partially present block"
+"$VDK_IMG" check -q part.vhdx || fail "partial block image not clean"
 echo "vhdx diff ok"

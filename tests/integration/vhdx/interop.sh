@@ -62,6 +62,24 @@ done
 qemu-io -f vhdx -c "read -P 0 0 2M" -c "read -P 0 0 2M" d.vhdx >/dev/null || fail "zeroed blocks"
 qemu-img check -q -f vhdx d.vhdx || fail "zero blocks: not clean"
 
+# every payload state of a dynamic image reads as qemu reads it: blocks
+# 1..3 of a 1 MiB-block image with data become UNDEFINED, ZERO, UNMAPPED
+"$VDK_IMG" convert -f raw -O vhdx -o block_size=1M src.raw st.vhdx
+bat=$(vhdx_region st.vhdx bat)
+patch st.vhdx $((bat + 8)) 0100000000000000
+patch st.vhdx $((bat + 16)) 0200000000000000
+patch st.vhdx $((bat + 24)) 0300000000000000
+qemu-img convert -f vhdx -O raw st.vhdx st-q.raw
+"$VDK_IMG" convert -f vhdx -O raw st.vhdx st-v.raw
+same_file st-q.raw st-v.raw
+cmp -s <(head -c 4M st-v.raw | tail -c 3M) <(head -c 3M /dev/zero) || fail "states 1-3 are not zeros"
+"$VT" write st.vhdx 1048576 512 0x31          # writes into each of them
+"$VT" write st.vhdx 2097152 512 0x32
+"$VT" write st.vhdx 3145728 512 0x33
+qemu-img check -q -f vhdx st.vhdx || fail "writes into UNDEFINED/ZERO/UNMAPPED blocks"
+qemu-io -f vhdx -c "read -P 0x31 1M 512" -c "read -P 0 1049088 1023k" -c "read -P 0x33 3M 512" \
+    st.vhdx >/dev/null || fail "data after writes into UNDEFINED/ZERO/UNMAPPED blocks"
+
 # 4096-byte logical sectors: vdk and libvhdi agree
 "$VDK_IMG" create -q -f vhdx -o logical_sector_size=4096,block_size=1M s4.vhdx 20M
 "$VDK_IMG" convert -n -f raw -O vhdx src.raw s4.vhdx
