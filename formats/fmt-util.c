@@ -60,3 +60,14 @@ int fmt_count_data_blocks(struct vdk_node *src, uint64_t size, uint64_t block_si
     *count = n;
     return 0;
 }
+
+int fmt_measure_size(struct vdk_node *src, uint64_t *size, struct vdk_error **errp)
+{
+    if (!src)
+        return 0;
+    int64_t len = vdk_get_length(src);
+    if (len < 0)
+        return vdk_error_setf_errno(errp, (int)len, "cannot get the size of the source");
+    *size = (uint64_t)len;
+    return 0;
+}

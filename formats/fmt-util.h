@@ -58,4 +58,9 @@ struct vdk_node;
  */
 int fmt_count_data_blocks(struct vdk_node *src, uint64_t size, uint64_t block_size,
                           uint64_t *count);
+
+struct vdk_error;
+/* measure: the size of src when given (else *size stays); 0 or -errno
+   with a message. */
+int fmt_measure_size(struct vdk_node *src, uint64_t *size, struct vdk_error **errp);
 #endif /* VDK_FORMATS_FMT_UTIL_H */

@@ -8,7 +8,8 @@
  * target's page cache and the filesystem's allocation, stay).
  *
  * Only where it is safe:
- *  - the source is raw, qcow2 or vpc directly on the file protocol, whose
+ *  - the source is raw, qcow2, vpc, vhdx, vdi or parallels directly on the
+ *    file protocol, whose
  *    block status gives a file offset only where the file holds the guest
  *    bytes as they are (no encryption, no compression: qcow2 reports no
  *    offset for those, and LUKS, whose offsets point at ciphertext, is
@@ -50,8 +51,12 @@ void cvt_map_open(struct cvt_map *m, const struct cvt_source *s)
 {
     memset(m, 0, sizeof(*m));
     const char *drv = vdk_node_driver_name(s->node);
-    if (!s->may_map || (strcmp(drv, "raw") != 0 && strcmp(drv, "qcow2") != 0 &&
-                        strcmp(drv, "vpc") != 0))
+    static const char *const mappable[] = { "raw", "qcow2", "vpc", "vhdx", "vdi",
+                                            "parallels", NULL };
+    bool ok = false;
+    for (int i = 0; mappable[i]; i++)
+        ok |= strcmp(drv, mappable[i]) == 0;
+    if (!s->may_map || !ok)
         return;
     struct vdk_node *file = vdk_node_file(s->node);
     if (!file || strcmp(vdk_node_driver_name(file), "file") != 0)

@@ -80,12 +80,8 @@ int prl_measure(struct vdk_opts *opts, struct vdk_node *src, uint64_t size,
 {
     struct prl_plan p;
     int r;
-    if (src) {
-        int64_t len = vdk_get_length(src);
-        if (len < 0)
-            return vdk_error_setf_errno(errp, (int)len, "cannot get the size of the source");
-        size = (uint64_t)len;
-    }
+    if ((r = fmt_measure_size(src, &size, errp)) < 0)
+        return r;
     if ((r = plan(opts, size, &p, errp)) < 0)
         return r;
     uint64_t used = 0;

@@ -98,12 +98,8 @@ int vdi_measure(struct vdk_opts *opts, struct vdk_node *src, uint64_t size,
     int r;
     if ((r = vdk_opts_get_bool(opts, "static", false, &is_static, errp)) < 0)
         return r;
-    if (src) {
-        int64_t len = vdk_get_length(src);
-        if (len < 0)
-            return vdk_error_setf_errno(errp, (int)len, "cannot get the size of the source");
-        size = (uint64_t)len;
-    }
+    if ((r = fmt_measure_size(src, &size, errp)) < 0)
+        return r;
     if ((r = plan(size, &p, errp)) < 0)
         return r;
     uint64_t used = p.blocks;

@@ -3,12 +3,13 @@
  * VDI reads, writes and block status.
  *
  * A new block goes after the last allocated one (offset_data +
- * allocated * block_size), as qemu and VirtualBox place them.  Ordering:
- * the block's data (with zeros around the written part), then the header
- * with the raised allocated count, then the map entry.  A crash between
- * the steps leaves at worst a block no entry references (the count says
- * one more than the map holds: check reports it, -r all repairs it); it
- * never leaves two entries sharing a block.
+ * allocated * block_size), as qemu and VirtualBox place them.  Its map
+ * entry and the allocated count change in memory; flush (and close) makes
+ * the data durable, then writes the header with the count, then the map
+ * entries.  A crash leaves at worst blocks no entry references (the count
+ * says more than the map holds: check reports it, -r all repairs it); it
+ * never leaves an entry naming unwritten data or two entries sharing a
+ * block.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -79,7 +80,8 @@ static int write_header(struct vdk_node *n)
     return vdk_pwrite(n->file, s->header_raw, VDI_HEADER_SIZE, 0, 0);
 }
 
-/* Allocate block idx holding buf at `in`; caller holds the lock. */
+/* Allocate block idx holding buf at `in`; caller holds the lock.  The map
+   entry and the count change in memory; vdi_flush writes them. */
 static int allocate_block(struct vdk_node *n, uint64_t idx, uint64_t in, uint64_t len,
                           const void *buf)
 {
@@ -97,18 +99,34 @@ static int allocate_block(struct vdk_node *n, uint64_t idx, uint64_t in, uint64_
         r = vdk_pwrite_zeroes(n->file, off + in + len, s->hdr.block_size - in - len, 0);
     if (r < 0)
         return r;
-    uint32_t old = s->hdr.allocated;
-    s->hdr.allocated = e + 1;
-    r = write_header(n);
-    if (r < 0) {
-        s->hdr.allocated = old;
-        return r;
-    }
     s->next_block = e + 1;
+    s->hdr.allocated = e + 1;
     s->bmap[idx] = e;
-    r = vdi_write_meta(n, (uint32_t)idx, (uint32_t)idx);
-    if (r < 0)
-        s->bmap[idx] = VDI_UNALLOCATED;
+    if (idx < s->dirty_lo)
+        s->dirty_lo = (uint32_t)idx;
+    if (idx + 1 > s->dirty_hi)
+        s->dirty_hi = (uint32_t)idx + 1;
+    return 0;
+}
+
+int vdi_flush(struct vdk_node *n)
+{
+    struct vdi_state *s = n->opaque;
+    int r = 0;
+    pthread_mutex_lock(&s->lock);
+    if (s->dirty_lo < s->dirty_hi) {
+        /* data first, then the count, then the entries naming it */
+        r = vdk_flush(n->file);
+        if (r == 0)
+            r = write_header(n);
+        if (r == 0)
+            r = vdi_write_meta(n, s->dirty_lo, s->dirty_hi - 1);
+        if (r == 0) {
+            s->dirty_lo = UINT32_MAX;
+            s->dirty_hi = 0;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
     return r;
 }
 

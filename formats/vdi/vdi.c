@@ -143,6 +143,7 @@ static int vdi_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
         return vdk_error_setf(errp, ENOMEM, "cannot create the VDI lock");
     }
     s->lock_init = true;
+    s->dirty_lo = UINT32_MAX;
     n->size = s->hdr.disk_size;
     n->limits.request_alignment = VDI_SECTOR;
     n->limits.opt_transfer = VDI_BLOCK_SIZE;
@@ -152,7 +153,10 @@ static int vdi_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
 
 static void vdi_close(struct vdk_node *n)
 {
-    vdi_free_state(n->opaque);
+    struct vdi_state *s = n->opaque;
+    if (s->bmap && !n->read_only && vdi_flush(n) < 0)
+        vdk_warn("could not write the block map of '%s'", n->filename);
+    vdi_free_state(s);
 }
 
 static int vdi_get_info(struct vdk_node *n, struct vdk_image_info *info,
@@ -178,6 +182,7 @@ const struct vdk_driver vdk_driver_vdi = {
     .pread = vdi_pread,
     .pwrite = vdi_pwrite,
     .pwrite_zeroes = vdi_pwrite_zeroes,
+    .flush = vdi_flush,
     .block_status = vdi_block_status,
     .get_info = vdi_get_info,
     .check = vdi_check,

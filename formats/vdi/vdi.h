@@ -91,6 +91,7 @@ struct vdi_state {
        mapped block when the count is too low (a damaged image), so a new
        block never lands on one in use. */
     uint32_t next_block;
+    uint32_t dirty_lo, dirty_hi; /* map entries not yet written */
 };
 
 /* ---- vdi.c ---- */
@@ -106,6 +107,9 @@ int vdi_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void *
                unsigned flags);
 int vdi_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                       unsigned flags);
+/* Write back the count and the map entries of new blocks after a flush
+   of their data. */
+int vdi_flush(struct vdk_node *n);
 int vdi_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                      uint64_t *pnum, uint64_t *map, struct vdk_node **file);
 /* Write the block-map sectors covering entries [first, last] and the

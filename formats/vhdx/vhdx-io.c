@@ -405,9 +405,14 @@ int vhdx_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         return r;
     *pnum = len;
     if (st == VHDX_BLK_FULLY_PRESENT) {
-        *map = VHDX_BAT_OFFSET(e) + in;
-        *file = n->file;
-        ret = VDK_BS_DATA | VDK_BS_ALLOCATED | VDK_BS_OFFSET_VALID;
+        /* With a log replayed in memory the file's bytes may not be the
+           guest's: no offset then, so readers go through the driver. */
+        ret = VDK_BS_DATA | VDK_BS_ALLOCATED;
+        if (!s->n_ovl) {
+            *map = VHDX_BAT_OFFSET(e) + in;
+            *file = n->file;
+            ret |= VDK_BS_OFFSET_VALID;
+        }
     } else if (st != VHDX_BLK_NOT_PRESENT) {
         ret = VDK_BS_ZERO | VDK_BS_ALLOCATED;
     }
