@@ -21,7 +21,7 @@ PYEOF
 nbd=${VDK_BUILD:-}/nbd-server/vdk-nbd
 if [ -n "${VDK_BUILD:-}" ] && [ -x "$nbd" ]; then
     sock=$tmp/s
-    "$nbd" -f vhdx -k "$sock" "$tmp/data.vhdx" & pid=$!
+    "$nbd" -t -f vhdx -k "$sock" "$tmp/data.vhdx" & pid=$!
     for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
     qemu-io -f raw "nbd+unix:///?socket=$sock" -c "write -P 0x55 1M 2M" -c "write -P 0x66 6M 4k" \
         -c flush >/dev/null

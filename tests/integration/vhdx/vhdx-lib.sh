@@ -48,7 +48,7 @@ kill_writer() {
     local sock="$T/nbd.sock" args=() c
     rm -f "$sock"
     for c in "$@"; do args+=(-c "$c"); done
-    "$VDK_NBD" -f vhdx -k "$sock" "$img" & local pid=$!
+    "$VDK_NBD" -t -f vhdx -k "$sock" "$img" & local pid=$!
     local i=0
     while [ ! -S "$sock" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
     qemu-io -f raw "nbd+unix:///?socket=$sock" "${args[@]}" -c flush >/dev/null ||
