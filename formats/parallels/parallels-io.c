@@ -107,7 +107,7 @@ int prl_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void *
             pthread_mutex_unlock(&s->lock);
             if (off < 0)
                 return (int)off;
-            r = vdk_pwrite(n->file, p, len, (uint64_t)off + in, flags & VDK_REQ_NO_TOUCH);
+            r = vdk_pwrite(n->file, p, len, (uint64_t)off + in, 0);
         } else {
             uint64_t old_end = s->data_end;
             off = prl_alloc_cluster(n, (uint32_t)idx);
@@ -208,5 +208,5 @@ int prl_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         return 0;
     *map = (uint64_t)off + in;
     *file = n->file;
-    return VDK_BS_DATA | VDK_BS_ALLOCATED | VDK_BS_OFFSET_VALID;
+    return VDK_BS_DATA | VDK_BS_ALLOCATED | VDK_BS_OFFSET_VALID | VDK_BS_PLAIN;
 }

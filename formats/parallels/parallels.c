@@ -198,7 +198,7 @@ static int prl_reopen(struct vdk_node *n, unsigned flags, struct vdk_error **err
     return r < 0 ? vdk_error_setf_errno(errp, r, "cannot write the Parallels header") : 0;
 }
 
-static int prl_get_info(struct vdk_node *n, struct vdk_image_info *info,
+static int prl_get_info(struct vdk_node *n, struct vdk_driver_info *info,
                         struct vdk_error **errp)
 {
     /* qemu-img prints neither a cluster size nor a dirty flag. */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "formats/qcow2/qcow2.h"
+#include "formats/luks/luks.h"
 #include "formats/qcow2/qcow2-snapshot.h"
 
 /* Default cache budgets (bytes), as qemu: the L2 cache covers the whole
@@ -33,6 +34,7 @@ static const struct vdk_opt_desc qcow2_open_opts[] = {
     { "encrypt.key-secret", VDK_OPT_STRING, "ID of the secret that provides the LUKS "
       "passphrase", NULL, NULL },
     { "encrypt.format", VDK_OPT_STRING, "Encryption format expected (luks)", NULL, NULL },
+    VDK_LUKS_LIMIT_OPTS("encrypt."),
     { NULL, 0, NULL, NULL, NULL },
 };
 
@@ -371,11 +373,7 @@ unsigned qcow2_write_flags(const struct vdk_node *n)
     const struct qcow2_state *s = n->opaque;
     if (s->crypt_method)
         return 0;
-    unsigned f = VDK_REQ_COMPRESSED;
-    if ((n->file->supported_write_flags & VDK_REQ_NO_TOUCH) &&
-        (s->data->supported_write_flags & VDK_REQ_NO_TOUCH))
-        f |= VDK_REQ_NO_TOUCH;
-    return f;
+    return VDK_REQ_COMPRESSED;
 }
 
 static int open_data_file(struct vdk_node *n, const char *override, unsigned flags,
@@ -466,8 +464,13 @@ static int qcow2_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
         goto fail;
     if ((sn_id || sn_name) && (r = qcow2_snapshot_load_tmp(n, sn_id, sn_name, errp)) < 0)
         goto fail;
+    /* A damaged snapshot table (qemu refuses every open of it) may be read
+       past, but never written beside: a write open validates it whole. */
+    if (s->writable && !s->repair_open && (r = qcow2_snapshot_validate(n, errp)) < 0)
+        goto fail;
 
     n->size = s->size;
+    n->cluster_size = s->cluster_size;
     n->limits.request_alignment = 1;
     n->limits.max_transfer = 0;
     n->limits.opt_transfer = s->cluster_size;
@@ -592,7 +595,7 @@ static struct json_object *bitmaps_json(struct vdk_node *n)
     return arr;
 }
 
-int qcow2_get_info(struct vdk_node *n, struct vdk_image_info *info,
+int qcow2_get_info(struct vdk_node *n, struct vdk_driver_info *info,
                    struct vdk_error **errp)
 {
     struct qcow2_state *s = n->opaque;

@@ -146,7 +146,7 @@ int vdi_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void *
             pthread_mutex_unlock(&s->lock);
             if (e >= s->hdr.blocks)
                 return -EIO;
-            r = vdk_pwrite(n->file, p, len, block_offset(s, e) + in, flags & VDK_REQ_NO_TOUCH);
+            r = vdk_pwrite(n->file, p, len, block_offset(s, e) + in, 0);
         } else {
             r = allocate_block(n, idx, in, len, p);
             pthread_mutex_unlock(&s->lock);
@@ -218,6 +218,6 @@ int vdi_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     *file = n->file;
     /* Static images were extended, not written: their blocks may be
        holes of the file (qemu's BDRV_BLOCK_RECURSE). */
-    return VDK_BS_DATA | VDK_BS_ALLOCATED | VDK_BS_OFFSET_VALID |
+    return VDK_BS_DATA | VDK_BS_ALLOCATED | VDK_BS_OFFSET_VALID | VDK_BS_PLAIN |
            (s->hdr.image_type == VDI_TYPE_STATIC ? VDK_BS_PEEK_HOLES : 0);
 }

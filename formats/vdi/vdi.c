@@ -159,7 +159,7 @@ static void vdi_close(struct vdk_node *n)
     vdi_free_state(s);
 }
 
-static int vdi_get_info(struct vdk_node *n, struct vdk_image_info *info,
+static int vdi_get_info(struct vdk_node *n, struct vdk_driver_info *info,
                         struct vdk_error **errp)
 {
     (void)errp;

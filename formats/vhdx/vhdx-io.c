@@ -270,11 +270,10 @@ int vhdx_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void 
         uint64_t e = s->bat[vhdx_payload_index(s, b)];
         if (r == 0 && VHDX_BAT_STATE(e) == VHDX_BLK_FULLY_PRESENT) {
             pthread_mutex_unlock(&s->lock);
-            r = vdk_pwrite(n->file, p, len, VHDX_BAT_OFFSET(e) + in, flags & VDK_REQ_NO_TOUCH);
+            r = vdk_pwrite(n->file, p, len, VHDX_BAT_OFFSET(e) + in, 0);
         } else {
             if (r == 0)
-                r = (flags & VDK_REQ_NO_TOUCH) && s->has_parent ? -ENOTSUP
-                                                               : fill_block(n, s, b, in, len, p);
+                r = fill_block(n, s, b, in, len, p);
             pthread_mutex_unlock(&s->lock);
         }
         if (r < 0)
@@ -411,7 +410,7 @@ int vhdx_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         if (!s->n_ovl) {
             *map = VHDX_BAT_OFFSET(e) + in;
             *file = n->file;
-            ret |= VDK_BS_OFFSET_VALID;
+            ret |= VDK_BS_OFFSET_VALID | VDK_BS_PLAIN;
         }
     } else if (st != VHDX_BLK_NOT_PRESENT) {
         ret = VDK_BS_ZERO | VDK_BS_ALLOCATED;

@@ -262,7 +262,7 @@ static int vhdx_reopen(struct vdk_node *n, unsigned flags, struct vdk_error **er
     return r;
 }
 
-static int vhdx_get_info(struct vdk_node *n, struct vdk_image_info *info,
+static int vhdx_get_info(struct vdk_node *n, struct vdk_driver_info *info,
                          struct vdk_error **errp)
 {
     struct vhdx_state *s = n->opaque;
