@@ -3,9 +3,10 @@
  * Shared body of the VHDX fuzz targets.  Each target overlays its input on
  * one structure of a valid template image (made once by the driver's own
  * create: log at 1 MiB, BAT at 2 MiB, metadata at 3 MiB, 1 MiB blocks) and
- * runs the format exercise of fuzz-format.h on the result, once as given
- * and once with the CRC-32C fields recomputed so that mutations get past
- * the checksums into the parsers behind them.
+ * runs the format exercise of fuzz-format.h on the result: read-only as
+ * given (in-memory log replay), and read-write with the CRC-32C fields
+ * recomputed so that mutations get past the checksums into the parsers,
+ * the replay and the writers behind them.
  */
 #ifndef VDK_FUZZ_VHDX_COMMON_H
 #define VDK_FUZZ_VHDX_COMMON_H
@@ -77,11 +78,10 @@ static inline int fv_run(const uint8_t *data, size_t size, uint64_t off, size_t 
             fv_fix_log(img);
             fv_fix_sums(img);
         }
-        /* read-only both times; read-write (allocation, log writes,
-           repair) once checksums hold, where it gets past the headers */
-        fuzz_format_one("vhdx", img, FV_LEN, false);
-        if (fix)
-            fuzz_format_one("vhdx", img, FV_LEN, true);
+        /* as given: read-only; checksums fixed: read-write (replay in
+           place, allocation, log writes, repair), which gets past the
+           headers */
+        fuzz_format_one("vhdx", img, FV_LEN, fix);
     }
     free(img);
     return 0;
