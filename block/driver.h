@@ -244,6 +244,9 @@ extern const struct vdk_driver vdk_driver_vpc;
 extern const struct vdk_driver vdk_driver_vmdk;
 extern const struct vdk_driver vdk_driver_ova;
 extern const struct vdk_driver vdk_driver_luks;
+extern const struct vdk_driver vdk_driver_vdi;
+extern const struct vdk_driver vdk_driver_parallels;
+extern const struct vdk_driver vdk_driver_vhdx;
 extern const struct vdk_driver vdk_driver_overlay;
 extern const struct vdk_driver vdk_driver_fault;
 

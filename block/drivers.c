@@ -22,6 +22,9 @@ static const struct vdk_driver *const driver_table[] = {
     &vdk_driver_vmdk,
     &vdk_driver_ova,
     &vdk_driver_luks,
+    &vdk_driver_vdi,
+    &vdk_driver_parallels,
+    &vdk_driver_vhdx,
     /* filters that options can name (driver=fault,file.driver=...) */
     &vdk_driver_fault,
 };
