@@ -80,7 +80,9 @@ struct vdk_node {
     unsigned open_flags;       /* VDK_O_* */
     bool read_only;
     bool probed;               /* format was guessed */
-    bool protect_sector0;      /* probed raw: refuse writes to bytes 0..511 */
+    bool protect_sector0;      /* probed raw: refuse writes to bytes 0..511
+                                  that make it probe as another format */
+    pthread_mutex_t sector0_lock; /* held across such a write's check and I/O */
     bool growable;             /* protocol whose size follows writes (file,
                                   memory): requests are not bounded by size;
                                   reads past the end return zeros */
@@ -242,7 +244,18 @@ extern const struct vdk_driver vdk_driver_vpc;
 extern const struct vdk_driver vdk_driver_vmdk;
 extern const struct vdk_driver vdk_driver_ova;
 extern const struct vdk_driver vdk_driver_luks;
+extern const struct vdk_driver vdk_driver_vdi;
+extern const struct vdk_driver vdk_driver_parallels;
+extern const struct vdk_driver vdk_driver_vhdx;
 extern const struct vdk_driver vdk_driver_overlay;
+extern const struct vdk_driver vdk_driver_fault;
+
+/* Bytes of an image the format probes look at. */
+#define VDK_PROBE_BYTES 4096
+/* The format driver whose probe scores buf highest; NULL when none does,
+   or a format vdk has no driver for wins (block/probe.c). */
+const struct vdk_driver *vdk_probe_buf(const uint8_t *buf, size_t len,
+                                       const char *filename);
 
 /*
  * Node lifecycle for code that builds graphs by hand (filters): a new node

@@ -21,7 +21,7 @@
 
 #include "block/driver.h"
 
-#define PROBE_HEAD_BYTES 4096
+#define PROBE_HEAD_BYTES VDK_PROBE_BYTES
 #define PROBE_TAIL_BYTES 512
 
 static uint32_t be32(const uint8_t *p)
@@ -169,6 +169,46 @@ static const struct known_format known_formats[] = {
     { "LUKS", known_luks },
 };
 
+/* The winner for `in`: the best-scoring driver, or NULL with *known set
+   when a format vdk has no driver for scores higher. */
+static const struct vdk_driver *pick(const struct probe_input *in, uint64_t len,
+                                     const struct known_format **known_out)
+{
+    const struct vdk_driver *best = NULL;
+    int best_score = 0;
+    for (size_t i = 0; vdk_driver_nth(i); i++) {
+        const struct vdk_driver *d = vdk_driver_nth(i);
+        if (d->kind != VDK_DRV_FORMAT)
+            continue;
+        int s = d->probe ? d->probe(in->head, in->head_len, in->filename) : 0;
+        if (d->probe_tail && in->tail_len) {
+            int t = d->probe_tail(in->tail, in->tail_len, (uint64_t)len);
+            s = t > s ? t : s;
+        }
+        if (s > best_score) {
+            best_score = s;
+            best = d;
+        }
+    }
+    const struct known_format *known = NULL;
+    for (size_t i = 0; i < sizeof(known_formats) / sizeof(known_formats[0]); i++) {
+        int s = known_formats[i].score(in);
+        if (s > best_score) {
+            best_score = s;
+            known = &known_formats[i];
+        }
+    }
+    *known_out = known;
+    return known ? NULL : best;
+}
+
+const struct vdk_driver *vdk_probe_buf(const uint8_t *buf, size_t len, const char *filename)
+{
+    struct probe_input in = { .head = buf, .head_len = len, .filename = filename };
+    const struct known_format *known = NULL;
+    return pick(&in, len, &known);
+}
+
 int vdk_probe_format(struct vdk_node *file, const struct vdk_driver **out,
                      struct vdk_error **errp)
 {
@@ -195,30 +235,8 @@ int vdk_probe_format(struct vdk_node *file, const struct vdk_driver **out,
                                     file->filename);
     }
 
-    const struct vdk_driver *best = NULL;
-    int best_score = 0;
-    for (size_t i = 0; vdk_driver_nth(i); i++) {
-        const struct vdk_driver *d = vdk_driver_nth(i);
-        if (d->kind != VDK_DRV_FORMAT)
-            continue;
-        int s = d->probe ? d->probe(in.head, in.head_len, in.filename) : 0;
-        if (d->probe_tail && in.tail_len) {
-            int t = d->probe_tail(in.tail, in.tail_len, (uint64_t)len);
-            s = t > s ? t : s;
-        }
-        if (s > best_score) {
-            best_score = s;
-            best = d;
-        }
-    }
     const struct known_format *known = NULL;
-    for (size_t i = 0; i < sizeof(known_formats) / sizeof(known_formats[0]); i++) {
-        int s = known_formats[i].score(&in);
-        if (s > best_score) {
-            best_score = s;
-            known = &known_formats[i];
-        }
-    }
+    const struct vdk_driver *best = pick(&in, (uint64_t)len, &known);
     free(head);
     if (known)
         return vdk_error_setf(errp, ENOTSUP, "'%s' is a %s image, which vdk cannot open yet",

@@ -55,7 +55,8 @@ enum {
  * Open `filename` as an image.
  *  - format: driver name ("raw", "qcow2", ...) or NULL to probe.  Probing
  *    happens only here, for the image the user names.  A probed raw image
- *    refuses writes to its first 512 bytes; a probed image never opens a
+ *    refuses a write to its first 512 bytes that would make it probe as
+ *    another format; a probed image never opens a
  *    backing file whose format is not recorded in the image.
  *  - filename may be a URI ("nbd://host/export", "nbd+unix:///e?socket=p")
  *    which selects the protocol driver; otherwise the "file" protocol.
