@@ -170,7 +170,7 @@ static int64_t fault_get_length(struct vdk_node *n)
     return vdk_get_length(n->file);
 }
 
-static int fault_get_info(struct vdk_node *n, struct vdk_image_info *info,
+static int fault_get_info(struct vdk_node *n, struct vdk_driver_info *info,
                           struct vdk_error **errp)
 {
     /* Report what lies below (cluster size guides NBD block sizes). */

@@ -142,6 +142,25 @@ int img_getopt_error(int c, char **argv)
     return img_usage_error("unrecognized option '%s'", opt);
 }
 
+const struct option img_image_long_opts[] = {
+    { "help", no_argument, NULL, 'h' },
+    { "object", required_argument, NULL, IMG_OPT_OBJECT },
+    { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS },
+    { "force-share", no_argument, NULL, 'U' },
+    { NULL, 0, NULL, 0 },
+};
+
+void img_chain_progress(uint64_t done, uint64_t total, void *opaque)
+{
+    int *last = opaque;
+    int pct = total ? (int)(done * 10000 / total) : 10000;
+    if (pct == *last)
+        return;
+    *last = pct;
+    printf("    (%d.%02d/100%%)\r", pct / 100, pct % 100);
+    fflush(stdout);
+}
+
 void img_getopt_reset(void)
 {
     optind = 0; /* glibc: 0 also reinitialises the scanner */

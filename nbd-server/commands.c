@@ -55,12 +55,6 @@ uint32_t nbd_errno_to_wire(int err)
         return NBD_EIO;
     }
 }
-void *nbd_buf_alloc(size_t n)
-{
-    void *p = NULL;
-    /* Page aligned so cache=none (O_DIRECT) needs no bounce buffer. */
-    return posix_memalign(&p, 4096, n ? n : 1) == 0 ? p : NULL;
-}
 
 /*
  * One request buffer kept per thread: a worker reuses it for its next
@@ -76,7 +70,7 @@ static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
 static void cache_release(void *p)
 {
-    free(p);
+    vdk_buffer_free(p);
 }
 
 static void cache_key_create(void)
@@ -92,7 +86,7 @@ void *nbd_buf_get(size_t n)
         pthread_setspecific(cache_key, NULL);
         return p;
     }
-    return nbd_buf_alloc(n < 4096 ? 4096 : n);
+    return vdk_buffer_alloc(n < 4096 ? 4096 : n);
 }
 
 void nbd_buf_put(void *p, size_t n)
@@ -102,11 +96,11 @@ void nbd_buf_put(void *p, size_t n)
     if (n < 4096)
         n = 4096;
     if (n > BUF_CACHE_MAX || (cached_buf && cached_len >= n)) {
-        free(p);
+        vdk_buffer_free(p);
         return;
     }
     pthread_once(&cache_once, cache_key_create);
-    free(cached_buf);
+    vdk_buffer_free(cached_buf);
     cached_buf = p;
     cached_len = n;
     /* The key frees the buffer when the thread exits. */
@@ -115,7 +109,7 @@ void nbd_buf_put(void *p, size_t n)
 
 /* ---- replies ---- */
 
-static int send_iov(struct nbd_conn *c, struct iovec *iov, int n)
+int nbd_send_iov(struct nbd_conn *c, struct iovec *iov, int n)
 {
     if (atomic_load(&c->dead))
         return -EPIPE;
@@ -149,7 +143,7 @@ static int send_simple(struct nbd_conn *c, const struct nbd_work *w, uint32_t er
     };
     struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)data, error ? 0 : len } };
     pthread_mutex_lock(&c->write_lock);
-    int r = send_iov(c, iov, 2);
+    int r = nbd_send_iov(c, iov, 2);
     pthread_mutex_unlock(&c->write_lock);
     return r;
 }
@@ -168,7 +162,7 @@ static int send_error(struct nbd_conn *c, const struct nbd_work *w, uint32_t err
                  (uint32_t)(sizeof(e) + ml));
     struct iovec iov[3] = { { &h, sizeof(h) }, { &e, sizeof(e) }, { (void *)msg, ml } };
     pthread_mutex_lock(&c->write_lock);
-    int r = send_iov(c, iov, 3);
+    int r = nbd_send_iov(c, iov, 3);
     pthread_mutex_unlock(&c->write_lock);
     return r;
 }
@@ -181,7 +175,7 @@ static int send_ok(struct nbd_conn *c, const struct nbd_work *w)
     nbd_chunk_header(&h, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, w->req.handle, 0);
     struct iovec iov = { &h, sizeof(h) };
     pthread_mutex_lock(&c->write_lock);
-    int r = send_iov(c, &iov, 1);
+    int r = nbd_send_iov(c, &iov, 1);
     pthread_mutex_unlock(&c->write_lock);
     return r;
 }
@@ -237,7 +231,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
     struct vdk_node *n = c->exp->node;
     uint64_t off = w->req.offset;
     uint32_t len = w->req.length;
-    if (nbd_read_sendfile(c, w))
+    if (nbd_read_zerocopy(c, w))
         return 0;
     struct extent ext[MAX_READ_CHUNKS];
     int next = 1;
@@ -297,7 +291,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
         pos += el;
     }
     pthread_mutex_lock(&c->write_lock);
-    r = send_iov(c, iov, ni);
+    r = nbd_send_iov(c, iov, ni);
     pthread_mutex_unlock(&c->write_lock);
     nbd_buf_put(buf, len);
     return r;
@@ -346,7 +340,7 @@ static int cmd_flush(struct nbd_conn *c, struct nbd_work *w)
 static int cmd_cache(struct nbd_conn *c, struct nbd_work *w)
 {
     uint64_t off = w->req.offset, left = w->req.length;
-    uint8_t *buf = nbd_buf_alloc(CACHE_CHUNK);
+    uint8_t *buf = vdk_buffer_alloc(CACHE_CHUNK);
     if (!buf)
         return reply_errno(c, w, -ENOMEM, "cache");
     int r = 0;
@@ -356,7 +350,7 @@ static int cmd_cache(struct nbd_conn *c, struct nbd_work *w)
         off += n;
         left -= n;
     }
-    free(buf);
+    vdk_buffer_free(buf);
     return r < 0 ? reply_errno(c, w, r, "cache") : send_ok(c, w);
 }
 
@@ -436,7 +430,7 @@ static int cmd_block_status(struct nbd_conn *c, struct nbd_work *w)
         iov[ni++] = (struct iovec){ d[i], dl };
     }
     pthread_mutex_lock(&c->write_lock);
-    r = send_iov(c, iov, ni);
+    r = nbd_send_iov(c, iov, ni);
     pthread_mutex_unlock(&c->write_lock);
     free(d[0]);
     free(d[1]);
