@@ -120,6 +120,12 @@ struct vdk_driver {
      * fewer for short files) is this format.  Raw answers 1.
      */
     int (*probe)(const uint8_t *buf, size_t len, const char *filename);
+    /*
+     * Optional, for formats with a trailer (a fixed VHD's footer): score
+     * the last len (512) bytes of a file of file_len bytes.  The format's
+     * score is the larger of the two.
+     */
+    int (*probe_tail)(const uint8_t *tail, size_t len, uint64_t file_len);
 
     /*
      * Open.  For formats n->file is already open; the driver reads its
@@ -142,6 +148,12 @@ struct vdk_driver {
      */
     int (*create)(const char *filename, struct vdk_node *file,
                   struct vdk_opts *opts, struct vdk_error **errp);
+    /*
+     * Optional: check create options (a copy) as create would, without
+     * touching any file, so that a create refused for its options leaves
+     * an existing file as it was.  create repeats the checks.
+     */
+    int (*create_check)(const char *filename, struct vdk_opts *opts, struct vdk_error **errp);
 
     int (*pread)(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                  void *buf, unsigned flags);
@@ -231,11 +243,12 @@ extern const struct vdk_driver vdk_driver_luks;
 extern const struct vdk_driver vdk_driver_overlay;
 extern const struct vdk_driver vdk_driver_fault;
 
-/* Bytes of an image the format probes look at. */
+/* Bytes at the head of an image the format probes look at. */
 #define VDK_PROBE_BYTES 4096
-/* The format whose probe scores buf highest, or NULL. */
-const struct vdk_driver *vdk_probe_buf(const uint8_t *buf, size_t len,
-                                       const char *filename);
+/* Does an image starting with head[0, len) still probe as raw (no format
+   driver, and no format vdk knows but cannot open, scores higher)?  The
+   guard on a probed raw image's first sector (block/io.c). */
+bool vdk_probe_head_is_raw(const uint8_t *head, size_t len, const char *filename);
 
 /*
  * Node lifecycle for code that builds graphs by hand (filters): a new node
@@ -253,6 +266,15 @@ void vdk_node_free_internal(struct vdk_node *n);
  * after the built-in table.  NULL removes it.  Programs never call this.
  */
 void vdk_driver_set_test_extra(const struct vdk_driver *drv);
+
+/*
+ * Probing (block/probe.c): the format driver with the highest score for
+ * the protocol node `file`.  A format vdk recognises but has no driver for
+ * (or a driver that does not take this variant) fails with an error naming
+ * it; nothing recognised at all gives raw (score 1).
+ */
+int vdk_probe_format(struct vdk_node *file, const struct vdk_driver **out,
+                     struct vdk_error **errp);
 
 /* Driver used for a URI such as "nbd://..."; NULL if not a URI we serve. */
 const struct vdk_driver *vdk_driver_for_uri(const char *filename);
@@ -288,7 +310,8 @@ static inline uint64_t vdk_align_down(uint64_t x, uint64_t a) { return x & ~(a -
 static inline uint64_t vdk_align_up(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
 static inline bool vdk_is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
 
-/* Effective max transfer of a node (never 0, multiple of alignment). */
+/* Effective max transfer of a node (never 0, multiple of alignment;
+   block/io.c). */
 uint32_t vdk_node_effective_max_transfer(const struct vdk_node *n);
 
 #endif /* VDK_BLOCK_DRIVER_H */

@@ -102,7 +102,7 @@ static int sector0_check(struct vdk_node *n, const void *buf, uint64_t bytes,
             memcpy(win + offset, buf, c);
         else
             memset(win + offset, 0, c);
-        if (vdk_probe_buf(win, w, n->filename) != &vdk_driver_raw)
+        if (!vdk_probe_head_is_raw(win, w, n->filename))
             r = -EPERM;
     }
     free(win);
@@ -508,4 +508,14 @@ int vdk_node_map(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void
 int vdk_node_unmap(struct vdk_node *n, const void *ptr, uint64_t bytes)
 {
     return n->drv->unmap ? n->drv->unmap(n, ptr, bytes) : 0;
+}
+
+uint32_t vdk_node_effective_max_transfer(const struct vdk_node *n)
+{
+    uint32_t mt = n->limits.max_transfer ? n->limits.max_transfer : VDK_DEFAULT_MAX_TRANSFER;
+    if (mt > VDK_MAX_REQUEST)
+        mt = VDK_MAX_REQUEST;
+    uint32_t a = n->limits.request_alignment;
+    mt = (uint32_t)vdk_align_down(mt, a);
+    return mt ? mt : a;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "img.h"
+#include "progress.h"
 
 const char img_commit_options[] =
     "  -f fmt                 image format (probed when absent)\n"
@@ -70,17 +71,11 @@ int img_cmd_commit(int argc, char **argv)
         vdk_close(top);
         return img_error("Did not find '%s' in the backing chain of '%s'", base_name, filename);
     }
-    int last = -1;
-    int r = vdk_commit(top, base, keep, (progress && !quiet) ? img_chain_progress : NULL, &last,
-                       &err);
-    if (progress && !quiet)
-        printf("    (100.00/100%%)\n");
-    int cr = vdk_close(top);
-    if (r < 0)
-        return img_report(err, NULL);
-    if (cr < 0)
-        return img_error("could not flush '%s'", filename);
-    if (!quiet)
+    struct progress *prog = progress_new(progress && !quiet, stdout);
+    progress_update(prog, 0, 1);
+    int r = vdk_commit(top, base, keep, img_chain_progress, prog, &err);
+    int ret = img_chain_done(top, filename, r, err, prog);
+    if (ret == 0 && !quiet)
         printf("Image committed.\n");
-    return 0;
+    return ret;
 }

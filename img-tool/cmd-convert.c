@@ -48,8 +48,8 @@ const char img_convert_options[] =
     "  -W                     allow out-of-order writes\n"
     "  -t cache, -T src_cache cache modes of the output and the sources\n"
     "  -C                     accepted; data is copied the ordinary way\n"
-    "  -p                     show progress: a bar on a terminal, one line per\n"
-    "                         10% otherwise\n"
+    "  -p                     show progress: a bar on a terminal, qemu-img's\n"
+    "                         '    (N.NN/100%)' lines ending in CR otherwise\n"
     "  -q                     quiet\n"
     "  -U, --force-share      open the sources without taking image locks\n"
     "  --image-opts           the sources are option strings\n"
@@ -333,6 +333,8 @@ int img_cmd_convert(int argc, char **argv)
     struct cvt_source *src = NULL;
     struct vdk_node *tgt = NULL;
     struct progress *prog = NULL;
+    struct vdk_created_file created = { .existed = true };
+    const char *out_name = NULL;
     size_t nsrc = 0;
     int ret;
     if (!(a.create_opts = vdk_opts_new()))
@@ -340,7 +342,7 @@ int img_cmd_convert(int argc, char **argv)
     if ((ret = parse_args(argc, argv, &a)) >= 0)
         goto out;
     int nfiles = argc - optind;
-    const char *out_name = nfiles >= 1 ? argv[argc - 1] : NULL;
+    out_name = nfiles >= 1 ? argv[argc - 1] : NULL;
     if (a.create_help) {
         if (!vdk_driver_find(a.out_fmt ? a.out_fmt : "raw")) {
             ret = img_error("Unknown file format '%s'", a.out_fmt);
@@ -361,9 +363,15 @@ int img_cmd_convert(int argc, char **argv)
         goto out;
     }
     uint64_t total = 0;
-    if ((ret = open_sources(&a, argv + optind, nsrc, src, &total)) >= 0 ||
-        (ret = create_target(&a, out_name, total)) >= 0 ||
-        (ret = open_target(&a, out_name, total, &tgt)) >= 0)
+    if ((ret = open_sources(&a, argv + optind, nsrc, src, &total)) >= 0)
+        goto out;
+    /* A target this convert makes is removed again if the convert fails. */
+    if (!a.no_create)
+        vdk_created_file_before(&created, out_name);
+    ret = create_target(&a, out_name, total);
+    if (!a.no_create)
+        vdk_created_file_after(&created, out_name);
+    if (ret >= 0 || (ret = open_target(&a, out_name, total, &tgt)) >= 0)
         goto out;
     prog = progress_new(a.progress && !a.quiet, stdout);
     struct cvt_params p = {
@@ -400,6 +408,8 @@ int img_cmd_convert(int argc, char **argv)
 out:
     if (tgt)
         vdk_close(tgt);
+    if (ret != 0)
+        vdk_created_file_remove(&created, out_name);
     for (size_t i = 0; i < nsrc; i++)
         if (src[i].node)
             vdk_close(src[i].node);
