@@ -203,13 +203,6 @@ static const struct vdk_driver *pick(const struct probe_input *in, uint64_t len,
     return known ? NULL : best;
 }
 
-const struct vdk_driver *vdk_probe_buf(const uint8_t *buf, size_t len, const char *filename)
-{
-    struct probe_input in = { .head = buf, .head_len = len, .filename = filename };
-    const struct known_format *known = NULL;
-    return pick(&in, len, &known);
-}
-
 int vdk_probe_format(struct vdk_node *file, const struct vdk_driver **out,
                      struct vdk_error **errp)
 {
@@ -251,4 +244,12 @@ int vdk_probe_format(struct vdk_node *file, const struct vdk_driver **out,
                               file->filename);
     *out = best;
     return 0;
+}
+
+bool vdk_probe_head_is_raw(const uint8_t *head, size_t len, const char *filename)
+{
+    struct probe_input in = { .head = head, .head_len = len, .filename = filename };
+    const struct known_format *known = NULL;
+    const struct vdk_driver *best = pick(&in, len, &known);
+    return !known && (!best || best == &vdk_driver_raw);
 }
