@@ -15,7 +15,6 @@
 /* Deep enough for long external-snapshot chains, bounded against loops
    that escape identity checks (e.g. through URIs). */
 #define VDK_MAX_CHAIN_DEPTH 1000
-#define PROBE_BYTES 4096
 
 struct chain_ctx {
     char **ids;
@@ -213,46 +212,6 @@ out:
     return r;
 }
 
-/* Pick the format with the highest probe score. */
-static int probe_format(struct vdk_node *file, const struct vdk_driver **out,
-                        struct vdk_error **errp)
-{
-    uint8_t *buf = calloc(1, PROBE_BYTES);
-    if (!buf)
-        return vdk_error_setf(errp, ENOMEM, "out of memory");
-    int64_t len = vdk_get_length(file);
-    if (len < 0) {
-        free(buf);
-        return vdk_error_setf_errno(errp, (int)len, "cannot get the length of '%s'",
-                                    file->filename);
-    }
-    size_t n = (size_t)vdk_min_u64((uint64_t)len, PROBE_BYTES);
-    int r = n ? vdk_pread(file, buf, n, 0, 0) : 0;
-    if (r < 0) {
-        free(buf);
-        return vdk_error_setf_errno(errp, r, "cannot read '%s' to probe its format",
-                                    file->filename);
-    }
-    const struct vdk_driver *best = NULL;
-    int best_score = 0;
-    for (size_t i = 0; vdk_driver_nth(i); i++) {
-        const struct vdk_driver *d = vdk_driver_nth(i);
-        if (d->kind != VDK_DRV_FORMAT || !d->probe)
-            continue;
-        int s = d->probe(buf, n, file->filename);
-        if (s > best_score) {
-            best_score = s;
-            best = d;
-        }
-    }
-    free(buf);
-    if (!best)
-        return vdk_error_setf(errp, EINVAL, "could not determine the format of '%s'",
-                              file->filename);
-    *out = best;
-    return 0;
-}
-
 static int open_image(struct vdk_node **out, const char *filename,
                       const char *format, struct vdk_opts *opts, unsigned flags,
                       struct chain_ctx *chain, struct vdk_error **errp);
@@ -355,17 +314,30 @@ static int open_image(struct vdk_node **out, const char *filename,
         return r;
     }
 
-    r = vdk_open_protocol(&file, fname, file_opts, flags, errp);
+    /* A metadata-only open (info) locks as qemu-img info: a format with
+       metadata must not change under it (hold consistent read, deny
+       writers), raw takes no lock.  When probing, the lock comes after. */
+    bool info_open = (flags & VDK_O_NO_IO) && !(flags & (VDK_O_RDWR | VDK_O_SHARE));
+    unsigned pflags = flags;
+    if (info_open && drv && drv != &vdk_driver_raw)
+        pflags &= ~VDK_O_NO_IO;
+    r = vdk_open_protocol(&file, fname, file_opts, pflags, errp);
     file_opts = NULL;
     if (r < 0)
         goto fail;
 
     bool probed = false;
     if (!drv) {
-        r = probe_format(file, &drv, errp);
+        r = vdk_probe_format(file, &drv, errp);
         if (r < 0)
             goto fail;
         probed = true;
+        if (info_open && drv != &vdk_driver_raw && file->drv->reopen) {
+            r = file->drv->reopen(file, flags & ~VDK_O_NO_IO, errp);
+            if (r < 0)
+                goto fail;
+            file->open_flags = flags & ~VDK_O_NO_IO;
+        }
     }
 
     n = vdk_node_new_internal(drv, fname);
@@ -460,17 +432,7 @@ uint32_t vdk_node_alignment(const struct vdk_node *n) { return n->limits.request
 uint32_t vdk_node_max_transfer(const struct vdk_node *n) { return vdk_node_effective_max_transfer(n); }
 unsigned vdk_node_write_flags(const struct vdk_node *n) { return n->supported_write_flags; }
 
-uint32_t vdk_node_cluster_size(const struct vdk_node *n)
-{
-    struct vdk_image_info info = { 0 };
-    if (!n->drv->get_info)
-        return 0;
-    if (n->drv->get_info((struct vdk_node *)n, &info, NULL) < 0)
-        return 0;
-    uint32_t cs = info.cluster_size;
-    vdk_image_info_clear(&info);
-    return cs;
-}
+uint32_t vdk_node_cluster_size(const struct vdk_node *n) { return n->cluster_size; }
 
 uint32_t vdk_node_effective_max_transfer(const struct vdk_node *n)
 {
