@@ -43,8 +43,9 @@ enum {
 static const char *prog = "vdk-boot";
 
 struct disk_opt {
-    char *file;
+    char *file;                  /* image, or the spec for messages */
     char *format;
+    char *image_opts;            /* driver=...: options for vdk_open_opts */
     char *serial;
     bool read_only;
     bool snapshot;               /* writes go to a throwaway overlay */
@@ -81,6 +82,9 @@ static void usage(FILE *f)
         "  --append STRING      kernel command line\n"
         "  --disk IMAGE[,format=F][,readonly=on][,snapshot=on][,serial=ID]\n"
         "                       virtio-blk disk (repeatable, up to %d)\n"
+        "  --disk driver=D,OPTIONS[,readonly=on][,snapshot=on][,serial=ID]\n"
+        "                       a disk given as node options, e.g. driver=fault,\n"
+        "                       ops=read,offset=1M,length=4k,file.filename=IMAGE\n"
         "  --mem SIZE           guest RAM (default 256M; plain numbers are MiB)\n"
         "  --cpus N             vCPUs (default 1)\n"
         "  --expect REGEX       pass as soon as a console line matches\n"
@@ -106,6 +110,48 @@ static int fail(const char *fmt, ...)
     return -1;
 }
 
+/* --disk driver=...: the options describe a node (a filter such as
+   fault over an image); vdk-boot's own keys are taken out.  Frees o. */
+static int parse_disk_node(struct disk_opt *d, const char *spec, struct vdk_opts *o)
+{
+    struct vdk_error *err = NULL;
+    char *serial = NULL;
+    int r = -1;
+    if (vdk_opts_has(o, "format") || vdk_opts_has(o, "file")) {
+        fail("--disk '%s': driver= describes the node; use file.filename= and "
+             "file.driver= instead of file= and format=", spec);
+        goto out;
+    }
+    const char *s = vdk_opts_get(o, "serial");
+    if (s && strlen(s) > VIRTIO_BLK_ID_BYTES) {
+        fail("--disk '%s': serial is longer than %d bytes", spec, VIRTIO_BLK_ID_BYTES);
+        goto out;
+    }
+    if (vdk_opts_get_bool(o, "readonly", false, &d->read_only, &err) < 0 ||
+        vdk_opts_get_bool(o, "snapshot", false, &d->snapshot, &err) < 0) {
+        fail("--disk: %s", vdk_error_msg(err));
+        goto out;
+    }
+    serial = strndup(s ? s : vdk_opts_peek(o, "driver"), VIRTIO_BLK_ID_BYTES);
+    vdk_opts_del(o, "serial");
+    vdk_opts_del(o, "readonly");
+    vdk_opts_del(o, "snapshot");
+    d->image_opts = vdk_opts_to_string(o);
+    d->file = strdup(spec);
+    d->serial = serial;
+    serial = NULL;
+    if (!d->image_opts || !d->file || !d->serial) {
+        fail("out of memory");
+        goto out;
+    }
+    r = 0;
+out:
+    free(serial);
+    vdk_error_free(err);
+    vdk_opts_free(o);
+    return r;
+}
+
 static int parse_disk(struct disk_opt *d, const char *spec)
 {
     struct vdk_error *err = NULL;
@@ -116,6 +162,8 @@ static int parse_disk(struct disk_opt *d, const char *spec)
         return fail("out of memory");
     if (vdk_opts_parse(o, spec, "file", &err) < 0)
         goto out;
+    if (vdk_opts_has(o, "driver"))
+        return parse_disk_node(d, spec, o);
     const char *file = vdk_opts_get(o, "file");
     const char *fmt = vdk_opts_get(o, "format");
     const char *serial = vdk_opts_get(o, "serial");
@@ -454,7 +502,15 @@ static int setup(struct vm *vm, struct opts *o, struct console *con)
         unsigned flags = d->read_only ? 0
                          : d->snapshot ? VDK_O_RDWR | VDK_O_SNAPSHOT
                          : VDK_O_RDWR | VDK_O_DISCARD;
-        if (vdk_open(&d->node, d->file, d->format, NULL, flags, &err) < 0) {
+        struct vdk_opts *io = NULL;
+        if (d->image_opts && (!(io = vdk_opts_new()) ||
+                              vdk_opts_parse(io, d->image_opts, NULL, &err) < 0)) {
+            vdk_opts_free(io);
+            fail("disk '%s': %s", d->file, err ? vdk_error_msg(err) : "out of memory");
+            goto out;
+        }
+        if (vdk_open(&d->node, d->image_opts ? NULL : d->file, d->format, io, flags,
+                     &err) < 0) {
             fail("disk '%s': %s", d->file, vdk_error_msg(err));
             goto out;
         }
@@ -495,12 +551,12 @@ static int setup(struct vm *vm, struct opts *o, struct console *con)
                 vm->entry.kind == BOOT_PVH ? "PVH" : "bzImage",
                 vm->entry.kernel_start, vm->entry.kernel_end, vm->entry.rip);
 
-    serial_init(&vm->serial, IRQ_COM1, vm_irq_line, console_out, con);
+    serial_init(&vm->serial, vm_irq(vm, IRQ_COM1), con);
     for (int i = 0; i < o->ndisks; i++) {
         struct disk_opt *d = &o->disk[i];
         if (virtio_blk_start(&d->blk, d->node, d->read_only, d->serial,
-                             &vm->mem, ac.dev_base[i], ac.dev_irq[i],
-                             vm_irq_line, vm, &err) < 0) {
+                             &vm->mem, ac.dev_base[i],
+                             vm_irq(vm, ac.dev_irq[i]), &err) < 0) {
             fail("disk '%s': %s", d->file, vdk_error_msg(err));
             goto out;
         }
@@ -665,10 +721,10 @@ int main(int argc, char **argv)
         }
         free(d->file);
         free(d->format);
+        free(d->image_opts);
         free(d->serial);
     }
-    if (vm.serial.out_fn)
-        serial_destroy(&vm.serial);
+    serial_destroy(&vm.serial);
     vm_destroy(&vm);
     console_destroy(&con);
     if (log_fd >= 0)
