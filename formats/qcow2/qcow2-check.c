@@ -187,7 +187,7 @@ static int walk_l2(struct check_ctx *c, uint64_t l2off, bool active)
             continue;
         }
         uint64_t off = e & QCOW2_OFFSET_MASK;
-        bool has = qcow2_has_host(s, e);
+        bool has = qcow2_std_entry_has_host(s, e);
         if ((e & QCOW2_OFLAG_ZERO) && s->version < 3) {
             /* Reserved in v2: reads refuse the cluster (qemu's message);
                qemu-img check misses it, vdk counts it. */
