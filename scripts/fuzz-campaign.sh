@@ -65,7 +65,7 @@ for t in "${targets[@]}"; do
     runs=$(echo "$last" | sed -n 's/^#\([0-9]*\).*/\1/p')
     cov=$(echo "$last" | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
     ft=$(echo "$last" | sed -n 's/.*ft: \([0-9]*\).*/\1/p')
-    eps=$(echo "$last" | sed -n 's/.*exec\/s: \([0-9]*\).*/\1/p')
+    eps=$(echo "$last" | sed -n 's/.*exec\/s:\{0,1\} \([0-9]*\).*/\1/p')  # fork mode: no colon
     crashes=$(find "$art" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' \
         -o -name 'oom-*' \) | wc -l)
     nkeep=$(find "$keep" -type f | wc -l)
