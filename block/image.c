@@ -8,6 +8,8 @@
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "block/driver.h"
 
@@ -41,12 +43,44 @@ static int split_protocol_opts(const struct vdk_driver *fmt,
     return 0;
 }
 
+static bool is_local(const char *filename)
+{
+    return filename && !strstr(filename, "://");
+}
+
+void vdk_created_file_before(struct vdk_created_file *c, const char *filename)
+{
+    struct stat st;
+    memset(c, 0, sizeof(*c));
+    c->existed = !is_local(filename) || lstat(filename, &st) == 0 || errno != ENOENT;
+}
+
+void vdk_created_file_after(struct vdk_created_file *c, const char *filename)
+{
+    struct stat st;
+    if (c->existed || c->created || stat(filename, &st) < 0 || !S_ISREG(st.st_mode))
+        return;
+    c->created = true;
+    c->dev = (uint64_t)st.st_dev;
+    c->ino = (uint64_t)st.st_ino;
+}
+
+void vdk_created_file_remove(struct vdk_created_file *c, const char *filename)
+{
+    struct stat st;
+    if (c->created && lstat(filename, &st) == 0 && (uint64_t)st.st_dev == c->dev &&
+        (uint64_t)st.st_ino == c->ino)
+        unlink(filename);
+    c->created = false;
+}
+
 int vdk_create(const char *format, const char *filename, struct vdk_opts *opts,
                struct vdk_error **errp)
 {
     const struct vdk_driver *drv = vdk_driver_find(format);
     struct vdk_opts *popts = NULL;
     struct vdk_node *file = NULL;
+    struct vdk_created_file created = { .existed = true };
     int r;
     char ctx[96];
 
@@ -64,11 +98,14 @@ int vdk_create(const char *format, const char *filename, struct vdk_opts *opts,
     snprintf(ctx, sizeof(ctx), "format '%s'", drv->name);
     if (drv->kind == VDK_DRV_PROTOCOL) {
         r = vdk_opts_validate(opts, drv->create_opts, ctx, errp);
-        if (r == 0)
-            r = drv->create(filename, NULL, opts, errp);
+        if (r < 0)
+            goto out;
+        vdk_created_file_before(&created, filename);
+        r = drv->create(filename, NULL, opts, errp);
+        vdk_created_file_after(&created, filename);
         if (r == 0)
             r = vdk_opts_check_unused(opts, ctx, errp);
-        goto out;
+        goto fail;
     }
     const struct vdk_driver *proto = protocol_for(filename);
     popts = vdk_opts_extract_prefix(opts, "file");
@@ -79,6 +116,15 @@ int vdk_create(const char *format, const char *filename, struct vdk_opts *opts,
     r = vdk_opts_validate(opts, drv->create_opts, ctx, errp);
     if (r < 0)
         goto out;
+    if (drv->create_check) {
+        struct vdk_opts *cc = vdk_opts_clone(opts);
+        r = cc ? drv->create_check(filename, cc, errp)
+               : vdk_error_setf(errp, ENOMEM, "out of memory");
+        vdk_opts_free(cc);
+        if (r < 0)
+            goto out;
+    }
+    vdk_created_file_before(&created, filename);
     if (proto->create) {
         struct vdk_opts *pc = vdk_opts_clone(popts);
         if (!pc) {
@@ -87,25 +133,27 @@ int vdk_create(const char *format, const char *filename, struct vdk_opts *opts,
         }
         snprintf(ctx, sizeof(ctx), "protocol '%s'", proto->name);
         r = vdk_opts_validate(pc, proto->create_opts, ctx, errp);
-        if (r == 0)
+        if (r == 0) {
             r = proto->create(filename, NULL, pc, errp);
+            vdk_created_file_after(&created, filename);
+        }
         if (r == 0)
             r = vdk_opts_check_unused(pc, ctx, errp);
         vdk_opts_free(pc);
         if (r < 0)
-            goto out;
+            goto fail;
         /* Create options were for the file, not for opening it. */
         vdk_opts_free(popts);
         popts = vdk_opts_new();
         if (!popts) {
             r = vdk_error_setf(errp, ENOMEM, "out of memory");
-            goto out;
+            goto fail;
         }
     }
     r = vdk_open_protocol(&file, filename, popts, VDK_O_RDWR, errp);
     popts = NULL;
     if (r < 0)
-        goto out;
+        goto fail;
     r = drv->create(filename, file, opts, errp);
     if (r == 0) {
         snprintf(ctx, sizeof(ctx), "format '%s'", drv->name);
@@ -113,6 +161,13 @@ int vdk_create(const char *format, const char *filename, struct vdk_opts *opts,
     }
     if (r == 0)
         r = vdk_flush(file);
+fail:
+    if (r < 0) {
+        if (file)
+            vdk_node_unref(file);
+        file = NULL;
+        vdk_created_file_remove(&created, filename);
+    }
 out:
     if (file)
         vdk_node_unref(file);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "img.h"
+#include "progress.h"
 
 const char img_commit_options[] =
     "  -f fmt                 image format (probed when absent)\n"
@@ -70,10 +71,10 @@ int img_cmd_commit(int argc, char **argv)
         vdk_close(top);
         return img_error("Did not find '%s' in the backing chain of '%s'", base_name, filename);
     }
-    int last = -1;
-    int r = vdk_commit(top, base, keep, (progress && !quiet) ? img_chain_progress : NULL, &last,
-                       &err);
-    int ret = img_chain_done(top, filename, r, err, progress && !quiet);
+    struct progress *prog = progress_new(progress && !quiet, stdout);
+    progress_update(prog, 0, 1);
+    int r = vdk_commit(top, base, keep, img_chain_progress, prog, &err);
+    int ret = img_chain_done(top, filename, r, err, prog);
     if (ret == 0 && !quiet)
         printf("Image committed.\n");
     return ret;

@@ -52,7 +52,7 @@ static void say(struct cmp *c, const char *fmt, ...)
 {
     if (c->quiet)
         return;
-    progress_abort(c->prog);
+    progress_message(c->prog);
     va_list ap;
     va_start(ap, fmt);
     vprintf(fmt, ap);
@@ -189,7 +189,7 @@ static int compare_images(struct cmp *c)
         }
         off += chunk;
     }
-    progress_finish(c->prog);
+    progress_update(c->prog, c->total, c->total);
     say(c, "Images are identical.\n");
     return 0;
 }
@@ -263,6 +263,7 @@ out:
             vdk_close(c.img[k].node);
         free(c.buf[k]);
     }
+    progress_end(c.prog);
     progress_free(c.prog);
     return ret;
 }

@@ -48,8 +48,8 @@ const char img_convert_options[] =
     "  -W                     allow out-of-order writes\n"
     "  -t cache, -T src_cache cache modes of the output and the sources\n"
     "  -C                     accepted; data is copied the ordinary way\n"
-    "  -p                     show progress: a bar on a terminal, one line per\n"
-    "                         10% otherwise\n"
+    "  -p                     show progress: a bar on a terminal, qemu-img's\n"
+    "                         '    (N.NN/100%)' lines ending in CR otherwise\n"
     "  -q                     quiet\n"
     "  -U, --force-share      open the sources without taking image locks\n"
     "  --image-opts           the sources are option strings\n"
@@ -274,8 +274,11 @@ static int create_target(struct convert_args *a, const char *out, uint64_t total
     if (a->backing_fmt && !a->backing)
         return img_error("Backing format cannot be used without backing file");
     /* Refuse -c before clobbering anything: formats that compress offer a
-       compression_type option.  open_target() checks the node exactly. */
-    if (a->compress && !vdk_opt_desc_find(copts, "compression_type"))
+       compression_type option (VMDK compresses streamOptimized and takes
+       -c as plain writes otherwise, as qemu-img does).  open_target()
+       checks the node exactly. */
+    if (a->compress && !vdk_opt_desc_find(copts, "compression_type") &&
+        strcmp(a->out_fmt, "vmdk") != 0)
         return img_error("Compression not supported for this file format");
     char size[32];
     snprintf(size, sizeof(size), "%" PRIu64, total);
@@ -333,6 +336,8 @@ int img_cmd_convert(int argc, char **argv)
     struct cvt_source *src = NULL;
     struct vdk_node *tgt = NULL;
     struct progress *prog = NULL;
+    struct vdk_created_file created = { .existed = true };
+    const char *out_name = NULL;
     size_t nsrc = 0;
     int ret;
     if (!(a.create_opts = vdk_opts_new()))
@@ -340,7 +345,7 @@ int img_cmd_convert(int argc, char **argv)
     if ((ret = parse_args(argc, argv, &a)) >= 0)
         goto out;
     int nfiles = argc - optind;
-    const char *out_name = nfiles >= 1 ? argv[argc - 1] : NULL;
+    out_name = nfiles >= 1 ? argv[argc - 1] : NULL;
     if (a.create_help) {
         if (!vdk_driver_find(a.out_fmt ? a.out_fmt : "raw")) {
             ret = img_error("Unknown file format '%s'", a.out_fmt);
@@ -361,9 +366,15 @@ int img_cmd_convert(int argc, char **argv)
         goto out;
     }
     uint64_t total = 0;
-    if ((ret = open_sources(&a, argv + optind, nsrc, src, &total)) >= 0 ||
-        (ret = create_target(&a, out_name, total)) >= 0 ||
-        (ret = open_target(&a, out_name, total, &tgt)) >= 0)
+    if ((ret = open_sources(&a, argv + optind, nsrc, src, &total)) >= 0)
+        goto out;
+    /* A target this convert makes is removed again if the convert fails. */
+    if (!a.no_create)
+        vdk_created_file_before(&created, out_name);
+    ret = create_target(&a, out_name, total);
+    if (!a.no_create)
+        vdk_created_file_after(&created, out_name);
+    if (ret >= 0 || (ret = open_target(&a, out_name, total, &tgt)) >= 0)
         goto out;
     prog = progress_new(a.progress && !a.quiet, stdout);
     struct cvt_params p = {
@@ -374,7 +385,7 @@ int img_cmd_convert(int argc, char **argv)
         .min_sparse = a.min_sparse,
         .target_align = vdk_node_alignment(tgt),
         .target_has_backing = a.backing != NULL,
-        .compressed = a.compress,
+        .compressed = a.compress || vdk_node_needs_compressed_writes(tgt),
         .cluster_size = vdk_node_cluster_size(tgt),
         .workers = a.workers,
         .out_of_order = a.out_of_order,
@@ -400,6 +411,8 @@ int img_cmd_convert(int argc, char **argv)
 out:
     if (tgt)
         vdk_close(tgt);
+    if (ret != 0)
+        vdk_created_file_remove(&created, out_name);
     for (size_t i = 0; i < nsrc; i++)
         if (src[i].node)
             vdk_close(src[i].node);

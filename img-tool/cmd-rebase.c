@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "img.h"
+#include "progress.h"
 
 const char img_rebase_options[] =
     "  -f fmt                 image format (probed when absent)\n"
@@ -51,8 +52,8 @@ int img_cmd_rebase(int argc, char **argv)
     if (img_open_or_report(&top, filename, ia.fmt, ia.image_opts, NULL,
                            ia.flags | (unsafe ? VDK_O_NO_BACKING : 0)))
         return 1;
-    int last = -1;
-    int r = vdk_rebase(top, backing, bfmt, unsafe,
-                       (progress && !quiet) ? img_chain_progress : NULL, &last, &err);
-    return img_chain_done(top, filename, r, err, progress && !quiet && !unsafe);
+    struct progress *prog = progress_new(progress && !quiet, stdout);
+    progress_update(prog, 0, 1);
+    int r = vdk_rebase(top, backing, bfmt, unsafe, img_chain_progress, prog, &err);
+    return img_chain_done(top, filename, r, err, prog);
 }

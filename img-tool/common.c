@@ -8,6 +8,7 @@
 
 #include "img.h"
 #include "output.h"
+#include "progress.h"
 #include "vdk/secret.h"
 
 int img_error(const char *fmt, ...)
@@ -152,20 +153,18 @@ const struct option img_image_long_opts[] = {
 
 void img_chain_progress(uint64_t done, uint64_t total, void *opaque)
 {
-    int *last = opaque;
-    int pct = total ? (int)(done * 10000 / total) : 10000;
-    if (pct == *last)
-        return;
-    *last = pct;
-    printf("    (%d.%02d/100%%)\r", pct / 100, pct % 100);
-    fflush(stdout);
+    progress_update(opaque, done, total);
 }
 
 int img_chain_done(struct vdk_node *top, const char *filename, int r, struct vdk_error *err,
-                   bool show_progress)
+                   struct progress *prog)
 {
-    if (show_progress)
-        printf("    (100.00/100%%)\n");
+    /* 100% only when the operation succeeded */
+    if (r < 0)
+        progress_abort(prog);
+    else
+        progress_finish(prog);
+    progress_free(prog);
     int cr = vdk_close(top);
     if (r < 0)
         return img_report(err, NULL);

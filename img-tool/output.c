@@ -361,7 +361,10 @@ struct json_object *img_info_build(struct vdk_node *n, struct vdk_error **errp)
     const char *fn = vdk_node_filename(n);
     json_object_object_add(o, "filename", json_object_new_string(fn ? fn : ""));
     json_object_object_add(o, "format", json_object_new_string(vi.format));
-    json_object_object_add(o, "virtual-size", json_object_new_int64((int64_t)vi.virtual_size));
+    /* qemu-img counts lengths in whole 512-byte sectors (a 1000-byte raw
+       file is 1024 bytes long to it, and convert copies 1024). */
+    uint64_t vsize = vi.virtual_size + (-vi.virtual_size & 511);
+    json_object_object_add(o, "virtual-size", json_object_new_int64((int64_t)vsize));
     if (vi.actual_size >= 0)
         json_object_object_add(o, "actual-size", json_object_new_int64(vi.actual_size));
     if (vi.has_dirty_flag)

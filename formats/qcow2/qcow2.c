@@ -40,10 +40,10 @@ static const struct vdk_opt_desc qcow2_open_opts[] = {
 
 static int qcow2_probe(const uint8_t *buf, size_t len, const char *filename)
 {
-    if (len >= 8 && q_be32(buf) == QCOW2_MAGIC) {
-        uint32_t v = q_be32(buf + 4);
-        return (v == 2 || v == 3) ? 100 : 0;
-    }
+    /* Version 1 is qcow (block/probe.c).  Any other version, and a header
+       too short to hold one, is a qcow2 that open refuses, never raw. */
+    if (len >= 4 && q_be32(buf) == QCOW2_MAGIC)
+        return len >= 8 && q_be32(buf + 4) == 1 ? 0 : 100;
     return 0;
 }
 
@@ -187,10 +187,10 @@ int qcow2_read_header(struct vdk_node *n, struct vdk_error **errp)
     if (r < 0)
         return vdk_error_setf_errno(errp, r, "could not read the qcow2 header");
     if (q_be32(h) != QCOW2_MAGIC)
-        return vdk_error_setf(errp, EINVAL, "image is not in qcow2 format (bad magic)");
+        return vdk_error_setf(errp, EINVAL, "Image is not in qcow2 format");
     s->version = q_be32(h + QH_VERSION);
     if (s->version != 2 && s->version != 3)
-        return vdk_error_setf(errp, ENOTSUP, "unsupported qcow2 version %" PRIu32,
+        return vdk_error_setf(errp, ENOTSUP, "Unsupported qcow2 version %" PRIu32,
                               s->version);
     s->cluster_bits = q_be32(h + QH_CLUSTER_BITS);
     if (s->cluster_bits < QCOW2_MIN_CLUSTER_BITS || s->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
@@ -654,6 +654,7 @@ const struct vdk_driver vdk_driver_qcow2 = {
     .open = qcow2_open,
     .close = qcow2_close,
     .create = qcow2_create,
+    .create_check = qcow2_create_check,
     .pread = qcow2_pread,
     .pwrite = qcow2_pwrite,
     .pwrite_zeroes = qcow2_pwrite_zeroes,

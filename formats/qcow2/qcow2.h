@@ -418,6 +418,7 @@ int64_t qcow2_compress(uint8_t type, const uint8_t *src, size_t slen, uint8_t *d
 /* ---- driver callbacks defined outside qcow2.c ---- */
 /* qcow2-create.c */
 extern const struct vdk_opt_desc qcow2_create_opts[];
+int qcow2_create_check(const char *filename, struct vdk_opts *opts, struct vdk_error **errp);
 int qcow2_create(const char *filename, struct vdk_node *file, struct vdk_opts *opts,
                  struct vdk_error **errp);
 int qcow2_measure(struct vdk_opts *opts, struct vdk_node *src, uint64_t size,

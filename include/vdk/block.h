@@ -55,7 +55,8 @@ enum {
  * Open `filename` as an image.
  *  - format: driver name ("raw", "qcow2", ...) or NULL to probe.  Probing
  *    happens only here, for the image the user names.  A probed raw image
- *    refuses writes to its first 512 bytes; a probed image never opens a
+ *    refuses a write to its first 512 bytes that would make it probe as
+ *    another format; a probed image never opens a
  *    backing file whose format is not recorded in the image.
  *  - filename may be a URI ("nbd://host/export", "nbd+unix:///e?socket=p")
  *    which selects the protocol driver; otherwise the "file" protocol.
@@ -223,6 +224,9 @@ VDK_API uint32_t vdk_node_max_transfer(const struct vdk_node *n);
 VDK_API uint32_t vdk_node_cluster_size(const struct vdk_node *n);
 /* VDK_REQ_* write flags the node handles natively (e.g. COMPRESSED, FUA). */
 VDK_API unsigned vdk_node_write_flags(const struct vdk_node *n);
+/* Every write must be VDK_REQ_COMPRESSED, each cluster written once (a
+   streamOptimized VMDK): copies compress without being asked (-c). */
+VDK_API bool vdk_node_needs_compressed_writes(const struct vdk_node *n);
 
 /* ---- create ---- */
 
@@ -230,10 +234,28 @@ VDK_API unsigned vdk_node_write_flags(const struct vdk_node *n);
  * Create an image.  opts holds the format's create options ("size",
  * "preallocation", "cluster_size", "backing_file", ...); protocol options
  * may be given under "file.".  opts is consumed.  Unknown options are an
- * error naming the option and the format.
+ * error naming the option and the format.  The format's options are
+ * checked before the file is touched, so a create refused for them leaves
+ * an existing file as it was; a create that fails later removes the file
+ * if it made it (a local file that did not exist before).
  */
 VDK_API int vdk_create(const char *format, const char *filename, struct vdk_opts *opts,
                struct vdk_error **errp);
+
+/*
+ * Removing a local file that an operation created, when a later step of
+ * it fails (convert removes a target it made): vdk_created_file_before()
+ * before creating, vdk_created_file_after() once the file exists, and
+ * vdk_created_file_remove() unlinks the file only if it did not exist
+ * before and is still the same file.  URIs are left alone.
+ */
+struct vdk_created_file {
+    bool existed, created;
+    uint64_t dev, ino;
+};
+VDK_API void vdk_created_file_before(struct vdk_created_file *c, const char *filename);
+VDK_API void vdk_created_file_after(struct vdk_created_file *c, const char *filename);
+VDK_API void vdk_created_file_remove(struct vdk_created_file *c, const char *filename);
 
 /*
  * Print the create options of `format` (and of the protocol `filename`
