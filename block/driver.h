@@ -19,8 +19,31 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "vdk/block.h"
+
+struct json_object;
+
+/* Block-status bits for drivers only, beside the public VDK_BS_* ones. */
+enum {
+    VDK_BS_RECURSE    = 1u << 6, /* status is that of *file at *map (raw
+                                    passthrough) */
+    VDK_BS_PEEK_HOLES = 1u << 7, /* DATA at *map may be a hole of *file,
+                                    which reads as zeros: ask *file (qcow2
+                                    with preallocated metadata) */
+};
+
+/* What a format's get_info callback fills (vdk_get_info adds the rest). */
+struct vdk_driver_info {
+    uint32_t cluster_size;       /* 0: none */
+    bool encrypted;
+    bool has_dirty_flag;
+    bool dirty_flag;
+    /* qemu's "format-specific" object ({"type": .., "data": {..}}) or
+       NULL; the generic layer takes the reference */
+    struct json_object *format_specific;
+};
 #include "vdk/error.h"
 #include "vdk/options.h"
 
@@ -65,6 +88,7 @@ struct vdk_node {
                                   need not read as zeros (drv->no_zero_init
                                   for one image, e.g. encrypted preallocation) */
     uint64_t size;             /* guest-visible length, kept by drivers */
+    uint32_t cluster_size;     /* allocation unit, set by open (0: none) */
     struct vdk_limits limits;
     unsigned supported_write_flags; /* VDK_REQ_FUA if native */
     unsigned supported_zero_flags;  /* VDK_REQ_MAY_UNMAP | VDK_REQ_FUA */
@@ -168,8 +192,19 @@ struct vdk_driver {
      */
     int (*make_empty)(struct vdk_node *n, struct vdk_error **errp);
 
+    /*
+     * Zero-copy reads (protocols; vdk_node_map): point *ptr at the bytes
+     * [offset, offset+bytes) of the node, valid until the node closes, or
+     * fail -ENOTSUP (cannot map here) / -EFAULT (bytes gone).  The range
+     * is inside the node's length.  unmap returns -EFAULT when the bytes
+     * handed out may have been replaced since (file truncated by a
+     * process ignoring the locks).  NULL: not mappable.
+     */
+    int (*map)(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void **ptr);
+    int (*unmap)(struct vdk_node *n, const void *ptr, uint64_t bytes);
+
     /* Fill cluster_size, encrypted, dirty flag, format_specific. */
-    int (*get_info)(struct vdk_node *n, struct vdk_image_info *info,
+    int (*get_info)(struct vdk_node *n, struct vdk_driver_info *info,
                     struct vdk_error **errp);
     int (*check)(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
                  struct vdk_error **errp);
@@ -199,8 +234,6 @@ extern const struct vdk_driver vdk_driver_file;
 extern const struct vdk_driver vdk_driver_memory;
 extern const struct vdk_driver vdk_driver_null;
 extern const struct vdk_driver vdk_driver_nbd;
-/* Test-only (tests make it visible with vdk_driver_set_test_extra). */
-extern const struct vdk_driver vdk_driver_record;
 extern const struct vdk_driver vdk_driver_raw;
 extern const struct vdk_driver vdk_driver_qcow2;
 extern const struct vdk_driver vdk_driver_vpc;
@@ -252,9 +285,14 @@ int vdk_open_protocol(struct vdk_node **out, const char *filename,
  */
 char *vdk_path_combine(const char *base_filename, const char *rel);
 
-/* Allocate a zeroed, page-aligned buffer suitable for O_DIRECT. */
+/* Allocate a zeroed, page-aligned buffer suitable for O_DIRECT (the
+   public vdk_buffer_alloc() without the zeroing is the one allocator). */
 void *vdk_blk_alloc(size_t size);
 void vdk_blk_free(void *p);
+
+/* read() until n bytes, end of file or an error other than EINTR: the
+   bytes read, or -errno.  (block/util.c; vdk_read_file() is built on it.) */
+ssize_t vdk_read_full(int fd, void *buf, size_t n);
 
 /* Minimum of two uint64_t. */
 static inline uint64_t vdk_min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }

@@ -201,58 +201,108 @@ void vdk_create_print_help(const char *format, const char *filename, FILE *out)
     free(all);
 }
 
+/*
+ * Result structs grow at the end: the caller says how much it has room
+ * for in struct_size.  The first version's size is the smallest accepted.
+ */
+#define INFO_SIZE_V1    sizeof(struct vdk_image_info)
+#define CHECK_SIZE_V1   sizeof(struct vdk_check_result)
+#define MEASURE_SIZE_V1 sizeof(struct vdk_measure)
+
+/* Copy a filled result into the caller's struct, as far as it reaches. */
+static void copy_out(void *dst, const void *src, size_t full)
+{
+    uint32_t room = *(const uint32_t *)dst;
+    memcpy((char *)dst + sizeof(uint32_t), (const char *)src + sizeof(uint32_t),
+           (room < full ? room : full) - sizeof(uint32_t));
+}
+
+static int bad_size(const char *what, struct vdk_error **errp)
+{
+    return vdk_error_setf(errp, EINVAL, "%s: struct_size not set (use the "
+                          "*_INIT initialiser)", what);
+}
+
 int vdk_get_info(struct vdk_node *n, struct vdk_image_info *info,
                  struct vdk_error **errp)
 {
-    memset(info, 0, sizeof(*info));
-    info->format = n->drv->name;
+    if (!info || info->struct_size < INFO_SIZE_V1)
+        return bad_size("vdk_get_info", errp);
+    struct vdk_image_info out = { .struct_size = sizeof(out) };
+    out.format = n->drv->name;
     int64_t len = vdk_get_length(n);
     if (len < 0)
         return vdk_error_setf_errno(errp, (int)len, "could not get the size of '%s'",
                                     n->filename);
-    info->virtual_size = (uint64_t)len;
-    info->actual_size = vdk_get_allocated_size(n);
+    out.virtual_size = (uint64_t)len;
+    out.actual_size = vdk_get_allocated_size(n);
+    out.cluster_size = n->cluster_size;
     if (n->drv->get_info) {
-        int r = n->drv->get_info(n, info, errp);
+        struct vdk_driver_info di = { .cluster_size = n->cluster_size };
+        int r = n->drv->get_info(n, &di, errp);
         if (r < 0) {
-            vdk_image_info_clear(info);
+            if (di.format_specific)
+                json_object_put(di.format_specific);
             return r;
         }
+        out.cluster_size = di.cluster_size;
+        out.encrypted = di.encrypted;
+        out.has_dirty_flag = di.has_dirty_flag;
+        out.dirty_flag = di.dirty_flag;
+        if (di.format_specific) {
+            const char *txt = json_object_to_json_string_ext(
+                di.format_specific, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+            out.format_specific = txt ? strdup(txt) : NULL;
+            json_object_put(di.format_specific);
+            if (!out.format_specific)
+                return vdk_error_setf(errp, ENOMEM, "out of memory");
+        }
     }
+    copy_out(info, &out, sizeof(out));
     return 0;
 }
 
 void vdk_image_info_clear(struct vdk_image_info *info)
 {
-    if (info->format_specific)
-        json_object_put(info->format_specific);
+    if (!info || info->struct_size < INFO_SIZE_V1)
+        return;
+    free(info->format_specific);
     info->format_specific = NULL;
 }
 
 int vdk_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
               struct vdk_error **errp)
 {
-    memset(res, 0, sizeof(*res));
+    if (!res || res->struct_size < CHECK_SIZE_V1)
+        return bad_size("vdk_check", errp);
+    struct vdk_check_result out = { .struct_size = sizeof(out) };
+    copy_out(res, &out, sizeof(out)); /* zeroed even on failure */
     if (!n->drv->check)
         return vdk_error_setf(errp, ENOTSUP, "format '%s' does not support checks",
                               n->drv->name);
     if (fix && n->read_only)
         return vdk_error_setf(errp, EPERM, "cannot repair '%s': opened read-only",
                               n->filename);
-    return n->drv->check(n, res, fix, errp);
+    int r = n->drv->check(n, &out, fix, errp);
+    copy_out(res, &out, sizeof(out));
+    return r;
 }
 
 int vdk_measure(const char *format, struct vdk_opts *opts, struct vdk_node *src,
                 uint64_t size, struct vdk_measure *out, struct vdk_error **errp)
 {
+    if (!out || out->struct_size < MEASURE_SIZE_V1)
+        return bad_size("vdk_measure", errp);
     const struct vdk_driver *drv = vdk_driver_find(format);
     if (!drv)
         return vdk_error_setf(errp, EINVAL, "unknown file format '%s'", format);
     if (!drv->measure)
         return vdk_error_setf(errp, ENOTSUP, "format '%s' does not support measure",
                               format);
-    memset(out, 0, sizeof(*out));
-    return drv->measure(opts, src, size, out, errp);
+    struct vdk_measure m = { .struct_size = sizeof(m) };
+    int r = drv->measure(opts, src, size, &m, errp);
+    copy_out(out, &m, sizeof(m));
+    return r;
 }
 
 int vdk_amend(struct vdk_node *n, struct vdk_opts *opts, struct vdk_error **errp)

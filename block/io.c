@@ -244,13 +244,6 @@ int vdk_pwrite(struct vdk_node *n, const void *buf, uint64_t bytes,
         return r;
     if ((flags & VDK_REQ_COMPRESSED) && !(n->supported_write_flags & VDK_REQ_COMPRESSED))
         return -ENOTSUP;
-    if (flags & VDK_REQ_NO_TOUCH) {
-        uint32_t a = n->limits.request_alignment;
-        /* Read-modify-write would copy the caller's bytes. */
-        if (!(n->supported_write_flags & VDK_REQ_NO_TOUCH) ||
-            (a > 1 && ((offset | bytes) & (a - 1))))
-            return -ENOTSUP;
-    }
     r = write_common(n, buf, bytes, offset, flags);
     if (r == 0 && (flags & VDK_REQ_FUA) && !(n->supported_write_flags & VDK_REQ_FUA))
         r = vdk_flush(n);
@@ -422,4 +415,21 @@ int vdk_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc prealloc,
                               "use the --shrink option to make an image smaller; "
                               "data past the new end is lost");
     return n->drv->truncate(n, size, prealloc, allow_shrink, errp);
+}
+
+int vdk_node_map(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void **ptr)
+{
+    if (!n->drv->map)
+        return -ENOTSUP;
+    int64_t len = vdk_get_length(n);
+    if (len < 0)
+        return (int)len;
+    if (bytes == 0 || offset > (uint64_t)len || bytes > (uint64_t)len - offset)
+        return -EINVAL;
+    return n->drv->map(n, offset, bytes, ptr);
+}
+
+int vdk_node_unmap(struct vdk_node *n, const void *ptr, uint64_t bytes)
+{
+    return n->drv->unmap ? n->drv->unmap(n, ptr, bytes) : 0;
 }

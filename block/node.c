@@ -432,17 +432,7 @@ uint32_t vdk_node_alignment(const struct vdk_node *n) { return n->limits.request
 uint32_t vdk_node_max_transfer(const struct vdk_node *n) { return vdk_node_effective_max_transfer(n); }
 unsigned vdk_node_write_flags(const struct vdk_node *n) { return n->supported_write_flags; }
 
-uint32_t vdk_node_cluster_size(const struct vdk_node *n)
-{
-    struct vdk_image_info info = { 0 };
-    if (!n->drv->get_info)
-        return 0;
-    if (n->drv->get_info((struct vdk_node *)n, &info, NULL) < 0)
-        return 0;
-    uint32_t cs = info.cluster_size;
-    vdk_image_info_clear(&info);
-    return cs;
-}
+uint32_t vdk_node_cluster_size(const struct vdk_node *n) { return n->cluster_size; }
 
 uint32_t vdk_node_effective_max_transfer(const struct vdk_node *n)
 {

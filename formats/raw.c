@@ -103,7 +103,7 @@ static int raw_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     *pnum = bytes;
     *map = s->offset + offset;
     *file = n->file;
-    return VDK_BS_RECURSE | VDK_BS_OFFSET_VALID;
+    return VDK_BS_RECURSE | VDK_BS_OFFSET_VALID | VDK_BS_PLAIN;
 }
 
 static int raw_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc prealloc,
@@ -158,7 +158,7 @@ static int raw_create(const char *filename, struct vdk_node *file, struct vdk_op
     return vdk_truncate(file, size, (enum vdk_prealloc)pa, true, errp);
 }
 
-static int raw_get_info(struct vdk_node *n, struct vdk_image_info *info,
+static int raw_get_info(struct vdk_node *n, struct vdk_driver_info *info,
                         struct vdk_error **errp)
 {
     info->has_dirty_flag = true; /* qemu-img prints "dirty-flag": false for raw */

@@ -234,37 +234,12 @@ static int parse_args(struct opts *o, int argc, char **argv)
 static int read_file(const char *what, const char *path, uint64_t max,
                      uint8_t **buf, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0)
-        return fail("cannot open %s '%s': %s", what, path, strerror(errno));
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return fail("%s '%s' is not a regular file", what, path);
+    struct vdk_error *err = NULL;
+    if (vdk_read_file(path, what, (size_t)max, buf, len, &err) < 0) {
+        fail("%s", vdk_error_msg(err));
+        vdk_error_free(err);
+        return -1;
     }
-    if ((uint64_t)st.st_size > max) {
-        close(fd);
-        return fail("%s '%s' is too big (%lld bytes, at most %llu)", what, path,
-                    (long long)st.st_size, (unsigned long long)max);
-    }
-    size_t n = (size_t)st.st_size;
-    uint8_t *p = malloc(n ? n : 1);
-    size_t got = 0;
-    while (p && got < n) {
-        ssize_t k = read(fd, p + got, n - got);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-    }
-    close(fd);
-    if (!p || got != n) {
-        free(p);
-        return fail("cannot read %s '%s'", what, path);
-    }
-    *buf = p;
-    *len = n;
     return 0;
 }
 

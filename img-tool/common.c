@@ -142,6 +142,14 @@ int img_getopt_error(int c, char **argv)
     return img_usage_error("unrecognized option '%s'", opt);
 }
 
+const struct option img_image_long_opts[] = {
+    { "help", no_argument, NULL, 'h' },
+    { "object", required_argument, NULL, IMG_OPT_OBJECT },
+    { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS },
+    { "force-share", no_argument, NULL, 'U' },
+    { NULL, 0, NULL, 0 },
+};
+
 void img_getopt_reset(void)
 {
     optind = 0; /* glibc: 0 also reinitialises the scanner */

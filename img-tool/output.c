@@ -349,7 +349,7 @@ static void add_snapshots(struct vdk_node *n, struct json_object *info)
 
 struct json_object *img_info_build(struct vdk_node *n, struct vdk_error **errp)
 {
-    struct vdk_image_info vi;
+    struct vdk_image_info vi = VDK_IMAGE_INFO_INIT;
     if (vdk_get_info(n, &vi, errp) < 0)
         return NULL;
     struct json_object *o = json_object_new_object();
@@ -386,8 +386,9 @@ struct json_object *img_info_build(struct vdk_node *n, struct vdk_error **errp)
     }
     add_snapshots(n, o);
     if (vi.format_specific) {
-        json_object_object_add(o, "format-specific", vi.format_specific);
-        vi.format_specific = NULL; /* now owned by o */
+        struct json_object *fs = json_tokener_parse(vi.format_specific);
+        if (fs)
+            json_object_object_add(o, "format-specific", fs);
     }
     vdk_image_info_clear(&vi);
     return o;

@@ -55,12 +55,6 @@ uint32_t nbd_errno_to_wire(int err)
         return NBD_EIO;
     }
 }
-void *nbd_buf_alloc(size_t n)
-{
-    void *p = NULL;
-    /* Page aligned so cache=none (O_DIRECT) needs no bounce buffer. */
-    return posix_memalign(&p, 4096, n ? n : 1) == 0 ? p : NULL;
-}
 
 /* ---- replies ---- */
 
@@ -198,7 +192,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
             next = r;
         /* On error fall back to one data chunk; the read reports errors. */
     }
-    uint8_t *buf = nbd_buf_alloc(len);
+    uint8_t *buf = vdk_buffer_alloc(len);
     if (!buf)
         return reply_errno(c, w, -ENOMEM, "read");
     uint64_t pos = 0;
@@ -206,7 +200,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
         if (!ext[i].zero) {
             int r = vdk_pread(n, buf + pos, ext[i].len, off + pos, 0);
             if (r < 0) {
-                free(buf);
+                vdk_buffer_free(buf);
                 return reply_errno(c, w, r, "read");
             }
         }
@@ -215,7 +209,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
     int r;
     if (!c->structured) {
         r = send_simple(c, w, 0, buf, len);
-        free(buf);
+        vdk_buffer_free(buf);
         return r;
     }
     /* Header + offset (+ data) per chunk, all in one locked write. */
@@ -246,7 +240,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
     pthread_mutex_lock(&c->write_lock);
     r = send_iov(c, iov, ni);
     pthread_mutex_unlock(&c->write_lock);
-    free(buf);
+    vdk_buffer_free(buf);
     return r;
 }
 
@@ -293,7 +287,7 @@ static int cmd_flush(struct nbd_conn *c, struct nbd_work *w)
 static int cmd_cache(struct nbd_conn *c, struct nbd_work *w)
 {
     uint64_t off = w->req.offset, left = w->req.length;
-    uint8_t *buf = nbd_buf_alloc(CACHE_CHUNK);
+    uint8_t *buf = vdk_buffer_alloc(CACHE_CHUNK);
     if (!buf)
         return reply_errno(c, w, -ENOMEM, "cache");
     int r = 0;
@@ -303,7 +297,7 @@ static int cmd_cache(struct nbd_conn *c, struct nbd_work *w)
         off += n;
         left -= n;
     }
-    free(buf);
+    vdk_buffer_free(buf);
     return r < 0 ? reply_errno(c, w, r, "cache") : send_ok(c, w);
 }
 

@@ -192,8 +192,6 @@ struct nbd_work {
 
 /* Run a request (or refuse it when w->error is set) and send its reply. */
 void nbd_run_request(struct nbd_conn *c, struct nbd_work *w);
-/* Page-aligned buffer (cache=none needs no bounce); free() it. */
-void *nbd_buf_alloc(size_t n);
 
 /* Map -errno to the protocol's error numbers. */
 uint32_t nbd_errno_to_wire(int err);

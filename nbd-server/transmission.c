@@ -183,7 +183,7 @@ static int read_request(struct pool *p, struct nbd_work **out)
         cost += q.length;
     reserve(p, cost);
     struct nbd_work *w = calloc(1, sizeof(*w));
-    if (w && payload && !err && !(w->buf = nbd_buf_alloc(payload))) {
+    if (w && payload && !err && !(w->buf = vdk_buffer_alloc(payload))) {
         free(w);
         w = NULL;
     }
@@ -200,7 +200,7 @@ static int read_request(struct pool *p, struct nbd_work **out)
         /* A refused write's data is read and dropped to stay in step. */
         r = w->buf ? nbd_io_read(&c->io, w->buf, payload) : nbd_io_skip(&c->io, payload);
         if (r < 0) {
-            free(w->buf);
+            vdk_buffer_free(w->buf);
             free(w);
             release(p, cost);
             return r == -ECONNRESET ? 0 : r;
@@ -219,7 +219,7 @@ static void finish_work(struct pool *p, struct nbd_work *w)
 {
     nbd_run_request(p->c, w);
     uint64_t cost = w->cost;
-    free(w->buf);
+    vdk_buffer_free(w->buf);
     free(w);
     release(p, cost);
 }

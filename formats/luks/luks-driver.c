@@ -239,7 +239,7 @@ static int luks_measure(struct vdk_opts *opts, struct vdk_node *src, uint64_t si
     return r;
 }
 
-static int luks_get_info(struct vdk_node *n, struct vdk_image_info *info,
+static int luks_get_info(struct vdk_node *n, struct vdk_driver_info *info,
                          struct vdk_error **errp)
 {
     struct luks_state *s = n->opaque;

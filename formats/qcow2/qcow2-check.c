@@ -186,7 +186,7 @@ static int walk_l2(struct check_ctx *c, uint64_t l2off, bool active)
             continue;
         }
         uint64_t off = e & QCOW2_OFFSET_MASK;
-        bool has = qcow2_has_host(s, e);
+        bool has = qcow2_std_entry_has_host(s, e);
         if (s->extended_l2 && !has && (bm & 0xffffffffull)) {
             fprintf(stderr, "ERROR invalid cluster entry: l2 entry 0x%" PRIx64
                     " bitmap 0x%" PRIx64 "\n", e, bm);

@@ -88,7 +88,7 @@ static int classify(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm, int
         return 0;
     }
     uint64_t off = e & QCOW2_OFFSET_MASK;
-    bool has = qcow2_has_host(s, e);
+    bool has = qcow2_std_entry_has_host(s, e);
     if (off && q_offset_in_cluster(s, e & 0x00fffffffffffffeull))
         return qcow2_signal_corruption(n, "data cluster offset in L2 entry 0x%" PRIx64
                                        " is not cluster aligned", e);
@@ -369,9 +369,9 @@ int qcow2_set_l2_entry(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm)
 }
 
 /* An entry owns a host cluster that must be released when replaced. */
-bool qcow2_entry_has_host(const struct qcow2_state *s, uint64_t e)
+bool qcow2_entry_owns_host(const struct qcow2_state *s, uint64_t e)
 {
-    return (e & QCOW2_OFLAG_COMPRESSED) || qcow2_has_host(s, e);
+    return (e & QCOW2_OFLAG_COMPRESSED) || qcow2_std_entry_has_host(s, e);
 }
 
 /* Free replaced entries, after their replacements are on disk (rule 3). */
@@ -380,14 +380,14 @@ int qcow2_free_old_entries(struct vdk_node *n, const uint64_t *old, uint64_t cnt
     struct qcow2_state *s = n->opaque;
     bool any = false;
     for (uint64_t i = 0; i < cnt; i++)
-        any |= qcow2_entry_has_host(s, old[i]);
+        any |= qcow2_entry_owns_host(s, old[i]);
     if (!any)
         return 0;
     int r = qcow2_cache_flush(n, &s->l2_cache);
     if (r == 0)
         r = vdk_flush(n->file);
     for (uint64_t i = 0; r == 0 && i < cnt; i++)
-        if (qcow2_entry_has_host(s, old[i]))
+        if (qcow2_entry_owns_host(s, old[i]))
             r = qcow2_free_l2_entry(n, old[i]);
     return r;
 }
@@ -437,7 +437,7 @@ int qcow2_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         *file = s->data;
         /* As qemu: only a metadata-preallocated image asks the file
            whether its data clusters are holes. */
-        return VDK_BS_DATA | VDK_BS_OFFSET_VALID | VDK_BS_ALLOCATED |
+        return VDK_BS_DATA | VDK_BS_OFFSET_VALID | VDK_BS_PLAIN | VDK_BS_ALLOCATED |
                (s->meta_prealloc > 0 ? VDK_BS_PEEK_HOLES : 0);
     }
 }

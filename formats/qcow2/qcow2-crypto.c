@@ -169,7 +169,7 @@ int qcow2_crypto_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     n->no_zero_init = s->l1_size && s->l1[0];
     if (n->limits.request_alignment < ss)
         n->limits.request_alignment = ss;
-    n->supported_write_flags &= ~(unsigned)(VDK_REQ_COMPRESSED | VDK_REQ_NO_TOUCH);
+    n->supported_write_flags &= ~(unsigned)VDK_REQ_COMPRESSED;
     return 0;
 }
 
@@ -421,6 +421,6 @@ int qcow2_crypto_block_status(struct vdk_node *n, uint64_t offset, uint64_t byte
     int r = qcow2_block_status(n, offset, bytes, pnum, map, file);
     /* qemu reports no host offset for encrypted data: it is not the guest's. */
     if (r > 0 && s->crypt_method)
-        r &= ~VDK_BS_OFFSET_VALID;
+        r &= ~(VDK_BS_OFFSET_VALID | VDK_BS_PLAIN);
     return r;
 }

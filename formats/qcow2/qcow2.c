@@ -371,11 +371,7 @@ unsigned qcow2_write_flags(const struct vdk_node *n)
     const struct qcow2_state *s = n->opaque;
     if (s->crypt_method)
         return 0;
-    unsigned f = VDK_REQ_COMPRESSED;
-    if ((n->file->supported_write_flags & VDK_REQ_NO_TOUCH) &&
-        (s->data->supported_write_flags & VDK_REQ_NO_TOUCH))
-        f |= VDK_REQ_NO_TOUCH;
-    return f;
+    return VDK_REQ_COMPRESSED;
 }
 
 static int open_data_file(struct vdk_node *n, const char *override, unsigned flags,
@@ -468,6 +464,7 @@ static int qcow2_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
         goto fail;
 
     n->size = s->size;
+    n->cluster_size = s->cluster_size;
     n->limits.request_alignment = 1;
     n->limits.max_transfer = 0;
     n->limits.opt_transfer = s->cluster_size;
@@ -592,7 +589,7 @@ static struct json_object *bitmaps_json(struct vdk_node *n)
     return arr;
 }
 
-int qcow2_get_info(struct vdk_node *n, struct vdk_image_info *info,
+int qcow2_get_info(struct vdk_node *n, struct vdk_driver_info *info,
                    struct vdk_error **errp)
 {
     struct qcow2_state *s = n->opaque;

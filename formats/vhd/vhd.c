@@ -151,6 +151,7 @@ static int vhd_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     if (r < 0)
         goto fail;
     n->limits.opt_transfer = s->block_size;
+    n->cluster_size = s->block_size;
     if (type == VHD_TYPE_DYNAMIC)
         n->supported_zero_flags = VDK_REQ_MAY_UNMAP;
     if (type == VHD_TYPE_DIFF) {
@@ -193,7 +194,7 @@ static json_object *fourcc_json(const uint8_t *b)
     return json_object_new_string(str);
 }
 
-static int vhd_get_info(struct vdk_node *n, struct vdk_image_info *info,
+static int vhd_get_info(struct vdk_node *n, struct vdk_driver_info *info,
                         struct vdk_error **errp)
 {
     struct vhd_state *s = n->opaque;

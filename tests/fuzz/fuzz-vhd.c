@@ -56,7 +56,7 @@ static void exercise(struct vdk_node *n)
             break;
         off += pnum;
     }
-    struct vdk_image_info info;
+    struct vdk_image_info info = VDK_IMAGE_INFO_INIT;
     if (vdk_get_info(n, &info, NULL) == 0) {
         uint32_t cs = info.cluster_size;
         vdk_image_info_clear(&info);
@@ -66,7 +66,7 @@ static void exercise(struct vdk_node *n)
                 vdk_pread(n, buf, 4096, (len / 3) & ~511ull, 0);
         }
     }
-    struct vdk_check_result res;
+    struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
     vdk_check(n, &res, 0, NULL);
 }
 
