@@ -300,7 +300,8 @@ static inline uint64_t vdk_align_down(uint64_t x, uint64_t a) { return x & ~(a -
 static inline uint64_t vdk_align_up(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
 static inline bool vdk_is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
 
-/* Effective max transfer of a node (never 0, multiple of alignment). */
+/* Effective max transfer of a node (never 0, multiple of alignment;
+   block/io.c). */
 uint32_t vdk_node_effective_max_transfer(const struct vdk_node *n);
 
 #endif /* VDK_BLOCK_DRIVER_H */

@@ -433,3 +433,13 @@ int vdk_node_unmap(struct vdk_node *n, const void *ptr, uint64_t bytes)
 {
     return n->drv->unmap ? n->drv->unmap(n, ptr, bytes) : 0;
 }
+
+uint32_t vdk_node_effective_max_transfer(const struct vdk_node *n)
+{
+    uint32_t mt = n->limits.max_transfer ? n->limits.max_transfer : VDK_DEFAULT_MAX_TRANSFER;
+    if (mt > VDK_MAX_REQUEST)
+        mt = VDK_MAX_REQUEST;
+    uint32_t a = n->limits.request_alignment;
+    mt = (uint32_t)vdk_align_down(mt, a);
+    return mt ? mt : a;
+}

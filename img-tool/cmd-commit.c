@@ -73,14 +73,9 @@ int img_cmd_commit(int argc, char **argv)
     }
     struct progress *prog = progress_new(progress && !quiet, stdout);
     progress_update(prog, 0, 1);
-    int r = vdk_commit(top, base, keep, progress_callback, prog, &err);
-    progress_close(prog, r);
-    int cr = vdk_close(top);
-    if (r < 0)
-        return img_report(err, NULL);
-    if (cr < 0)
-        return img_error("could not flush '%s'", filename);
-    if (!quiet)
+    int r = vdk_commit(top, base, keep, img_chain_progress, prog, &err);
+    int ret = img_chain_done(top, filename, r, err, prog);
+    if (ret == 0 && !quiet)
         printf("Image committed.\n");
-    return 0;
+    return ret;
 }

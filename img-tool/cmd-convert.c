@@ -49,7 +49,7 @@ const char img_convert_options[] =
     "  -t cache, -T src_cache cache modes of the output and the sources\n"
     "  -C                     accepted; data is copied the ordinary way\n"
     "  -p                     show progress: a bar on a terminal, qemu-img's\n"
-    "                         '    (N.NN/100%)' lines (ended by CR) otherwise\n"
+    "                         '    (N.NN/100%)' lines ending in CR otherwise\n"
     "  -q                     quiet\n"
     "  -U, --force-share      open the sources without taking image locks\n"
     "  --image-opts           the sources are option strings\n"

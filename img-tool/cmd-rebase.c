@@ -60,12 +60,6 @@ int img_cmd_rebase(int argc, char **argv)
     }
     struct progress *prog = progress_new(progress && !quiet, stdout);
     progress_update(prog, 0, 1);
-    int r = vdk_rebase(top, backing, bfmt, unsafe, progress_callback, prog, &err);
-    progress_close(prog, r);
-    int cr = vdk_close(top);
-    if (r < 0)
-        return img_report(err, NULL);
-    if (cr < 0)
-        return img_error("could not flush '%s'", filename);
-    return 0;
+    int r = vdk_rebase(top, backing, bfmt, unsafe, img_chain_progress, prog, &err);
+    return img_chain_done(top, filename, r, err, prog);
 }

@@ -8,6 +8,7 @@
 
 #include "img.h"
 #include "output.h"
+#include "progress.h"
 #include "vdk/secret.h"
 
 int img_error(const char *fmt, ...)
@@ -149,6 +150,23 @@ const struct option img_image_long_opts[] = {
     { "force-share", no_argument, NULL, 'U' },
     { NULL, 0, NULL, 0 },
 };
+
+void img_chain_progress(uint64_t done, uint64_t total, void *opaque)
+{
+    progress_update(opaque, done, total);
+}
+
+int img_chain_done(struct vdk_node *top, const char *filename, int r, struct vdk_error *err,
+                   struct progress *prog)
+{
+    progress_close(prog, r); /* 100% only when the operation succeeded */
+    int cr = vdk_close(top);
+    if (r < 0)
+        return img_report(err, NULL);
+    if (cr < 0)
+        return img_error("could not flush '%s'", filename);
+    return 0;
+}
 
 void img_getopt_reset(void)
 {

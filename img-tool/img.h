@@ -99,6 +99,17 @@ int img_getopt_error(int c, char **argv);
    --help ('h'), --object, --image-opts, --force-share ('U'). */
 extern const struct option img_image_long_opts[];
 
+/* Progress of commit and rebase through vdk_progress_fn; opaque is the
+   struct progress (progress.h) shown. */
+void img_chain_progress(uint64_t done, uint64_t total, void *opaque);
+
+/* End of commit and rebase: end and free the progress display (100% only
+   on success), close top (flushing it) and report r/err of the operation.
+   Returns the exit code. */
+struct progress;
+int img_chain_done(struct vdk_node *top, const char *filename, int r, struct vdk_error *err,
+                   struct progress *prog);
+
 /* Reset getopt for a fresh scan of a subcommand's argv. */
 void img_getopt_reset(void);
 

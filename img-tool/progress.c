@@ -163,11 +163,6 @@ void progress_free(struct progress *p)
     free(p);
 }
 
-void progress_callback(uint64_t done, uint64_t total, void *opaque)
-{
-    progress_update(opaque, done, total);
-}
-
 void progress_close(struct progress *p, int r)
 {
     if (r < 0)

@@ -53,8 +53,6 @@ void progress_end(struct progress *p);
 
 void progress_free(struct progress *p);
 
-/* A vdk_progress_fn (commit, rebase): opaque is the struct progress. */
-void progress_callback(uint64_t done, uint64_t total, void *opaque);
 /* After an operation that returned r: finish (r >= 0) or abort, and free. */
 void progress_close(struct progress *p, int r);
 

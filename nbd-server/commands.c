@@ -384,20 +384,18 @@ static int cmd_block_status(struct nbd_conn *c, struct nbd_work *w)
     return r;
 }
 
-void nbd_run_request(struct nbd_conn *c, struct nbd_work *w)
+int nbd_run_request(struct nbd_conn *c, struct nbd_work *w)
 {
-    if (w->error) {
-        send_error(c, w, w->error, w->errmsg);
-        return;
-    }
+    if (w->error)
+        return send_error(c, w, w->error, w->errmsg);
     switch (w->req.type) {
-    case NBD_CMD_READ: cmd_read(c, w); break;
-    case NBD_CMD_WRITE: cmd_write(c, w); break;
-    case NBD_CMD_WRITE_ZEROES: cmd_zeroes(c, w); break;
-    case NBD_CMD_TRIM: cmd_trim(c, w); break;
-    case NBD_CMD_FLUSH: cmd_flush(c, w); break;
-    case NBD_CMD_CACHE: cmd_cache(c, w); break;
-    case NBD_CMD_BLOCK_STATUS: cmd_block_status(c, w); break;
-    default: send_error(c, w, NBD_EINVAL, "unknown command"); break;
+    case NBD_CMD_READ: return cmd_read(c, w);
+    case NBD_CMD_WRITE: return cmd_write(c, w);
+    case NBD_CMD_WRITE_ZEROES: return cmd_zeroes(c, w);
+    case NBD_CMD_TRIM: return cmd_trim(c, w);
+    case NBD_CMD_FLUSH: return cmd_flush(c, w);
+    case NBD_CMD_CACHE: return cmd_cache(c, w);
+    case NBD_CMD_BLOCK_STATUS: return cmd_block_status(c, w);
+    default: return send_error(c, w, NBD_EINVAL, "unknown command");
     }
 }

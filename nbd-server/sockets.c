@@ -36,8 +36,19 @@ static volatile sig_atomic_t got_signal;
    SIGINT blocked, so only the accept loop ever sees them. */
 static sigset_t run_mask;
 
+static volatile sig_atomic_t opening;
+static const char *opening_path;
+
 static void on_signal(int sig)
 {
+    if (opening) {
+        static const char msg[] = "vdk-nbd: interrupted while opening the exports\n";
+        if (opening_path)
+            unlink(opening_path);
+        ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        (void)w;
+        _exit(1);
+    }
     got_signal = sig;
     int e = errno;
     char b = 's';
@@ -63,6 +74,22 @@ int nbd_signals_init(struct vdk_error **errp)
     sigdelset(&run_mask, SIGTERM);
     sigdelset(&run_mask, SIGINT);
     return 0;
+}
+
+void nbd_signals_opening(bool on, const char *unix_path)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    if (on) {
+        opening_path = unix_path;
+        opening = 1;
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    } else {
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+        opening = 0;
+    }
 }
 
 static int add_fd(struct nbd_listeners *l, int fd, struct vdk_error **errp)

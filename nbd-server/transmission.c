@@ -14,6 +14,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,7 +218,10 @@ static int read_request(struct pool *p, struct nbd_work **out)
 
 static void finish_work(struct pool *p, struct nbd_work *w)
 {
-    nbd_run_request(p->c, w);
+    int r = nbd_run_request(p->c, w);
+    if (r < 0)
+        nbd_log(NBD_LOG_DEBUG, "%s: reply to request %" PRIu64 " not sent: %s",
+                p->c->peer, be64toh(w->req.handle), strerror(-r));
     uint64_t cost = w->cost;
     vdk_buffer_free(w->buf);
     free(w);

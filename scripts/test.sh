@@ -23,7 +23,7 @@ VDK_PACKAGES="
   libargon2-dev
   clang libclang-rt-14-dev scdoc bash-completion
   qemu-utils qemu-system-x86 libnbd-bin python3-libnbd nbdkit cryptsetup-bin
-  busybox-static fio hyperfine strace
+  busybox-static fio hyperfine strace valgrind
   libvhdi-utils python3-libvhdi
 "
 

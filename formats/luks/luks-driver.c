@@ -31,6 +31,7 @@ struct luks_state {
 static const struct vdk_opt_desc luks_open_opts[] = {
     { "key-secret", VDK_OPT_STRING, "ID of the secret that provides the keyslot passphrase",
       NULL, NULL },
+    VDK_LUKS_LIMIT_OPTS(""),
     { NULL, 0, NULL, NULL, NULL },
 };
 
@@ -54,11 +55,15 @@ static int luks_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
 {
     struct luks_state *s = n->opaque;
     const char *id = vdk_opts_get(opts, "key-secret");
+    struct vdk_luks_limits lim;
     char *pass = NULL;
     size_t plen = 0;
     int r;
-    /* Metadata-only opens (info of a locked image) need no passphrase. */
-    bool nokey = (flags & VDK_O_NO_IO) && !id;
+    if ((r = vdk_luks_limits_from_opts(&lim, opts, "", errp)) < 0)
+        return r;
+    /* Metadata-only opens (info) derive no key, as qemu-img's: the
+       header is parsed, the passphrase not even looked up. */
+    bool nokey = (flags & VDK_O_NO_IO) != 0;
     /* A version we cannot read is refused before asking for a passphrase. */
     uint8_t magic[8];
     if (vdk_pread(n->file, magic, sizeof(magic), 0, 0) == 0 &&
@@ -68,7 +73,14 @@ static int luks_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
                               (unsigned)magic[7]);
     if (!nokey && (r = vdk_luks_get_secret(id, &pass, &plen, errp)) < 0)
         return r;
-    r = vdk_luks_open(&s->l, n->file, 0, 0, pass, plen, nokey ? VDK_LUKS_NO_KEY : 0, errp);
+    r = vdk_luks_open(&s->l, n->file, 0, 0, NULL, 0, VDK_LUKS_NO_KEY, errp);
+    if (r == 0 && !nokey) {
+        vdk_luks_set_limits(s->l, &lim);
+        if ((r = vdk_luks_unlock(s->l, pass, plen, errp)) < 0) {
+            vdk_luks_close(s->l);
+            s->l = NULL;
+        }
+    }
     vdk_secret_free(pass, plen);
     if (r < 0)
         return r;

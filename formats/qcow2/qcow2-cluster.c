@@ -37,6 +37,9 @@ static int l2_offset_of(struct vdk_node *n, uint64_t g, uint64_t *l2off)
     if (i >= s->l1_size)
         return 0;
     uint64_t e = s->l1[i], off = e & QCOW2_OFFSET_MASK;
+    if (e & QCOW2_L1_RESERVED & ~0x1ffull)
+        return qcow2_signal_corruption(n, "L1 entry 0x%" PRIx64 " has reserved bits set "
+                                       "(L1 index %" PRIu64 ")", e, i);
     if (!off)
         return 0;
     if (q_offset_in_cluster(s, e & 0x00ffffffffffffffull))
@@ -68,13 +71,28 @@ int qcow2_get_l2_entry(struct vdk_node *n, uint64_t g, uint64_t *entry, uint64_t
     return 0;
 }
 
-/* Type of the (sub)cluster containing g from its entry. */
+/* Type of the (sub)cluster containing g from its entry (in the L2 table
+   at l2off). */
 static int classify(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm, int64_t dlen,
-                    enum qcow2_map_type *type, uint64_t *host, bool *host_valid)
+                    uint64_t l2off, enum qcow2_map_type *type, uint64_t *host,
+                    bool *host_valid)
 {
     struct qcow2_state *s = n->opaque;
     *host = 0;
     *host_valid = false;
+    if (!(e & QCOW2_OFLAG_COMPRESSED)) {
+        /* Reserved bits mean damage: never guess what the entry meant.  In
+           v2 the zero flag is reserved, and reading past it would return
+           the cluster's stale bytes (qemu refuses with this message). */
+        if ((e & QCOW2_OFLAG_ZERO) && s->version < 3)
+            return qcow2_signal_corruption(n, "Zero cluster entry found in pre-v3 image "
+                                           "(L2 offset: %#" PRIx64 ", L2 index: %#" PRIx64
+                                           ")", l2off, l2_index(s, g));
+        if (e & qcow2_l2_reserved(s))
+            return qcow2_signal_corruption(n, "L2 entry 0x%" PRIx64 " has reserved bits set "
+                                           "(L2 offset: %#" PRIx64 ", L2 index: %#" PRIx64
+                                           ")", e, l2off, l2_index(s, g));
+    }
     if (e & QCOW2_OFLAG_COMPRESSED) {
         if (s->data != n->file)
             return qcow2_signal_corruption(n, "compressed cluster with an external data file");
@@ -102,7 +120,7 @@ static int classify(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm, int
             return qcow2_signal_corruption(n, "allocated subcluster without a host "
                                            "cluster at guest offset 0x%" PRIx64, g);
         *type = a ? QCOW2_MAP_NORMAL : z ? QCOW2_MAP_ZERO : QCOW2_MAP_UNALLOCATED;
-    } else if ((e & QCOW2_OFLAG_ZERO) && s->version >= 3) {
+    } else if (e & QCOW2_OFLAG_ZERO) {
         *type = QCOW2_MAP_ZERO;
     } else {
         *type = has ? QCOW2_MAP_NORMAL : QCOW2_MAP_UNALLOCATED;
@@ -160,7 +178,7 @@ int qcow2_get_mapping(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         uint64_t bm = s->extended_l2 ? q_be64(tbl + i * 16 + 8) : 0;
         enum qcow2_map_type t;
         bool hv;
-        if ((r = classify(n, g, e, bm, dlen, &t, &host, &hv)) < 0)
+        if ((r = classify(n, g, e, bm, dlen, l2off, &t, &host, &hv)) < 0)
             return r;
         uint64_t unit = 1ull << s->sc_bits;
         uint64_t len = vdk_min_u64(vdk_align_down(g, unit) + unit, end) - g;

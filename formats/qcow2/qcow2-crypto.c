@@ -147,8 +147,16 @@ int qcow2_crypto_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
         return vdk_error_setf(errp, EINVAL, "Parameter 'encrypt.key-secret' is "
                               "required for cipher (or set VDK_SECRET)");
     }
-    r = vdk_luks_open(&s->luks, n->file, s->crypto_offset, s->crypto_length, pass, plen,
-                      nokey ? VDK_LUKS_NO_KEY : 0, errp);
+    struct vdk_luks_limits lim;
+    r = vdk_luks_limits_from_opts(&lim, opts, "encrypt.", errp);
+    if (r == 0)
+        r = vdk_luks_open(&s->luks, n->file, s->crypto_offset, s->crypto_length, NULL, 0,
+                          VDK_LUKS_NO_KEY, errp);
+    if (r == 0 && !nokey) {
+        vdk_luks_set_limits(s->luks, &lim);
+        if ((r = vdk_luks_unlock(s->luks, pass, plen, errp)) < 0)
+            vdk_luks_close(s->luks);
+    }
     vdk_secret_free(pass, plen);
     if (r < 0) {
         s->luks = NULL;

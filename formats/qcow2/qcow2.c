@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "formats/qcow2/qcow2.h"
+#include "formats/luks/luks.h"
 #include "formats/qcow2/qcow2-snapshot.h"
 
 /* Default cache budgets (bytes), as qemu: the L2 cache covers the whole
@@ -33,6 +34,7 @@ static const struct vdk_opt_desc qcow2_open_opts[] = {
     { "encrypt.key-secret", VDK_OPT_STRING, "ID of the secret that provides the LUKS "
       "passphrase", NULL, NULL },
     { "encrypt.format", VDK_OPT_STRING, "Encryption format expected (luks)", NULL, NULL },
+    VDK_LUKS_LIMIT_OPTS("encrypt."),
     { NULL, 0, NULL, NULL, NULL },
 };
 
@@ -461,6 +463,10 @@ static int qcow2_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     if ((r = qcow2_refcount_init(n, errp)) < 0)
         goto fail;
     if ((sn_id || sn_name) && (r = qcow2_snapshot_load_tmp(n, sn_id, sn_name, errp)) < 0)
+        goto fail;
+    /* A damaged snapshot table (qemu refuses every open of it) may be read
+       past, but never written beside: a write open validates it whole. */
+    if (s->writable && !s->repair_open && (r = qcow2_snapshot_validate(n, errp)) < 0)
         goto fail;
 
     n->size = s->size;

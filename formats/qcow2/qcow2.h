@@ -256,6 +256,13 @@ static inline bool qcow2_std_entry_has_host(const struct qcow2_state *s, uint64_
             ((s->incompat & QCOW2_INCOMPAT_DATA_FILE) && (e & QCOW2_OFLAG_COPIED)));
 }
 
+/* Reserved bits of a standard (uncompressed) L2 entry: bits 1-8 and 56-61,
+   and bit 0 (the zero flag) with extended L2 entries (spec) and in v2. */
+static inline uint64_t qcow2_l2_reserved(const struct qcow2_state *s)
+{
+    return QCOW2_L2_RESERVED | (s->extended_l2 || s->version < 3 ? QCOW2_OFLAG_ZERO : 0);
+}
+
 static inline uint64_t q_offset_in_cluster(const struct qcow2_state *s, uint64_t o)
 {
     return o & (s->cluster_size - 1);
