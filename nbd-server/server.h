@@ -14,6 +14,7 @@
  *                   worker pool, the in-flight cap
  *   commands.c      running requests, simple and structured replies
  *   export.c        export definitions, opening images, export flags
+ *   sendfile.c      zero-copy large reads of raw and read-only qcow2 images
  *   log.c           stderr or syslog
  *
  * Every length read from a client is bounded before use: option payloads
@@ -126,6 +127,8 @@ struct nbd_export {
     bool discard;            /* --discard=unmap: trims and may-unmap zeroes */
     bool writethrough;       /* every write is FUA */
     atomic_uint clients;
+    int sf_fd;               /* sendfile.c: the image file, or -1 */
+    struct vdk_node *sf_node;/* the node whose offsets sf_fd serves */
 };
 
 struct nbd_server {
@@ -200,6 +203,23 @@ struct nbd_work {
    client is gone; the connection is then marked dead).  An error of the
    request itself is a reply, not a failure. */
 int nbd_run_request(struct nbd_conn *c, struct nbd_work *w);
+/* A request buffer of at least n bytes, from this thread's one-slot cache
+   when it fits; give it back with nbd_buf_put (same thread), never free. */
+void *nbd_buf_get(size_t n);
+void nbd_buf_put(void *p, size_t n);
+
+/* Fill a structured reply chunk header (handle kept in wire order). */
+void nbd_chunk_header(struct nbd_structured_reply *h, uint16_t flags, uint16_t type,
+                      uint64_t handle, uint32_t len);
+
+/* ---- sendfile.c ---- */
+/* Decide whether e's reads may use sendfile (see sendfile.c); direct:
+   the image is opened with O_DIRECT. */
+void nbd_export_setup_sendfile(struct nbd_export *e, bool direct);
+void nbd_export_close_sendfile(struct nbd_export *e);
+/* Answer a READ by sendfile.  1: answered (or the connection is dead),
+   0: not eligible, use the ordinary path. */
+int nbd_read_sendfile(struct nbd_conn *c, const struct nbd_work *w);
 
 /* Map -errno to the protocol's error numbers. */
 uint32_t nbd_errno_to_wire(int err);
