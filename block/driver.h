@@ -19,8 +19,31 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "vdk/block.h"
+
+struct json_object;
+
+/* Block-status bits for drivers only, beside the public VDK_BS_* ones. */
+enum {
+    VDK_BS_RECURSE    = 1u << 6, /* status is that of *file at *map (raw
+                                    passthrough) */
+    VDK_BS_PEEK_HOLES = 1u << 7, /* DATA at *map may be a hole of *file,
+                                    which reads as zeros: ask *file (qcow2
+                                    with preallocated metadata) */
+};
+
+/* What a format's get_info callback fills (vdk_get_info adds the rest). */
+struct vdk_driver_info {
+    uint32_t cluster_size;       /* 0: none */
+    bool encrypted;
+    bool has_dirty_flag;
+    bool dirty_flag;
+    /* qemu's "format-specific" object ({"type": .., "data": {..}}) or
+       NULL; the generic layer takes the reference */
+    struct json_object *format_specific;
+};
 #include "vdk/error.h"
 #include "vdk/options.h"
 
@@ -57,7 +80,9 @@ struct vdk_node {
     unsigned open_flags;       /* VDK_O_* */
     bool read_only;
     bool probed;               /* format was guessed */
-    bool protect_sector0;      /* probed raw: refuse writes to bytes 0..511 */
+    bool protect_sector0;      /* probed raw: refuse writes to bytes 0..511
+                                  that make it probe as another format */
+    pthread_mutex_t sector0_lock; /* held across such a write's check and I/O */
     bool growable;             /* protocol whose size follows writes (file,
                                   memory): requests are not bounded by size;
                                   reads past the end return zeros */
@@ -65,8 +90,11 @@ struct vdk_node {
                                   need not read as zeros (drv->no_zero_init
                                   for one image, e.g. encrypted preallocation) */
     uint64_t size;             /* guest-visible length, kept by drivers */
+    uint32_t cluster_size;     /* allocation unit, set by open (0: none) */
     struct vdk_limits limits;
     unsigned supported_write_flags; /* VDK_REQ_FUA if native */
+    bool needs_compressed_writes;   /* set by open: every write compressed
+                                       (streamOptimized VMDK) */
     unsigned supported_zero_flags;  /* VDK_REQ_MAY_UNMAP | VDK_REQ_FUA */
     atomic_int refcnt;
 
@@ -94,6 +122,12 @@ struct vdk_driver {
      * fewer for short files) is this format.  Raw answers 1.
      */
     int (*probe)(const uint8_t *buf, size_t len, const char *filename);
+    /*
+     * Optional, for formats with a trailer (a fixed VHD's footer): score
+     * the last len (512) bytes of a file of file_len bytes.  The format's
+     * score is the larger of the two.
+     */
+    int (*probe_tail)(const uint8_t *tail, size_t len, uint64_t file_len);
 
     /*
      * Open.  For formats n->file is already open; the driver reads its
@@ -116,6 +150,12 @@ struct vdk_driver {
      */
     int (*create)(const char *filename, struct vdk_node *file,
                   struct vdk_opts *opts, struct vdk_error **errp);
+    /*
+     * Optional: check create options (a copy) as create would, without
+     * touching any file, so that a create refused for its options leaves
+     * an existing file as it was.  create repeats the checks.
+     */
+    int (*create_check)(const char *filename, struct vdk_opts *opts, struct vdk_error **errp);
 
     int (*pread)(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                  void *buf, unsigned flags);
@@ -156,8 +196,19 @@ struct vdk_driver {
      */
     int (*make_empty)(struct vdk_node *n, struct vdk_error **errp);
 
+    /*
+     * Zero-copy reads (protocols; vdk_node_map): point *ptr at the bytes
+     * [offset, offset+bytes) of the node, valid until the node closes, or
+     * fail -ENOTSUP (cannot map here) / -EFAULT (bytes gone).  The range
+     * is inside the node's length.  unmap returns -EFAULT when the bytes
+     * handed out may have been replaced since (file truncated by a
+     * process ignoring the locks).  NULL: not mappable.
+     */
+    int (*map)(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void **ptr);
+    int (*unmap)(struct vdk_node *n, const void *ptr, uint64_t bytes);
+
     /* Fill cluster_size, encrypted, dirty flag, format_specific. */
-    int (*get_info)(struct vdk_node *n, struct vdk_image_info *info,
+    int (*get_info)(struct vdk_node *n, struct vdk_driver_info *info,
                     struct vdk_error **errp);
     int (*check)(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
                  struct vdk_error **errp);
@@ -187,13 +238,24 @@ extern const struct vdk_driver vdk_driver_file;
 extern const struct vdk_driver vdk_driver_memory;
 extern const struct vdk_driver vdk_driver_null;
 extern const struct vdk_driver vdk_driver_nbd;
-/* Test-only (tests make it visible with vdk_driver_set_test_extra). */
-extern const struct vdk_driver vdk_driver_record;
 extern const struct vdk_driver vdk_driver_raw;
 extern const struct vdk_driver vdk_driver_qcow2;
 extern const struct vdk_driver vdk_driver_vpc;
+extern const struct vdk_driver vdk_driver_vmdk;
+extern const struct vdk_driver vdk_driver_ova;
 extern const struct vdk_driver vdk_driver_luks;
+extern const struct vdk_driver vdk_driver_vdi;
+extern const struct vdk_driver vdk_driver_parallels;
+extern const struct vdk_driver vdk_driver_vhdx;
 extern const struct vdk_driver vdk_driver_overlay;
+extern const struct vdk_driver vdk_driver_fault;
+
+/* Bytes of an image the format probes look at. */
+#define VDK_PROBE_BYTES 4096
+/* The format driver whose probe scores buf highest; NULL when none does,
+   or a format vdk has no driver for wins (block/probe.c). */
+const struct vdk_driver *vdk_probe_buf(const uint8_t *buf, size_t len,
+                                       const char *filename);
 
 /*
  * Node lifecycle for code that builds graphs by hand (filters): a new node
@@ -211,6 +273,15 @@ void vdk_node_free_internal(struct vdk_node *n);
  * after the built-in table.  NULL removes it.  Programs never call this.
  */
 void vdk_driver_set_test_extra(const struct vdk_driver *drv);
+
+/*
+ * Probing (block/probe.c): the format driver with the highest score for
+ * the protocol node `file`.  A format vdk recognises but has no driver for
+ * (or a driver that does not take this variant) fails with an error naming
+ * it; nothing recognised at all gives raw (score 1).
+ */
+int vdk_probe_format(struct vdk_node *file, const struct vdk_driver **out,
+                     struct vdk_error **errp);
 
 /* Driver used for a URI such as "nbd://..."; NULL if not a URI we serve. */
 const struct vdk_driver *vdk_driver_for_uri(const char *filename);
@@ -231,9 +302,21 @@ int vdk_open_protocol(struct vdk_node **out, const char *filename,
  */
 char *vdk_path_combine(const char *base_filename, const char *rel);
 
-/* Allocate a zeroed, page-aligned buffer suitable for O_DIRECT. */
+/*
+ * Guest bytes [offset, offset+bytes) below a format node: from its backing
+ * node, zeros past the backing node's end or without one (copy-on-write
+ * fills).  0 or -errno.
+ */
+int vdk_node_read_backing(struct vdk_node *n, uint64_t offset, uint64_t bytes, uint8_t *buf);
+
+/* Allocate a zeroed, page-aligned buffer suitable for O_DIRECT (the
+   public vdk_buffer_alloc() without the zeroing is the one allocator). */
 void *vdk_blk_alloc(size_t size);
 void vdk_blk_free(void *p);
+
+/* read() until n bytes, end of file or an error other than EINTR: the
+   bytes read, or -errno.  (block/util.c; vdk_read_file() is built on it.) */
+ssize_t vdk_read_full(int fd, void *buf, size_t n);
 
 /* Minimum of two uint64_t. */
 static inline uint64_t vdk_min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
@@ -241,7 +324,8 @@ static inline uint64_t vdk_align_down(uint64_t x, uint64_t a) { return x & ~(a -
 static inline uint64_t vdk_align_up(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
 static inline bool vdk_is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
 
-/* Effective max transfer of a node (never 0, multiple of alignment). */
+/* Effective max transfer of a node (never 0, multiple of alignment;
+   block/io.c). */
 uint32_t vdk_node_effective_max_transfer(const struct vdk_node *n);
 
 #endif /* VDK_BLOCK_DRIVER_H */

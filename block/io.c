@@ -72,9 +72,41 @@ static int check_write(struct vdk_node *n, uint64_t offset, uint64_t bytes)
 {
     if (n->read_only)
         return -EPERM;
-    if (n->protect_sector0 && offset < 512 && bytes)
-        return -EPERM;
     return check_range(n, offset, bytes);
+}
+
+/*
+ * A probed raw image (QEMU's rule): a write that touches the first 512
+ * bytes is refused only when the probe window, with the write applied,
+ * would name another format.  buf NULL stands for zeros (write-zeroes,
+ * discard).  The caller holds n->sector0_lock across this check and the
+ * write, so two halves of a header cannot pass one at a time.
+ */
+static bool sector0_write_needs_check(const struct vdk_node *n, uint64_t offset,
+                                      uint64_t bytes)
+{
+    return n->protect_sector0 && offset < 512 && bytes;
+}
+
+static int sector0_check(struct vdk_node *n, const void *buf, uint64_t bytes,
+                         uint64_t offset)
+{
+    size_t w = (size_t)vdk_min_u64(n->size, VDK_PROBE_BYTES);
+    uint8_t *win = calloc(1, VDK_PROBE_BYTES);
+    if (!win)
+        return -ENOMEM;
+    int r = w ? vdk_pread(n, win, w, 0, 0) : 0;
+    if (r == 0 && offset < w) {
+        size_t c = (size_t)vdk_min_u64(bytes, w - offset);
+        if (buf)
+            memcpy(win + offset, buf, c);
+        else
+            memset(win + offset, 0, c);
+        if (vdk_probe_buf(win, w, n->filename) != &vdk_driver_raw)
+            r = -EPERM;
+    }
+    free(win);
+    return r;
 }
 
 /* Aligned read, split at max transfer. */
@@ -236,21 +268,14 @@ done:
     return r;
 }
 
-int vdk_pwrite(struct vdk_node *n, const void *buf, uint64_t bytes,
-               uint64_t offset, unsigned flags)
+static int pwrite_checked(struct vdk_node *n, const void *buf, uint64_t bytes,
+                          uint64_t offset, unsigned flags)
 {
     int r = check_write(n, offset, bytes);
     if (r < 0 || bytes == 0)
         return r;
     if ((flags & VDK_REQ_COMPRESSED) && !(n->supported_write_flags & VDK_REQ_COMPRESSED))
         return -ENOTSUP;
-    if (flags & VDK_REQ_NO_TOUCH) {
-        uint32_t a = n->limits.request_alignment;
-        /* Read-modify-write would copy the caller's bytes. */
-        if (!(n->supported_write_flags & VDK_REQ_NO_TOUCH) ||
-            (a > 1 && ((offset | bytes) & (a - 1))))
-            return -ENOTSUP;
-    }
     r = write_common(n, buf, bytes, offset, flags);
     if (r == 0 && (flags & VDK_REQ_FUA) && !(n->supported_write_flags & VDK_REQ_FUA))
         r = vdk_flush(n);
@@ -278,8 +303,8 @@ static int zeroes_by_writing(struct vdk_node *n, uint64_t offset, uint64_t bytes
     return r;
 }
 
-int vdk_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
-                      unsigned flags)
+static int pwrite_zeroes_checked(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                                 unsigned flags)
 {
     int r = check_write(n, offset, bytes);
     if (r < 0 || bytes == 0)
@@ -343,7 +368,7 @@ int vdk_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     return r;
 }
 
-int vdk_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes)
+static int discard_checked(struct vdk_node *n, uint64_t offset, uint64_t bytes)
 {
     int r = check_write(n, offset, bytes);
     if (r < 0 || bytes == 0)
@@ -367,6 +392,50 @@ int vdk_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes)
     if (track)
         track_end(n, &tr);
     return r == -ENOTSUP ? 0 : r;
+}
+
+enum write_kind { WRITE_DATA, WRITE_ZEROES, WRITE_DISCARD };
+
+static int write_dispatch(struct vdk_node *n, enum write_kind k, const void *buf,
+                          uint64_t bytes, uint64_t offset, unsigned flags)
+{
+    switch (k) {
+    case WRITE_DATA: return pwrite_checked(n, buf, bytes, offset, flags);
+    case WRITE_ZEROES: return pwrite_zeroes_checked(n, offset, bytes, flags);
+    default: return discard_checked(n, offset, bytes);
+    }
+}
+
+static int write_entry(struct vdk_node *n, enum write_kind k, const void *buf,
+                       uint64_t bytes, uint64_t offset, unsigned flags)
+{
+    if (!sector0_write_needs_check(n, offset, bytes))
+        return write_dispatch(n, k, buf, bytes, offset, flags);
+    int r = check_write(n, offset, bytes);
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&n->sector0_lock);
+    r = sector0_check(n, k == WRITE_DATA ? buf : NULL, bytes, offset);
+    if (r == 0)
+        r = write_dispatch(n, k, buf, bytes, offset, flags);
+    pthread_mutex_unlock(&n->sector0_lock);
+    return r;
+}
+
+int vdk_pwrite(struct vdk_node *n, const void *buf, uint64_t bytes, uint64_t offset,
+               unsigned flags)
+{
+    return write_entry(n, WRITE_DATA, buf, bytes, offset, flags);
+}
+
+int vdk_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes, unsigned flags)
+{
+    return write_entry(n, WRITE_ZEROES, NULL, bytes, offset, flags);
+}
+
+int vdk_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes)
+{
+    return write_entry(n, WRITE_DISCARD, NULL, bytes, offset, 0);
 }
 
 int vdk_flush(struct vdk_node *n)
@@ -422,4 +491,31 @@ int vdk_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc prealloc,
                               "use the --shrink option to make an image smaller; "
                               "data past the new end is lost");
     return n->drv->truncate(n, size, prealloc, allow_shrink, errp);
+}
+
+int vdk_node_map(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void **ptr)
+{
+    if (!n->drv->map)
+        return -ENOTSUP;
+    int64_t len = vdk_get_length(n);
+    if (len < 0)
+        return (int)len;
+    if (bytes == 0 || offset > (uint64_t)len || bytes > (uint64_t)len - offset)
+        return -EINVAL;
+    return n->drv->map(n, offset, bytes, ptr);
+}
+
+int vdk_node_unmap(struct vdk_node *n, const void *ptr, uint64_t bytes)
+{
+    return n->drv->unmap ? n->drv->unmap(n, ptr, bytes) : 0;
+}
+
+uint32_t vdk_node_effective_max_transfer(const struct vdk_node *n)
+{
+    uint32_t mt = n->limits.max_transfer ? n->limits.max_transfer : VDK_DEFAULT_MAX_TRANSFER;
+    if (mt > VDK_MAX_REQUEST)
+        mt = VDK_MAX_REQUEST;
+    uint32_t a = n->limits.request_alignment;
+    mt = (uint32_t)vdk_align_down(mt, a);
+    return mt ? mt : a;
 }

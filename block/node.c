@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The node graph: opening an image (protocol node, probing, format node,
- * backing chain), references and closing.
+ * Opening an image: protocol node, probing, format node, backing chain.
+ * The node's lifetime and inspection are graph.c's.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -15,7 +15,6 @@
 /* Deep enough for long external-snapshot chains, bounded against loops
    that escape identity checks (e.g. through URIs). */
 #define VDK_MAX_CHAIN_DEPTH 1000
-#define PROBE_BYTES 4096
 
 struct chain_ctx {
     char **ids;
@@ -68,68 +67,6 @@ static int chain_enter(struct chain_ctx *c, const char *filename,
     c->ids = ni;
     c->ids[c->n++] = id;
     return 0;
-}
-
-struct vdk_node *vdk_node_new_internal(const struct vdk_driver *drv, const char *filename)
-{
-    struct vdk_node *n = calloc(1, sizeof(*n));
-    if (!n)
-        return NULL;
-    n->drv = drv;
-    if (drv->state_size && !(n->opaque = calloc(1, drv->state_size))) {
-        free(n);
-        return NULL;
-    }
-    n->filename = filename ? strdup(filename) : NULL;
-    n->limits.request_alignment = 1;
-    atomic_init(&n->refcnt, 1);
-    pthread_mutex_init(&n->track_lock, NULL);
-    pthread_cond_init(&n->track_cond, NULL);
-    return n;
-}
-
-void vdk_node_free_internal(struct vdk_node *n)
-{
-    if (n->backing)
-        vdk_node_unref(n->backing);
-    if (n->file)
-        vdk_node_unref(n->file);
-    pthread_mutex_destroy(&n->track_lock);
-    pthread_cond_destroy(&n->track_cond);
-    free(n->opaque);
-    free(n->filename);
-    free(n->display_name);
-    free(n->backing_file);
-    free(n->backing_fmt);
-    free(n->full_backing_file);
-    free(n);
-}
-
-void vdk_node_ref(struct vdk_node *n)
-{
-    if (n)
-        atomic_fetch_add(&n->refcnt, 1);
-}
-
-void vdk_node_unref(struct vdk_node *n)
-{
-    if (!n || atomic_fetch_sub(&n->refcnt, 1) != 1)
-        return;
-    if (n->drv->close)
-        n->drv->close(n);
-    vdk_node_free_internal(n);
-}
-
-int vdk_close(struct vdk_node *n)
-{
-    if (!n)
-        return 0;
-    int r = 0;
-    if (atomic_load(&n->refcnt) == 1 && !n->read_only &&
-        !(n->open_flags & (VDK_O_UNSAFE | VDK_O_NO_FLUSH_ON_CLOSE)))
-        r = vdk_flush(n);
-    vdk_node_unref(n);
-    return r;
 }
 
 /*
@@ -213,46 +150,6 @@ out:
     return r;
 }
 
-/* Pick the format with the highest probe score. */
-static int probe_format(struct vdk_node *file, const struct vdk_driver **out,
-                        struct vdk_error **errp)
-{
-    uint8_t *buf = calloc(1, PROBE_BYTES);
-    if (!buf)
-        return vdk_error_setf(errp, ENOMEM, "out of memory");
-    int64_t len = vdk_get_length(file);
-    if (len < 0) {
-        free(buf);
-        return vdk_error_setf_errno(errp, (int)len, "cannot get the length of '%s'",
-                                    file->filename);
-    }
-    size_t n = (size_t)vdk_min_u64((uint64_t)len, PROBE_BYTES);
-    int r = n ? vdk_pread(file, buf, n, 0, 0) : 0;
-    if (r < 0) {
-        free(buf);
-        return vdk_error_setf_errno(errp, r, "cannot read '%s' to probe its format",
-                                    file->filename);
-    }
-    const struct vdk_driver *best = NULL;
-    int best_score = 0;
-    for (size_t i = 0; vdk_driver_nth(i); i++) {
-        const struct vdk_driver *d = vdk_driver_nth(i);
-        if (d->kind != VDK_DRV_FORMAT || !d->probe)
-            continue;
-        int s = d->probe(buf, n, file->filename);
-        if (s > best_score) {
-            best_score = s;
-            best = d;
-        }
-    }
-    free(buf);
-    if (!best)
-        return vdk_error_setf(errp, EINVAL, "could not determine the format of '%s'",
-                              file->filename);
-    *out = best;
-    return 0;
-}
-
 static int open_image(struct vdk_node **out, const char *filename,
                       const char *format, struct vdk_opts *opts, unsigned flags,
                       struct chain_ctx *chain, struct vdk_error **errp);
@@ -294,6 +191,48 @@ static int open_backing(struct vdk_node *n, struct vdk_opts *bopts,
     return r;
 }
 
+/* Open a filter node over the image file_opts names.  Consumes both
+   option lists. */
+static int open_filter(struct vdk_node **out, const struct vdk_driver *drv,
+                       struct vdk_opts *opts, struct vdk_opts *file_opts, unsigned flags,
+                       struct chain_ctx *chain, struct vdk_error **errp)
+{
+    struct vdk_node *child = NULL, *n = NULL;
+    int r;
+    if (!drv->open) {
+        vdk_opts_free(file_opts);
+        vdk_opts_free(opts);
+        return vdk_error_setf(errp, EINVAL, "driver '%s' cannot be opened by name",
+                              drv->name);
+    }
+    if (!vdk_opts_count(file_opts)) {
+        vdk_opts_free(file_opts);
+        vdk_opts_free(opts);
+        return vdk_error_setf(errp, EINVAL, "%s: no image below (give file.filename= "
+                              "or file.driver=...)", drv->name);
+    }
+    r = open_image(&child, NULL, NULL, file_opts, flags, chain, errp);
+    if (r < 0) {
+        vdk_opts_free(opts);
+        return r;
+    }
+    n = vdk_node_new_internal(drv, child->filename);
+    if (!n) {
+        vdk_node_unref(child);
+        vdk_opts_free(opts);
+        return vdk_error_setf(errp, ENOMEM, "out of memory");
+    }
+    n->file = child;
+    r = node_open_driver(n, opts, flags, errp);
+    vdk_opts_free(opts);
+    if (r < 0) {
+        vdk_node_free_internal(n); /* unreferences the child */
+        return r;
+    }
+    *out = n;
+    return 0;
+}
+
 static int open_image(struct vdk_node **out, const char *filename,
                       const char *format, struct vdk_opts *opts, unsigned flags,
                       struct chain_ctx *chain, struct vdk_error **errp)
@@ -322,6 +261,13 @@ static int open_image(struct vdk_node **out, const char *filename,
     if (!file_opts || !backing_opts) {
         r = vdk_error_setf(errp, ENOMEM, "out of memory");
         goto fail;
+    }
+    /* A filter (fault): its child ("file.") is a whole image, opened as
+       if named alone (format from file.driver, else probed). */
+    if (drv && drv->kind == VDK_DRV_FILTER) {
+        vdk_opts_free(backing_opts);
+        backing_opts = NULL;
+        return open_filter(out, drv, opts, file_opts, flags, chain, errp);
     }
     if (!filename)
         filename = vdk_opts_get(opts, "filename");
@@ -355,17 +301,30 @@ static int open_image(struct vdk_node **out, const char *filename,
         return r;
     }
 
-    r = vdk_open_protocol(&file, fname, file_opts, flags, errp);
+    /* A metadata-only open (info) locks as qemu-img info: a format with
+       metadata must not change under it (hold consistent read, deny
+       writers), raw takes no lock.  When probing, the lock comes after. */
+    bool info_open = (flags & VDK_O_NO_IO) && !(flags & (VDK_O_RDWR | VDK_O_SHARE));
+    unsigned pflags = flags;
+    if (info_open && drv && drv != &vdk_driver_raw)
+        pflags &= ~VDK_O_NO_IO;
+    r = vdk_open_protocol(&file, fname, file_opts, pflags, errp);
     file_opts = NULL;
     if (r < 0)
         goto fail;
 
     bool probed = false;
     if (!drv) {
-        r = probe_format(file, &drv, errp);
+        r = vdk_probe_format(file, &drv, errp);
         if (r < 0)
             goto fail;
         probed = true;
+        if (info_open && drv != &vdk_driver_raw && file->drv->reopen) {
+            r = file->drv->reopen(file, flags & ~VDK_O_NO_IO, errp);
+            if (r < 0)
+                goto fail;
+            file->open_flags = flags & ~VDK_O_NO_IO;
+        }
     }
 
     n = vdk_node_new_internal(drv, fname);
@@ -385,7 +344,8 @@ static int open_image(struct vdk_node **out, const char *filename,
     if (probed && drv == &vdk_driver_raw && (flags & VDK_O_RDWR)) {
         n->protect_sector0 = true;
         vdk_warn("image format was not specified for '%s' and probing guessed raw; "
-                 "writes to its first 512 bytes are refused. Specify the 'raw' format "
+                 "writes to its first 512 bytes that would make it probe as another format are "
+                 "refused. Specify the 'raw' format "
                  "explicitly to remove the restrictions.", fname);
     }
 
@@ -439,45 +399,3 @@ int vdk_open_opts(struct vdk_node **out, struct vdk_opts *opts, unsigned flags,
 }
 
 /* ---- inspection ---- */
-
-const char *vdk_node_driver_name(const struct vdk_node *n) { return n->drv->name; }
-const char *vdk_node_filename(const struct vdk_node *n) { return n->filename; }
-struct vdk_node *vdk_node_file(const struct vdk_node *n) { return n->file; }
-struct vdk_node *vdk_node_backing(const struct vdk_node *n) { return n->backing; }
-bool vdk_node_is_read_only(const struct vdk_node *n) { return n->read_only; }
-bool vdk_node_is_format(const struct vdk_node *n) { return n->drv->kind == VDK_DRV_FORMAT; }
-
-bool vdk_node_has_zero_init(const struct vdk_node *n)
-{
-    for (; n; n = n->file)
-        if (n->drv->no_zero_init || n->no_zero_init)
-            return false;
-    return true;
-}
-const char *vdk_node_backing_name(const struct vdk_node *n) { return n->backing_file; }
-const char *vdk_node_backing_format(const struct vdk_node *n) { return n->backing_fmt; }
-uint32_t vdk_node_alignment(const struct vdk_node *n) { return n->limits.request_alignment; }
-uint32_t vdk_node_max_transfer(const struct vdk_node *n) { return vdk_node_effective_max_transfer(n); }
-unsigned vdk_node_write_flags(const struct vdk_node *n) { return n->supported_write_flags; }
-
-uint32_t vdk_node_cluster_size(const struct vdk_node *n)
-{
-    struct vdk_image_info info = { 0 };
-    if (!n->drv->get_info)
-        return 0;
-    if (n->drv->get_info((struct vdk_node *)n, &info, NULL) < 0)
-        return 0;
-    uint32_t cs = info.cluster_size;
-    vdk_image_info_clear(&info);
-    return cs;
-}
-
-uint32_t vdk_node_effective_max_transfer(const struct vdk_node *n)
-{
-    uint32_t mt = n->limits.max_transfer ? n->limits.max_transfer : VDK_DEFAULT_MAX_TRANSFER;
-    if (mt > VDK_MAX_REQUEST)
-        mt = VDK_MAX_REQUEST;
-    uint32_t a = n->limits.request_alignment;
-    mt = (uint32_t)vdk_align_down(mt, a);
-    return mt ? mt : a;
-}

@@ -13,6 +13,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "block/driver.h"
 #include "vdk/options.h"
 #include "vdk/secret.h"
 
@@ -64,18 +65,14 @@ static int read_secret_file(const char *path, char **out, size_t *len,
         close(fd);
         return vdk_error_setf(errp, ENOMEM, "out of memory");
     }
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t k = read(fd, buf + got, (size_t)st.st_size - got);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-    }
+    ssize_t got = vdk_read_full(fd, buf, (size_t)st.st_size);
     close(fd);
+    if (got < 0) {
+        vdk_secret_free(buf, (size_t)st.st_size);
+        return vdk_error_setf_errno(errp, (int)-got, "cannot read secret file '%s'", path);
+    }
     *out = buf;
-    *len = got;
+    *len = (size_t)got;
     return 0;
 }
 

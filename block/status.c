@@ -33,11 +33,14 @@ int vdk_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
             return ret;
         if (lpnum == 0 || lpnum > bytes)
             return -EIO; /* driver bug: never loop forever on it */
+        /* A protocol holds the bytes as they are. */
+        if (n->drv->kind == VDK_DRV_PROTOCOL && (ret & VDK_BS_OFFSET_VALID))
+            ret |= VDK_BS_PLAIN;
     } else if (n->drv->kind == VDK_DRV_PROTOCOL || !n->file) {
         lpnum = bytes;
         lmap = offset;
         lfile = n;
-        ret = VDK_BS_DATA | VDK_BS_OFFSET_VALID;
+        ret = VDK_BS_DATA | VDK_BS_OFFSET_VALID | VDK_BS_PLAIN;
     } else {
         lpnum = bytes;
         lmap = offset;
@@ -56,7 +59,10 @@ int vdk_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         lpnum = p2;
         lmap = m2;
         lfile = f2;
-        ret = (r2 & ~(VDK_BS_EOF | VDK_BS_RECURSE)) | VDK_BS_ALLOCATED;
+        /* The child's bytes are the guest's only if this layer passes
+           them through as they are (raw yes, LUKS no). */
+        unsigned keep = (ret & VDK_BS_PLAIN) ? ~0u : ~(unsigned)VDK_BS_PLAIN;
+        ret = ((r2 & ~(VDK_BS_EOF | VDK_BS_RECURSE)) & keep) | VDK_BS_ALLOCATED;
     } else if ((ret & (VDK_BS_DATA | VDK_BS_ZERO | VDK_BS_OFFSET_VALID | VDK_BS_PEEK_HOLES)) ==
                    (VDK_BS_DATA | VDK_BS_OFFSET_VALID | VDK_BS_PEEK_HOLES) &&
                lfile && lfile != n && lfile->drv->kind == VDK_DRV_PROTOCOL) {
@@ -88,6 +94,8 @@ int vdk_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     }
     if (offset + lpnum == (uint64_t)len)
         ret |= VDK_BS_EOF;
+    if (!(ret & VDK_BS_OFFSET_VALID))
+        ret &= ~VDK_BS_PLAIN;
     *pnum = lpnum;
     if (map)
         *map = (ret & VDK_BS_OFFSET_VALID) ? lmap : 0;

@@ -7,13 +7,17 @@
  * file states a power cut could leave.  Not in the driver table: a test
  * makes it visible with vdk_driver_set_test_extra(&vdk_driver_record).
  */
-#ifndef VDK_BLOCK_RECORD_H
-#define VDK_BLOCK_RECORD_H
+#ifndef VDK_FILTERS_RECORD_H
+#define VDK_FILTERS_RECORD_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 struct vdk_node;
+struct vdk_driver;
+
+/* The driver (test seam: built into the tests' static library only). */
+extern const struct vdk_driver vdk_driver_record;
 
 enum vdk_record_kind { VDK_RECORD_WRITE, VDK_RECORD_FLUSH, VDK_RECORD_TRUNCATE };
 
@@ -29,4 +33,4 @@ size_t vdk_record_count(struct vdk_node *n);
 /* The i-th logged operation (valid until the node is closed), or NULL. */
 const struct vdk_record_op *vdk_record_get(struct vdk_node *n, size_t i);
 
-#endif /* VDK_BLOCK_RECORD_H */
+#endif /* VDK_FILTERS_RECORD_H */

@@ -103,7 +103,7 @@ static int raw_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     *pnum = bytes;
     *map = s->offset + offset;
     *file = n->file;
-    return VDK_BS_RECURSE | VDK_BS_OFFSET_VALID;
+    return VDK_BS_RECURSE | VDK_BS_OFFSET_VALID | VDK_BS_PLAIN;
 }
 
 static int raw_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc prealloc,
@@ -122,24 +122,43 @@ static int raw_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc pre
     return r;
 }
 
+/* The size and preallocation mode of a new raw image. */
+static int raw_create_params(struct vdk_opts *opts, uint64_t *size, int *pa,
+                             struct vdk_error **errp)
+{
+    int r = vdk_opts_get_size(opts, "size", 0, size, errp);
+    if (r < 0)
+        return r;
+    *pa = vdk_opts_get_enum(opts, "preallocation", vdk_prealloc_names, VDK_PREALLOC_OFF,
+                            errp);
+    if (*pa < 0)
+        return *pa;
+    if (*pa == VDK_PREALLOC_METADATA)
+        return vdk_error_setf(errp, EINVAL, "preallocation mode 'metadata' is not "
+                              "supported for raw images (use off, falloc or full)");
+    return 0;
+}
+
+static int raw_create_check(const char *filename, struct vdk_opts *opts,
+                            struct vdk_error **errp)
+{
+    uint64_t size;
+    int pa;
+    return raw_create_params(opts, &size, &pa, errp);
+}
+
 static int raw_create(const char *filename, struct vdk_node *file, struct vdk_opts *opts,
                       struct vdk_error **errp)
 {
     uint64_t size = 0;
-    int r = vdk_opts_get_size(opts, "size", 0, &size, errp);
+    int pa;
+    int r = raw_create_params(opts, &size, &pa, errp);
     if (r < 0)
         return r;
-    int pa = vdk_opts_get_enum(opts, "preallocation", vdk_prealloc_names,
-                               VDK_PREALLOC_OFF, errp);
-    if (pa < 0)
-        return pa;
-    if (pa == VDK_PREALLOC_METADATA)
-        return vdk_error_setf(errp, EINVAL, "preallocation mode 'metadata' is not "
-                              "supported for raw images (use off, falloc or full)");
     return vdk_truncate(file, size, (enum vdk_prealloc)pa, true, errp);
 }
 
-static int raw_get_info(struct vdk_node *n, struct vdk_image_info *info,
+static int raw_get_info(struct vdk_node *n, struct vdk_driver_info *info,
                         struct vdk_error **errp)
 {
     info->has_dirty_flag = true; /* qemu-img prints "dirty-flag": false for raw */
@@ -184,6 +203,7 @@ const struct vdk_driver vdk_driver_raw = {
     .probe = raw_probe,
     .open = raw_open,
     .create = raw_create,
+    .create_check = raw_create_check,
     .pread = raw_pread,
     .pwrite = raw_pwrite,
     .pwrite_zeroes = raw_pwrite_zeroes,

@@ -9,12 +9,13 @@
 #include <string.h>
 
 #include "img.h"
+#include "progress.h"
 
 const char img_amend_options[] =
     "  -o options    options to change; '-o help' (with -f) lists the format's options\n"
     "  -f fmt        image format (probed when absent)\n"
     "  -t cache      cache mode (default writeback)\n"
-    "  -p            show progress (accepted; amend is quick)\n"
+    "  -p            show progress\n"
     "  -q            quiet\n"
     "  --force       allow changes that may be unsafe (e.g. dropping encryption keys)\n"
     "  --image-opts  filename is an option string\n"
@@ -48,13 +49,15 @@ int img_cmd_amend(int argc, char **argv)
     };
     struct img_image_args ia = { .flags = VDK_O_RDWR };
     struct vdk_opts *o = NULL;
-    bool help = false;
+    bool help = false, progress = false, quiet = false;
     int c, ret = 1;
 
     while ((c = getopt_long(argc, argv, ":f:ho:pqt:", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': return img_command_help("amend");
-        case 'p': case 'q': case IMG_OPT_FORCE: break;
+        case 'p': progress = true; break;
+        case 'q': quiet = true; break;
+        case IMG_OPT_FORCE: break;
         case 'o':
             if (img_add_o_option(&o, optarg, &help))
                 goto out;
@@ -83,7 +86,14 @@ int img_cmd_amend(int argc, char **argv)
     if (img_open_or_report(&n, filename, ia.fmt, ia.image_opts, NULL, ia.flags))
         goto out;
     struct vdk_error *err = NULL;
+    struct progress *prog = progress_new(progress && !quiet, stdout);
+    progress_update(prog, 0, 1);
     int r = vdk_amend(n, o, &err);
+    if (r < 0)
+        progress_abort(prog);
+    else
+        progress_finish(prog);
+    progress_free(prog);
     if (r == -ENOTSUP) {
         vdk_error_free(err);
         ret = img_error("Format driver '%s' does not support option amendment",

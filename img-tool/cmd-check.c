@@ -124,7 +124,7 @@ int img_cmd_check(int argc, char **argv)
     struct vdk_node *n = NULL;
     if (img_open_or_report(&n, filename, ia.fmt, ia.image_opts, NULL, ia.flags | VDK_O_NO_BACKING))
         return 1;
-    struct vdk_check_result res;
+    struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
     struct vdk_error *err = NULL;
     int ret = 0;
     int r = vdk_check(n, &res, fix, &err);

@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vdk-img commit and rebase, over vdk_commit() / vdk_rebase():
+ * vdk-img commit, over vdk_commit():
  *   commit [--object objectdef] [--image-opts] [-q] [-f fmt] [-t cache]
  *          [-b base] [-r rate_limit] [-d] [-p] filename
- *   rebase [--object objectdef] [--image-opts] [-U] [-q] [-f fmt] [-t cache]
- *          [-T src_cache] [-p] [-u] -b backing_file [-F backing_fmt] filename
  */
 #include <getopt.h>
 #include <limits.h>
@@ -12,9 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "chain.h"
 #include "img.h"
-
+#include "progress.h"
 
 const char img_commit_options[] =
     "  -f fmt                 image format (probed when absent)\n"
@@ -25,35 +22,6 @@ const char img_commit_options[] =
     "  -p                     show progress\n"
     "  -q                     quiet\n"
     "  -r rate_limit          accepted for compatibility; not throttled\n";
-
-const char img_rebase_options[] =
-    "  -f fmt                 image format (probed when absent)\n"
-    "  -b backing_file        the new backing file (\"\" for none)\n"
-    "  -F backing_fmt         its format (recorded in the image)\n"
-    "  -u                     unsafe: change the reference only, copy no data\n"
-    "  -p                     show progress\n"
-    "  -U                     open without taking image locks\n"
-    "  -t/-T cache            cache modes\n";
-
-static const struct option chain_long_opts[] = {
-    { "help", no_argument, NULL, 'h' },
-    { "object", required_argument, NULL, IMG_OPT_OBJECT },
-    { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS },
-    { "force-share", no_argument, NULL, 'U' },
-    { NULL, 0, NULL, 0 },
-};
-
-/* qemu-img's progress line: "    (12.34/100%)" redrawn on a tty. */
-static void chain_progress(uint64_t done, uint64_t total, void *opaque)
-{
-    int *last = opaque;
-    int pct = total ? (int)(done * 10000 / total) : 10000;
-    if (pct == *last)
-        return;
-    *last = pct;
-    printf("    (%d.%02d/100%%)\r", pct / 100, pct % 100);
-    fflush(stdout);
-}
 
 /* Find the chain member whose file is `name` (as given, or the same file). */
 static struct vdk_node *find_in_chain(struct vdk_node *top, const char *name)
@@ -78,7 +46,7 @@ int img_cmd_commit(int argc, char **argv)
     bool quiet = false, keep = false, progress = false;
     int c;
     img_getopt_reset();
-    while ((c = getopt_long(argc, argv, ":hf:t:b:r:dpq", chain_long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hf:t:b:r:dpq", img_image_long_opts, NULL)) != -1) {
         switch (c) {
         case 'h': return img_command_help("commit");
         case 'b': base_name = optarg; break;
@@ -103,63 +71,11 @@ int img_cmd_commit(int argc, char **argv)
         vdk_close(top);
         return img_error("Did not find '%s' in the backing chain of '%s'", base_name, filename);
     }
-    int last = -1;
-    int r = vdk_commit(top, base, keep, (progress && !quiet) ? chain_progress : NULL, &last,
-                       &err);
-    if (progress && !quiet)
-        printf("    (100.00/100%%)\n");
-    int cr = vdk_close(top);
-    if (r < 0)
-        return img_report(err, NULL);
-    if (cr < 0)
-        return img_error("could not flush '%s'", filename);
-    if (!quiet)
+    struct progress *prog = progress_new(progress && !quiet, stdout);
+    progress_update(prog, 0, 1);
+    int r = vdk_commit(top, base, keep, img_chain_progress, prog, &err);
+    int ret = img_chain_done(top, filename, r, err, prog);
+    if (ret == 0 && !quiet)
         printf("Image committed.\n");
-    return 0;
-}
-
-int img_cmd_rebase(int argc, char **argv)
-{
-    struct img_image_args ia = { .flags = VDK_O_RDWR };
-    const char *backing = NULL, *bfmt = NULL;
-    bool quiet = false, unsafe = false, progress = false;
-    int c;
-    img_getopt_reset();
-    while ((c = getopt_long(argc, argv, ":hf:t:T:b:F:upqU", chain_long_opts, NULL)) != -1) {
-        switch (c) {
-        case 'h': return img_command_help("rebase");
-        case 'T': break; /* source cache mode: reads use the default */
-        case 'b': backing = optarg; break;
-        case 'F': bfmt = optarg; break;
-        case 'u': unsafe = true; break;
-        case 'p': progress = true; break;
-        case 'q': quiet = true; break;
-        default:
-            if (img_image_opt(&ia, c, optarg, argv))
-                return 1;
-        }
-    }
-    if (optind != argc - 1)
-        return img_usage_error("Expecting one image file name");
-    if (!backing)
-        return img_usage_error("Must specify backing file (-b)");
-    if (bfmt && !vdk_driver_find(bfmt))
-        return img_error("Unknown backing file format '%s'", bfmt);
-    const char *filename = argv[optind];
-    struct vdk_error *err = NULL;
-    struct vdk_node *top = NULL;
-    if (img_open_or_report(&top, filename, ia.fmt, ia.image_opts, NULL,
-                           ia.flags | (unsafe ? VDK_O_NO_BACKING : 0)))
-        return 1;
-    int last = -1;
-    int r = vdk_rebase(top, backing, bfmt, unsafe, (progress && !quiet) ? chain_progress : NULL,
-                       &last, &err);
-    if (progress && !quiet && !unsafe)
-        printf("    (100.00/100%%)\n");
-    int cr = vdk_close(top);
-    if (r < 0)
-        return img_report(err, NULL);
-    if (cr < 0)
-        return img_error("could not flush '%s'", filename);
-    return 0;
+    return ret;
 }

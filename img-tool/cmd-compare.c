@@ -17,7 +17,6 @@
 
 #include "convert.h"
 
-enum { OPT_OBJECT = 256, OPT_IMAGE_OPTS };
 
 struct image {
     const char *name;
@@ -33,13 +32,19 @@ struct cmp {
     uint64_t done, total;
 };
 
-static void compare_help(void)
-{
-    printf("Usage: %s compare [--object objectdef] [--image-opts] [-f fmt] [-F fmt]\n"
-           "         [-T src_cache] [-p] [-q] [-s] [-U] filename1 filename2\n\n"
-           "Exit status: 0 identical, 1 different, 2 open error, 3 block status\n"
-           "error, 4 read error.\n", IMG_PROG);
-}
+const char img_compare_options[] =
+    "  -f fmt                 format of the first image (probed when absent)\n"
+    "  -F fmt                 format of the second image (probed when absent)\n"
+    "  -T src_cache           cache mode for reading both images\n"
+    "  -s                     strict: a size difference or an allocated range\n"
+    "                         against an unallocated one is a difference\n"
+    "  -p                     show progress\n"
+    "  -q                     quiet\n"
+    "  -U, --force-share      open without taking image locks\n"
+    "  --image-opts           the file names are option strings\n"
+    "  --object objectdef     define an object (a secret)\n"
+    "Exit status: 0 identical, 1 different, 2 open error, 3 block status\n"
+    "error, 4 read error.\n";
 
 /* A result line on stdout, unless -q. */
 static void say(struct cmp *c, const char *fmt, ...) VDK_PRINTF(2, 3);
@@ -47,7 +52,7 @@ static void say(struct cmp *c, const char *fmt, ...)
 {
     if (c->quiet)
         return;
-    progress_abort(c->prog);
+    progress_message(c->prog);
     va_list ap;
     va_start(ap, fmt);
     vprintf(fmt, ap);
@@ -184,7 +189,7 @@ static int compare_images(struct cmp *c)
         }
         off += chunk;
     }
-    progress_finish(c->prog);
+    progress_update(c->prog, c->total, c->total);
     say(c, "Images are identical.\n");
     return 0;
 }
@@ -208,45 +213,32 @@ static int open_img(struct image *im, const char *fmt, bool image_opts, unsigned
 
 int img_cmd_compare(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { "object", required_argument, NULL, OPT_OBJECT },
-        { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
-        { "force-share", no_argument, NULL, 'U' },
-        { NULL, 0, NULL, 0 },
-    };
-    const char *fmt[2] = { NULL, NULL }, *cache = "writeback";
-    bool image_opts = false, progress = false, share = false;
+    struct img_image_args ia = { 0 };
+    const char *fmt[2] = { NULL, NULL };
+    bool progress = false;
     struct cmp c = { .quiet = false };
     int ch, ret;
     optind = 0;
-    while ((ch = getopt_long(argc, argv, ":hf:F:T:pqsU", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":hf:F:T:pqsU", img_image_long_opts, NULL)) != -1) {
         switch (ch) {
-        case 'h': compare_help(); return 0;
-        case 'f': fmt[0] = optarg; break;
+        case 'h': return img_command_help("compare");
         case 'F': fmt[1] = optarg; break;
-        case 'T': cache = optarg; break;
         case 'p': progress = true; break;
         case 'q': c.quiet = true; break;
         case 's': c.strict = true; break;
-        case 'U': share = true; break;
-        case OPT_OBJECT:
-            if (img_add_object(optarg))
+        case '?':
+        case ':':
+            return img_getopt_error(ch, argv);
+        default: /* -f, -T, -U, --image-opts, --object: a bad value exits 2 */
+            if (img_image_opt(&ia, ch, optarg, argv))
                 return 2;
-            break;
-        case OPT_IMAGE_OPTS: image_opts = true; break;
-        default: return cvt_getopt_error(ch, argv);
         }
     }
+    fmt[0] = ia.fmt;
+    bool image_opts = ia.image_opts;
+    unsigned flags = ia.flags;
     if (argc - optind != 2)
         return img_usage_error("Expecting two image file names");
-    unsigned flags = 0;
-    if (img_parse_cache(cache, &flags) < 0) {
-        img_error("Invalid source cache option: %s", cache);
-        return 2;
-    }
-    if (share)
-        flags |= VDK_O_SHARE;
     c.img[0].name = argv[optind];
     c.img[1].name = argv[optind + 1];
     for (int k = 0; k < 2; k++)
@@ -271,6 +263,7 @@ out:
             vdk_close(c.img[k].node);
         free(c.buf[k]);
     }
+    progress_end(c.prog);
     progress_free(c.prog);
     return ret;
 }

@@ -13,14 +13,13 @@
 #include "convert.h"
 
 enum {
-    OPT_OBJECT = 256,
-    OPT_IMAGE_OPTS,
-    OPT_TARGET_IMAGE_OPTS,
+    OPT_TARGET_IMAGE_OPTS = IMG_OPT_FORCE + 1,
     OPT_TARGET_IS_ZERO,
 };
 
 struct convert_args {
-    const char *fmt, *out_fmt, *cache, *src_cache;
+    struct img_image_args src; /* -f, -U, -T, --image-opts, --object */
+    const char *out_fmt, *cache;
     const char *backing, *backing_fmt, *snapshot;
     struct vdk_opts *create_opts; /* accumulated -o */
     bool create_help;
@@ -28,32 +27,36 @@ struct convert_args {
     uint64_t min_sparse;
     int workers;
     bool out_of_order, compress, copy_offload, progress, quiet;
-    bool no_create, image_opts, tgt_image_opts, target_is_zero, share;
+    bool no_create, tgt_image_opts, target_is_zero;
 };
 
-static void convert_help(void)
-{
-    printf("Usage: %s convert [--object objectdef] [--image-opts] [--target-image-opts]\n"
-           "         [--target-is-zero] [-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache]\n"
-           "         [-T src_cache] [-O output_fmt] [-B backing_file [-F backing_fmt]]\n"
-           "         [-o options] [-l snapshot_param] [-S sparse_size] [-m num_coroutines]\n"
-           "         [-W] filename [filename2 [...]] output_filename\n\n"
-           "Several sources are concatenated.  -S (default 4k, 0 disables) makes zero\n"
-           "runs of at least that size holes; -m runs that many parallel requests\n"
-           "(default 8); -W allows out-of-order writes.  -p shows progress: a bar on\n"
-           "a terminal, one '    (N.00/100%%)' line per 10%% otherwise.  -C is accepted;\n"
-           "data is copied the ordinary way.  -c compresses in all workers at once and\n"
-           "stores clusters in completion order (-m 1: in offset order).\n", IMG_PROG);
-}
-
-int cvt_getopt_error(int c, char **argv)
-{
-    if (c == ':')
-        return img_usage_error("missing argument for option '%s'", argv[optind - 1]);
-    if (optopt)
-        return img_usage_error("unrecognized option '-%c'", optopt);
-    return img_usage_error("unrecognized option '%s'", argv[optind - 1]);
-}
+const char img_convert_options[] =
+    "  -f fmt                 format of the sources (probed when absent)\n"
+    "  -O output_fmt          format of the output (default raw)\n"
+    "  -o options             create options of the output format (-o help)\n"
+    "  -B backing_file        the output keeps this backing file: ranges the\n"
+    "                         sources leave to it are not copied\n"
+    "  -F backing_fmt         format of the backing file\n"
+    "  -n                     the output exists: do not create it\n"
+    "  -c                     compress, in all workers at once; clusters are\n"
+    "                         stored in completion order (-m 1: offset order)\n"
+    "  -l snapshot_param      read an internal snapshot (name, id, or\n"
+    "                         snapshot.id=..,snapshot.name=..)\n"
+    "  -S sparse_size         zero runs of at least this size become holes\n"
+    "                         (default 4k; 0 writes every byte)\n"
+    "  -m num_coroutines      parallel requests (default 8, at most 16)\n"
+    "  -W                     allow out-of-order writes\n"
+    "  -t cache, -T src_cache cache modes of the output and the sources\n"
+    "  -C                     accepted; data is copied the ordinary way\n"
+    "  -p                     show progress: a bar on a terminal, qemu-img's\n"
+    "                         '    (N.NN/100%)' lines ending in CR otherwise\n"
+    "  -q                     quiet\n"
+    "  -U, --force-share      open the sources without taking image locks\n"
+    "  --image-opts           the sources are option strings\n"
+    "  --target-image-opts    the output is an option string (with -n)\n"
+    "  --target-is-zero       the output reads as zeros already (with -n)\n"
+    "  --object objectdef     define an object (a secret)\n"
+    "Several sources are concatenated.\n";
 
 static int parse_sparse(const char *s, uint64_t *out)
 {
@@ -75,8 +78,8 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
 {
     static const struct option longopts[] = {
         { "help", no_argument, NULL, 'h' },
-        { "object", required_argument, NULL, OPT_OBJECT },
-        { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+        { "object", required_argument, NULL, IMG_OPT_OBJECT },
+        { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS },
         { "target-image-opts", no_argument, NULL, OPT_TARGET_IMAGE_OPTS },
         { "target-is-zero", no_argument, NULL, OPT_TARGET_IS_ZERO },
         { "force-share", no_argument, NULL, 'U' },
@@ -89,9 +92,7 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
                             NULL)) != -1) {
         switch (c) {
         case 'h':
-            convert_help();
-            return 0;
-        case 'f': a->fmt = optarg; break;
+            return img_command_help("convert");
         case 'O': a->out_fmt = optarg; break;
         case 'B': a->backing = optarg; break;
         case 'F': a->backing_fmt = optarg; break;
@@ -113,7 +114,6 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
             break;
         case 'p': a->progress = true; break;
         case 't': a->cache = optarg; break;
-        case 'T': a->src_cache = optarg; break;
         case 'q': a->quiet = true; break;
         case 'n': a->no_create = true; break;
         case 'm': {
@@ -125,16 +125,12 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
             break;
         }
         case 'W': a->out_of_order = true; break;
-        case 'U': a->share = true; break;
-        case OPT_OBJECT:
-            if (img_add_object(optarg))
-                return 1;
-            break;
-        case OPT_IMAGE_OPTS: a->image_opts = true; break;
         case OPT_TARGET_IMAGE_OPTS: a->tgt_image_opts = true; break;
         case OPT_TARGET_IS_ZERO: a->target_is_zero = true; break;
-        default:
-            return cvt_getopt_error(c, argv);
+        default: /* -f, -U, -T, --image-opts, --object, or an error */
+            if (img_image_opt(&a->src, c, optarg, argv))
+                return 1;
+            break;
         }
     }
     if (!a->out_fmt && !a->tgt_image_opts)
@@ -212,17 +208,13 @@ static int snapshot_open_opts(struct vdk_node *n, const char *param, struct vdk_
 static int open_sources(struct convert_args *a, char **names, size_t n,
                         struct cvt_source *src, uint64_t *total)
 {
-    unsigned flags = 0;
-    if (img_parse_cache(a->src_cache ? a->src_cache : "writeback", &flags) < 0)
-        return img_error("Invalid source cache option: %s", a->src_cache);
-    if (a->share)
-        flags |= VDK_O_SHARE;
+    unsigned flags = a->src.flags;
     *total = 0;
     if (a->snapshot && n > 1)
         return img_error("No support for concatenating multiple snapshot");
     for (size_t i = 0; i < n; i++) {
         struct vdk_error *err = NULL;
-        if (img_open(&src[i].node, names[i], a->fmt, a->image_opts, NULL, flags, &err) < 0)
+        if (img_open(&src[i].node, names[i], a->src.fmt, a->src.image_opts, NULL, flags, &err) < 0)
             return img_report(err, "Could not open '%s'", names[i]);
         if (a->snapshot) {
             /* Reopen read-only on the snapshot's tables. */
@@ -232,7 +224,7 @@ static int open_sources(struct convert_args *a, char **names, size_t n,
             src[i].node = NULL;
             if (r)
                 return r;
-            if (img_open(&src[i].node, names[i], a->fmt, a->image_opts, so, flags, &err) < 0)
+            if (img_open(&src[i].node, names[i], a->src.fmt, a->src.image_opts, so, flags, &err) < 0)
                 return img_report(err, "Failed to load snapshot");
         }
         int64_t len = vdk_get_length(src[i].node);
@@ -243,7 +235,6 @@ static int open_sources(struct convert_args *a, char **names, size_t n,
         src[i].size = cvt_round_len((uint64_t)len);
         /* Not with -U (no lock keeps the file from shrinking) nor with
            -T none (the user asked to bypass the page cache). */
-        src[i].may_map = !(flags & (VDK_O_SHARE | VDK_O_DIRECT));
         src[i].align = vdk_node_cluster_size(src[i].node);
         if (src[i].align < vdk_node_alignment(src[i].node))
             src[i].align = vdk_node_alignment(src[i].node);
@@ -283,8 +274,11 @@ static int create_target(struct convert_args *a, const char *out, uint64_t total
     if (a->backing_fmt && !a->backing)
         return img_error("Backing format cannot be used without backing file");
     /* Refuse -c before clobbering anything: formats that compress offer a
-       compression_type option.  open_target() checks the node exactly. */
-    if (a->compress && !vdk_opt_desc_find(copts, "compression_type"))
+       compression_type option (VMDK compresses streamOptimized and takes
+       -c as plain writes otherwise, as qemu-img does).  open_target()
+       checks the node exactly. */
+    if (a->compress && !vdk_opt_desc_find(copts, "compression_type") &&
+        strcmp(a->out_fmt, "vmdk") != 0)
         return img_error("Compression not supported for this file format");
     char size[32];
     snprintf(size, sizeof(size), "%" PRIu64, total);
@@ -342,6 +336,8 @@ int img_cmd_convert(int argc, char **argv)
     struct cvt_source *src = NULL;
     struct vdk_node *tgt = NULL;
     struct progress *prog = NULL;
+    struct vdk_created_file created = { .existed = true };
+    const char *out_name = NULL;
     size_t nsrc = 0;
     int ret;
     if (!(a.create_opts = vdk_opts_new()))
@@ -349,7 +345,7 @@ int img_cmd_convert(int argc, char **argv)
     if ((ret = parse_args(argc, argv, &a)) >= 0)
         goto out;
     int nfiles = argc - optind;
-    const char *out_name = nfiles >= 1 ? argv[argc - 1] : NULL;
+    out_name = nfiles >= 1 ? argv[argc - 1] : NULL;
     if (a.create_help) {
         if (!vdk_driver_find(a.out_fmt ? a.out_fmt : "raw")) {
             ret = img_error("Unknown file format '%s'", a.out_fmt);
@@ -370,9 +366,15 @@ int img_cmd_convert(int argc, char **argv)
         goto out;
     }
     uint64_t total = 0;
-    if ((ret = open_sources(&a, argv + optind, nsrc, src, &total)) >= 0 ||
-        (ret = create_target(&a, out_name, total)) >= 0 ||
-        (ret = open_target(&a, out_name, total, &tgt)) >= 0)
+    if ((ret = open_sources(&a, argv + optind, nsrc, src, &total)) >= 0)
+        goto out;
+    /* A target this convert makes is removed again if the convert fails. */
+    if (!a.no_create)
+        vdk_created_file_before(&created, out_name);
+    ret = create_target(&a, out_name, total);
+    if (!a.no_create)
+        vdk_created_file_after(&created, out_name);
+    if (ret >= 0 || (ret = open_target(&a, out_name, total, &tgt)) >= 0)
         goto out;
     prog = progress_new(a.progress && !a.quiet, stdout);
     struct cvt_params p = {
@@ -382,9 +384,8 @@ int img_cmd_convert(int argc, char **argv)
         .total = total,
         .min_sparse = a.min_sparse,
         .target_align = vdk_node_alignment(tgt),
-        .target_no_touch = (vdk_node_write_flags(tgt) & VDK_REQ_NO_TOUCH) != 0,
         .target_has_backing = a.backing != NULL,
-        .compressed = a.compress,
+        .compressed = a.compress || vdk_node_needs_compressed_writes(tgt),
         .cluster_size = vdk_node_cluster_size(tgt),
         .workers = a.workers,
         .out_of_order = a.out_of_order,
@@ -410,6 +411,8 @@ int img_cmd_convert(int argc, char **argv)
 out:
     if (tgt)
         vdk_close(tgt);
+    if (ret != 0)
+        vdk_created_file_remove(&created, out_name);
     for (size_t i = 0; i < nsrc; i++)
         if (src[i].node)
             vdk_close(src[i].node);

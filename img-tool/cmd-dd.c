@@ -19,7 +19,6 @@
 
 #include "convert.h"
 
-enum { OPT_OBJECT = 256, OPT_IMAGE_OPTS };
 
 /* Copy at most this much per read/write; a bigger bs is copied in pieces. */
 #define DD_PIECE (4u << 20)
@@ -30,12 +29,16 @@ struct dd_args {
     const char *in, *out;
 };
 
-static void dd_help(void)
-{
-    printf("Usage: %s dd [--object objectdef] [--image-opts] [-U] [-f fmt]\n"
-           "         [-O output_fmt] [bs=block_size] [count=blocks] [skip=blocks]\n"
-           "         if=input of=output\n", IMG_PROG);
-}
+const char img_dd_options[] =
+    "  -f fmt                 format of the input (probed when absent)\n"
+    "  -O output_fmt          format of the output (default raw)\n"
+    "  bs=block_size          bytes per block (default 512)\n"
+    "  count=blocks           copy only this many blocks\n"
+    "  skip=blocks            skip this many blocks of the input\n"
+    "  if=input of=output     the input image and the output, which is created\n"
+    "  -U, --force-share      open the input without taking image locks\n"
+    "  --image-opts           the input is an option string\n"
+    "  --object objectdef     define an object (a secret)\n";
 
 static int bad_number(const char *what)
 {
@@ -116,37 +119,25 @@ static int dd_copy(struct vdk_node *src, uint64_t src_len, struct vdk_node *dst,
 
 int img_cmd_dd(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { "object", required_argument, NULL, OPT_OBJECT },
-        { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
-        { "force-share", no_argument, NULL, 'U' },
-        { NULL, 0, NULL, 0 },
-    };
-    const char *fmt = NULL, *out_fmt = "raw";
-    bool image_opts = false, share = false;
+    struct img_image_args ia = { 0 };
+    const char *out_fmt = "raw";
     struct dd_args a = { .bs = 512 };
     struct vdk_node *src = NULL, *dst = NULL;
     struct vdk_error *err = NULL;
     int c, ret;
     optind = 0;
-    while ((c = getopt_long(argc, argv, ":hf:O:U", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hf:O:U", img_image_long_opts, NULL)) != -1) {
         switch (c) {
-        case 'h': dd_help(); return 0;
-        case 'f': fmt = optarg; break;
+        case 'h': return img_command_help("dd");
         case 'O': out_fmt = optarg; break;
-        case 'U': share = true; break;
-        case OPT_OBJECT:
-            if (img_add_object(optarg))
+        default: /* -f, -U, --image-opts, --object, or an error */
+            if (img_image_opt(&ia, c, optarg, argv))
                 return 1;
-            break;
-        case OPT_IMAGE_OPTS: image_opts = true; break;
-        default: return cvt_getopt_error(c, argv);
         }
     }
     if ((ret = parse_operands(argc, argv, &a)) >= 0)
         return ret;
-    if (img_open(&src, a.in, fmt, image_opts, NULL, share ? VDK_O_SHARE : 0, &err) < 0)
+    if (img_open(&src, a.in, ia.fmt, ia.image_opts, NULL, ia.flags, &err) < 0)
         return img_report(err, "Could not open '%s'", a.in);
     ret = 1;
     const struct vdk_driver *drv = vdk_driver_find(out_fmt);

@@ -132,7 +132,7 @@ int img_cmd_measure(int argc, char **argv)
     struct vdk_node *src = NULL;
     if (!have_size && img_open_or_report(&src, argv[optind], ia.fmt, ia.image_opts, NULL, ia.flags))
         goto out;
-    struct vdk_measure m;
+    struct vdk_measure m = VDK_MEASURE_INIT;
     struct vdk_error *err = NULL;
     if (vdk_measure(out_fmt, o, src, size, &m, &err) < 0)
         ret = img_report(err, NULL);

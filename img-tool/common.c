@@ -8,6 +8,7 @@
 
 #include "img.h"
 #include "output.h"
+#include "progress.h"
 #include "vdk/secret.h"
 
 int img_error(const char *fmt, ...)
@@ -140,6 +141,36 @@ int img_getopt_error(int c, char **argv)
     if (optopt && opt[0] == '-' && opt[1] != '-' && opt[2])
         return img_usage_error("unrecognized option '-%c'", optopt);
     return img_usage_error("unrecognized option '%s'", opt);
+}
+
+const struct option img_image_long_opts[] = {
+    { "help", no_argument, NULL, 'h' },
+    { "object", required_argument, NULL, IMG_OPT_OBJECT },
+    { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS },
+    { "force-share", no_argument, NULL, 'U' },
+    { NULL, 0, NULL, 0 },
+};
+
+void img_chain_progress(uint64_t done, uint64_t total, void *opaque)
+{
+    progress_update(opaque, done, total);
+}
+
+int img_chain_done(struct vdk_node *top, const char *filename, int r, struct vdk_error *err,
+                   struct progress *prog)
+{
+    /* 100% only when the operation succeeded */
+    if (r < 0)
+        progress_abort(prog);
+    else
+        progress_finish(prog);
+    progress_free(prog);
+    int cr = vdk_close(top);
+    if (r < 0)
+        return img_report(err, NULL);
+    if (cr < 0)
+        return img_error("could not flush '%s'", filename);
+    return 0;
 }
 
 void img_getopt_reset(void)

@@ -17,6 +17,14 @@
  * Zero runs inside data become holes with qemu-img's rule (see
  * sector_run), applied on the same 2 MiB buffer boundaries, so that the
  * target's allocation map is identical to qemu-img's output.
+ *
+ * Zero copy: where block status says a data run is stored as it is
+ * (OFFSET_VALID | PLAIN) in a node that can be mapped (vdk_node_map: a
+ * locked file), the chunk is zero-checked and written straight from the
+ * mapping, which saves the copy from the page cache into a buffer.
+ * Should the library report the mapping damaged afterwards (the file was
+ * truncated by a process ignoring the locks), the chunk is read and
+ * written again the ordinary way.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -36,7 +44,8 @@ struct chunk {
     uint64_t seq, pos, n;
     enum chunk_kind kind;
     size_t si;           /* source of the chunk's first byte */
-    bool mapped;         /* data at map_off in the mapping of src[si] */
+    struct vdk_node *map_node; /* data stored as is at map_off of this
+                                  node (NULL: read it) */
     uint64_t map_off;
 };
 
@@ -50,9 +59,8 @@ struct job {
     uint64_t src_base;       /* offset of src[si] in the stream */
     uint64_t run_start, run_end; /* the current status run */
     enum chunk_kind run_kind;
-    bool run_mapped;         /* run is in src[si]'s mapping at run_map */
+    struct vdk_node *run_node; /* run stored as is in this node at run_map */
     uint64_t run_map;
-    struct cvt_map *maps;    /* one per source */
     uint64_t next_seq;
     /* writer state */
     uint64_t next_write;     /* seq allowed to write (in-order mode) */
@@ -156,8 +164,8 @@ static int plan_status(struct job *j)
     j->run_start = j->pos;
     j->run_end = j->pos + n;
     j->run_kind = kind;
-    j->run_mapped = kind == CHUNK_DATA && (st & VDK_BS_OFFSET_VALID) && file &&
-                    file == j->maps[j->si].file;
+    const unsigned as_is = VDK_BS_DATA | VDK_BS_OFFSET_VALID | VDK_BS_PLAIN;
+    j->run_node = kind == CHUNK_DATA && (st & as_is) == as_is ? file : NULL;
     j->run_map = map;
     return 0;
 }
@@ -199,7 +207,8 @@ static int plan_next(struct job *j, struct chunk *c)
     }
     c->si = j->si;
     /* A run never crosses sources, but a compressed cluster may. */
-    c->mapped = j->run_mapped && c->kind == CHUNK_DATA && c->pos + c->n <= j->run_end;
+    bool in_run = c->kind == CHUNK_DATA && c->pos + c->n <= j->run_end;
+    c->map_node = in_run ? j->run_node : NULL;
     c->map_off = j->run_map + (c->pos - j->run_start);
     c->seq = j->next_seq++;
     j->pos += c->n;
@@ -357,9 +366,8 @@ static size_t scan_chunk(const struct job *j, const struct chunk *c, const uint8
     return np;
 }
 
-/* flags: VDK_REQ_NO_TOUCH when buf is the source mapping. */
 static int write_chunk(struct job *j, const struct chunk *c, const uint8_t *buf,
-                       const struct piece *pieces, size_t np, unsigned flags)
+                       const struct piece *pieces, size_t np)
 {
     const struct cvt_params *p = j->p;
     switch (c->kind) {
@@ -375,11 +383,11 @@ static int write_chunk(struct job *j, const struct chunk *c, const uint8_t *buf,
     if (p->compressed)
         return write_compressed(j, c, buf);
     if (!p->min_sparse)
-        return vdk_pwrite(p->target, buf, c->n, c->pos, flags);
+        return vdk_pwrite(p->target, buf, c->n, c->pos, 0);
     uint64_t off = c->pos;
     for (size_t i = 0; i < np; i++) {
         uint64_t len = pieces[i].sectors * CVT_SECTOR;
-        int r = pieces[i].data ? vdk_pwrite(p->target, buf, len, off, flags)
+        int r = pieces[i].data ? vdk_pwrite(p->target, buf, len, off, 0)
                                : write_zeroes(j, off, len);
         if (r < 0)
             return r;
@@ -389,26 +397,9 @@ static int write_chunk(struct job *j, const struct chunk *c, const uint8_t *buf,
     return 0;
 }
 
-struct guard_args {
-    struct job *j;
-    const struct chunk *c;
-    const uint8_t *data;
-    struct piece *pieces;
-    size_t np;
-};
-
-static int scan_guarded(void *opaque)
-{
-    struct guard_args *a = opaque;
-    a->np = scan_chunk(a->j, a->c, a->data, a->pieces);
-    return 0;
-}
-
 /*
  * Make the chunk's bytes ready to write: read them into buf unless they
- * are in the source mapping (*data), and split them into pieces (*np).
- * Should the mapped file have shrunk meanwhile, the chunk is read the
- * ordinary way.
+ * are mapped already (*data), and split them into pieces (*np).
  */
 static int prepare_chunk(struct job *j, const struct chunk *c, const uint8_t **data,
                          uint8_t *buf, struct piece *pieces, size_t *np)
@@ -416,44 +407,29 @@ static int prepare_chunk(struct job *j, const struct chunk *c, const uint8_t **d
     *np = 0;
     if (c->kind != CHUNK_DATA)
         return 0;
-    if (*data && needs_scan(j, c)) {
-        struct guard_args a = { j, c, *data, pieces, 0 };
-        int r = cvt_map_guard(scan_guarded, &a);
-        if (r == 0) {
-            *np = a.np;
-            return 0;
-        }
-        *data = NULL;
-    }
     if (!*data) {
         int r = read_chunk(j, c->pos, c->n, buf);
         if (r < 0)
             return r;
         *data = buf;
     }
-    if (*data == buf && needs_scan(j, c))
-        *np = scan_chunk(j, c, buf, pieces);
+    if (needs_scan(j, c))
+        *np = scan_chunk(j, c, *data, pieces);
     return 0;
 }
 
 /*
- * Write a chunk straight from the source mapping.  NO_TOUCH keeps every
- * layer from reading the mapped bytes in user space (the kernel copies
- * them, and a shrunk file shows as EFAULT rather than SIGBUS), so no guard
- * is needed.  Should the mapped file have shrunk meanwhile, or the target
- * need to copy the bytes itself (copy-on-write of a partial cluster),
- * read, split and write the chunk the ordinary way; what was written
- * already is written again with the same bytes.
+ * A chunk written from a mapping that turned out damaged (the write
+ * failed with EFAULT, or unmapping says pages vanished under it): read,
+ * split and write it again the ordinary way.
  */
-static int write_mapped(struct job *j, const struct chunk *c, const uint8_t *data,
-                        uint8_t *buf, struct piece *pieces, size_t np)
+static int rewrite_read(struct job *j, const struct chunk *c, uint8_t *buf,
+                        struct piece *pieces)
 {
-    int r = write_chunk(j, c, data, pieces, np, VDK_REQ_NO_TOUCH);
-    if (r != -EFAULT && r != -ENOTSUP)
-        return r;
-    data = NULL;
-    r = prepare_chunk(j, c, &data, buf, pieces, &np);
-    return r < 0 ? r : write_chunk(j, c, buf, pieces, np, 0);
+    const uint8_t *data = NULL;
+    size_t np;
+    int r = prepare_chunk(j, c, &data, buf, pieces, &np);
+    return r < 0 ? r : write_chunk(j, c, buf, pieces, np);
 }
 
 static void *worker(void *opaque)
@@ -477,9 +453,14 @@ static void *worker(void *opaque)
             job_fail(j, r, "reading block status", c.pos);
             break;
         }
-        const uint8_t *data = c.mapped ? cvt_map_get(&j->maps[c.si], c.map_off, c.n) : NULL;
+        const void *ptr = NULL;
+        if (c.map_node && vdk_node_map(c.map_node, c.map_off, c.n, &ptr) < 0)
+            ptr = NULL;
+        const uint8_t *data = ptr;
         size_t np;
         if ((r = prepare_chunk(j, &c, &data, buf, pieces, &np)) < 0) {
+            if (ptr)
+                vdk_node_unmap(c.map_node, ptr, c.n);
             job_fail(j, r, "reading", c.pos);
             break;
         }
@@ -494,11 +475,15 @@ static void *worker(void *opaque)
                 pthread_cond_wait(&j->turn, &j->lock);
             r = j->error;
             pthread_mutex_unlock(&j->lock);
-            if (r)
+            if (r) {
+                if (ptr)
+                    vdk_node_unmap(c.map_node, ptr, c.n);
                 break;
+            }
         }
-        r = data && data != buf ? write_mapped(j, &c, data, buf, pieces, np)
-                                : write_chunk(j, &c, buf, pieces, np, 0);
+        r = write_chunk(j, &c, data, pieces, np);
+        if (ptr && (vdk_node_unmap(c.map_node, ptr, c.n) == -EFAULT || r == -EFAULT))
+            r = rewrite_read(j, &c, buf, pieces);
         if (r < 0) {
             job_fail(j, r, "writing", c.pos);
             break;
@@ -526,24 +511,10 @@ int cvt_run(const struct cvt_params *p)
             return img_error("out of memory");
         j.zero_buf = zero;
     }
-    struct cvt_map *maps = calloc(p->nsrc, sizeof(*maps));
-    if (!maps) {
-        free(zero);
-        return img_error("out of memory");
-    }
-    bool any_map = false;
-    for (size_t i = 0; i < p->nsrc && p->target_no_touch && !p->compressed; i++) {
-        cvt_map_open(&maps[i], &p->src[i]);
-        any_map |= maps[i].base != NULL;
-    }
-    j.maps = maps;
-    if (any_map)
-        cvt_map_guard_install();
     int nw = p->workers < 1 ? 1 : p->workers;
     pthread_t *tids = calloc((size_t)nw, sizeof(*tids));
     if (!tids) {
         free(zero);
-        free(maps);
         return img_error("out of memory");
     }
     progress_update(p->progress, 0, p->total);
@@ -559,11 +530,6 @@ int cvt_run(const struct cvt_params *p)
         pthread_join(tids[i], NULL);
     free(tids);
     free(zero);
-    if (any_map)
-        cvt_map_guard_remove();
-    for (size_t i = 0; i < p->nsrc; i++)
-        cvt_map_close(&maps[i]);
-    free(maps);
     pthread_cond_destroy(&j.turn);
     pthread_mutex_destroy(&j.lock);
     if (j.error)

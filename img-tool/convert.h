@@ -17,10 +17,6 @@
 #include "img.h"
 #include "progress.h"
 
-int img_cmd_convert(int argc, char **argv);
-int img_cmd_compare(int argc, char **argv);
-int img_cmd_dd(int argc, char **argv);
-
 #define CVT_SECTOR 512u
 /* Default and largest number of parallel requests (-m), as qemu-img. */
 #define CVT_DEFAULT_WORKERS 8
@@ -35,13 +31,6 @@ static inline uint64_t cvt_round_len(uint64_t len)
 {
     return (len + CVT_SECTOR - 1) & ~(uint64_t)(CVT_SECTOR - 1);
 }
-
-/*
- * getopt_long() error (c is ':' or '?') in qemu-img's words: "missing
- * argument for option '-F'" / "unrecognized option '-x'" plus the --help
- * hint.  Returns 1.
- */
-int cvt_getopt_error(int c, char **argv);
 
 /*
  * Read [off, off+bytes) of node n whose real length is len; bytes past
@@ -65,32 +54,7 @@ struct cvt_source {
     uint64_t len;        /* real length */
     uint64_t size;       /* len rounded up to sectors */
     uint32_t align;      /* status runs end on multiples of this (cluster) */
-    bool may_map;        /* locked against writers: may be mapped (not -U) */
 };
-
-/* A read-only mapping of the file under a source (convert-map.c). */
-struct cvt_map {
-    struct vdk_node *file; /* the protocol node mapped, NULL: none */
-    const uint8_t *base;
-    uint64_t len;
-};
-
-/* Map the source's file if that is safe (see convert-map.c); else m->base
-   stays NULL and the engine reads. */
-void cvt_map_open(struct cvt_map *m, const struct cvt_source *s);
-/* Pointer to [off, off+bytes) of the file, faulted in; NULL: read instead. */
-const uint8_t *cvt_map_get(const struct cvt_map *m, uint64_t off, uint64_t bytes);
-void cvt_map_close(struct cvt_map *m);
-
-/*
- * Run fn(opaque) where a SIGBUS from touching a mapping (its file shrank:
- * a process ignoring the image locks) returns -EFAULT instead of killing
- * the process.  fn must hold no locks and own no resources while it reads
- * mapped memory.  The handler is installed/removed around the whole copy.
- */
-int cvt_map_guard(int (*fn)(void *), void *opaque);
-void cvt_map_guard_install(void);
-void cvt_map_guard_remove(void);
 
 struct cvt_params {
     struct cvt_source *src;  /* concatenated in order */
@@ -101,8 +65,6 @@ struct cvt_params {
     uint32_t target_align;   /* target request alignment */
     bool has_zero_init;      /* target reads as zeros: skip zero ranges */
     bool target_has_backing; /* leave ranges from the source's backing */
-    bool target_no_touch;    /* the target takes VDK_REQ_NO_TOUCH writes, so
-                                data can go from a source mapping */
     bool compressed;         /* -c: whole clusters with VDK_REQ_COMPRESSED */
     uint32_t cluster_size;   /* target cluster size when compressed */
     int workers;             /* -m */

@@ -10,6 +10,7 @@
 #ifndef VDK_IMG_H
 #define VDK_IMG_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,19 +28,26 @@ struct img_command {
     const char *options;  /* option lines for "COMMAND --help", may be NULL */
 };
 
-/* Subcommands (cmd-<name>.c) and their "--help" option lines. */
+/* Subcommands (cmd-<name>.c; help in main.c) and their "--help" option
+   lines. */
 int img_cmd_help(int argc, char **argv);
 int img_cmd_amend(int argc, char **argv);
 int img_cmd_check(int argc, char **argv);
+int img_cmd_commit(int argc, char **argv);
+int img_cmd_compare(int argc, char **argv);
+int img_cmd_convert(int argc, char **argv);
 int img_cmd_create(int argc, char **argv);
+int img_cmd_dd(int argc, char **argv);
 int img_cmd_info(int argc, char **argv);
 int img_cmd_map(int argc, char **argv);
 int img_cmd_measure(int argc, char **argv);
+int img_cmd_rebase(int argc, char **argv);
 int img_cmd_resize(int argc, char **argv);
 int img_cmd_snapshot(int argc, char **argv);
-extern const char img_amend_options[], img_check_options[], img_create_options[],
-    img_info_options[], img_map_options[], img_measure_options[], img_resize_options[],
-    img_snapshot_options[];
+extern const char img_amend_options[], img_check_options[], img_commit_options[],
+    img_compare_options[], img_convert_options[], img_create_options[], img_dd_options[],
+    img_info_options[], img_map_options[], img_measure_options[], img_rebase_options[],
+    img_resize_options[], img_snapshot_options[];
 
 /* NULL-terminated table in main.c (also used by completion and --help). */
 extern const struct img_command img_commands[];
@@ -86,6 +94,21 @@ int img_parse_num_arg(const char *what, const char *s, uint64_t *out);
  * the "Try 'vdk-img --help'" line and returns 1.
  */
 int img_getopt_error(int c, char **argv);
+
+/* Long options of the image subcommands that take only the shared ones:
+   --help ('h'), --object, --image-opts, --force-share ('U'). */
+extern const struct option img_image_long_opts[];
+
+/* Progress of commit and rebase through vdk_progress_fn; opaque is the
+   struct progress (progress.h) shown. */
+void img_chain_progress(uint64_t done, uint64_t total, void *opaque);
+
+/* End of commit and rebase: end and free the progress display (100% only
+   on success), close top (flushing it) and report r/err of the operation.
+   Returns the exit code. */
+struct progress;
+int img_chain_done(struct vdk_node *top, const char *filename, int r, struct vdk_error *err,
+                   struct progress *prog);
 
 /* Reset getopt for a fresh scan of a subcommand's argv. */
 void img_getopt_reset(void);

@@ -4,9 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chain.h"
 #include "img.h"
-#include "convert.h"
 
 /* Alphabetical, as in qemu-img's help.  One line per command. */
 const struct img_command img_commands[] = {
@@ -21,18 +19,19 @@ const struct img_command img_commands[] = {
       "[-r rate_limit] [-d] [-p] filename", img_commit_options },
     { "compare", img_cmd_compare,
       "compare [--object objectdef] [--image-opts] [-f fmt] [-F fmt] [-T src_cache] [-p] "
-      "[-q] [-s] [-U] filename1 filename2", NULL },
+      "[-q] [-s] [-U] filename1 filename2", img_compare_options },
     { "convert", img_cmd_convert,
       "convert [--object objectdef] [--image-opts] [--target-image-opts] [--target-is-zero] "
       "[-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] [-O output_fmt] "
       "[-B backing_file [-F backing_fmt]] [-o options] [-l snapshot_param] [-S sparse_size] "
-      "[-m num_coroutines] [-W] filename [filename2 [...]] output_filename", NULL },
+      "[-m num_coroutines] [-W] filename [filename2 [...]] output_filename",
+      img_convert_options },
     { "create", img_cmd_create,
       "create [--object objectdef] [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] "
       "[-o options] filename [size]", img_create_options },
     { "dd", img_cmd_dd,
       "dd [--object objectdef] [--image-opts] [-U] [-f fmt] [-O output_fmt] [bs=block_size] "
-      "[count=blocks] [skip=blocks] if=input of=output", NULL },
+      "[count=blocks] [skip=blocks] if=input of=output", img_dd_options },
     { "info", img_cmd_info,
       "info [--object objectdef] [--image-opts] [-f fmt] [--output=ofmt] "
       "[--backing-chain] [-U] filename", img_info_options },

@@ -349,7 +349,7 @@ static void add_snapshots(struct vdk_node *n, struct json_object *info)
 
 struct json_object *img_info_build(struct vdk_node *n, struct vdk_error **errp)
 {
-    struct vdk_image_info vi;
+    struct vdk_image_info vi = VDK_IMAGE_INFO_INIT;
     if (vdk_get_info(n, &vi, errp) < 0)
         return NULL;
     struct json_object *o = json_object_new_object();
@@ -361,7 +361,10 @@ struct json_object *img_info_build(struct vdk_node *n, struct vdk_error **errp)
     const char *fn = vdk_node_filename(n);
     json_object_object_add(o, "filename", json_object_new_string(fn ? fn : ""));
     json_object_object_add(o, "format", json_object_new_string(vi.format));
-    json_object_object_add(o, "virtual-size", json_object_new_int64((int64_t)vi.virtual_size));
+    /* qemu-img counts lengths in whole 512-byte sectors (a 1000-byte raw
+       file is 1024 bytes long to it, and convert copies 1024). */
+    uint64_t vsize = vi.virtual_size + (-vi.virtual_size & 511);
+    json_object_object_add(o, "virtual-size", json_object_new_int64((int64_t)vsize));
     if (vi.actual_size >= 0)
         json_object_object_add(o, "actual-size", json_object_new_int64(vi.actual_size));
     if (vi.has_dirty_flag)
@@ -383,8 +386,9 @@ struct json_object *img_info_build(struct vdk_node *n, struct vdk_error **errp)
     }
     add_snapshots(n, o);
     if (vi.format_specific) {
-        json_object_object_add(o, "format-specific", vi.format_specific);
-        vi.format_specific = NULL; /* now owned by o */
+        struct json_object *fs = json_tokener_parse(vi.format_specific);
+        if (fs)
+            json_object_object_add(o, "format-specific", fs);
     }
     vdk_image_info_clear(&vi);
     return o;

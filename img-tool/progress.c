@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Progress reporting: a redrawn bar on terminals, 10% lines elsewhere. */
+/* Progress reporting: a redrawn bar on terminals, qemu-img's lines elsewhere. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -9,15 +9,17 @@
 
 #define BAR_WIDTH 20
 #define REDRAW_NS 100000000ull /* at most ten redraws a second */
+#define MIN_STEP 1.0            /* qemu-img's min_skip: print after 1% more */
 
 struct progress {
     bool enabled;
     bool tty;
     bool line_open;      /* an in-place line was drawn and not ended */
+    bool owe_newline;    /* pipes: a message followed the line; end with '\n' */
     FILE *out;
     uint64_t start_ns;
     uint64_t last_draw_ns;
-    int last_tenth;      /* pipes: highest 10% step printed, -1 none */
+    double last_pct;     /* pipes: the percentage printed last, -1 none */
     uint64_t done, total;
 };
 
@@ -37,7 +39,7 @@ struct progress *progress_new(bool enabled, FILE *out)
     p->out = out;
     p->tty = enabled && isatty(fileno(out));
     p->start_ns = now_ns();
-    p->last_tenth = -1;
+    p->last_pct = -1;
     return p;
 }
 
@@ -79,16 +81,19 @@ static void draw_bar(struct progress *p, bool final)
     p->line_open = true;
 }
 
-static void print_tenths(struct progress *p)
+/* qemu-img's progress line for pipes and files: "    (12.50/100%)\r",
+   printed at 0, at 100 and whenever it moved by more than MIN_STEP. */
+static void print_qemu_line(struct progress *p)
 {
-    int tenth = (int)(percent(p->done, p->total) / 10.0);
-    while (p->last_tenth < tenth) {
-        p->last_tenth++;
-        if (p->last_tenth == 0)
-            continue; /* start: nothing to say yet */
-        fprintf(p->out, "    (%d.00/100%%)\n", p->last_tenth * 10);
-    }
+    double pct = percent(p->done, p->total);
+    if (p->last_pct >= 0 && pct <= p->last_pct + MIN_STEP && pct != 100.0)
+        return;
+    if (pct == p->last_pct)
+        return;
+    p->last_pct = pct;
+    fprintf(p->out, "    (%3.2f/100%%)\r", pct);
     fflush(p->out);
+    p->line_open = true;
 }
 
 void progress_update(struct progress *p, uint64_t done, uint64_t total)
@@ -98,7 +103,7 @@ void progress_update(struct progress *p, uint64_t done, uint64_t total)
     p->done = done;
     p->total = total;
     if (!p->tty) {
-        print_tenths(p);
+        print_qemu_line(p);
         return;
     }
     uint64_t t = now_ns();
@@ -115,11 +120,10 @@ void progress_finish(struct progress *p)
     if (p->total == 0)
         p->total = 1;
     p->done = p->total;
-    if (!p->tty) {
-        print_tenths(p);
-        return;
-    }
-    draw_bar(p, true);
+    if (!p->tty)
+        print_qemu_line(p);
+    else
+        draw_bar(p, true);
     fputc('\n', p->out);
     fflush(p->out);
     p->line_open = false;
@@ -132,6 +136,26 @@ void progress_abort(struct progress *p)
     fputc('\n', p->out);
     fflush(p->out);
     p->line_open = false;
+}
+
+void progress_message(struct progress *p)
+{
+    if (!p || !p->enabled || !p->line_open)
+        return;
+    if (p->tty) {
+        progress_abort(p);
+        return;
+    }
+    p->owe_newline = true;
+}
+
+void progress_end(struct progress *p)
+{
+    if (!p || !p->enabled || !(p->owe_newline || p->line_open))
+        return;
+    fputc('\n', p->out);
+    fflush(p->out);
+    p->line_open = p->owe_newline = false;
 }
 
 void progress_free(struct progress *p)

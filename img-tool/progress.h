@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Progress reporting for long vdk-img operations (convert -p, compare -p).
+ * Progress reporting for every vdk-img command with -p (convert, compare,
+ * commit, rebase, amend): one behaviour for all.
  *
  * Output goes to stdout, as qemu-img's does.
  *  - stdout is a terminal: one line redrawn in place with '\r', a bar,
  *    the percentage, the rate in MiB/s and the estimated time left, e.g.
  *      [##########..........]  50.00%   412.3 MiB/s  ETA 0:00:02
  *    redrawn at most ten times a second.
- *  - stdout is a pipe or a file: one plain line each time another tenth
- *    is done, in qemu-img's number style, so logs stay readable:
- *      "    (10.00/100%)\n" ... "    (100.00/100%)\n"
- * The last call, progress_finish(), ends the in-place line with '\n'.
+ *  - stdout is a pipe or a file: exactly qemu-img's output, which scripts
+ *    and libvirt read: "    (0.00/100%)\r", then a line each time the
+ *    percentage moved by more than 1, "    (100.00/100%)\r" and '\n'.
+ * progress_finish() ends the in-place line with '\n'.
  *
  * Not thread-safe: callers serialise updates (the convert engine calls it
  * under its lock).
@@ -40,6 +41,15 @@ void progress_finish(struct progress *p);
 
 /* End an unfinished line (after an error) without claiming 100%. */
 void progress_abort(struct progress *p);
+
+/*
+ * A message is about to go to the same stream.  On a terminal the bar's
+ * line is ended first; on a pipe the message follows the last '\r' as in
+ * qemu-img (compare's "Images are identical."), and progress_end() then
+ * prints the final '\n'.
+ */
+void progress_message(struct progress *p);
+void progress_end(struct progress *p);
 
 void progress_free(struct progress *p);
 

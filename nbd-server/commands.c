@@ -55,11 +55,56 @@ uint32_t nbd_errno_to_wire(int err)
         return NBD_EIO;
     }
 }
-void *nbd_buf_alloc(size_t n)
+
+/*
+ * One request buffer kept per thread: a worker reuses it for its next
+ * request instead of allocating and freeing every time (a worker runs one
+ * request at a time, so one slot is enough).  Only buffers up to
+ * BUF_CACHE_MAX stay; a worker's cached buffer is freed when it exits.
+ */
+#define BUF_CACHE_MAX (4u << 20)
+static __thread void *cached_buf;
+static __thread size_t cached_len;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_release(void *p)
 {
-    void *p = NULL;
-    /* Page aligned so cache=none (O_DIRECT) needs no bounce buffer. */
-    return posix_memalign(&p, 4096, n ? n : 1) == 0 ? p : NULL;
+    vdk_buffer_free(p);
+}
+
+static void cache_key_create(void)
+{
+    pthread_key_create(&cache_key, cache_release);
+}
+
+void *nbd_buf_get(size_t n)
+{
+    if (cached_buf && cached_len >= n) {
+        void *p = cached_buf;
+        cached_buf = NULL;
+        pthread_setspecific(cache_key, NULL);
+        return p;
+    }
+    return vdk_buffer_alloc(n < 4096 ? 4096 : n);
+}
+
+void nbd_buf_put(void *p, size_t n)
+{
+    if (!p)
+        return;
+    if (n < 4096)
+        n = 4096;
+    if (n > BUF_CACHE_MAX || (cached_buf && cached_len >= n)) {
+        vdk_buffer_free(p);
+        return;
+    }
+    pthread_once(&cache_once, cache_key_create);
+    vdk_buffer_free(cached_buf);
+    cached_buf = p;
+    cached_len = n;
+    /* The key frees the buffer when the thread exits. */
+    pthread_setspecific(cache_key, p);
 }
 
 /* ---- replies ---- */
@@ -77,8 +122,8 @@ static int send_iov(struct nbd_conn *c, struct iovec *iov, int n)
     return r;
 }
 
-static void chunk_header(struct nbd_structured_reply *h, uint16_t flags, uint16_t type,
-                         uint64_t handle, uint32_t len)
+void nbd_chunk_header(struct nbd_structured_reply *h, uint16_t flags, uint16_t type,
+                      uint64_t handle, uint32_t len)
 {
     h->magic = htobe32(NBD_STRUCTURED_REPLY_MAGIC);
     h->flags = htobe16(flags);
@@ -113,7 +158,7 @@ static int send_error(struct nbd_conn *c, const struct nbd_work *w, uint32_t err
         ml = 1024;
     struct nbd_structured_reply h;
     struct nbd_chunk_error e = { .error = htobe32(error), .msglen = htobe16((uint16_t)ml) };
-    chunk_header(&h, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, w->req.handle,
+    nbd_chunk_header(&h, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, w->req.handle,
                  (uint32_t)(sizeof(e) + ml));
     struct iovec iov[3] = { { &h, sizeof(h) }, { &e, sizeof(e) }, { (void *)msg, ml } };
     pthread_mutex_lock(&c->write_lock);
@@ -127,7 +172,7 @@ static int send_ok(struct nbd_conn *c, const struct nbd_work *w)
     if (!c->structured)
         return send_simple(c, w, 0, NULL, 0);
     struct nbd_structured_reply h;
-    chunk_header(&h, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, w->req.handle, 0);
+    nbd_chunk_header(&h, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, w->req.handle, 0);
     struct iovec iov = { &h, sizeof(h) };
     pthread_mutex_lock(&c->write_lock);
     int r = send_iov(c, &iov, 1);
@@ -186,6 +231,8 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
     struct vdk_node *n = c->exp->node;
     uint64_t off = w->req.offset;
     uint32_t len = w->req.length;
+    if (nbd_read_sendfile(c, w))
+        return 0;
     struct extent ext[MAX_READ_CHUNKS];
     int next = 1;
     ext[0].len = len;
@@ -198,7 +245,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
             next = r;
         /* On error fall back to one data chunk; the read reports errors. */
     }
-    uint8_t *buf = nbd_buf_alloc(len);
+    uint8_t *buf = nbd_buf_get(len);
     if (!buf)
         return reply_errno(c, w, -ENOMEM, "read");
     uint64_t pos = 0;
@@ -206,7 +253,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
         if (!ext[i].zero) {
             int r = vdk_pread(n, buf + pos, ext[i].len, off + pos, 0);
             if (r < 0) {
-                free(buf);
+                nbd_buf_put(buf, len);
                 return reply_errno(c, w, r, "read");
             }
         }
@@ -215,7 +262,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
     int r;
     if (!c->structured) {
         r = send_simple(c, w, 0, buf, len);
-        free(buf);
+        nbd_buf_put(buf, len);
         return r;
     }
     /* Header + offset (+ data) per chunk, all in one locked write. */
@@ -229,13 +276,13 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
         uint16_t fl = i == next - 1 ? NBD_REPLY_FLAG_DONE : 0;
         uint32_t el = (uint32_t)ext[i].len;
         if (ext[i].zero) {
-            chunk_header(&hdr[i], fl, NBD_REPLY_TYPE_OFFSET_HOLE, w->req.handle, 12);
+            nbd_chunk_header(&hdr[i], fl, NBD_REPLY_TYPE_OFFSET_HOLE, w->req.handle, 12);
             hole[i].offset = htobe64(off + pos);
             hole[i].length = htobe32(el);
             iov[ni++] = (struct iovec){ &hdr[i], sizeof(hdr[i]) };
             iov[ni++] = (struct iovec){ &hole[i], sizeof(hole[i]) };
         } else {
-            chunk_header(&hdr[i], fl, NBD_REPLY_TYPE_OFFSET_DATA, w->req.handle, 8 + el);
+            nbd_chunk_header(&hdr[i], fl, NBD_REPLY_TYPE_OFFSET_DATA, w->req.handle, 8 + el);
             boff[i] = htobe64(off + pos);
             iov[ni++] = (struct iovec){ &hdr[i], sizeof(hdr[i]) };
             iov[ni++] = (struct iovec){ &boff[i], 8 };
@@ -246,7 +293,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
     pthread_mutex_lock(&c->write_lock);
     r = send_iov(c, iov, ni);
     pthread_mutex_unlock(&c->write_lock);
-    free(buf);
+    nbd_buf_put(buf, len);
     return r;
 }
 
@@ -293,7 +340,7 @@ static int cmd_flush(struct nbd_conn *c, struct nbd_work *w)
 static int cmd_cache(struct nbd_conn *c, struct nbd_work *w)
 {
     uint64_t off = w->req.offset, left = w->req.length;
-    uint8_t *buf = nbd_buf_alloc(CACHE_CHUNK);
+    uint8_t *buf = vdk_buffer_alloc(CACHE_CHUNK);
     if (!buf)
         return reply_errno(c, w, -ENOMEM, "cache");
     int r = 0;
@@ -303,7 +350,7 @@ static int cmd_cache(struct nbd_conn *c, struct nbd_work *w)
         off += n;
         left -= n;
     }
-    free(buf);
+    vdk_buffer_free(buf);
     return r < 0 ? reply_errno(c, w, r, "cache") : send_ok(c, w);
 }
 
@@ -376,7 +423,7 @@ static int cmd_block_status(struct nbd_conn *c, struct nbd_work *w)
             continue;
         idbe[i] = htobe32(ids[i]);
         size_t dl = sizeof(*d[i]) * (size_t)cnt[i];
-        chunk_header(&h[i], i == last ? NBD_REPLY_FLAG_DONE : 0,
+        nbd_chunk_header(&h[i], i == last ? NBD_REPLY_FLAG_DONE : 0,
                      NBD_REPLY_TYPE_BLOCK_STATUS, w->req.handle, (uint32_t)(4 + dl));
         iov[ni++] = (struct iovec){ &h[i], sizeof(h[i]) };
         iov[ni++] = (struct iovec){ &idbe[i], 4 };
@@ -390,20 +437,18 @@ static int cmd_block_status(struct nbd_conn *c, struct nbd_work *w)
     return r;
 }
 
-void nbd_run_request(struct nbd_conn *c, struct nbd_work *w)
+int nbd_run_request(struct nbd_conn *c, struct nbd_work *w)
 {
-    if (w->error) {
-        send_error(c, w, w->error, w->errmsg);
-        return;
-    }
+    if (w->error)
+        return send_error(c, w, w->error, w->errmsg);
     switch (w->req.type) {
-    case NBD_CMD_READ: cmd_read(c, w); break;
-    case NBD_CMD_WRITE: cmd_write(c, w); break;
-    case NBD_CMD_WRITE_ZEROES: cmd_zeroes(c, w); break;
-    case NBD_CMD_TRIM: cmd_trim(c, w); break;
-    case NBD_CMD_FLUSH: cmd_flush(c, w); break;
-    case NBD_CMD_CACHE: cmd_cache(c, w); break;
-    case NBD_CMD_BLOCK_STATUS: cmd_block_status(c, w); break;
-    default: send_error(c, w, NBD_EINVAL, "unknown command"); break;
+    case NBD_CMD_READ: return cmd_read(c, w);
+    case NBD_CMD_WRITE: return cmd_write(c, w);
+    case NBD_CMD_WRITE_ZEROES: return cmd_zeroes(c, w);
+    case NBD_CMD_TRIM: return cmd_trim(c, w);
+    case NBD_CMD_FLUSH: return cmd_flush(c, w);
+    case NBD_CMD_CACHE: return cmd_cache(c, w);
+    case NBD_CMD_BLOCK_STATUS: return cmd_block_status(c, w);
+    default: return send_error(c, w, NBD_EINVAL, "unknown command");
     }
 }

@@ -21,7 +21,12 @@
 #include "nbd-server/sockets.h"
 
 #define PROG "vdk-nbd"
-#define DEFAULT_WORKERS 16
+/* Worker threads per connection: enough to keep every CPU busy and some
+   requests waiting on the disk, no more (each extra thread on cached data
+   costs a context switch per request). */
+#define WORKERS_PER_CPU 4
+#define MIN_WORKERS 4
+#define MAX_DEFAULT_WORKERS 16
 #define DEFAULT_INFLIGHT (64ull << 20)
 #define MAX_EXPORTS 256
 
@@ -87,17 +92,27 @@ static void usage(FILE *out)
 "      --tls=MODE            off, on (allow TLS), require\n"
 "      --tls-certificates=DIR  ca-cert.pem, server-cert.pem, server-key.pem\n"
 "      --tls-psk=FILE        username:hexkey lines\n"
-"      --threads=N           worker threads per connection (default %d)\n"
+"      --threads=N           worker threads per connection (default: 4 per CPU,\n"
+"                            4 to 16)\n"
 "      --max-inflight=SIZE   buffered request bytes per connection (default 64M)\n"
 "      --fork                run in the background once listening\n"
 "      --pid-file=PATH       write the server's pid\n"
 "  -v, --verbose             log every refused option\n"
 "  -h, --help                this help\n"
-"  -V, --version             version\n", DEFAULT_WORKERS);
+"  -V, --version             version\n");
 }
 
-static int die(const char *fmt, ...) VDK_PRINTF(1, 2);
-static int die(const char *fmt, ...)
+static unsigned default_workers(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    long w = (n > 0 ? n : 1) * WORKERS_PER_CPU;
+    return (unsigned)(w < MIN_WORKERS ? MIN_WORKERS : w > MAX_DEFAULT_WORKERS ? MAX_DEFAULT_WORKERS : w);
+}
+
+/* "vdk-nbd: <msg>" on stderr; returns 1, the exit code (img_error()'s
+   pattern in vdk-img). */
+static int nbd_error(const char *fmt, ...) VDK_PRINTF(1, 2);
+static int nbd_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -197,7 +212,7 @@ static int parse_args(int argc, char **argv, struct cmdline *cl, struct nbd_serv
         case 'b': cl->bind = optarg; break;
         case 'p':
             if (vdk_parse_uint(optarg, &v) < 0 || v < 1 || v > 65535)
-                return die("invalid port '%s'", optarg);
+                return nbd_error("invalid port '%s'", optarg);
             cl->port = optarg;
             break;
         case 'x': cl->name = optarg; break;
@@ -208,7 +223,7 @@ static int parse_args(int argc, char **argv, struct cmdline *cl, struct nbd_serv
         case 't': cl->persistent = true; break;
         case 'e':
             if (vdk_parse_uint(optarg, &v) < 0 || v > 65536)
-                return die("invalid connection count '%s'", optarg);
+                return nbd_error("invalid connection count '%s'", optarg);
             cl->shared = (unsigned)v;
             break;
         case 'A': cl->depth = true; break;
@@ -227,7 +242,7 @@ static int parse_args(int argc, char **argv, struct cmdline *cl, struct nbd_serv
         case OPT_CACHE: {
             int m = parse_mode(optarg, cache_names, 5);
             if (m < 0)
-                return die("invalid cache mode '%s'", optarg);
+                return nbd_error("invalid cache mode '%s'", optarg);
             cl->cache = (enum nbd_cache_mode)m;
             break;
         }
@@ -237,7 +252,7 @@ static int parse_args(int argc, char **argv, struct cmdline *cl, struct nbd_serv
             else if (!strcmp(optarg, "ignore") || !strcmp(optarg, "off"))
                 cl->discard = false;
             else
-                return die("invalid discard mode '%s' (ignore or unmap)", optarg);
+                return nbd_error("invalid discard mode '%s' (ignore or unmap)", optarg);
             break;
         case OPT_EXPORT: {
             struct nbd_export *e = NULL;
@@ -251,18 +266,18 @@ static int parse_args(int argc, char **argv, struct cmdline *cl, struct nbd_serv
         }
         case OPT_TLS:
             if ((cl->tls = parse_mode(optarg, tls_names, 3)) < 0)
-                return die("invalid TLS mode '%s' (off, on or require)", optarg);
+                return nbd_error("invalid TLS mode '%s' (off, on or require)", optarg);
             break;
         case OPT_TLS_CERTS: cl->tls_certs = optarg; break;
         case OPT_TLS_PSK: cl->tls_psk = optarg; break;
         case OPT_THREADS:
             if (vdk_parse_uint(optarg, &v) < 0 || v < 1 || v > 1024)
-                return die("invalid thread count '%s' (1..1024)", optarg);
+                return nbd_error("invalid thread count '%s' (1..1024)", optarg);
             cl->threads = (unsigned)v;
             break;
         case OPT_MAX_INFLIGHT:
             if (vdk_parse_size(optarg, &v) < 0 || v < (1u << 20) || v > (1ull << 34))
-                return die("invalid in-flight size '%s' (1M..16G)", optarg);
+                return nbd_error("invalid in-flight size '%s' (1M..16G)", optarg);
             cl->max_inflight = v;
             break;
         default:
@@ -271,38 +286,38 @@ static int parse_args(int argc, char **argv, struct cmdline *cl, struct nbd_serv
         }
     }
     if (optind < argc - 1)
-        return die("too many arguments (one FILE, or --export)");
+        return nbd_error("too many arguments (one FILE, or --export)");
     if (optind == argc - 1) {
         struct nbd_export *e = nbd_export_new(cl->name ? cl->name : "", argv[optind],
                                               cl->format);
         if (!e || (cl->desc && !(e->description = strdup(cl->desc))))
-            return die("out of memory");
+            return nbd_error("out of memory");
         e->readonly = cl->readonly;
         e->snapshot = cl->snapshot;
         e->image_opts = cl->image_opts;
         if (cl->image_opts && cl->format) {
             nbd_export_free(e);
-            return die("--image-opts and -f do not go together (use driver=)");
+            return nbd_error("--image-opts and -f do not go together (use driver=)");
         }
         if (add_export(srv, e) < 0)
             return 1;
     } else if (cl->name || cl->desc || cl->format || cl->image_opts) {
-        return die("-x, -D, -f and --image-opts describe FILE, which is missing");
+        return nbd_error("-x, -D, -f and --image-opts describe FILE, which is missing");
     }
     if (!srv->n_exports)
-        return die("nothing to export: give FILE or --export (see --help)");
+        return nbd_error("nothing to export: give FILE or --export (see --help)");
     if (cl->readonly)
         for (size_t i = 0; i < srv->n_exports; i++)
             srv->exports[i]->readonly = true;
     if (cl->socket && (cl->bind || cl->port))
-        return die("-k and -b/-p are exclusive");
+        return nbd_error("-k and -b/-p are exclusive");
     return 0;
 }
 
 int main(int argc, char **argv)
 {
     struct cmdline cl = { .tls = -1, .cache = NBD_CACHE_WRITEBACK };
-    struct nbd_server srv = { .workers = DEFAULT_WORKERS, .max_inflight = DEFAULT_INFLIGHT };
+    struct nbd_server srv = { .workers = default_workers(), .max_inflight = DEFAULT_INFLIGHT };
     struct nbd_listeners l = { .n = 0 };
     struct vdk_error *err = NULL;
     /* Request buffers (up to 32 MiB) come and go on every request; keep
@@ -326,11 +341,11 @@ int main(int argc, char **argv)
     if (cl.tls < 0)
         cl.tls = creds ? NBD_TLS_REQUIRE : NBD_TLS_OFF;
     if (cl.tls != NBD_TLS_OFF && !creds) {
-        die("--tls=%s needs --tls-certificates or --tls-psk", cl.tls == 1 ? "on" : "require");
+        nbd_error("--tls=%s needs --tls-certificates or --tls-psk", cl.tls == 1 ? "on" : "require");
         goto out;
     }
     if (cl.tls_certs && cl.tls_psk) {
-        die("--tls-certificates and --tls-psk are exclusive");
+        nbd_error("--tls-certificates and --tls-psk are exclusive");
         goto out;
     }
     srv.tls_mode = (enum nbd_tls_mode)cl.tls;
@@ -357,12 +372,15 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    nbd_signals_opening(true, l.unix_path);
     for (size_t i = 0; i < srv.n_exports; i++) {
         if (nbd_export_open(srv.exports[i], cl.cache, cl.discard, &err) < 0) {
+            nbd_signals_opening(false, NULL);
             vdk_error_report(PROG, err);
             goto out;
         }
     }
+    nbd_signals_opening(false, NULL);
 
     if (cl.do_fork) {
         if (daemonize(cl.pid_file) < 0)

@@ -5,13 +5,16 @@
  *   main.c          command line, exports, daemon start and stop
  *   sockets.c       listening sockets (unix, TCP, systemd), accept loop,
  *                   one thread per connection, connection cap, signals
- *   tls.c           connection I/O: plain sockets, OpenSSL TLS (X.509 or
- *                   PSK), and an in-memory transport for the fuzzer
+ *   transport.c     connection I/O over a plain socket, a TLS session, or
+ *                   memory (the fuzzer's transport)
+ *   tls.c           TLS proper: the OpenSSL context, X.509 or PSK
+ *                   credentials, the STARTTLS handshake
  *   handshake.c     fixed newstyle option haggling
  *   transmission.c  request parsing and validation, the per-connection
  *                   worker pool, the in-flight cap
  *   commands.c      running requests, simple and structured replies
  *   export.c        export definitions, opening images, export flags
+ *   sendfile.c      zero-copy large reads of raw and read-only qcow2 images
  *   log.c           stderr or syslog
  *
  * Every length read from a client is bounded before use: option payloads
@@ -55,7 +58,7 @@ enum { NBD_LOG_ERR = 3, NBD_LOG_WARNING = 4, NBD_LOG_INFO = 6, NBD_LOG_DEBUG = 7
 void nbd_log_init(bool use_syslog, int max_level);
 void nbd_log(int level, const char *fmt, ...) VDK_PRINTF(2, 3);
 
-/* ---- tls.c: connection I/O ---- */
+/* ---- transport.c (connection I/O) and tls.c (TLS set-up) ---- */
 enum nbd_tls_mode { NBD_TLS_OFF, NBD_TLS_ON, NBD_TLS_REQUIRE };
 
 struct nbd_tls;      /* an SSL_CTX with certificates or PSKs */
@@ -76,12 +79,13 @@ struct nbd_io {
     size_t mem_len, mem_pos;
 };
 
-/* Load X.509 files from certdir (ca-cert.pem optional, server-cert.pem,
+/* tls.c.  Load X.509 files from certdir (ca-cert.pem optional, server-cert.pem,
    server-key.pem) or PSKs from pskfile ("user:hexkey" lines). */
 int nbd_tls_new(struct nbd_tls **out, const char *certdir, const char *pskfile,
                 struct vdk_error **errp);
 void nbd_tls_free(struct nbd_tls *t);
 
+/* transport.c */
 void nbd_io_init_fd(struct nbd_io *io, int fd);
 void nbd_io_init_mem(struct nbd_io *io, const uint8_t *data, size_t len);
 /* Read exactly len bytes.  0, or -errno (-ECONNRESET at end of stream). */
@@ -92,10 +96,12 @@ size_t nbd_io_pending(const struct nbd_io *io);
 int nbd_io_skip(struct nbd_io *io, uint64_t len);
 /* Write all of iov (the caller serialises whole messages). */
 int nbd_io_writev(struct nbd_io *io, struct iovec *iov, int iovcnt);
-/* Server side TLS handshake on io.  On failure the connection is dead. */
+/* tls.c.  Server side TLS handshake on io.  On failure the connection is
+   dead. */
 int nbd_io_starttls(struct nbd_io *io, struct nbd_tls *t, const char *peer);
 /* "TLSv1.3" etc. once TLS is up, else NULL. */
 const char *nbd_io_tls_version(const struct nbd_io *io);
+/* transport.c */
 /* Stop reading (wakes a blocked reader; replies can still be sent). */
 void nbd_io_shutdown_read(struct nbd_io *io);
 /* Cut the connection both ways (wakes a blocked sender too). */
@@ -121,6 +127,8 @@ struct nbd_export {
     bool discard;            /* --discard=unmap: trims and may-unmap zeroes */
     bool writethrough;       /* every write is FUA */
     atomic_uint clients;
+    int sf_fd;               /* sendfile.c: the image file, or -1 */
+    struct vdk_node *sf_node;/* the node whose offsets sf_fd serves */
 };
 
 struct nbd_server {
@@ -190,10 +198,28 @@ struct nbd_work {
     uint64_t cost;           /* bytes charged to the in-flight cap */
 };
 
-/* Run a request (or refuse it when w->error is set) and send its reply. */
-void nbd_run_request(struct nbd_conn *c, struct nbd_work *w);
-/* Page-aligned buffer (cache=none needs no bounce); free() it. */
-void *nbd_buf_alloc(size_t n);
+/* Run a request (or refuse it when w->error is set) and send its reply.
+   Returns 0 once the reply is sent, or -errno when it could not be (the
+   client is gone; the connection is then marked dead).  An error of the
+   request itself is a reply, not a failure. */
+int nbd_run_request(struct nbd_conn *c, struct nbd_work *w);
+/* A request buffer of at least n bytes, from this thread's one-slot cache
+   when it fits; give it back with nbd_buf_put (same thread), never free. */
+void *nbd_buf_get(size_t n);
+void nbd_buf_put(void *p, size_t n);
+
+/* Fill a structured reply chunk header (handle kept in wire order). */
+void nbd_chunk_header(struct nbd_structured_reply *h, uint16_t flags, uint16_t type,
+                      uint64_t handle, uint32_t len);
+
+/* ---- sendfile.c ---- */
+/* Decide whether e's reads may use sendfile (see sendfile.c); direct:
+   the image is opened with O_DIRECT. */
+void nbd_export_setup_sendfile(struct nbd_export *e, bool direct);
+void nbd_export_close_sendfile(struct nbd_export *e);
+/* Answer a READ by sendfile.  1: answered (or the connection is dead),
+   0: not eligible, use the ordinary path. */
+int nbd_read_sendfile(struct nbd_conn *c, const struct nbd_work *w);
 
 /* Map -errno to the protocol's error numbers. */
 uint32_t nbd_errno_to_wire(int err);

@@ -24,6 +24,13 @@ void nbd_listeners_close(struct nbd_listeners *l);
 
 /* Install SIGTERM/SIGINT handlers that stop nbd_serve(); ignore SIGPIPE. */
 int nbd_signals_init(struct vdk_error **errp);
+/*
+ * While the exports open (key derivation from an image header can take
+ * long), SIGTERM/SIGINT end the process at once: the handler removes
+ * unix_path (may be NULL), says why on stderr and exits 1.  on=false
+ * restores the serving behaviour.  Call from the main thread.
+ */
+void nbd_signals_opening(bool on, const char *unix_path);
 
 /*
  * Accept and serve clients until SIGTERM/SIGINT, or (unless persistent)

@@ -78,11 +78,11 @@ int vdk_file_lock(int fd, enum vdk_lock_mode mode, const char *filename,
         bool blocked = want && byte_taken(fd, LOCK_DENY_BASE + i) > 0;
         if (blocked || (denied && byte_taken(fd, LOCK_HOLD_BASE + i) > 0)) {
             unlock_all(fd);
+            /* qemu's words, which scripts match (on two lines, as qemu). */
             return vdk_error_setf(errp, EBUSY,
-                                  "image '%s' is in use: failed to get %s\"%s\" lock; "
-                                  "is another process using it? (-U opens it read-only "
-                                  "without locks)", filename, blocked ? "" : "shared ",
-                                  perm_names[i]);
+                                  "Failed to get %s\"%s\" lock\n"
+                                  "Is another process using the image [%s]?",
+                                  blocked ? "" : "shared ", perm_names[i], filename);
         }
     }
     return 0;

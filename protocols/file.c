@@ -17,9 +17,12 @@
 
 #include "block/driver.h"
 #include "protocols/file-lock.h"
+#include "protocols/file-map.h"
 
 struct file_state {
     int fd;
+    enum vdk_lock_mode lock; /* the image lock this descriptor holds */
+    struct vdk_file_map map; /* zero-copy reads (file-map.h) */
     bool is_bdev;
     bool direct;
     bool has_seek_data; /* cleared when the fs does not support it */
@@ -109,6 +112,7 @@ static int file_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
         close(s->fd);
         return r;
     }
+    s->lock = mode;
 
     int64_t len = fd_length(s);
     if (len < 0) {
@@ -128,7 +132,7 @@ static int file_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     n->limits.max_transfer = VDK_DEFAULT_MAX_TRANSFER;
     n->limits.opt_transfer = 1u << 20;
     n->supported_zero_flags = VDK_REQ_MAY_UNMAP;
-    n->supported_write_flags = VDK_REQ_NO_TOUCH; /* unless O_DIRECT bounces */
+    vdk_file_map_init(&s->map);
     return 0;
 }
 
@@ -168,13 +172,35 @@ static int file_reopen(struct vdk_node *n, unsigned flags, struct vdk_error **er
     }
     close(s->fd);
     s->fd = fd;
+    s->lock = lock_mode(s, flags);
     return 0;
 }
 
 static void file_close(struct vdk_node *n)
 {
     struct file_state *s = n->opaque;
+    vdk_file_map_release(&s->map);
     close(s->fd);
+}
+
+/*
+ * Zero-copy reads: only where the file cannot change under the mapping
+ * without someone breaking the image locks, that is while this node holds
+ * the reader's lock (no writer, no resize), and not with O_DIRECT, which
+ * asks to keep the page cache out.
+ */
+static int file_map(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void **ptr)
+{
+    struct file_state *s = n->opaque;
+    if (s->direct || s->is_bdev || s->lock != VDK_LOCK_READ)
+        return -ENOTSUP;
+    return vdk_file_map_get(&s->map, s->fd, offset, bytes, ptr);
+}
+
+static int file_unmap(struct vdk_node *n, const void *ptr, uint64_t bytes)
+{
+    struct file_state *s = n->opaque;
+    return vdk_file_map_put(&s->map, ptr, bytes);
 }
 
 /* O_DIRECT needs aligned memory as well; bounce when the caller's is not. */
@@ -224,8 +250,6 @@ static int file_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     const uint8_t *p = buf;
     uint8_t *bounce = NULL;
     if (needs_bounce(s, buf)) {
-        if (flags & VDK_REQ_NO_TOUCH)
-            return -ENOTSUP;
         if (!(bounce = vdk_blk_alloc(bytes)))
             return -ENOMEM;
         memcpy(bounce, buf, bytes);
@@ -551,4 +575,6 @@ const struct vdk_driver vdk_driver_file = {
     .get_allocated_size = file_get_allocated_size,
     .truncate = file_truncate,
     .reopen = file_reopen,
+    .map = file_map,
+    .unmap = file_unmap,
 };

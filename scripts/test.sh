@@ -23,9 +23,11 @@ VDK_PACKAGES="
   libargon2-dev
   clang libclang-rt-14-dev scdoc bash-completion
   qemu-utils qemu-system-x86 libnbd-bin python3-libnbd nbdkit cryptsetup-bin
-  busybox-static fio hyperfine strace
+  busybox-static cpio kmod fio hyperfine strace valgrind
+  e2fsprogs dosfstools mtools fdisk
   libvhdi-utils python3-libvhdi
   dpkg-dev debhelper lintian systemd libvirt-daemon libvirt-clients
+  libvmdk-utils python3-vmdkstream
 "
 
 cd "$(dirname "$0")/.." || exit 1

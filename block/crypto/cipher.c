@@ -75,10 +75,12 @@ static int parse_mode(struct vdk_cipher_spec *s, const char *mode, uint32_t key_
         if (*iv)
             return vdk_error_setf(errp, ENOTSUP, "cipher mode ecb takes no IV generator");
         s->ivgen = VDK_IVGEN_NONE;
-    } else if (strcmp(iv, "plain64") == 0) {
+    } else if (strncmp(iv, "plain64", 7) == 0 && (!iv[7] || iv[7] == ':')) {
         s->ivgen = VDK_IVGEN_PLAIN64;
-    } else if (strcmp(iv, "plain") == 0) {
+        iv += 7;
+    } else if (strncmp(iv, "plain", 5) == 0 && (!iv[5] || iv[5] == ':')) {
         s->ivgen = VDK_IVGEN_PLAIN;
+        iv += 5;
     } else if (strncmp(iv, "essiv:", 6) == 0) {
         int h = vdk_hash_parse(iv + 6);
         if (h < 0)
@@ -91,6 +93,14 @@ static int parse_mode(struct vdk_cipher_spec *s, const char *mode, uint32_t key_
         s->ivgen_hash = (enum vdk_hash)h;
     } else {
         return vdk_error_setf(errp, ENOTSUP, "unsupported IV generator '%.32s'", iv);
+    }
+    if ((s->ivgen == VDK_IVGEN_PLAIN || s->ivgen == VDK_IVGEN_PLAIN64) && *iv) {
+        int h = vdk_hash_parse(iv + 1);
+        if (h < 0)
+            return vdk_error_setf(errp, ENOTSUP, "unsupported IV generator hash '%.32s'",
+                                  iv + 1);
+        s->ivgen_hash = (enum vdk_hash)h;
+        s->plain_hash = true;
     }
     if (!aes_evp(s->mode, key_len))
         return vdk_error_setf(errp, ENOTSUP, "key of %u bytes is invalid for aes-%.32s",
@@ -119,10 +129,10 @@ void vdk_cipher_spec_mode_name(const struct vdk_cipher_spec *s, char *buf, size_
     static const char *const modes[] = { "xts", "cbc", "ecb" };
     switch (s->ivgen) {
     case VDK_IVGEN_PLAIN64:
-        snprintf(buf, size, "%s-plain64", modes[s->mode]);
-        break;
     case VDK_IVGEN_PLAIN:
-        snprintf(buf, size, "%s-plain", modes[s->mode]);
+        snprintf(buf, size, "%s-%s%s%s", modes[s->mode],
+                 s->ivgen == VDK_IVGEN_PLAIN ? "plain" : "plain64", s->plain_hash ? ":" : "",
+                 s->plain_hash ? vdk_hash_name(s->ivgen_hash) : "");
         break;
     case VDK_IVGEN_ESSIV:
         snprintf(buf, size, "%s-essiv:%s", modes[s->mode], vdk_hash_name(s->ivgen_hash));

@@ -71,6 +71,9 @@ struct vdk_cipher_spec {
     enum vdk_cipher_mode mode;
     enum vdk_ivgen ivgen;
     enum vdk_hash ivgen_hash;
+    /* plain/plain64 with a hash suffix ("xts-plain:sha256", which qemu-img
+       writes for ivgen-hash-alg without essiv): unused, kept for the name. */
+    bool plain_hash;
     uint32_t key_len;
 };
 

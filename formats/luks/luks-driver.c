@@ -31,13 +31,14 @@ struct luks_state {
 static const struct vdk_opt_desc luks_open_opts[] = {
     { "key-secret", VDK_OPT_STRING, "ID of the secret that provides the keyslot passphrase",
       NULL, NULL },
+    VDK_LUKS_LIMIT_OPTS(""),
     { NULL, 0, NULL, NULL, NULL },
 };
 
 static int luks_probe(const uint8_t *buf, size_t len, const char *filename)
 {
-    return len >= 8 && memcmp(buf, "LUKS\xba\xbe", 6) == 0 && buf[6] == 0 &&
-           (buf[7] == 1 || buf[7] == 2) ? 100 : 0;
+    /* Any version: open refuses the ones it does not know, by name. */
+    return len >= 6 && memcmp(buf, "LUKS\xba\xbe", 6) == 0 ? 100 : 0;
 }
 
 static void luks_close(struct vdk_node *n)
@@ -54,14 +55,32 @@ static int luks_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
 {
     struct luks_state *s = n->opaque;
     const char *id = vdk_opts_get(opts, "key-secret");
+    struct vdk_luks_limits lim;
     char *pass = NULL;
     size_t plen = 0;
     int r;
-    /* Metadata-only opens (info of a locked image) need no passphrase. */
-    bool nokey = (flags & VDK_O_NO_IO) && !id;
+    if ((r = vdk_luks_limits_from_opts(&lim, opts, "", errp)) < 0)
+        return r;
+    /* Metadata-only opens (info) derive no key, as qemu-img's: the
+       header is parsed, the passphrase not even looked up. */
+    bool nokey = (flags & VDK_O_NO_IO) != 0;
+    /* A version we cannot read is refused before asking for a passphrase. */
+    uint8_t magic[8];
+    if (vdk_pread(n->file, magic, sizeof(magic), 0, 0) == 0 &&
+        memcmp(magic, "LUKS\xba\xbe", 6) == 0 && magic[6] == 0 && magic[7] != 1 &&
+        magic[7] != 2)
+        return vdk_error_setf(errp, ENOTSUP, "unsupported LUKS version %u",
+                              (unsigned)magic[7]);
     if (!nokey && (r = vdk_luks_get_secret(id, &pass, &plen, errp)) < 0)
         return r;
-    r = vdk_luks_open(&s->l, n->file, 0, 0, pass, plen, nokey ? VDK_LUKS_NO_KEY : 0, errp);
+    r = vdk_luks_open(&s->l, n->file, 0, 0, NULL, 0, VDK_LUKS_NO_KEY, errp);
+    if (r == 0 && !nokey) {
+        vdk_luks_set_limits(s->l, &lim);
+        if ((r = vdk_luks_unlock(s->l, pass, plen, errp)) < 0) {
+            vdk_luks_close(s->l);
+            s->l = NULL;
+        }
+    }
     vdk_secret_free(pass, plen);
     if (r < 0)
         return r;
@@ -131,6 +150,28 @@ static int luks_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes
     *map = vdk_luks_payload_offset(s->l) + offset;
     *file = n->file;
     return VDK_BS_RECURSE | VDK_BS_OFFSET_VALID;
+}
+
+/* Parameters and passphrase (a prompt's answer is remembered for create). */
+static int luks_create_check(const char *filename, struct vdk_opts *opts,
+                             struct vdk_error **errp)
+{
+    struct vdk_luks_params p;
+    char *id = NULL, *pass = NULL;
+    size_t plen = 0;
+    uint64_t size = 0;
+    int r = vdk_opts_get_size(opts, "size", 0, &size, errp);
+    if (r < 0 || (r = vdk_luks_params_from_opts(&p, &id, opts, errp)) < 0)
+        goto out;
+    if (size > INT64_MAX - vdk_luks_header_size(&p) - p.sector_size) {
+        r = vdk_error_setf(errp, EINVAL, "image size too large");
+        goto out;
+    }
+    if ((r = vdk_luks_get_secret(id, &pass, &plen, errp)) == 0)
+        vdk_secret_free(pass, plen);
+out:
+    free(id);
+    return r;
 }
 
 static int luks_create(const char *filename, struct vdk_node *file, struct vdk_opts *opts,
@@ -210,12 +251,13 @@ static int luks_measure(struct vdk_opts *opts, struct vdk_node *src, uint64_t si
     return r;
 }
 
-static int luks_get_info(struct vdk_node *n, struct vdk_image_info *info,
+static int luks_get_info(struct vdk_node *n, struct vdk_driver_info *info,
                          struct vdk_error **errp)
 {
     struct luks_state *s = n->opaque;
     json_object *data = NULL, *fs = json_object_new_object();
     info->encrypted = true;
+    info->has_dirty_flag = true; /* qemu-img prints "dirty-flag": false */
     if (!fs || vdk_luks_info(s->l, &data) < 0) {
         json_object_put(fs);
         return vdk_error_setf(errp, ENOMEM, "out of memory");
@@ -246,6 +288,7 @@ const struct vdk_driver vdk_driver_luks = {
     .open = luks_open,
     .close = luks_close,
     .create = luks_create,
+    .create_check = luks_create_check,
     .pread = luks_pread,
     .pwrite = luks_pwrite,
     .block_status = luks_block_status,

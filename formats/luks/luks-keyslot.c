@@ -113,9 +113,50 @@ int luks_digest_make(struct vdk_luks *l, uint32_t iter_time_ms, struct vdk_error
     return 0;
 }
 
+static int too_costly(struct vdk_luks *l, const char *field, uint64_t v, uint64_t max,
+                      const char *opt, struct vdk_error **errp)
+{
+    return vdk_error_setf(errp, E2BIG, "LUKS%d header: %s %" PRIu64 " is above the limit "
+                          "%" PRIu64 " (raise it with the open option %s%s)", l->version,
+                          field, v, max, l->lim.prefix ? l->lim.prefix : "", opt);
+}
+
+/* Refuse, before deriving anything, costs above l->lim: an untrusted
+   header must not keep us busy for minutes or take all the memory. */
+static int check_costs(struct vdk_luks *l, int slot, struct vdk_error **errp)
+{
+    const struct luks_keyslot *ks = &l->slots[slot];
+    char f[64];
+    if (l->digest.iterations > l->lim.iterations)
+        return too_costly(l, l->version == 1 ? "mkDigestIterations" : "digest iterations",
+                          l->digest.iterations, l->lim.iterations, "max-pbkdf-iterations",
+                          errp);
+    if (ks->kdf.type == VDK_KDF_PBKDF2) {
+        snprintf(f, sizeof(f), l->version == 1 ? "keyslot %d passwordIterations"
+                                               : "keyslot %d kdf iterations", slot);
+        if (ks->kdf.iterations > l->lim.iterations)
+            return too_costly(l, f, ks->kdf.iterations, l->lim.iterations,
+                              "max-pbkdf-iterations", errp);
+        return 0;
+    }
+    snprintf(f, sizeof(f), "keyslot %d kdf memory (KiB)", slot);
+    if (ks->kdf.memory_kib > l->lim.memory_kib)
+        return too_costly(l, f, ks->kdf.memory_kib, l->lim.memory_kib, "max-pbkdf-memory",
+                          errp);
+    /* time x memory in GiB passes, rounded up */
+    uint64_t work = ((uint64_t)ks->kdf.iterations * ks->kdf.memory_kib + (1u << 20) - 1) >> 20;
+    snprintf(f, sizeof(f), "keyslot %d kdf time x memory (GiB passes)", slot);
+    if (work > l->lim.work)
+        return too_costly(l, f, work, l->lim.work, "max-pbkdf-work", errp);
+    return 0;
+}
+
 int luks_keyslot_unlock(struct vdk_luks *l, int slot, const char *pass, size_t passlen,
                         uint8_t *key, struct vdk_error **errp)
 {
+    int cr = check_costs(l, slot, errp);
+    if (cr < 0)
+        return cr;
     struct luks_keyslot *ks = &l->slots[slot];
     size_t klen = l->spec.key_len, aklen = ks->area_cipher.key_len;
     size_t mlen = klen * ks->stripes, alen = vdk_align_up(mlen, 512);

@@ -245,6 +245,7 @@ int vdk_luks_open(struct vdk_luks **out, struct vdk_node *file, uint64_t base,
     l->limit = limit;
     for (int i = 0; i < LUKS2_NUM_SLOTS; i++)
         l->slots[i].priority = -1;
+    vdk_luks_set_limits(l, NULL);
     if (luks_avail(l) < sizeof(h)) {
         r = vdk_error_setf(errp, EINVAL, "not a LUKS image (file too short)");
         goto fail;
@@ -267,6 +268,39 @@ int vdk_luks_open(struct vdk_luks **out, struct vdk_node *file, uint64_t base,
 fail:
     vdk_luks_close(l);
     return r;
+}
+
+void vdk_luks_set_limits(struct vdk_luks *l, const struct vdk_luks_limits *lim)
+{
+    static const struct vdk_luks_limits def = {
+        VDK_LUKS_MAX_ITERATIONS_DEF, VDK_LUKS_MAX_MEMORY_DEF, VDK_LUKS_MAX_WORK_DEF, "" };
+    l->lim = lim ? *lim : def;
+}
+
+int vdk_luks_limits_from_opts(struct vdk_luks_limits *lim, struct vdk_opts *opts,
+                              const char *prefix, struct vdk_error **errp)
+{
+    char k[3][64];
+    snprintf(k[0], sizeof(k[0]), "%smax-pbkdf-iterations", prefix);
+    snprintf(k[1], sizeof(k[1]), "%smax-pbkdf-memory", prefix);
+    snprintf(k[2], sizeof(k[2]), "%smax-pbkdf-work", prefix);
+    int r;
+    if ((r = vdk_opts_get_uint(opts, k[0], VDK_LUKS_MAX_ITERATIONS_DEF, &lim->iterations,
+                               errp)) < 0 ||
+        (r = vdk_opts_get_uint(opts, k[1], VDK_LUKS_MAX_MEMORY_DEF, &lim->memory_kib,
+                               errp)) < 0 ||
+        (r = vdk_opts_get_uint(opts, k[2], VDK_LUKS_MAX_WORK_DEF, &lim->work, errp)) < 0)
+        return r;
+    lim->prefix = prefix;
+    return 0;
+}
+
+int vdk_luks_unlock(struct vdk_luks *l, const char *pass, size_t passlen,
+                    struct vdk_error **errp)
+{
+    if (l->key)
+        return 0;
+    return luks_unlock(l, pass, passlen, errp);
 }
 
 int vdk_luks_encrypt(struct vdk_luks *l, uint64_t iv_sector, const void *in, void *out,

@@ -73,6 +73,23 @@ struct luks_digest {             /* the volume key check (PBKDF2) */
     uint32_t digest_len;
 };
 
+/*
+ * Bounds on the key derivation costs an (untrusted) header may ask for,
+ * checked before any derivation starts.  The defaults are far above what
+ * cryptsetup, qemu-img or vdk write (their costs aim at 1-2 s), and the
+ * open options max-pbkdf-iterations, max-pbkdf-memory and max-pbkdf-work
+ * (qcow2: encrypt.max-pbkdf-...) raise them.
+ */
+struct vdk_luks_limits {
+    uint64_t iterations;         /* PBKDF2 iterations (keyslots and digest) */
+    uint64_t memory_kib;         /* argon2 memory */
+    uint64_t work;               /* argon2 time cost x memory, in GiB passes */
+    const char *prefix;          /* of the option names in messages */
+};
+#define VDK_LUKS_MAX_ITERATIONS_DEF 100000000u   /* ~40 s of SHA-256 on one core */
+#define VDK_LUKS_MAX_MEMORY_DEF     (4u << 20)   /* KiB: LUKS2's largest, 4 GiB */
+#define VDK_LUKS_MAX_WORK_DEF       256u         /* e.g. 256 passes over 1 GiB */
+
 struct vdk_luks {
     int version;                 /* 1 or 2 */
     struct vdk_node *file;       /* where the header lives (not owned) */
@@ -98,6 +115,7 @@ struct vdk_luks {
     struct json_object *config;  /* kept as read (flags), sizes rewritten */
     bool foreign_slots;          /* keyslots of another volume key: the
                                     header cannot be rewritten safely */
+    struct vdk_luks_limits lim;  /* defaults unless vdk_luks_set_limits() */
     /* unlocked state */
     uint8_t *key;                /* secure, spec.key_len, NULL if locked */
     struct vdk_cipher *cipher;
@@ -147,6 +165,28 @@ int vdk_luks_open(struct vdk_luks **out, struct vdk_node *file, uint64_t base,
                   uint64_t limit, const char *pass, size_t passlen, unsigned flags,
                   struct vdk_error **errp);
 void vdk_luks_close(struct vdk_luks *l);
+
+/* Limits from the open options max-pbkdf-iterations, max-pbkdf-memory and
+   max-pbkdf-work under prefix ("" or "encrypt."); unset ones default. */
+int vdk_luks_limits_from_opts(struct vdk_luks_limits *lim, struct vdk_opts *opts,
+                              const char *prefix, struct vdk_error **errp);
+/* Their descriptions, for the drivers' option tables. */
+#define VDK_LUKS_LIMIT_OPTS(prefix)                                                    \
+    { prefix "max-pbkdf-iterations", VDK_OPT_NUMBER,                                  \
+      "Refuse headers asking for more PBKDF2 iterations", "100000000", NULL },         \
+    { prefix "max-pbkdf-memory", VDK_OPT_NUMBER,                                      \
+      "Refuse headers asking for more argon2 memory (KiB)", "4194304", NULL },         \
+    { prefix "max-pbkdf-work", VDK_OPT_NUMBER,                                        \
+      "Refuse headers asking for more argon2 time x memory (GiB passes)", "256", NULL }
+void vdk_luks_set_limits(struct vdk_luks *l, const struct vdk_luks_limits *lim);
+/*
+ * Unlock a header opened with VDK_LUKS_NO_KEY: refuses a keyslot or
+ * digest whose costs are above the limits before deriving anything
+ * (-E2BIG, naming the field and the option), then tries every active
+ * keyslot (-EPERM "invalid passphrase").
+ */
+int vdk_luks_unlock(struct vdk_luks *l, const char *pass, size_t passlen,
+                    struct vdk_error **errp);
 
 /* Payload sectors: len a multiple of vdk_luks_sector_size(); iv_sector in
    512-byte units.  Hot path: 0 or -errno. */

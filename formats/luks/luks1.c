@@ -41,6 +41,43 @@ static void get_str(char *dst, const uint8_t *src, size_t n)
     dst[n - 1] = 0;
 }
 
+/*
+ * cryptsetup's rule for every keyslot, active or not (an inactive one is
+ * where the next passphrase goes): 4000 stripes, key material after the
+ * header and before the payload, no two areas overlapping.  cryptsetup
+ * and qemu-img refuse the header otherwise; so do we ("keyslot N is
+ * invalid", cryptsetup's words), on every open.
+ */
+static int luks1_check_layout(struct vdk_luks *l, uint32_t key_bytes, struct vdk_error **errp)
+{
+    uint64_t secs = vdk_align_up((uint64_t)key_bytes * LUKS_STRIPES, 512) / 512;
+    uint64_t payload = l->payload_offset / 512;
+    int order[LUKS1_NUM_SLOTS];
+    for (int i = 0; i < LUKS1_NUM_SLOTS; i++) {
+        const struct luks_keyslot *ks = &l->slots[i];
+        uint64_t off = ks->area_offset / 512;
+        if (ks->stripes != LUKS_STRIPES)
+            return vdk_error_setf(errp, EINVAL, "LUKS header: keyslot %d is invalid (stripes "
+                                  "%" PRIu32 ", not %u)", i, ks->stripes, LUKS_STRIPES);
+        if (ks->area_offset < LUKS1_HDR_SIZE || off >= payload || payload - off < secs)
+            return vdk_error_setf(errp, EINVAL, "LUKS header: keyslot %d is invalid (key "
+                                  "material at sector %" PRIu64 " overlaps the header or "
+                                  "the payload)", i, off);
+        int j = i; /* insertion sort by offset */
+        for (; j > 0 && l->slots[order[j - 1]].area_offset > ks->area_offset; j--)
+            order[j] = order[j - 1];
+        order[j] = i;
+    }
+    for (int i = 0; i + 1 < LUKS1_NUM_SLOTS; i++) {
+        uint64_t a = l->slots[order[i]].area_offset / 512;
+        uint64_t b = l->slots[order[i + 1]].area_offset / 512;
+        if (b - a < secs)
+            return vdk_error_setf(errp, EINVAL, "LUKS header: keyslot %d is invalid (its key "
+                                  "material overlaps keyslot %d's)", order[i + 1], order[i]);
+    }
+    return 0;
+}
+
 int luks1_parse(struct vdk_luks *l, const uint8_t *h, struct vdk_error **errp)
 {
     char cipher[33], mode[33], hash[33];
@@ -115,7 +152,7 @@ int luks1_parse(struct vdk_luks *l, const uint8_t *h, struct vdk_error **errp)
             return vdk_error_setf(errp, EINVAL, "LUKS header: the payload overlaps the key "
                                   "material of keyslot %d", i);
     }
-    return 0;
+    return luks1_check_layout(l, key_bytes, errp);
 }
 
 int luks1_write_header(struct vdk_luks *l, struct vdk_error **errp)

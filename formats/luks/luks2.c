@@ -43,11 +43,21 @@ static bool valid_hdr_size(uint64_t s)
     return s >= LUKS2_HDR_SIZE_DEF && s <= LUKS2_HDR_SIZE_MAX && vdk_is_pow2(s);
 }
 
-/* ---- JSON helpers: each returns false on a missing or mistyped member ---- */
+/*
+ * ---- JSON helpers: each returns false on a missing or mistyped member ----
+ * Rules: an out-parameter is written only when the helper succeeds, and
+ * every json_object pointer they hand out is borrowed from the tree being
+ * parsed; parse_json() takes its own reference (json_object_get) on what
+ * outlives that tree (tokens, config).
+ */
 
 static bool jobj(json_object *o, const char *k, json_type t, json_object **out)
 {
-    return json_object_object_get_ex(o, k, out) && json_object_is_type(*out, t);
+    json_object *v;
+    if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, t))
+        return false;
+    *out = v;
+    return true;
 }
 
 static bool jstring(json_object *o, const char *k, const char **out)
@@ -211,6 +221,32 @@ static bool array_has(json_object *arr, const char *id)
     return false;
 }
 
+/* Tokens as cryptsetup checks them: numeric ids, each an object with a
+   string "type" and a "keyslots" array of existing keyslot ids. */
+static int check_tokens(json_object *tokens, json_object *keyslots, struct vdk_error **errp)
+{
+    json_object_object_foreach(tokens, tid, tok) {
+        json_object *ks;
+        const char *type;
+        char *end;
+        long id = strtol(tid, &end, 10);
+        if (*end || end == tid || id < 0 || id >= LUKS2_NUM_SLOTS)
+            return bad(errp, "token id");
+        if (!json_object_is_type(tok, json_type_object) || !jstring(tok, "type", &type) ||
+            !jobj(tok, "keyslots", json_type_array, &ks))
+            return vdk_error_setf(errp, EINVAL, "LUKS2 header: invalid metadata (token %ld)",
+                                  id);
+        for (size_t i = 0; i < json_object_array_length(ks); i++) {
+            json_object *e = json_object_array_get_idx(ks, i);
+            if (!json_object_is_type(e, json_type_string) ||
+                !json_object_object_get_ex(keyslots, json_object_get_string(e), NULL))
+                return vdk_error_setf(errp, EINVAL, "LUKS2 header: invalid metadata "
+                                      "(token %ld)", id);
+        }
+    }
+    return 0;
+}
+
 static int parse_json(struct vdk_luks *l, json_object *root, struct vdk_error **errp)
 {
     json_object *keyslots, *segments, *digests, *config, *seg, *digest = NULL, *dks, *dsegs;
@@ -227,10 +263,17 @@ static int parse_json(struct vdk_luks *l, json_object *root, struct vdk_error **
         !ju64(config, "keyslots_size", &l->keyslots_size))
         return bad(errp, "config");
     json_object *req, *mand;
-    if (jobj(config, "requirements", json_type_object, &req) &&
-        jobj(req, "mandatory", json_type_array, &mand) && json_object_array_length(mand) > 0)
-        return vdk_error_setf(errp, ENOTSUP, "LUKS2 header: unsupported mandatory "
-                              "requirements (reencryption in progress?)");
+    if (json_object_object_get_ex(config, "requirements", NULL)) {
+        if (!jobj(config, "requirements", json_type_object, &req))
+            return bad(errp, "config requirements");
+        if (json_object_object_get_ex(req, "mandatory", NULL)) {
+            if (!jobj(req, "mandatory", json_type_array, &mand))
+                return bad(errp, "config requirements");
+            if (json_object_array_length(mand) > 0)
+                return vdk_error_setf(errp, ENOTSUP, "LUKS2 header: unsupported mandatory "
+                                      "requirements (reencryption in progress?)");
+        }
+    }
     if (json_object_object_length(segments) != 1 ||
         !jobj(segments, "0", json_type_object, &seg))
         return vdk_error_setf(errp, ENOTSUP, "LUKS2 header: only one segment (\"0\") is "
@@ -255,8 +298,9 @@ static int parse_json(struct vdk_luks *l, json_object *root, struct vdk_error **
     json_object_object_foreach(digests, did, dobj) {
         json_object *segs;
         (void)did;
-        if (json_object_is_type(dobj, json_type_object) &&
-            jobj(dobj, "segments", json_type_array, &segs) && array_has(segs, "0")) {
+        if (!json_object_is_type(dobj, json_type_object))
+            return bad(errp, "digest");
+        if (jobj(dobj, "segments", json_type_array, &segs) && array_has(segs, "0")) {
             digest = dobj;
             break;
         }
@@ -301,8 +345,13 @@ static int parse_json(struct vdk_luks *l, json_object *root, struct vdk_error **
         vdk_error_prepend(errp, "LUKS2 segment");
         return r;
     }
-    if (jobj(root, "tokens", json_type_object, &l->tokens))
-        json_object_get(l->tokens);
+    json_object *tokens;
+    if (!jobj(root, "tokens", json_type_object, &tokens))
+        return bad(errp, "\"tokens\" is not an object");
+    if ((r = check_tokens(tokens, keyslots, errp)) < 0)
+        return r;
+    /* Both outlive root: take our own references. */
+    l->tokens = json_object_get(tokens);
     l->config = json_object_get(config);
     return 0;
 }

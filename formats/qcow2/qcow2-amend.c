@@ -362,7 +362,7 @@ int qcow2_preallocate(struct vdk_node *n, uint64_t from, uint64_t to,
             uint64_t e, bm;
             if ((r = qcow2_get_l2_entry(n, g + i * cs, &e, &bm)) < 0)
                 break;
-            if (qcow2_has_host(s, e))
+            if (qcow2_std_entry_has_host(s, e))
                 continue; /* only fresh clusters */
             /* Extended L2: host clusters only, subclusters stay unallocated
                (reads fall through to the backing file), as qemu does. */

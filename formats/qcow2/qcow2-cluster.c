@@ -37,6 +37,9 @@ static int l2_offset_of(struct vdk_node *n, uint64_t g, uint64_t *l2off)
     if (i >= s->l1_size)
         return 0;
     uint64_t e = s->l1[i], off = e & QCOW2_OFFSET_MASK;
+    if (e & QCOW2_L1_RESERVED & ~0x1ffull)
+        return qcow2_signal_corruption(n, "L1 entry 0x%" PRIx64 " has reserved bits set "
+                                       "(L1 index %" PRIu64 ")", e, i);
     if (!off)
         return 0;
     if (q_offset_in_cluster(s, e & 0x00ffffffffffffffull))
@@ -68,13 +71,28 @@ int qcow2_get_l2_entry(struct vdk_node *n, uint64_t g, uint64_t *entry, uint64_t
     return 0;
 }
 
-/* Type of the (sub)cluster containing g from its entry. */
+/* Type of the (sub)cluster containing g from its entry (in the L2 table
+   at l2off). */
 static int classify(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm, int64_t dlen,
-                    enum qcow2_map_type *type, uint64_t *host, bool *host_valid)
+                    uint64_t l2off, enum qcow2_map_type *type, uint64_t *host,
+                    bool *host_valid)
 {
     struct qcow2_state *s = n->opaque;
     *host = 0;
     *host_valid = false;
+    if (!(e & QCOW2_OFLAG_COMPRESSED)) {
+        /* Reserved bits mean damage: never guess what the entry meant.  In
+           v2 the zero flag is reserved, and reading past it would return
+           the cluster's stale bytes (qemu refuses with this message). */
+        if ((e & QCOW2_OFLAG_ZERO) && s->version < 3)
+            return qcow2_signal_corruption(n, "Zero cluster entry found in pre-v3 image "
+                                           "(L2 offset: %#" PRIx64 ", L2 index: %#" PRIx64
+                                           ")", l2off, l2_index(s, g));
+        if (e & qcow2_l2_reserved(s))
+            return qcow2_signal_corruption(n, "L2 entry 0x%" PRIx64 " has reserved bits set "
+                                           "(L2 offset: %#" PRIx64 ", L2 index: %#" PRIx64
+                                           ")", e, l2off, l2_index(s, g));
+    }
     if (e & QCOW2_OFLAG_COMPRESSED) {
         if (s->data != n->file)
             return qcow2_signal_corruption(n, "compressed cluster with an external data file");
@@ -88,7 +106,7 @@ static int classify(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm, int
         return 0;
     }
     uint64_t off = e & QCOW2_OFFSET_MASK;
-    bool has = qcow2_has_host(s, e);
+    bool has = qcow2_std_entry_has_host(s, e);
     if (off && q_offset_in_cluster(s, e & 0x00fffffffffffffeull))
         return qcow2_signal_corruption(n, "data cluster offset in L2 entry 0x%" PRIx64
                                        " is not cluster aligned", e);
@@ -102,7 +120,7 @@ static int classify(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm, int
             return qcow2_signal_corruption(n, "allocated subcluster without a host "
                                            "cluster at guest offset 0x%" PRIx64, g);
         *type = a ? QCOW2_MAP_NORMAL : z ? QCOW2_MAP_ZERO : QCOW2_MAP_UNALLOCATED;
-    } else if ((e & QCOW2_OFLAG_ZERO) && s->version >= 3) {
+    } else if (e & QCOW2_OFLAG_ZERO) {
         *type = QCOW2_MAP_ZERO;
     } else {
         *type = has ? QCOW2_MAP_NORMAL : QCOW2_MAP_UNALLOCATED;
@@ -160,7 +178,7 @@ int qcow2_get_mapping(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         uint64_t bm = s->extended_l2 ? q_be64(tbl + i * 16 + 8) : 0;
         enum qcow2_map_type t;
         bool hv;
-        if ((r = classify(n, g, e, bm, dlen, &t, &host, &hv)) < 0)
+        if ((r = classify(n, g, e, bm, dlen, l2off, &t, &host, &hv)) < 0)
             return r;
         uint64_t unit = 1ull << s->sc_bits;
         uint64_t len = vdk_min_u64(vdk_align_down(g, unit) + unit, end) - g;
@@ -205,26 +223,6 @@ static int read_compressed(struct vdk_node *n, uint64_t e, uint8_t *out)
     return r;
 }
 
-/* Guest bytes below the node from the backing file (zeros past its end). */
-static int read_backing(struct vdk_node *n, uint64_t offset, uint64_t bytes, uint8_t *buf)
-{
-    if (!n->backing) {
-        memset(buf, 0, bytes);
-        return 0;
-    }
-    int64_t blen = vdk_get_length(n->backing);
-    if (blen < 0)
-        return (int)blen;
-    uint64_t have = offset < (uint64_t)blen ? vdk_min_u64(bytes, (uint64_t)blen - offset) : 0;
-    if (have) {
-        int r = vdk_pread(n->backing, buf, have, offset, 0);
-        if (r < 0)
-            return r;
-    }
-    memset(buf + have, 0, bytes - have);
-    return 0;
-}
-
 /*
  * Read guest bytes.  `locked`: the caller holds s->lock (copy-on-write
  * reads inside an allocating write); otherwise each mapping step takes it.
@@ -252,7 +250,7 @@ int qcow2_read_range(struct vdk_node *n, uint64_t offset, uint64_t bytes, uint8_
             break;
         switch (m.type) {
         case QCOW2_MAP_UNALLOCATED:
-            r = read_backing(n, offset, m.bytes, buf);
+            r = vdk_node_read_backing(n, offset, m.bytes, buf);
             break;
         case QCOW2_MAP_ZERO:
             memset(buf, 0, m.bytes);
@@ -369,9 +367,9 @@ int qcow2_set_l2_entry(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm)
 }
 
 /* An entry owns a host cluster that must be released when replaced. */
-bool qcow2_entry_has_host(const struct qcow2_state *s, uint64_t e)
+bool qcow2_entry_owns_host(const struct qcow2_state *s, uint64_t e)
 {
-    return (e & QCOW2_OFLAG_COMPRESSED) || qcow2_has_host(s, e);
+    return (e & QCOW2_OFLAG_COMPRESSED) || qcow2_std_entry_has_host(s, e);
 }
 
 /* Free replaced entries, after their replacements are on disk (rule 3). */
@@ -380,14 +378,14 @@ int qcow2_free_old_entries(struct vdk_node *n, const uint64_t *old, uint64_t cnt
     struct qcow2_state *s = n->opaque;
     bool any = false;
     for (uint64_t i = 0; i < cnt; i++)
-        any |= qcow2_entry_has_host(s, old[i]);
+        any |= qcow2_entry_owns_host(s, old[i]);
     if (!any)
         return 0;
     int r = qcow2_cache_flush(n, &s->l2_cache);
     if (r == 0)
         r = vdk_flush(n->file);
     for (uint64_t i = 0; r == 0 && i < cnt; i++)
-        if (qcow2_entry_has_host(s, old[i]))
+        if (qcow2_entry_owns_host(s, old[i]))
             r = qcow2_free_l2_entry(n, old[i]);
     return r;
 }
@@ -437,7 +435,7 @@ int qcow2_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         *file = s->data;
         /* As qemu: only a metadata-preallocated image asks the file
            whether its data clusters are holes. */
-        return VDK_BS_DATA | VDK_BS_OFFSET_VALID | VDK_BS_ALLOCATED |
+        return VDK_BS_DATA | VDK_BS_OFFSET_VALID | VDK_BS_PLAIN | VDK_BS_ALLOCATED |
                (s->meta_prealloc > 0 ? VDK_BS_PEEK_HOLES : 0);
     }
 }

@@ -198,11 +198,11 @@ static int parse_params(struct vdk_opts *opts, struct create_params *p, bool nee
     if (p->prealloc < 0)
         return p->prealloc;
     if (!vdk_is_pow2(cs) || cs < 512 || cs > (2u << 20))
-        return vdk_error_setf(errp, EINVAL, "cluster size must be a power of two between "
+        return vdk_error_setf(errp, EINVAL, "Cluster size must be a power of two between "
                               "512 and 2048k");
     p->cluster_bits = (uint32_t)__builtin_ctzll(cs);
     if (!vdk_is_pow2(rb) || rb > 64)
-        return vdk_error_setf(errp, EINVAL, "refcount width must be a power of two and "
+        return vdk_error_setf(errp, EINVAL, "Refcount width must be a power of two and "
                               "may not exceed 64 bits");
     p->refcount_order = (uint32_t)__builtin_ctzll(rb);
     if (p->version == 2) {
@@ -272,6 +272,19 @@ static int backing_size(const char *filename, const struct create_params *p, uin
     return 0;
 }
 
+int qcow2_create_check(const char *filename, struct vdk_opts *opts, struct vdk_error **errp)
+{
+    struct create_params p;
+    uint64_t size;
+    int r = parse_params(opts, &p, true, errp);
+    if (r == 0 && !vdk_opts_has(opts, "size") && p.backing)
+        r = backing_size(filename, &p, &size, errp);
+    return r;
+}
+
+static int qcow2_format(const char *filename, struct vdk_node *file, struct vdk_opts *opts,
+                        const struct create_params *pp, struct vdk_error **errp);
+
 int qcow2_create(const char *filename, struct vdk_node *file, struct vdk_opts *opts,
                  struct vdk_error **errp)
 {
@@ -282,23 +295,37 @@ int qcow2_create(const char *filename, struct vdk_node *file, struct vdk_opts *o
     if (!vdk_opts_has(opts, "size") && p.backing &&
         (r = backing_size(filename, &p, &p.size, errp)) < 0)
         return r;
-    if (p.data_file) {
-        char *dpath = vdk_path_combine(filename, p.data_file);
-        struct vdk_opts *dopts = vdk_opts_new();
-        char sz[32];
-        snprintf(sz, sizeof(sz), "%" PRIu64, p.data_raw ? p.size : 0);
-        if (!dpath || !dopts || vdk_opts_set(dopts, "size", sz) < 0) {
-            free(dpath);
-            vdk_opts_free(dopts);
-            return vdk_error_setf(errp, ENOMEM, "out of memory");
-        }
-        r = vdk_create("file", dpath, dopts, errp);
-        if (r < 0)
-            vdk_error_prepend(errp, "creating data file '%s'", dpath);
+    if (!p.data_file)
+        return qcow2_format(filename, file, opts, &p, errp);
+
+    /* The data file is removed again if it is new and the image fails. */
+    char *dpath = vdk_path_combine(filename, p.data_file);
+    struct vdk_opts *dopts = vdk_opts_new();
+    struct vdk_created_file created;
+    char sz[32];
+    snprintf(sz, sizeof(sz), "%" PRIu64, p.data_raw ? p.size : 0);
+    if (!dpath || !dopts || vdk_opts_set(dopts, "size", sz) < 0) {
         free(dpath);
-        if (r < 0)
-            return r;
+        vdk_opts_free(dopts);
+        return vdk_error_setf(errp, ENOMEM, "out of memory");
     }
+    vdk_created_file_before(&created, dpath);
+    r = vdk_create("file", dpath, dopts, errp);
+    vdk_created_file_after(&created, dpath);
+    if (r < 0)
+        vdk_error_prepend(errp, "creating data file '%s'", dpath);
+    else if ((r = qcow2_format(filename, file, opts, &p, errp)) < 0)
+        vdk_created_file_remove(&created, dpath);
+    free(dpath);
+    return r;
+}
+
+/* Write a new image into file as planned in *pp. */
+static int qcow2_format(const char *filename, struct vdk_node *file, struct vdk_opts *opts,
+                        const struct create_params *pp, struct vdk_error **errp)
+{
+    struct create_params p = *pp;
+    int r;
 
     /* Minimal image: header, refcount table, one refcount block, no L1
        entries; then grow L1 and preallocate through the driver itself. */

@@ -147,8 +147,16 @@ int qcow2_crypto_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
         return vdk_error_setf(errp, EINVAL, "Parameter 'encrypt.key-secret' is "
                               "required for cipher (or set VDK_SECRET)");
     }
-    r = vdk_luks_open(&s->luks, n->file, s->crypto_offset, s->crypto_length, pass, plen,
-                      nokey ? VDK_LUKS_NO_KEY : 0, errp);
+    struct vdk_luks_limits lim;
+    r = vdk_luks_limits_from_opts(&lim, opts, "encrypt.", errp);
+    if (r == 0)
+        r = vdk_luks_open(&s->luks, n->file, s->crypto_offset, s->crypto_length, NULL, 0,
+                          VDK_LUKS_NO_KEY, errp);
+    if (r == 0 && !nokey) {
+        vdk_luks_set_limits(s->luks, &lim);
+        if ((r = vdk_luks_unlock(s->luks, pass, plen, errp)) < 0)
+            vdk_luks_close(s->luks);
+    }
     vdk_secret_free(pass, plen);
     if (r < 0) {
         s->luks = NULL;
@@ -169,7 +177,7 @@ int qcow2_crypto_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     n->no_zero_init = s->l1_size && s->l1[0];
     if (n->limits.request_alignment < ss)
         n->limits.request_alignment = ss;
-    n->supported_write_flags &= ~(unsigned)(VDK_REQ_COMPRESSED | VDK_REQ_NO_TOUCH);
+    n->supported_write_flags &= ~(unsigned)VDK_REQ_COMPRESSED;
     return 0;
 }
 
@@ -421,6 +429,6 @@ int qcow2_crypto_block_status(struct vdk_node *n, uint64_t offset, uint64_t byte
     int r = qcow2_block_status(n, offset, bytes, pnum, map, file);
     /* qemu reports no host offset for encrypted data: it is not the guest's. */
     if (r > 0 && s->crypt_method)
-        r &= ~VDK_BS_OFFSET_VALID;
+        r &= ~(VDK_BS_OFFSET_VALID | VDK_BS_PLAIN);
     return r;
 }

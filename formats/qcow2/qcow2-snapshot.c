@@ -50,6 +50,21 @@ static void table_free(struct qsn_table *t)
     t->count = 0;
 }
 
+static int table_read(struct vdk_node *n, struct qsn_table *t, struct vdk_error **errp);
+
+int qcow2_snapshot_validate(struct vdk_node *n, struct vdk_error **errp)
+{
+    struct qcow2_state *s = n->opaque;
+    struct qsn_table t;
+    if (q_offset_in_cluster(s, s->snapshots_offset))
+        return vdk_error_setf(errp, EINVAL, "snapshot table offset 0x%" PRIx64 " invalid "
+                              "(unaligned); open read-only", s->snapshots_offset);
+    int r = table_read(n, &t, errp);
+    if (r == 0)
+        table_free(&t);
+    return r;
+}
+
 /* Read and bound the whole snapshot table. */
 static int table_read(struct vdk_node *n, struct qsn_table *t, struct vdk_error **errp)
 {

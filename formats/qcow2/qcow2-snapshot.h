@@ -28,6 +28,9 @@
 #define QCOW2_MAX_SN_ID            127u    /* fits vdk_snapshot_info.id */
 #define QCOW2_SN_EXTRA_V3          24u     /* vm_state_size, disk_size, icount */
 
+/* The table as a write open needs it: offset cluster aligned (even with
+   no snapshots, as qemu checks), every entry within bounds. */
+int qcow2_snapshot_validate(struct vdk_node *n, struct vdk_error **errp);
 int qcow2_snapshot_create(struct vdk_node *n, const char *name, struct vdk_error **errp);
 int qcow2_snapshot_goto(struct vdk_node *n, const char *id_or_name,
                         struct vdk_error **errp);

@@ -107,10 +107,10 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         return r;
 
     /* Extended L2 with an owned host cluster: fill subclusters in place. */
-    bool inplace = s->extended_l2 && qcow2_has_host(s, e0) &&
+    bool inplace = s->extended_l2 && qcow2_std_entry_has_host(s, e0) &&
                    ((e0 & QCOW2_OFLAG_COPIED) || s->data != n->file);
     bool sub = s->extended_l2 && !(e0 & QCOW2_OFLAG_COMPRESSED) &&
-               (!qcow2_has_host(s, e0) || inplace);
+               (!qcow2_std_entry_has_host(s, e0) || inplace);
     uint64_t count = 1, old[QCOW2_MAX_ALLOC_CLUSTERS];
     old[0] = e0;
     if (!s->extended_l2) {
@@ -122,14 +122,14 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
             uint64_t e, bm;
             if ((r = qcow2_get_l2_entry(n, c0 + count * cs, &e, &bm)) < 0)
                 return r;
-            if (qcow2_has_host(s, e) && (e & QCOW2_OFLAG_COPIED) &&
+            if (qcow2_std_entry_has_host(s, e) && (e & QCOW2_OFLAG_COPIED) &&
                 !(e & QCOW2_OFLAG_ZERO))
                 break;
             old[count++] = e;
         }
     }
     for (uint64_t i = 0; i < count && !excl && !inplace; i++)
-        if (qcow2_entry_has_host(s, old[i]) && !(sub && i == 0))
+        if (qcow2_entry_owns_host(s, old[i]) && !(sub && i == 0))
             return -EAGAIN;
 
     /* The range of host bytes to write: whole clusters, or whole
@@ -167,8 +167,6 @@ static int64_t alloc_write(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     }
     uint8_t *buf = NULL;
     uint64_t blen = (hend - w0) + (w1 - tbeg);
-    if (blen && (flags & VDK_REQ_NO_TOUCH))
-        return -ENOTSUP; /* nothing changed yet */
     if (blen) {
         /* Not zeroed: every byte is filled below. */
         if (posix_memalign((void **)&buf, 4096, blen) != 0)
@@ -261,8 +259,8 @@ int qcow2_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     struct qcow2_state *s = n->opaque;
     const uint8_t *buf = vbuf;
     if (flags & VDK_REQ_COMPRESSED)
-        return (flags & VDK_REQ_NO_TOUCH) ? -ENOTSUP : write_compressed(n, offset, bytes, buf);
-    flags &= VDK_REQ_NO_TOUCH; /* all that goes down to the data file */
+        return write_compressed(n, offset, bytes, buf);
+    flags = 0; /* nothing goes down to the data file */
     bool excl = false;
     while (bytes) {
         struct qcow2_mapping m;
@@ -336,10 +334,15 @@ static int write_compressed(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         } else if (clen < 0) {
             r = (int)clen;
         } else {
+            /* Allocate under the locks, write the data without them (a
+               worker descheduled inside the write must not hold up every
+               other worker's allocation), then point the L2 entry at it.
+               The entry replaced is the one found then, so a concurrent
+               write to the same cluster frees each old entry once. */
             pthread_rwlock_wrlock(&s->free_lock);
             pthread_mutex_lock(&s->lock);
-            uint64_t old, bm;
-            r = s->corrupt ? -EIO : qcow2_get_l2_entry(n, offset, &old, &bm);
+            uint64_t cur, bm;
+            r = s->corrupt ? -EIO : 0;
             int64_t t = r < 0 ? r : qcow2_get_l2_for_write(n, offset);
             if (t < 0)
                 r = (int)t;
@@ -348,18 +351,26 @@ static int write_compressed(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                 r = (int)host;
             if (r == 0)
                 r = qcow2_check_overlap(n, (uint64_t)host, (uint64_t)clen);
+            pthread_mutex_unlock(&s->lock);
+            pthread_rwlock_unlock(&s->free_lock);
             if (r == 0)
                 r = vdk_pwrite(n->file, out, (uint64_t)clen, (uint64_t)host, 0);
             if (r == 0) {
-                uint64_t nb = (((uint64_t)host + (uint64_t)clen - 1) >> 9) -
-                              ((uint64_t)host >> 9);
-                uint64_t e = QCOW2_OFLAG_COMPRESSED | nb << s->csize_shift | (uint64_t)host;
-                r = qcow2_set_l2_entry(n, offset, e, 0);
+                pthread_rwlock_wrlock(&s->free_lock);
+                pthread_mutex_lock(&s->lock);
+                r = s->corrupt ? -EIO : qcow2_get_l2_entry(n, offset, &cur, &bm);
+                if (r == 0) {
+                    uint64_t nb = (((uint64_t)host + (uint64_t)clen - 1) >> 9) -
+                                  ((uint64_t)host >> 9);
+                    uint64_t e = QCOW2_OFLAG_COMPRESSED | nb << s->csize_shift |
+                                 (uint64_t)host;
+                    r = qcow2_set_l2_entry(n, offset, e, 0);
+                }
+                if (r == 0)
+                    r = qcow2_free_old_entries(n, &cur, 1);
+                pthread_mutex_unlock(&s->lock);
+                pthread_rwlock_unlock(&s->free_lock);
             }
-            if (r == 0)
-                r = qcow2_free_old_entries(n, &old, 1);
-            pthread_mutex_unlock(&s->lock);
-            pthread_rwlock_unlock(&s->free_lock);
         }
         offset += len;
         data += len;

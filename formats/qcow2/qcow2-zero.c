@@ -57,10 +57,10 @@ static int zero_range(struct vdk_node *n, uint64_t offset, uint64_t bytes, bool 
             nbm = 0xffffffff00000000ull;
             if (ne != e)
                 freed = e;
-        } else if (discard && (s->version < 3 || (!n->backing && !qcow2_entry_has_host(s, e)))) {
+        } else if (discard && (s->version < 3 || (!n->backing && !qcow2_entry_owns_host(s, e)))) {
             ne = 0;
             freed = e;
-        } else if (!unmap && (e & QCOW2_OFLAG_COPIED) && qcow2_has_host(s, e)) {
+        } else if (!unmap && (e & QCOW2_OFLAG_COPIED) && qcow2_std_entry_has_host(s, e)) {
             ne = e | QCOW2_OFLAG_ZERO; /* keep the preallocated cluster */
         } else {
             ne = QCOW2_OFLAG_ZERO;
@@ -72,7 +72,7 @@ static int zero_range(struct vdk_node *n, uint64_t offset, uint64_t bytes, bool 
             bool nothing = discard && !e && !(bm & 0xffffffffull) && !n->backing;
             if (!nothing && (r = qcow2_set_l2_entry(n, c0, ne, nbm)) == 0 && s->data != n->file)
                 freed = 0; /* external data: nothing to free */
-            if (r == 0 && qcow2_entry_has_host(s, freed)) {
+            if (r == 0 && qcow2_entry_owns_host(s, freed)) {
                 batch[nbatch++] = freed;
                 if (nbatch == ZERO_FREE_BATCH) {
                     r = qcow2_free_old_entries(n, batch, nbatch);

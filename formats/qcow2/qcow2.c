@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "formats/qcow2/qcow2.h"
+#include "formats/luks/luks.h"
 #include "formats/qcow2/qcow2-snapshot.h"
 
 /* Default cache budgets (bytes), as qemu: the L2 cache covers the whole
@@ -33,15 +34,16 @@ static const struct vdk_opt_desc qcow2_open_opts[] = {
     { "encrypt.key-secret", VDK_OPT_STRING, "ID of the secret that provides the LUKS "
       "passphrase", NULL, NULL },
     { "encrypt.format", VDK_OPT_STRING, "Encryption format expected (luks)", NULL, NULL },
+    VDK_LUKS_LIMIT_OPTS("encrypt."),
     { NULL, 0, NULL, NULL, NULL },
 };
 
 static int qcow2_probe(const uint8_t *buf, size_t len, const char *filename)
 {
-    if (len >= 8 && q_be32(buf) == QCOW2_MAGIC) {
-        uint32_t v = q_be32(buf + 4);
-        return (v == 2 || v == 3) ? 100 : 0;
-    }
+    /* Version 1 is qcow (block/probe.c).  Any other version, and a header
+       too short to hold one, is a qcow2 that open refuses, never raw. */
+    if (len >= 4 && q_be32(buf) == QCOW2_MAGIC)
+        return len >= 8 && q_be32(buf + 4) == 1 ? 0 : 100;
     return 0;
 }
 
@@ -185,10 +187,10 @@ int qcow2_read_header(struct vdk_node *n, struct vdk_error **errp)
     if (r < 0)
         return vdk_error_setf_errno(errp, r, "could not read the qcow2 header");
     if (q_be32(h) != QCOW2_MAGIC)
-        return vdk_error_setf(errp, EINVAL, "image is not in qcow2 format (bad magic)");
+        return vdk_error_setf(errp, EINVAL, "Image is not in qcow2 format");
     s->version = q_be32(h + QH_VERSION);
     if (s->version != 2 && s->version != 3)
-        return vdk_error_setf(errp, ENOTSUP, "unsupported qcow2 version %" PRIu32,
+        return vdk_error_setf(errp, ENOTSUP, "Unsupported qcow2 version %" PRIu32,
                               s->version);
     s->cluster_bits = q_be32(h + QH_CLUSTER_BITS);
     if (s->cluster_bits < QCOW2_MIN_CLUSTER_BITS || s->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
@@ -371,11 +373,7 @@ unsigned qcow2_write_flags(const struct vdk_node *n)
     const struct qcow2_state *s = n->opaque;
     if (s->crypt_method)
         return 0;
-    unsigned f = VDK_REQ_COMPRESSED;
-    if ((n->file->supported_write_flags & VDK_REQ_NO_TOUCH) &&
-        (s->data->supported_write_flags & VDK_REQ_NO_TOUCH))
-        f |= VDK_REQ_NO_TOUCH;
-    return f;
+    return VDK_REQ_COMPRESSED;
 }
 
 static int open_data_file(struct vdk_node *n, const char *override, unsigned flags,
@@ -466,8 +464,13 @@ static int qcow2_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
         goto fail;
     if ((sn_id || sn_name) && (r = qcow2_snapshot_load_tmp(n, sn_id, sn_name, errp)) < 0)
         goto fail;
+    /* A damaged snapshot table (qemu refuses every open of it) may be read
+       past, but never written beside: a write open validates it whole. */
+    if (s->writable && !s->repair_open && (r = qcow2_snapshot_validate(n, errp)) < 0)
+        goto fail;
 
     n->size = s->size;
+    n->cluster_size = s->cluster_size;
     n->limits.request_alignment = 1;
     n->limits.max_transfer = 0;
     n->limits.opt_transfer = s->cluster_size;
@@ -592,7 +595,7 @@ static struct json_object *bitmaps_json(struct vdk_node *n)
     return arr;
 }
 
-int qcow2_get_info(struct vdk_node *n, struct vdk_image_info *info,
+int qcow2_get_info(struct vdk_node *n, struct vdk_driver_info *info,
                    struct vdk_error **errp)
 {
     struct qcow2_state *s = n->opaque;
@@ -651,6 +654,7 @@ const struct vdk_driver vdk_driver_qcow2 = {
     .open = qcow2_open,
     .close = qcow2_close,
     .create = qcow2_create,
+    .create_check = qcow2_create_check,
     .pread = qcow2_pread,
     .pwrite = qcow2_pwrite,
     .pwrite_zeroes = qcow2_pwrite_zeroes,

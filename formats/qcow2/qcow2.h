@@ -246,13 +246,21 @@ static inline void q_st32(uint8_t *p, uint32_t v)
 }
 static inline void q_st64(uint8_t *p, uint64_t v) { q_st32(p, (uint32_t)(v >> 32)); q_st32(p + 4, (uint32_t)v); }
 
-/* A standard L2 entry names a host cluster.  Offset 0 is valid in an
-   external data file, where COPIED tells it from "unallocated" (spec). */
-static inline bool qcow2_has_host(const struct qcow2_state *s, uint64_t e)
+/* A standard (not compressed) L2 entry names a host cluster; false for
+   compressed entries, see qcow2_entry_owns_host().  Offset 0 is valid in
+   an external data file, where COPIED tells it from "unallocated" (spec). */
+static inline bool qcow2_std_entry_has_host(const struct qcow2_state *s, uint64_t e)
 {
     return !(e & QCOW2_OFLAG_COMPRESSED) &&
            ((e & QCOW2_OFFSET_MASK) ||
             ((s->incompat & QCOW2_INCOMPAT_DATA_FILE) && (e & QCOW2_OFLAG_COPIED)));
+}
+
+/* Reserved bits of a standard (uncompressed) L2 entry: bits 1-8 and 56-61,
+   and bit 0 (the zero flag) with extended L2 entries (spec) and in v2. */
+static inline uint64_t qcow2_l2_reserved(const struct qcow2_state *s)
+{
+    return QCOW2_L2_RESERVED | (s->extended_l2 || s->version < 3 ? QCOW2_OFLAG_ZERO : 0);
 }
 
 static inline uint64_t q_offset_in_cluster(const struct qcow2_state *s, uint64_t o)
@@ -265,12 +273,17 @@ static inline uint64_t q_offset_in_cluster(const struct qcow2_state *s, uint64_t
 int qcow2_signal_corruption(struct vdk_node *n, const char *fmt, ...) VDK_PRINTF(2, 3);
 /* Write the 8-byte incompatible-features field from s->incompat. */
 int qcow2_write_incompat(struct vdk_node *n);
-/* Rewrite the whole header cluster (fields, extensions, backing name). */
-int qcow2_write_header(struct vdk_node *n, struct vdk_error **errp);
 /* Before the first metadata change of a lazy-refcount session: set dirty. */
 int qcow2_mark_dirty(struct vdk_node *n);
 /* Parse the header at open; fills s (used by open and the fuzz target). */
 int qcow2_read_header(struct vdk_node *n, struct vdk_error **errp);
+/* Whether offset `off` lies inside the image file (n->file).  Asks the
+   file only when off is past the last length seen, so table lookups do not
+   cost a system call each.  Holds s->lock. */
+bool qcow2_in_file(struct vdk_node *n, uint64_t off);
+/* Write flags the node supports natively: compression, except for
+   encrypted images. */
+unsigned qcow2_write_flags(const struct vdk_node *n);
 
 /* ---- qcow2-cache.c ---- */
 int qcow2_cache_init(struct qcow2_cache *c, uint32_t entries, uint32_t table_size);
@@ -318,8 +331,9 @@ uint64_t qcow2_l1_index(const struct qcow2_state *s, uint64_t g);
 int qcow2_get_l2_entry(struct vdk_node *n, uint64_t g, uint64_t *entry, uint64_t *bitmap);
 /* Set the L2 entry of g, making its L2 table writable first. */
 int qcow2_set_l2_entry(struct vdk_node *n, uint64_t g, uint64_t e, uint64_t bm);
-/* The entry owns a host cluster (normal, preallocated zero, compressed). */
-bool qcow2_entry_has_host(const struct qcow2_state *s, uint64_t e);
+/* Any entry (normal, preallocated zero or compressed) owns host clusters
+   that must be released when it is replaced. */
+bool qcow2_entry_owns_host(const struct qcow2_state *s, uint64_t e);
 /* Release replaced entries once their replacements are on disk (rule 3). */
 int qcow2_free_old_entries(struct vdk_node *n, const uint64_t *old, uint64_t cnt);
 /* Host clusters for new data at guest offset g (allocated, or the guest
@@ -333,34 +347,34 @@ int qcow2_read_range(struct vdk_node *n, uint64_t offset, uint64_t bytes, uint8_
                      bool locked);
 int qcow2_pread(struct vdk_node *n, uint64_t offset, uint64_t bytes, void *buf,
                 unsigned flags);
-/* qcow2-write.c; flags: VDK_REQ_COMPRESSED, VDK_REQ_NO_TOUCH. */
+/* ---- qcow2-write.c ---- */
+/* flags: VDK_REQ_COMPRESSED (whole clusters, compressed in the caller's
+   thread). */
 int qcow2_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                  const void *buf, unsigned flags);
-/* qcow2-zero.c */
+/* ---- qcow2-zero.c ---- */
 int qcow2_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                         unsigned flags);
 int qcow2_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes);
+/* ---- qcow2-cluster.c (continued) ---- */
 int qcow2_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                        uint64_t *pnum, uint64_t *map, struct vdk_node **file);
-/* Grow the L1 table to hold at least min_size entries (moves it). */
-int qcow2_grow_l1(struct vdk_node *n, uint64_t min_size);
 /* Make sure guest cluster index gc has an L2 table; returns its offset. */
 int64_t qcow2_get_l2_for_write(struct vdk_node *n, uint64_t guest_off);
 /* Number of L1 entries needed for `size` guest bytes. */
 uint64_t qcow2_l1_entries(const struct qcow2_state *s, uint64_t size);
-/* Allocate (without writing data) every cluster of [0, size): preallocation
+
+/* ---- qcow2-amend.c ---- */
+/* Grow the L1 table to hold at least min_size entries (moves it). */
+int qcow2_grow_l1(struct vdk_node *n, uint64_t min_size);
+/* Allocate (without writing data) every cluster of [from, to): preallocation
    metadata, falloc, full. */
 int qcow2_preallocate(struct vdk_node *n, uint64_t from, uint64_t to,
                       enum vdk_prealloc mode);
 
-/* Whether offset `off` lies inside the image file (n->file).  Asks the
-   file only when off is past the last length seen, so table lookups do not
-   cost a system call each.  Holds s->lock. */
-bool qcow2_in_file(struct vdk_node *n, uint64_t off);
-
-/* Write flags the node supports natively: compression, and NO_TOUCH where
-   the files below take it (neither for encrypted images). */
-unsigned qcow2_write_flags(const struct vdk_node *n);
+/* ---- qcow2-create.c ---- */
+/* Rewrite the whole header cluster (fields, extensions, backing name). */
+int qcow2_write_header(struct vdk_node *n, struct vdk_error **errp);
 
 /* ---- qcow2-deflate.c ---- */
 /* A raw-deflate encoder giving zlib's exact output for QEMU's parameters
@@ -401,20 +415,25 @@ int qcow2_decompress(uint8_t type, const uint8_t *src, size_t slen, uint8_t *dst
 int64_t qcow2_compress(uint8_t type, const uint8_t *src, size_t slen, uint8_t *dst,
                        size_t dcap);
 
-/* ---- qcow2-create.c / qcow2-check.c / qcow2-amend.c / qcow2-zero.c ---- */
+/* ---- driver callbacks defined outside qcow2.c ---- */
+/* qcow2-create.c */
 extern const struct vdk_opt_desc qcow2_create_opts[];
+int qcow2_create_check(const char *filename, struct vdk_opts *opts, struct vdk_error **errp);
 int qcow2_create(const char *filename, struct vdk_node *file, struct vdk_opts *opts,
                  struct vdk_error **errp);
 int qcow2_measure(struct vdk_opts *opts, struct vdk_node *src, uint64_t size,
                   struct vdk_measure *out, struct vdk_error **errp);
+/* qcow2-check.c */
 int qcow2_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
                 struct vdk_error **errp);
+/* qcow2-amend.c */
 int qcow2_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc prealloc,
                    bool allow_shrink, struct vdk_error **errp);
 int qcow2_amend(struct vdk_node *n, struct vdk_opts *opts, struct vdk_error **errp);
 int qcow2_change_backing_file(struct vdk_node *n, const char *backing_file,
                               const char *backing_fmt, struct vdk_error **errp);
-int qcow2_get_info(struct vdk_node *n, struct vdk_image_info *info,
+/* qcow2.c (used by the fuzz target too) */
+int qcow2_get_info(struct vdk_node *n, struct vdk_driver_info *info,
                    struct vdk_error **errp);
 
 /* ---- qcow2-rebuild.c: the refcount structures seen by check ----

@@ -199,65 +199,93 @@ too_big:
                           "(at most 2040 GiB)");
 }
 
-int vhd_create(const char *filename, struct vdk_node *file, struct vdk_opts *opts,
-               struct vdk_error **errp)
+/* A new image's metadata, decided from the options before anything is written. */
+struct vhd_plan {
+    struct vhd_footer f;
+    struct vhd_dyn_header h;
+    uint64_t size;
+    int sub; /* 0 dynamic, 1 fixed */
+    const char *backing;
+};
+
+static int vhd_plan(const char *filename, struct vdk_opts *opts, struct vhd_plan *pl,
+                    struct vdk_error **errp)
 {
-    uint64_t size = 0;
     bool force = false, azure = false;
     int r;
-    uint8_t *loc_data[3] = { 0 };
-    uint8_t *buf = NULL;
-    if ((r = vdk_opts_get_size(opts, "size", 0, &size, errp)) < 0 ||
+    memset(pl, 0, sizeof(*pl));
+    if ((r = vdk_opts_get_size(opts, "size", 0, &pl->size, errp)) < 0 ||
         (r = vdk_opts_get_bool(opts, "force_size", false, &force, errp)) < 0 ||
         (r = vdk_opts_get_bool(opts, "azure_align", false, &azure, errp)) < 0)
         return r;
     bool has_size = vdk_opts_has(opts, "size");
-    int sub = vdk_opts_get_enum(opts, "subformat", subformat_values, 0, errp);
-    if (sub < 0)
-        return sub;
+    pl->sub = vdk_opts_get_enum(opts, "subformat", subformat_values, 0, errp);
+    if (pl->sub < 0)
+        return pl->sub;
     const char *backing = vdk_opts_get(opts, "backing_file");
     const char *bfmt = vdk_opts_get(opts, "backing_fmt");
     if (backing && !*backing)
         backing = NULL;
+    pl->backing = backing;
     if (bfmt && !backing)
         return vdk_error_setf(errp, EINVAL, "backing_fmt given without backing_file");
 
-    struct vhd_footer f = { 0 };
-    f.features = 2;
-    f.version = 0x00010000;
-    f.timestamp = vhd_timestamp_now();
-    f.creator_version = VHD_CREATOR_VERSION;
-    f.creator_os = VHD_CREATOR_OS_WI2K;
-    if ((r = vhd_uuid_generate(f.uuid)) < 0)
+    struct vhd_footer *f = &pl->f;
+    f->features = 2;
+    f->version = 0x00010000;
+    f->timestamp = vhd_timestamp_now();
+    f->creator_version = VHD_CREATOR_VERSION;
+    f->creator_os = VHD_CREATOR_OS_WI2K;
+    if ((r = vhd_uuid_generate(f->uuid)) < 0)
         return vdk_error_setf_errno(errp, r, "cannot generate a UUID");
 
-    struct vhd_dyn_header h = { 0 };
-    struct parent_info pi = { 0 };
-    if (backing) {
-        if (sub == 1)
-            return vdk_error_setf(errp, EINVAL, "a differencing VHD is always dynamic; "
-                                  "subformat=fixed cannot have a backing file");
-        if ((r = read_parent(filename, backing, bfmt, &pi, errp)) < 0)
-            return r;
-        if (has_size && size != pi.size)
-            return vdk_error_setf(errp, EINVAL, "a differencing VHD has its parent's size "
-                                  "(%" PRIu64 " bytes), not %" PRIu64, pi.size, size);
-        /* Same size fields and creator: every reader computes the parent's size. */
-        f.cur_size = pi.footer.cur_size;
-        f.orig_size = pi.footer.cur_size;
-        f.cyls = pi.footer.cyls;
-        f.heads = pi.footer.heads;
-        f.spt = pi.footer.spt;
-        memcpy(f.creator_app, pi.footer.creator_app, 4);
-        memcpy(h.parent_uuid, pi.footer.uuid, 16);
-        h.parent_timestamp = pi.mtime;
-        size = pi.size;
-    } else {
+    if (!backing) {
         if (!has_size)
             return vdk_error_setf(errp, EINVAL, "image size must be specified");
-        if ((r = plan_size(size, force, azure, &f, errp)) < 0)
-            return r;
+        return plan_size(pl->size, force, azure, f, errp);
     }
+    struct parent_info pi = { 0 };
+    if (pl->sub == 1)
+        return vdk_error_setf(errp, EINVAL, "a differencing VHD is always dynamic; "
+                              "subformat=fixed cannot have a backing file");
+    if ((r = read_parent(filename, backing, bfmt, &pi, errp)) < 0)
+        return r;
+    if (has_size && pl->size != pi.size)
+        return vdk_error_setf(errp, EINVAL, "a differencing VHD has its parent's size "
+                              "(%" PRIu64 " bytes), not %" PRIu64, pi.size, pl->size);
+    /* Same size fields and creator: every reader computes the parent's size. */
+    f->cur_size = pi.footer.cur_size;
+    f->orig_size = pi.footer.cur_size;
+    f->cyls = pi.footer.cyls;
+    f->heads = pi.footer.heads;
+    f->spt = pi.footer.spt;
+    memcpy(f->creator_app, pi.footer.creator_app, 4);
+    memcpy(pl->h.parent_uuid, pi.footer.uuid, 16);
+    pl->h.parent_timestamp = pi.mtime;
+    pl->size = pi.size;
+    return 0;
+}
+
+int vhd_create_check(const char *filename, struct vdk_opts *opts, struct vdk_error **errp)
+{
+    struct vhd_plan pl;
+    return vhd_plan(filename, opts, &pl, errp);
+}
+
+int vhd_create(const char *filename, struct vdk_node *file, struct vdk_opts *opts,
+               struct vdk_error **errp)
+{
+    uint8_t *loc_data[3] = { 0 };
+    uint8_t *buf = NULL;
+    struct vhd_plan pl;
+    int r = vhd_plan(filename, opts, &pl, errp);
+    if (r < 0)
+        return r;
+    struct vhd_footer f = pl.f;
+    struct vhd_dyn_header h = pl.h;
+    const char *backing = pl.backing;
+    uint64_t size = pl.size;
+    int sub = pl.sub;
 
     if (sub == 1) {
         f.type = VHD_TYPE_FIXED;

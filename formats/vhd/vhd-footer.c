@@ -7,9 +7,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
+#include "formats/fmt-util.h"
 #include "formats/vhd/vhd.h"
 
 uint16_t vhd_be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
@@ -194,19 +194,7 @@ uint64_t vhd_footer_virtual_size(const struct vhd_footer *f, enum vhd_size_calc 
 
 int vhd_uuid_generate(uint8_t uuid[16])
 {
-    size_t got = 0;
-    while (got < 16) {
-        ssize_t r = getrandom(uuid + got, 16 - got, 0);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        got += (size_t)r;
-    }
-    uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40);
-    uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);
-    return 0;
+    return fmt_uuid_generate(uuid);
 }
 
 void vhd_uuid_format(const uint8_t u[16], char buf[37])

@@ -358,7 +358,7 @@ int vhd_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         *pnum = bytes;
         *map = offset;
         *file = n->file;
-        return VDK_BS_RECURSE | VDK_BS_OFFSET_VALID;
+        return VDK_BS_RECURSE | VDK_BS_OFFSET_VALID | VDK_BS_PLAIN;
     }
     uint32_t blk = (uint32_t)(offset / s->block_size);
     uint32_t in = (uint32_t)(offset % s->block_size);
@@ -399,7 +399,7 @@ int vhd_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     *pnum = c;
     *map = data_off + in;
     *file = n->file;
-    return VDK_BS_DATA | VDK_BS_OFFSET_VALID;
+    return VDK_BS_DATA | VDK_BS_OFFSET_VALID | VDK_BS_PLAIN;
 }
 
 /* Called with s->lock held. */

@@ -30,8 +30,22 @@ static const struct vdk_opt_desc vhd_open_opts[] = {
 static int vhd_probe(const uint8_t *buf, size_t len, const char *filename)
 {
     /* Dynamic and differencing images start with the footer copy; fixed
-       ones have no signature at the start (qemu probes them as raw). */
+       ones have it only at the end (vhd_probe_tail). */
     return len >= 8 && memcmp(buf, "conectix", 8) == 0 ? 100 : 0;
+}
+
+/*
+ * A footer with a valid checksum at the end.  qemu-img 7.2 probes fixed
+ * VHDs as raw and so shows the footer as the disk's last sector; vdk
+ * opens them as VHD.  Below the head magics' 100 so that a format with a
+ * header never loses to a stray footer.
+ */
+static int vhd_probe_tail(const uint8_t *tail, size_t len, uint64_t file_len)
+{
+    struct vhd_footer f;
+    if (len < VHD_FOOTER_SIZE || file_len < VHD_FOOTER_SIZE)
+        return 0;
+    return vhd_footer_parse(tail + len - VHD_FOOTER_SIZE, &f, NULL) == 0 ? 50 : 0;
 }
 
 static void vhd_free_state(struct vhd_state *s)
@@ -137,6 +151,7 @@ static int vhd_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     if (r < 0)
         goto fail;
     n->limits.opt_transfer = s->block_size;
+    n->cluster_size = s->block_size;
     if (type == VHD_TYPE_DYNAMIC)
         n->supported_zero_flags = VDK_REQ_MAY_UNMAP;
     if (type == VHD_TYPE_DIFF) {
@@ -179,7 +194,7 @@ static json_object *fourcc_json(const uint8_t *b)
     return json_object_new_string(str);
 }
 
-static int vhd_get_info(struct vdk_node *n, struct vdk_image_info *info,
+static int vhd_get_info(struct vdk_node *n, struct vdk_driver_info *info,
                         struct vdk_error **errp)
 {
     struct vhd_state *s = n->opaque;
@@ -189,6 +204,12 @@ static int vhd_get_info(struct vdk_node *n, struct vdk_image_info *info,
     info->has_dirty_flag = true; /* qemu-img prints "dirty-flag": false */
     if (f->type != VHD_TYPE_FIXED)
         info->cluster_size = s->block_size;
+    /* qemu-img 7.2 prints no format-specific block for fixed and dynamic
+       images, so neither does vdk.  It reads a differencing image as if
+       it were dynamic and had no parent; there vdk's output differs anyway
+       (backing file), and the block names the parent's UUID. */
+    if (f->type != VHD_TYPE_DIFF)
+        return 0;
     json_object *data = json_object_new_object();
     json_object *top = json_object_new_object();
     if (!data || !top) {
@@ -232,8 +253,10 @@ const struct vdk_driver vdk_driver_vpc = {
     .create_opts = vhd_create_opts,
     .supports_backing = true,
     .probe = vhd_probe,
+    .probe_tail = vhd_probe_tail,
     .open = vhd_open,
     .close = vhd_close,
+    .create_check = vhd_create_check,
     .create = vhd_create,
     .pread = vhd_pread,
     .pwrite = vhd_pwrite,

@@ -228,6 +228,7 @@ int vhd_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
 
 /* ---- vhd-create.c ---- */
 extern const struct vdk_opt_desc vhd_create_opts[];
+int vhd_create_check(const char *filename, struct vdk_opts *opts, struct vdk_error **errp);
 int vhd_create(const char *filename, struct vdk_node *file, struct vdk_opts *opts,
                struct vdk_error **errp);
 /* Bytes a new image needs: metadata + footer, plus for dynamic images one

@@ -33,7 +33,6 @@ extern "C" {
 
 struct vdk_node;
 struct vdk_driver;
-struct json_object;
 
 /* ---- open ---- */
 
@@ -56,7 +55,8 @@ enum {
  * Open `filename` as an image.
  *  - format: driver name ("raw", "qcow2", ...) or NULL to probe.  Probing
  *    happens only here, for the image the user names.  A probed raw image
- *    refuses writes to its first 512 bytes; a probed image never opens a
+ *    refuses a write to its first 512 bytes that would make it probe as
+ *    another format; a probed image never opens a
  *    backing file whose format is not recorded in the image.
  *  - filename may be a URI ("nbd://host/export", "nbd+unix:///e?socket=p")
  *    which selects the protocol driver; otherwise the "file" protocol.
@@ -65,7 +65,7 @@ enum {
  *    reads is an error.
  * On success *out holds a reference the caller releases with vdk_close().
  */
-int vdk_open(struct vdk_node **out, const char *filename, const char *format,
+VDK_API int vdk_open(struct vdk_node **out, const char *filename, const char *format,
              struct vdk_opts *opts, unsigned flags, struct vdk_error **errp);
 
 /*
@@ -73,7 +73,7 @@ int vdk_open(struct vdk_node **out, const char *filename, const char *format,
  * "driver" selects the format (absent: probe); "file.filename" or
  * "filename" names the file.  opts is consumed.
  */
-int vdk_open_opts(struct vdk_node **out, struct vdk_opts *opts, unsigned flags,
+VDK_API int vdk_open_opts(struct vdk_node **out, struct vdk_opts *opts, unsigned flags,
                   struct vdk_error **errp);
 
 /*
@@ -82,15 +82,15 @@ int vdk_open_opts(struct vdk_node **out, struct vdk_opts *opts, unsigned flags,
  * when closed (or when the process dies).  base is never written.  The
  * call takes over the caller's reference to base, also on failure.
  */
-int vdk_overlay_new(struct vdk_node **out, struct vdk_node *base,
+VDK_API int vdk_overlay_new(struct vdk_node **out, struct vdk_node *base,
                     struct vdk_error **errp);
 
 /* Flush (unless opened unsafe or read-only) and release the whole graph. */
-int vdk_close(struct vdk_node *n);
+VDK_API int vdk_close(struct vdk_node *n);
 
 /* Take/release an extra reference (for sharing one graph among users). */
-void vdk_node_ref(struct vdk_node *n);
-void vdk_node_unref(struct vdk_node *n);
+VDK_API void vdk_node_ref(struct vdk_node *n);
+VDK_API void vdk_node_unref(struct vdk_node *n);
 
 /* ---- I/O (hot path: -errno only) ---- */
 
@@ -104,30 +104,22 @@ enum {
                                       without compression fail -ENOTSUP.
                                       The caller's thread compresses, so
                                       parallel writers compress in parallel. */
-    VDK_REQ_NO_TOUCH    = 1u << 4, /* write: buf may be a file mapping that
-                                      faults (SIGBUS) if the file shrinks, so
-                                      no layer may read it in user space,
-                                      only hand it to the kernel.  A node
-                                      that would have to (bounce, encrypt,
-                                      compress, read-modify-write) fails
-                                      -ENOTSUP before changing anything;
-                                      a fault shows as -EFAULT. */
 };
 
-int vdk_pread(struct vdk_node *n, void *buf, uint64_t bytes, uint64_t offset,
+VDK_API int vdk_pread(struct vdk_node *n, void *buf, uint64_t bytes, uint64_t offset,
               unsigned flags);
-int vdk_pwrite(struct vdk_node *n, const void *buf, uint64_t bytes,
+VDK_API int vdk_pwrite(struct vdk_node *n, const void *buf, uint64_t bytes,
                uint64_t offset, unsigned flags);
-int vdk_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+VDK_API int vdk_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                       unsigned flags);
 /* Advisory: returns 0 when the driver cannot discard. */
-int vdk_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes);
-int vdk_flush(struct vdk_node *n);
+VDK_API int vdk_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes);
+VDK_API int vdk_flush(struct vdk_node *n);
 
 /* Guest-visible size in bytes, or -errno. */
-int64_t vdk_get_length(struct vdk_node *n);
+VDK_API int64_t vdk_get_length(struct vdk_node *n);
 /* Bytes used on the host (st_blocks*512 of the file chain), -1 unknown. */
-int64_t vdk_get_allocated_size(struct vdk_node *n);
+VDK_API int64_t vdk_get_allocated_size(struct vdk_node *n);
 
 enum vdk_prealloc {
     VDK_PREALLOC_OFF,
@@ -135,10 +127,10 @@ enum vdk_prealloc {
     VDK_PREALLOC_FALLOC,
     VDK_PREALLOC_FULL,
 };
-extern const char *const vdk_prealloc_names[]; /* "off","metadata",... NULL */
+VDK_API extern const char *const vdk_prealloc_names[]; /* "off","metadata",... NULL */
 
 /* Resize the image.  Shrinking requires allow_shrink. */
-int vdk_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc prealloc,
+VDK_API int vdk_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc prealloc,
                  bool allow_shrink, struct vdk_error **errp);
 
 /* ---- block status ---- */
@@ -151,12 +143,12 @@ enum {
                                       the backing file) */
     VDK_BS_EOF          = 1u << 4, /* range reaches the end of the node */
     VDK_BS_COMPRESSED   = 1u << 5, /* stored compressed (qcow2) */
-    VDK_BS_RECURSE      = 1u << 6, /* driver-internal: status is that of
-                                      *file at *map (raw passthrough) */
-    VDK_BS_PEEK_HOLES   = 1u << 7, /* driver-internal: DATA at *map may be
-                                      a hole of *file, which reads as zeros:
-                                      ask *file (qcow2 with preallocated
-                                      metadata) */
+    /* bits 6 and 7 are the library's own (block/driver.h) */
+    VDK_BS_PLAIN        = 1u << 8, /* with OFFSET_VALID: the bytes at *map
+                                      in *file are the guest's bytes as
+                                      they are (not encrypted, not
+                                      compressed), so reading or mapping
+                                      *file there gives them */
 };
 
 /*
@@ -166,7 +158,7 @@ enum {
  * means "ask the backing node"; with no backing the range reads as zeros
  * and ZERO is set.
  */
-int vdk_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+VDK_API int vdk_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                      uint64_t *pnum, uint64_t *map, struct vdk_node **file);
 
 /*
@@ -178,32 +170,63 @@ int vdk_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
  * range (result ZERO), or the layer just above base (result 0).
  * ALLOCATED is set if a layer above base decided the range.
  */
-int vdk_block_status_above(struct vdk_node *n, struct vdk_node *base,
+VDK_API int vdk_block_status_above(struct vdk_node *n, struct vdk_node *base,
                            uint64_t offset, uint64_t bytes, uint64_t *pnum,
                            uint64_t *map, struct vdk_node **file, int *depth);
 
+/* ---- zero-copy reads ---- */
+
+/*
+ * Map [offset, offset+bytes) of node n read-only into memory, as SQLite's
+ * VFS xFetch does: *ptr then points at the node's bytes without a copy.
+ * Only protocol nodes that can do it safely map (a regular file opened
+ * with the reader's image lock, which keeps every vdk and QEMU process
+ * from writing or resizing it, and without O_DIRECT); others fail
+ * -ENOTSUP, and the caller reads instead.  Pair it with block status: a
+ * range a format reports as VDK_BS_DATA | VDK_BS_OFFSET_VALID |
+ * VDK_BS_PLAIN is stored as it is at *map in *file, so
+ * vdk_node_map(file, map, ...) gives the guest's bytes.
+ *
+ * Returns 0, -ENOTSUP, -EINVAL (range past the node's end) or -EFAULT
+ * (the bytes are gone: the file shrank).  Every successful map is paired
+ * with vdk_node_unmap(), which returns -EFAULT if the file was truncated
+ * meanwhile by a process that ignores the locks: the pages that vanished
+ * read as zeros instead of killing the process with SIGBUS, and whatever
+ * the caller did with the bytes must be redone from vdk_pread().  (To
+ * do that, the library installs a SIGBUS handler on first use that
+ * passes faults outside its mappings on to the previous handler.)  The
+ * pointer must not be used after the node is closed.
+ */
+VDK_API int vdk_node_map(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                         const void **ptr);
+VDK_API int vdk_node_unmap(struct vdk_node *n, const void *ptr, uint64_t bytes);
+
 /* ---- graph inspection ---- */
 
-const char *vdk_node_driver_name(const struct vdk_node *n);
-const char *vdk_node_filename(const struct vdk_node *n);
-struct vdk_node *vdk_node_file(const struct vdk_node *n);
-struct vdk_node *vdk_node_backing(const struct vdk_node *n);
-bool vdk_node_is_read_only(const struct vdk_node *n);
-bool vdk_node_is_format(const struct vdk_node *n);
+VDK_API const char *vdk_node_driver_name(const struct vdk_node *n);
+VDK_API const char *vdk_node_filename(const struct vdk_node *n);
+VDK_API struct vdk_node *vdk_node_file(const struct vdk_node *n);
+VDK_API struct vdk_node *vdk_node_backing(const struct vdk_node *n);
+VDK_API bool vdk_node_is_read_only(const struct vdk_node *n);
+VDK_API bool vdk_node_is_format(const struct vdk_node *n);
 /* False when a freshly created image of this stack does not read back as
    zeros (LUKS: zeroed sectors decrypt to noise), so a copy into it must
    write its zero ranges instead of skipping them (qemu's has_zero_init). */
-bool vdk_node_has_zero_init(const struct vdk_node *n);
+VDK_API bool vdk_node_has_zero_init(const struct vdk_node *n);
 /* The recorded backing file name / format of a format node, or NULL. */
-const char *vdk_node_backing_name(const struct vdk_node *n);
-const char *vdk_node_backing_format(const struct vdk_node *n);
+VDK_API const char *vdk_node_backing_name(const struct vdk_node *n);
+VDK_API const char *vdk_node_backing_format(const struct vdk_node *n);
 /* Best sizes for I/O: request alignment and preferred transfer. */
-uint32_t vdk_node_alignment(const struct vdk_node *n);
-uint32_t vdk_node_max_transfer(const struct vdk_node *n);
-/* Cluster size (0 if none) for block-status granularity hints. */
-uint32_t vdk_node_cluster_size(const struct vdk_node *n);
+VDK_API uint32_t vdk_node_alignment(const struct vdk_node *n);
+VDK_API uint32_t vdk_node_max_transfer(const struct vdk_node *n);
+/* Cluster size (0 if none) for block-status granularity hints; the driver
+   records it when the node opens. */
+VDK_API uint32_t vdk_node_cluster_size(const struct vdk_node *n);
 /* VDK_REQ_* write flags the node handles natively (e.g. COMPRESSED, FUA). */
-unsigned vdk_node_write_flags(const struct vdk_node *n);
+VDK_API unsigned vdk_node_write_flags(const struct vdk_node *n);
+/* Every write must be VDK_REQ_COMPRESSED, each cluster written once (a
+   streamOptimized VMDK): copies compress without being asked (-c). */
+VDK_API bool vdk_node_needs_compressed_writes(const struct vdk_node *n);
 
 /* ---- create ---- */
 
@@ -211,36 +234,62 @@ unsigned vdk_node_write_flags(const struct vdk_node *n);
  * Create an image.  opts holds the format's create options ("size",
  * "preallocation", "cluster_size", "backing_file", ...); protocol options
  * may be given under "file.".  opts is consumed.  Unknown options are an
- * error naming the option and the format.
+ * error naming the option and the format.  The format's options are
+ * checked before the file is touched, so a create refused for them leaves
+ * an existing file as it was; a create that fails later removes the file
+ * if it made it (a local file that did not exist before).
  */
-int vdk_create(const char *format, const char *filename, struct vdk_opts *opts,
+VDK_API int vdk_create(const char *format, const char *filename, struct vdk_opts *opts,
                struct vdk_error **errp);
+
+/*
+ * Removing a local file that an operation created, when a later step of
+ * it fails (convert removes a target it made): vdk_created_file_before()
+ * before creating, vdk_created_file_after() once the file exists, and
+ * vdk_created_file_remove() unlinks the file only if it did not exist
+ * before and is still the same file.  URIs are left alone.
+ */
+struct vdk_created_file {
+    bool existed, created;
+    uint64_t dev, ino;
+};
+VDK_API void vdk_created_file_before(struct vdk_created_file *c, const char *filename);
+VDK_API void vdk_created_file_after(struct vdk_created_file *c, const char *filename);
+VDK_API void vdk_created_file_remove(struct vdk_created_file *c, const char *filename);
 
 /*
  * Print the create options of `format` (and of the protocol `filename`
  * would use) in qemu-img's "-o help" layout.
  */
-void vdk_create_print_help(const char *format, const char *filename, FILE *out);
+VDK_API void vdk_create_print_help(const char *format, const char *filename, FILE *out);
 
 /* ---- drivers ---- */
 
 /* NULL if unknown. */
-const struct vdk_driver *vdk_driver_find(const char *name);
+VDK_API const struct vdk_driver *vdk_driver_find(const char *name);
 /* Iterate the table: returns NULL past the end. */
-const struct vdk_driver *vdk_driver_nth(size_t i);
-const char *vdk_driver_name(const struct vdk_driver *drv);
-bool vdk_driver_is_format(const struct vdk_driver *drv);
-bool vdk_driver_can_create(const struct vdk_driver *drv);
+VDK_API const struct vdk_driver *vdk_driver_nth(size_t i);
+VDK_API const char *vdk_driver_name(const struct vdk_driver *drv);
+VDK_API bool vdk_driver_is_format(const struct vdk_driver *drv);
+VDK_API bool vdk_driver_can_create(const struct vdk_driver *drv);
 /* The format can change options of existing images (vdk_amend). */
-bool vdk_driver_can_amend(const struct vdk_driver *drv);
+VDK_API bool vdk_driver_can_amend(const struct vdk_driver *drv);
 /* Create-option table (NULL-terminated) or NULL. */
-const struct vdk_opt_desc *vdk_driver_create_opts(const struct vdk_driver *drv);
+VDK_API const struct vdk_opt_desc *vdk_driver_create_opts(const struct vdk_driver *drv);
 /* Runtime-option table or NULL. */
-const struct vdk_opt_desc *vdk_driver_open_opts(const struct vdk_driver *drv);
+VDK_API const struct vdk_opt_desc *vdk_driver_open_opts(const struct vdk_driver *drv);
 
 /* ---- info, check, measure, amend, snapshots ---- */
 
+/*
+ * Result structs the caller allocates start with struct_size, which the
+ * caller sets to sizeof the struct it was compiled with (the *_INIT
+ * initialisers do).  The library fills no more than that, so the structs
+ * can grow at the end without breaking programs built against older
+ * headers; a struct_size smaller than the first version is -EINVAL.
+ */
 struct vdk_image_info {
+    uint32_t struct_size;        /* sizeof(struct vdk_image_info) */
     const char *format;          /* driver name */
     uint64_t virtual_size;
     int64_t actual_size;         /* -1 unknown */
@@ -248,17 +297,20 @@ struct vdk_image_info {
     bool encrypted;
     bool has_dirty_flag;
     bool dirty_flag;
-    /* driver-specific JSON object in qemu's "format-specific" shape:
-       {"type": "qcow2", "data": {...}}, or NULL */
-    struct json_object *format_specific;
+    /* driver-specific data as JSON text in qemu's "format-specific" shape,
+       {"type": "qcow2", "data": {...}}, or NULL; vdk_image_info_clear()
+       frees it */
+    char *format_specific;
 };
+#define VDK_IMAGE_INFO_INIT { .struct_size = sizeof(struct vdk_image_info) }
 
 /* Fill info for the node (format layer).  Free with vdk_image_info_clear(). */
-int vdk_get_info(struct vdk_node *n, struct vdk_image_info *info,
+VDK_API int vdk_get_info(struct vdk_node *n, struct vdk_image_info *info,
                  struct vdk_error **errp);
-void vdk_image_info_clear(struct vdk_image_info *info);
+VDK_API void vdk_image_info_clear(struct vdk_image_info *info);
 
 struct vdk_check_result {
+    uint32_t struct_size;        /* sizeof(struct vdk_check_result) */
     int corruptions;
     int leaks;
     int check_errors;
@@ -270,33 +322,36 @@ struct vdk_check_result {
     uint64_t fragmented_clusters;
     uint64_t compressed_clusters;
 };
+#define VDK_CHECK_RESULT_INIT { .struct_size = sizeof(struct vdk_check_result) }
 
 enum { VDK_CHECK_FIX_LEAKS = 1, VDK_CHECK_FIX_ERRORS = 2 };
 
 /* -ENOTSUP if the format cannot be checked. */
-int vdk_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
+VDK_API int vdk_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
               struct vdk_error **errp);
 
 struct vdk_measure {
+    uint32_t struct_size;     /* sizeof(struct vdk_measure) */
     uint64_t required;        /* bytes for the converted image */
     uint64_t fully_allocated; /* bytes if every cluster were allocated */
     bool has_bitmaps;         /* the source's persistent bitmaps can be
                                  carried over (qcow2 v3 to qcow2 v3) */
     uint64_t bitmaps;         /* bytes they would take in the new image */
 };
+#define VDK_MEASURE_INIT { .struct_size = sizeof(struct vdk_measure) }
 
 /*
  * Size a new image of `format` with create options `opts` (not consumed),
  * holding the data of `src` (may be NULL, then `size` is used).
  */
-int vdk_measure(const char *format, struct vdk_opts *opts, struct vdk_node *src,
+VDK_API int vdk_measure(const char *format, struct vdk_opts *opts, struct vdk_node *src,
                 uint64_t size, struct vdk_measure *out, struct vdk_error **errp);
 
 /* Change create-time options of an open (read-write) image. */
-int vdk_amend(struct vdk_node *n, struct vdk_opts *opts, struct vdk_error **errp);
+VDK_API int vdk_amend(struct vdk_node *n, struct vdk_opts *opts, struct vdk_error **errp);
 
 /* Change the recorded backing file (rebase -u).  NULL removes it. */
-int vdk_change_backing_file(struct vdk_node *n, const char *backing_file,
+VDK_API int vdk_change_backing_file(struct vdk_node *n, const char *backing_file,
                             const char *backing_fmt, struct vdk_error **errp);
 
 struct vdk_snapshot_info {
@@ -309,14 +364,14 @@ struct vdk_snapshot_info {
     uint64_t icount;            /* UINT64_MAX: none */
 };
 
-int vdk_snapshot_list(struct vdk_node *n, struct vdk_snapshot_info **list,
+VDK_API int vdk_snapshot_list(struct vdk_node *n, struct vdk_snapshot_info **list,
                       int *count, struct vdk_error **errp);
-void vdk_snapshot_list_free(struct vdk_snapshot_info *list, int count);
-int vdk_snapshot_create(struct vdk_node *n, const char *name,
+VDK_API void vdk_snapshot_list_free(struct vdk_snapshot_info *list, int count);
+VDK_API int vdk_snapshot_create(struct vdk_node *n, const char *name,
                         struct vdk_error **errp);
-int vdk_snapshot_goto(struct vdk_node *n, const char *id_or_name,
+VDK_API int vdk_snapshot_goto(struct vdk_node *n, const char *id_or_name,
                       struct vdk_error **errp);
-int vdk_snapshot_delete(struct vdk_node *n, const char *id_or_name,
+VDK_API int vdk_snapshot_delete(struct vdk_node *n, const char *id_or_name,
                         struct vdk_error **errp);
 
 /* ---- backing chains ---- */
@@ -326,7 +381,7 @@ int vdk_snapshot_delete(struct vdk_node *n, const char *id_or_name,
  * flags is VDK_O_RDWR or 0.  Takes the matching image locks, so it fails
  * cleanly with the "in use" message when another process holds the image.
  */
-int vdk_reopen(struct vdk_node *n, unsigned flags, struct vdk_error **errp);
+VDK_API int vdk_reopen(struct vdk_node *n, unsigned flags, struct vdk_error **errp);
 
 /* Progress callback for long operations; total may grow. */
 typedef void (*vdk_progress_fn)(uint64_t done, uint64_t total, void *opaque);
@@ -339,7 +394,7 @@ typedef void (*vdk_progress_fn)(uint64_t done, uint64_t total, void *opaque);
  * file becomes base (intermediate images leave the chain).  Unless
  * keep_top, top is emptied afterwards so the chain still reads the same.
  */
-int vdk_commit(struct vdk_node *top, struct vdk_node *base, bool keep_top,
+VDK_API int vdk_commit(struct vdk_node *top, struct vdk_node *base, bool keep_top,
                vdk_progress_fn progress, void *opaque, struct vdk_error **errp);
 
 /*
@@ -350,19 +405,36 @@ int vdk_commit(struct vdk_node *top, struct vdk_node *base, bool keep_top,
  * changes only the reference.  new_backing NULL or "" removes the backing
  * file; new_fmt may be NULL to probe (safe mode) / not record (unsafe).
  */
-int vdk_rebase(struct vdk_node *top, const char *new_backing, const char *new_fmt,
+VDK_API int vdk_rebase(struct vdk_node *top, const char *new_backing, const char *new_fmt,
                bool unsafe, vdk_progress_fn progress, void *opaque,
                struct vdk_error **errp);
 
 /* ---- helpers ---- */
 
+/*
+ * A page-aligned buffer of size bytes, fit for I/O on any node (O_DIRECT
+ * included, so no bounce buffer is needed).  Not zeroed.  NULL when out
+ * of memory.  Release with vdk_buffer_free().
+ */
+VDK_API void *vdk_buffer_alloc(size_t size);
+VDK_API void vdk_buffer_free(void *p);
+
+/*
+ * Read the whole regular file `path` of at most max bytes into a new
+ * malloc'ed buffer (*data, free() it; *len bytes).  `what` names the file
+ * in errors ("kernel", "secret file"): "cannot open kernel 'x': ...",
+ * "... is not a regular file", "... is too big (N bytes, at most M)".
+ */
+VDK_API int vdk_read_file(const char *path, const char *what, size_t max,
+                          uint8_t **data, size_t *len, struct vdk_error **errp);
+
 /* True when buf is all zero bytes (fast, word-at-a-time). */
-bool vdk_buffer_is_zero(const void *buf, size_t len);
+VDK_API bool vdk_buffer_is_zero(const void *buf, size_t len);
 
 /*
  * Library version: VDK_VERSION_STRING.
  */
-const char *vdk_version(void);
+VDK_API const char *vdk_version(void);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,8 @@
 
 #include <stdarg.h>
 
+#include "vdk/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -42,32 +44,32 @@ struct vdk_error {
  *     return vdk_error_setf(errp, EINVAL, "bad size '%s'", s);
  * If *errp is already set the new message is dropped (first error wins).
  */
-int vdk_error_setf(struct vdk_error **errp, int code, const char *fmt, ...)
+VDK_API int vdk_error_setf(struct vdk_error **errp, int code, const char *fmt, ...)
     VDK_PRINTF(3, 4);
-int vdk_error_vsetf(struct vdk_error **errp, int code, const char *fmt,
+VDK_API int vdk_error_vsetf(struct vdk_error **errp, int code, const char *fmt,
                     va_list ap) VDK_PRINTF(3, 0);
 
 /* Like vdk_error_setf() but appends ": strerror(code)". */
-int vdk_error_setf_errno(struct vdk_error **errp, int code, const char *fmt, ...)
+VDK_API int vdk_error_setf_errno(struct vdk_error **errp, int code, const char *fmt, ...)
     VDK_PRINTF(3, 4);
 
 /*
  * Prepend "context: " to the message of *errp.  No-op when errp or *errp is
  * NULL, so it can be called unconditionally on an error path.
  */
-void vdk_error_prepend(struct vdk_error **errp, const char *fmt, ...)
+VDK_API void vdk_error_prepend(struct vdk_error **errp, const char *fmt, ...)
     VDK_PRINTF(2, 3);
 
 /* Move src into *dst (if dst is NULL or *dst already set, src is freed). */
-void vdk_error_propagate(struct vdk_error **dst, struct vdk_error *src);
+VDK_API void vdk_error_propagate(struct vdk_error **dst, struct vdk_error *src);
 
 /* Returns "unknown error" for NULL. */
-const char *vdk_error_msg(const struct vdk_error *err);
+VDK_API const char *vdk_error_msg(const struct vdk_error *err);
 
-void vdk_error_free(struct vdk_error *err);
+VDK_API void vdk_error_free(struct vdk_error *err);
 
 /* Print "prog: message" to stderr and free the error.  NULL is a no-op. */
-void vdk_error_report(const char *prog, struct vdk_error *err);
+VDK_API void vdk_error_report(const char *prog, struct vdk_error *err);
 
 /*
  * Warnings the library must tell the user about (probed raw image, data=
@@ -75,8 +77,8 @@ void vdk_error_report(const char *prog, struct vdk_error *err);
  * installed (NULL restores the default); it is process-wide.
  */
 typedef void (*vdk_warning_fn)(const char *msg, void *opaque);
-void vdk_set_warning_handler(vdk_warning_fn fn, void *opaque);
-void vdk_warn(const char *fmt, ...) VDK_PRINTF(1, 2);
+VDK_API void vdk_set_warning_handler(vdk_warning_fn fn, void *opaque);
+VDK_API void vdk_warn(const char *fmt, ...) VDK_PRINTF(1, 2);
 
 #ifdef __cplusplus
 }

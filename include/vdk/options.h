@@ -33,32 +33,32 @@ extern "C" {
 
 struct vdk_opts;
 
-struct vdk_opts *vdk_opts_new(void);
-void vdk_opts_free(struct vdk_opts *o);
-struct vdk_opts *vdk_opts_clone(const struct vdk_opts *o);
+VDK_API struct vdk_opts *vdk_opts_new(void);
+VDK_API void vdk_opts_free(struct vdk_opts *o);
+VDK_API struct vdk_opts *vdk_opts_clone(const struct vdk_opts *o);
 
 /*
  * Parse "k=v,..." and append to o.  Later duplicates override earlier
  * values.  Returns 0 or -EINVAL (with *errp set) on malformed input
  * (empty key, too long, too many items).
  */
-int vdk_opts_parse(struct vdk_opts *o, const char *str, const char *implied_key,
+VDK_API int vdk_opts_parse(struct vdk_opts *o, const char *str, const char *implied_key,
                    struct vdk_error **errp);
 
 /* Set (replace) a key.  Returns 0 or -ENOMEM/-EINVAL. */
-int vdk_opts_set(struct vdk_opts *o, const char *key, const char *value);
+VDK_API int vdk_opts_set(struct vdk_opts *o, const char *key, const char *value);
 /* Set only if the key is absent. */
-int vdk_opts_set_default(struct vdk_opts *o, const char *key, const char *value);
-int vdk_opts_del(struct vdk_opts *o, const char *key);
+VDK_API int vdk_opts_set_default(struct vdk_opts *o, const char *key, const char *value);
+VDK_API int vdk_opts_del(struct vdk_opts *o, const char *key);
 
 /* Lookup; NULL if absent.  Marks the key as used. */
-const char *vdk_opts_get(struct vdk_opts *o, const char *key);
+VDK_API const char *vdk_opts_get(struct vdk_opts *o, const char *key);
 /* Lookup without marking used. */
-const char *vdk_opts_peek(const struct vdk_opts *o, const char *key);
-bool vdk_opts_has(const struct vdk_opts *o, const char *key);
-size_t vdk_opts_count(const struct vdk_opts *o);
+VDK_API const char *vdk_opts_peek(const struct vdk_opts *o, const char *key);
+VDK_API bool vdk_opts_has(const struct vdk_opts *o, const char *key);
+VDK_API size_t vdk_opts_count(const struct vdk_opts *o);
 /* Iterate: returns false past the end. */
-bool vdk_opts_nth(const struct vdk_opts *o, size_t i, const char **key,
+VDK_API bool vdk_opts_nth(const struct vdk_opts *o, size_t i, const char **key,
                   const char **value);
 
 /*
@@ -66,21 +66,21 @@ bool vdk_opts_nth(const struct vdk_opts *o, size_t i, const char **key,
  * without the dot).  Always returns a list (possibly empty), NULL only on
  * allocation failure.
  */
-struct vdk_opts *vdk_opts_extract_prefix(struct vdk_opts *o, const char *prefix);
+VDK_API struct vdk_opts *vdk_opts_extract_prefix(struct vdk_opts *o, const char *prefix);
 
 /* Copy all entries of src into dst, prefixing keys with "prefix." if given. */
-int vdk_opts_merge(struct vdk_opts *dst, const struct vdk_opts *src,
+VDK_API int vdk_opts_merge(struct vdk_opts *dst, const struct vdk_opts *src,
                    const char *prefix);
 
 /* Serialise back to "k=v,..." (commas doubled).  Caller frees. */
-char *vdk_opts_to_string(const struct vdk_opts *o);
+VDK_API char *vdk_opts_to_string(const struct vdk_opts *o);
 
 /*
  * Error if any key was never read through vdk_opts_get() (or the typed
  * getters).  `context` names the owner ("driver 'raw'") for the message:
  * "invalid option 'foo' for driver 'raw'".
  */
-int vdk_opts_check_unused(const struct vdk_opts *o, const char *context,
+VDK_API int vdk_opts_check_unused(const struct vdk_opts *o, const char *context,
                           struct vdk_error **errp);
 
 /* ---- typed option tables ---- */
@@ -102,7 +102,7 @@ struct vdk_opt_desc {
 };
 
 /* Tables end with an entry whose name is NULL. */
-const struct vdk_opt_desc *vdk_opt_desc_find(const struct vdk_opt_desc *table,
+VDK_API const struct vdk_opt_desc *vdk_opt_desc_find(const struct vdk_opt_desc *table,
                                              const char *name);
 
 /*
@@ -110,7 +110,7 @@ const struct vdk_opt_desc *vdk_opt_desc_find(const struct vdk_opt_desc *table,
  * values of the wrong type are errors.  Dotted keys are left for children.
  * Does not mark keys used.
  */
-int vdk_opts_validate(const struct vdk_opts *o, const struct vdk_opt_desc *table,
+VDK_API int vdk_opts_validate(const struct vdk_opts *o, const struct vdk_opt_desc *table,
                       const char *context, struct vdk_error **errp);
 
 /*
@@ -119,21 +119,21 @@ int vdk_opts_validate(const struct vdk_opts *o, const struct vdk_opt_desc *table
  *   "Supported options:\n  name=<type>  - help\n"
  * `title` replaces "Supported options:" when not NULL.
  */
-void vdk_opts_print_help(FILE *out, const char *title,
+VDK_API void vdk_opts_print_help(FILE *out, const char *title,
                          const struct vdk_opt_desc *table);
 
 /*
  * Typed getters: absent key -> *out = def, return 0.  Present but invalid ->
  * -EINVAL with "parameter 'k' expects ..." message.  All mark the key used.
  */
-int vdk_opts_get_size(struct vdk_opts *o, const char *key, uint64_t def,
+VDK_API int vdk_opts_get_size(struct vdk_opts *o, const char *key, uint64_t def,
                       uint64_t *out, struct vdk_error **errp);
-int vdk_opts_get_uint(struct vdk_opts *o, const char *key, uint64_t def,
+VDK_API int vdk_opts_get_uint(struct vdk_opts *o, const char *key, uint64_t def,
                       uint64_t *out, struct vdk_error **errp);
-int vdk_opts_get_bool(struct vdk_opts *o, const char *key, bool def, bool *out,
+VDK_API int vdk_opts_get_bool(struct vdk_opts *o, const char *key, bool def, bool *out,
                       struct vdk_error **errp);
 /* Returns index into values[] or def_index when absent; -EINVAL otherwise. */
-int vdk_opts_get_enum(struct vdk_opts *o, const char *key,
+VDK_API int vdk_opts_get_enum(struct vdk_opts *o, const char *key,
                       const char *const *values, int def_index,
                       struct vdk_error **errp);
 
@@ -145,17 +145,17 @@ int vdk_opts_get_enum(struct vdk_opts *o, const char *key,
  * strings, unknown suffixes ("1Q"), and anything above INT64_MAX
  * ("99999999T").  Returns 0 or -EINVAL / -ERANGE.
  */
-int vdk_parse_size(const char *s, uint64_t *out);
+VDK_API int vdk_parse_size(const char *s, uint64_t *out);
 /*
  * Unsigned integer in C syntax, no suffix: decimal, 0x hex, or octal with
  * a leading 0 ("010" is 8, "08" is an error), as qemu reads "num" options.
  */
-int vdk_parse_uint(const char *s, uint64_t *out);
+VDK_API int vdk_parse_uint(const char *s, uint64_t *out);
 /* on/off, true/false, yes/no, 1/0.  Returns 0 or -EINVAL. */
-int vdk_parse_bool(const char *s, bool *out);
+VDK_API int vdk_parse_bool(const char *s, bool *out);
 
 /* "1 GiB", "512 KiB", "1.5 MiB" like qemu's size_to_str.  Caller frees. */
-char *vdk_size_to_str(uint64_t bytes);
+VDK_API char *vdk_size_to_str(uint64_t bytes);
 
 #ifdef __cplusplus
 }

@@ -26,14 +26,14 @@ extern "C" {
  * data= prints a warning that the value is visible to other users.
  * A duplicate id is an error.
  */
-int vdk_object_add(const char *def, struct vdk_error **errp);
+VDK_API int vdk_object_add(const char *def, struct vdk_error **errp);
 
 /*
  * Look up secret `id`.  On success *out is a NUL-terminated copy in locked
  * memory and *len its length (without the NUL); release it with
  * vdk_secret_free().  Unknown id: -ENOENT "no secret with id 'x'".
  */
-int vdk_secret_get(const char *id, char **out, size_t *len, struct vdk_error **errp);
+VDK_API int vdk_secret_get(const char *id, char **out, size_t *len, struct vdk_error **errp);
 
 /*
  * Passphrase lookup for drivers (LUKS key-secret and friends), in order:
@@ -46,14 +46,14 @@ int vdk_secret_get(const char *id, char **out, size_t *len, struct vdk_error **e
  * `what` names the purpose in the prompt ("LUKS passphrase").  The value
  * never appears in messages.  Same result contract as vdk_secret_get().
  */
-int vdk_secret_lookup(const char *id, const char *what, char **out, size_t *len,
+VDK_API int vdk_secret_lookup(const char *id, const char *what, char **out, size_t *len,
                       struct vdk_error **errp);
 
 /* Wipe and free a buffer from vdk_secret_get() (or any secret copy). */
-void vdk_secret_free(char *data, size_t len);
+VDK_API void vdk_secret_free(char *data, size_t len);
 
 /* Drop every registered object (wiping secrets). */
-void vdk_objects_clear(void);
+VDK_API void vdk_objects_clear(void);
 
 #ifdef __cplusplus
 }

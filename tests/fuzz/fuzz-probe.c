@@ -32,7 +32,7 @@ static void quiet(const char *msg, void *opaque)
 static void exercise(struct vdk_node *n)
 {
     struct vdk_error *err = NULL;
-    struct vdk_image_info info;
+    struct vdk_image_info info = VDK_IMAGE_INFO_INIT;
     if (vdk_get_info(n, &info, &err) == 0)
         vdk_image_info_clear(&info);
     vdk_error_free(err);
@@ -65,7 +65,7 @@ static void exercise(struct vdk_node *n)
         free(buf);
     }
 
-    struct vdk_check_result res;
+    struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
     (void)vdk_check(n, &res, 0, &err);
     vdk_error_free(err);
     err = NULL;

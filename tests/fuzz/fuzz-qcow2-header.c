@@ -16,10 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct vdk_node n;
     memset(&n, 0, sizeof(n));
     if (fuzz_open(&n, file, 0) == 0) {
-        struct vdk_image_info info;
-        memset(&info, 0, sizeof(info));
+        struct vdk_driver_info info = { 0 };
         if (qcow2_get_info(&n, &info, NULL) == 0)
-            vdk_image_info_clear(&info);
+            json_object_put(info.format_specific);
         fuzz_close(&n);
     }
     vdk_node_unref(file);

@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         (void)qcow2_snapshot_goto(&n, "fuzz", NULL);
         (void)qcow2_snapshot_delete(&n, "fuzz", NULL);
-        struct vdk_check_result res;
+        struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
         (void)qcow2_check(&n, &res, 0, NULL);
         fuzz_close(&n);
     }

@@ -27,7 +27,7 @@ static void read_side(struct vdk_node *n)
     if (buf && size)
         (void)qcow2_pread(n, 0, size, buf, 0);
     free(buf);
-    struct vdk_check_result res;
+    struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
     (void)qcow2_check(n, &res, 0, NULL);
 }
 
@@ -50,7 +50,7 @@ static void write_side(struct vdk_node *n)
         (void)qcow2_pwrite(n, 0, s->cluster_size, buf, VDK_REQ_COMPRESSED);
     (void)qcow2_pwrite(n, 100, 3000, buf, 0);
     free(buf);
-    struct vdk_check_result res;
+    struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
     (void)qcow2_check(n, &res, VDK_CHECK_FIX_LEAKS | VDK_CHECK_FIX_ERRORS, NULL);
 }
 
@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     memset(&n, 0, sizeof(n));
     if (fuzz_open(&n, file, VDK_O_RDWR | VDK_O_CHECK_REPAIR) == 0) {
-        struct vdk_check_result res;
+        struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
         (void)qcow2_check(&n, &res, VDK_CHECK_FIX_LEAKS | VDK_CHECK_FIX_ERRORS, NULL);
         (void)qcow2_check(&n, &res, 0, NULL);
         fuzz_close(&n);

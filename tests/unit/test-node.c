@@ -148,7 +148,7 @@ static void test_null(void **state)
     assert_int_equal(vdk_pread(n, b, 1, 1 << 20, 0), -EINVAL); /* fixed size */
     uint64_t pnum;
     assert_int_equal(vdk_block_status(n, 0, 1 << 20, &pnum, NULL, NULL),
-                     VDK_BS_ZERO | VDK_BS_OFFSET_VALID | VDK_BS_ALLOCATED | VDK_BS_EOF);
+                     VDK_BS_ZERO | VDK_BS_OFFSET_VALID | VDK_BS_PLAIN | VDK_BS_ALLOCATED | VDK_BS_EOF);
     vdk_close(n);
     /* read-zeroes=off leaves buffers alone and says DATA. */
     n = unit_open("null://", NULL, "file.read-zeroes=off,file.size=4k", 0);

@@ -193,10 +193,79 @@ static void test_open_errors(void **state)
     vdk_close(n);
 }
 
+/*
+ * Formats vdk recognises without a driver (block/probe.c) are refused by
+ * name; a driver of that format in the table takes over by probing it.
+ */
+static int takeover_probe(const uint8_t *buf, size_t len, const char *filename)
+{
+    return len >= 4 && memcmp(buf, "KDMV", 4) == 0 ? 100 : 0;
+}
+
+static int takeover_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
+                         struct vdk_error **errp)
+{
+    n->size = 0;
+    return 0;
+}
+
+static const struct vdk_driver takeover_driver = {
+    .name = "vmdk",
+    .kind = VDK_DRV_FORMAT,
+    .probe = takeover_probe,
+    .open = takeover_open,
+};
+
+static void test_known_formats(void **state)
+{
+    static const struct { const char *magic; size_t off, len; const char *what; } cases[] = {
+        { "KDMV", 0, 4, "VMDK" },
+        { "COWD", 0, 4, "VMDK" },
+        { "# Disk DescriptorFile\nversion=1\n", 0, 32, "VMDK" },
+        { "vhdxfile", 0, 8, "VHDX" },
+        { "\x7f\x10\xda\xbe", 0x40, 4, "VDI" },
+        { "QED", 0, 4, "QED" },
+        { "QFI\xfb\0\0\0\1", 0, 8, "qcow (version 1)" },
+        { "WithoutFreeSpace", 0, 16, "Parallels" },
+        { "WithouFreSpacExt", 0, 16, "Parallels" },
+        { "Bochs Virtual HD Image", 0, 23, "Bochs" },
+    };
+    uint8_t img[4096];
+    char want[64];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(img, 0, sizeof(img));
+        memcpy(img + cases[i].off, cases[i].magic, cases[i].len);
+        assert_int_equal(vdk_memory_preset("k", img, sizeof(img)), 0);
+        snprintf(want, sizeof(want), "is a %s image, which vdk cannot open yet",
+                 cases[i].what);
+        expect_msg(unit_open_fail("memory://k", NULL, NULL, 0, -ENOTSUP), want);
+    }
+    /* A dmg's "koly" trailer is found at the end. */
+    memset(img, 0, sizeof(img));
+    memcpy(img + sizeof(img) - 512, "koly\0\0\0\4\0\0\2\0", 12);
+    assert_int_equal(vdk_memory_preset("k", img, sizeof(img)), 0);
+    expect_msg(unit_open_fail("memory://k", NULL, NULL, 0, -ENOTSUP), "is a DMG image");
+
+    /* A vmdk driver takes over the magics it probes, not the others. */
+    vdk_driver_set_test_extra(&takeover_driver);
+    memset(img, 0, sizeof(img));
+    memcpy(img, "KDMV", 4);
+    assert_int_equal(vdk_memory_preset("k", img, sizeof(img)), 0);
+    struct vdk_node *n = unit_open("memory://k", NULL, NULL, 0);
+    assert_string_equal(vdk_node_driver_name(n), "vmdk");
+    vdk_close(n);
+    memcpy(img, "COWD", 4);
+    assert_int_equal(vdk_memory_preset("k", img, sizeof(img)), 0);
+    expect_msg(unit_open_fail("memory://k", NULL, NULL, 0, -ENOTSUP), "is a VMDK image");
+    vdk_driver_set_test_extra(&testfmt_driver);
+    vdk_memory_preset("k", NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_probe_choice),
+        cmocka_unit_test(test_known_formats),
         cmocka_unit_test(test_probed_backing_format),
         cmocka_unit_test(test_loops),
         cmocka_unit_test(test_depth_bound),

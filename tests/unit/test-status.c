@@ -94,7 +94,7 @@ static void test_raw_passthrough(void **state)
     uint64_t pnum = 0, map = 0;
     struct vdk_node *f = NULL;
     int r = status(n, 512, 100000, &pnum, &map, &f);
-    assert_int_equal(r, VDK_BS_DATA | VDK_BS_OFFSET_VALID | VDK_BS_ALLOCATED | VDK_BS_EOF);
+    assert_int_equal(r, VDK_BS_DATA | VDK_BS_OFFSET_VALID | VDK_BS_PLAIN | VDK_BS_ALLOCATED | VDK_BS_EOF);
     assert_int_equal(pnum, 60 * 1024 - 512);
     assert_int_equal(map, 4096 + 512);
     assert_ptr_equal(f, vdk_node_file(n));

@@ -69,10 +69,27 @@ cp vf.vhd "$out/vhd-fixed"
 q create -f luks --object secret,id=s0,data=fuzz -o key-secret=s0,iter-time=10 l.luks 1M
 head -c 65536 l.luks >"$out/luks-header"
 
-# Formats vdk does not read: probing must fall back to raw, quietly
+# Formats vdk has no driver for: probing refuses them by name (or, once a
+# driver is in the table, opens them with it)
 q create -f vdi vdi.img 1M
 cp vdi.img "$out/other-vdi"
 q create -f vmdk vmdk.img 1M
 head -c 65536 vmdk.img >"$out/other-vmdk"
+q create -f vmdk -o subformat=monolithicFlat flat.vmdk 1M
+cp flat.vmdk "$out/other-vmdk-descriptor"
 q create -f qed -o cluster_size=4k,table_size=1 qed.img 1M
 cp qed.img "$out/other-qed"
+q create -f qcow qcow.img 1M
+cp qcow.img "$out/other-qcow1"
+q create -f parallels par.img 1M
+head -c 4096 par.img >"$out/other-parallels"
+q create -f vhdx vhdx.img 1M
+head -c 65536 vhdx.img >"$out/other-vhdx"
+# Damaged: qcow2 version 4, a LUKS version 3, a truncated qcow2 magic
+cp v2.qcow2 v4.qcow2
+printf '\0\0\0\4' | dd of=v4.qcow2 bs=1 seek=4 conv=notrunc status=none
+cp v4.qcow2 "$out/qcow2-version4"
+head -c 4096 l.luks >l3.luks
+printf '\0\3' | dd of=l3.luks bs=1 seek=6 conv=notrunc status=none
+cp l3.luks "$out/luks-version3"
+printf 'QFI\xfb\0' >"$out/qcow2-truncated"

@@ -37,7 +37,7 @@ expect_fail 'output file is smaller than input file' "$V" convert -n a.raw small
 expect_fail "unrecognized option '-x'" "$V" convert -x a.raw o.raw
 expect_fail "missing argument for option '-O'" "$V" convert -O
 expect_fail 'Cannot enable copy offloading when -c is used' "$V" convert -C -c a.raw o.raw
-expect_fail 'in use' "$V" convert a.raw a.raw
+expect_fail 'Failed to get .*"write" lock' "$V" convert a.raw a.raw
 
 # A target held by qemu-nbd (writable export) is refused, and not touched.
 mkimg held.raw 2097152 0:2097152:r
@@ -47,10 +47,10 @@ nbd_pid=$!
 trap 'kill $nbd_pid 2>/dev/null || true; wait $nbd_pid 2>/dev/null || true; rm -rf "$T"' EXIT
 for _ in $(seq 100); do [ -S "$T/nbd.sock" ] && break; sleep 0.1; done
 [ -S "$T/nbd.sock" ] || fail "qemu-nbd did not start"
-expect_fail 'in use' "$V" convert a.raw held.raw
-expect_fail 'in use' "$V" convert -n a.raw held.raw
-expect_fail 'in use' "$V" dd if=a.raw of=held.raw
-expect_fail 'in use' "$V" convert held.raw o.raw
+expect_fail 'Failed to get .*"write" lock' "$V" convert a.raw held.raw
+expect_fail 'Failed to get .*"write" lock' "$V" convert -n a.raw held.raw
+expect_fail 'Failed to get .*"write" lock' "$V" dd if=a.raw of=held.raw
+expect_fail 'Failed to get .*"write" lock' "$V" convert held.raw o.raw
 "$V" convert -U held.raw o-shared.raw || fail "-U should read a held image"
 kill $nbd_pid; wait $nbd_pid 2>/dev/null || true
 same_file held.raw held.orig

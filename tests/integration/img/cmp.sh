@@ -35,3 +35,34 @@ same_error() {
 # Allocated bytes of a file.
 alloc() { echo $(( $(stat -c %b "$1") * $(stat -c %B "$1") )); }
 size_of() { stat -c %s "$1"; }
+
+# qemu_progress FILE: FILE (stdout of a command run with -p into a pipe)
+# starts with qemu-img's progress lines -- "    (0.00/100%)\r", then
+# percentages that never go down -- and either "    (100.00/100%)\r\n" or, as compare does, a
+# message right after the last '\r' and a final "\n".  Prints what
+# follows the progress (without that final "\n").
+qemu_progress() {
+    python3 - "$1" <<'PYEOF' || fail "progress output of $1 is not qemu-img's"
+import re, sys
+data = open(sys.argv[1], 'rb').read().decode()
+m = re.match(r'((?:    \(\d+\.\d\d/100%\)\r)+)', data)
+if not m:
+    sys.exit('no progress lines: %r' % data[:200])
+pcts = [float(x) for x in re.findall(r'\((\d+\.\d\d)/100%\)', m.group(1))]
+rest = data[m.end():]
+if rest.startswith('\n'):
+    rest = rest[1:]
+    if pcts[-1] != 100.0:
+        sys.exit('progress %s ends before 100' % pcts)
+elif not rest.endswith('\n\n'):
+    sys.exit('no final newline after the message: %r' % rest)
+else:
+    rest = rest[:-1]
+if pcts[0] != 0.0:
+    sys.exit('progress %s does not start at 0' % pcts)
+for a, b in zip(pcts, pcts[1:]):
+    if b < a:
+        sys.exit('progress steps %s -> %s' % (a, b))
+sys.stdout.write(rest)
+PYEOF
+}

@@ -34,7 +34,7 @@ L1=$(qemu-img create -q -f qcow2 "$T/b.qcow2" 4M; field "$T/b.qcow2" 40 Q)
 fresh; head -c 50 "$T/b.qcow2" >"$T/short.qcow2"
 expect_fail "too short" "$QT" cat "$T/short.qcow2" qcow2
 fresh; patch "$T/b.qcow2" 4 I 5
-unchanged_read "unsupported qcow2 version 5" "$QT" cat "$T/b.qcow2" qcow2
+unchanged_read "Unsupported qcow2 version 5" "$QT" cat "$T/b.qcow2" qcow2
 for cb in 8 22 200; do
   fresh; patch "$T/b.qcow2" 20 I $cb
   unchanged_read "cluster_bits $cb out of range" "$QT" cat "$T/b.qcow2" qcow2

@@ -193,7 +193,7 @@ int main(int argc, char **argv)
             return 1;
         }
     } else if (strcmp(cmd, "info") == 0 && left == 1) {
-        struct vdk_image_info info;
+        struct vdk_image_info info = VDK_IMAGE_INFO_INIT;
         if (open_image(&n, argv[i], 0, &e) < 0 || vdk_get_info(n, &info, &e) < 0) {
             if (n)
                 vdk_close(n);
@@ -204,7 +204,7 @@ int main(int argc, char **argv)
         json_object_object_add(o, "format", json_object_new_string(info.format));
         json_object_object_add(o, "encrypted", json_object_new_boolean(info.encrypted));
         if (info.format_specific)
-            json_object_object_add(o, "format-specific", json_object_get(info.format_specific));
+            json_object_object_add(o, "format-specific", json_tokener_parse(info.format_specific));
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
                                                       JSON_C_TO_STRING_SPACED));
         json_object_put(o);

@@ -264,7 +264,7 @@ static void test_driver(void **state)
     vdk_opts_parse(o, "state=active,new-secret=b,iter-time=5", NULL, NULL);
     assert_int_equal(vdk_amend(n, o, NULL), 0);
     vdk_opts_free(o);
-    struct vdk_image_info info;
+    struct vdk_image_info info = VDK_IMAGE_INFO_INIT;
     assert_int_equal(vdk_get_info(n, &info, NULL), 0);
     assert_true(info.encrypted);
     assert_non_null(info.format_specific);

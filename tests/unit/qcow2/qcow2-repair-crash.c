@@ -150,7 +150,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "open: %s\n", vdk_error_msg(err));
         return 1;
     }
-    struct vdk_check_result res;
+    struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
     if (vdk_check(n, &res, VDK_CHECK_FIX_LEAKS | VDK_CHECK_FIX_ERRORS, &err) < 0 ||
         res.corruptions || res.check_errors) {
         fprintf(stderr, "repair failed: %s\n", err ? vdk_error_msg(err) : "corruptions left");

@@ -220,7 +220,7 @@ static int cmd_check(int argc, char **argv)
                                        : VDK_CHECK_FIX_LEAKS;
     if (open_img(&n, argv[2], "qcow2", fix ? VDK_O_RDWR | VDK_O_CHECK_REPAIR : 0))
         return 1;
-    struct vdk_check_result res;
+    struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
     struct vdk_error *err = NULL;
     if (vdk_check(n, &res, fix, &err) < 0) {
         vdk_close(n);
@@ -242,18 +242,18 @@ static int cmd_info(int argc, char **argv)
     struct vdk_node *n;
     if (open_img(&n, argv[2], NULL, VDK_O_NO_BACKING))
         return 1;
-    struct vdk_image_info info;
+    struct vdk_image_info info = VDK_IMAGE_INFO_INIT;
     struct vdk_error *err = NULL;
     if (vdk_get_info(n, &info, &err) < 0) {
         vdk_close(n);
         return die(err, "info");
     }
+    json_object *fs = info.format_specific ? json_tokener_parse(info.format_specific) : NULL;
     printf("{\"virtual-size\": %" PRIu64 ", \"cluster-size\": %u, \"dirty-flag\": %s, "
            "\"format-specific\": %s}\n", info.virtual_size, info.cluster_size,
            info.dirty_flag ? "true" : "false",
-           info.format_specific ? json_object_to_json_string_ext(info.format_specific,
-                                                                 JSON_C_TO_STRING_SPACED)
-                                : "null");
+           fs ? json_object_to_json_string_ext(fs, JSON_C_TO_STRING_SPACED) : "null");
+    json_object_put(fs);
     vdk_image_info_clear(&info);
     vdk_close(n);
     return 0;
@@ -288,7 +288,7 @@ static int cmd_measure(int argc, char **argv)
 {
     struct vdk_opts *o = parse(argv[2]);
     struct vdk_node *src = NULL;
-    struct vdk_measure m;
+    struct vdk_measure m = VDK_MEASURE_INIT;
     struct vdk_error *err = NULL;
     if (argc > 3 && open_img(&src, argv[3], NULL, 0))
         return 1;

@@ -107,8 +107,7 @@ static void test_create_list_apply_delete(void **state)
     assert_int_equal(cnt, 2);
     assert_string_equal(l[1].id, "3"); /* after the largest, never reused */
     vdk_snapshot_list_free(l, cnt);
-    struct vdk_check_result res;
-    memset(&res, 0, sizeof(res));
+    struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
     assert_int_equal(vdk_check(n, &res, 0, NULL), 0);
     assert_int_equal(res.corruptions, 0);
     assert_int_equal(res.leaks, 0);

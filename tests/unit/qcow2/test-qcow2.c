@@ -254,7 +254,7 @@ static void test_cycle(void **state)
     st = vdk_block_status(n, 5 * 65536, 65536, &pnum, &map, &f);
     assert_true(st & VDK_BS_COMPRESSED);
 
-    struct vdk_check_result res;
+    struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
     assert_int_equal(vdk_check(n, &res, 0, &err), 0);
     assert_int_equal(res.corruptions, 0);
     assert_int_equal(res.leaks, 0);
@@ -417,7 +417,7 @@ static void test_overlap(void **state)
         for (unsigned k = 1; k < 512; k++)
             assert_int_equal(all[s * 512 + k], c);
     }
-    struct vdk_check_result res;
+    struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
     assert_int_equal(vdk_check(n, &res, 0, &err), 0);
     assert_int_equal(res.corruptions, 0);
     assert_int_equal(res.leaks, 0);
@@ -448,7 +448,7 @@ static void test_stress(void **state)
     uint8_t *all = malloc(ST_CLUSTER * ST_CLUSTERS);
     assert_int_equal(vdk_pread(n, all, ST_CLUSTER * ST_CLUSTERS, 0, 0), 0);
     assert_memory_equal(all, model, ST_CLUSTER * ST_CLUSTERS);
-    struct vdk_check_result res;
+    struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
     assert_int_equal(vdk_check(n, &res, 0, &err), 0);
     assert_int_equal(res.corruptions, 0);
     assert_int_equal(res.leaks, 0);

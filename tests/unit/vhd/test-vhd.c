@@ -159,12 +159,12 @@ static void test_dynamic_rw(void **st)
     assert_memory_equal(w, r, len);
     assert_int_equal(vdk_pread(n, r, 1 << 20, 8 << 20, 0), 0);
     assert_true(vdk_buffer_is_zero(r, 1 << 20));
-    struct vdk_check_result res;
+    struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
     assert_int_equal(vdk_check(n, &res, 0, NULL), 0);
     assert_int_equal(res.corruptions + res.leaks, 0);
     assert_int_equal(res.allocated_clusters, 2);
     /* measure: converting this image needs exactly as much as it uses */
-    struct vdk_measure m;
+    struct vdk_measure m = VDK_MEASURE_INIT;
     struct vdk_opts *mo = vdk_opts_new();
     assert_int_equal(vdk_measure("vpc", mo, n, 0, &m, NULL), 0);
     FILE *f = fopen(path_of("dyn.vhd"), "rb");
@@ -281,7 +281,7 @@ static void test_damaged_footer(void **st)
     uint8_t r[4096];
     assert_int_equal(vdk_pread(n, r, sizeof(r), 8192, 0), 0);
     assert_memory_equal(r, buf, sizeof(buf));
-    struct vdk_check_result res;
+    struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
     assert_int_equal(vdk_check(n, &res, 0, NULL), 0);
     assert_int_equal(res.corruptions, 1);
     assert_int_equal(vdk_check(n, &res, VDK_CHECK_FIX_ERRORS, NULL), 0);
@@ -305,7 +305,7 @@ static void test_alloc_ordering(void **st)
     struct vdk_node *ro = open_img("ord.vhd", VDK_O_SHARE);
     assert_int_equal(vdk_pread(ro, r, sizeof(r), 3 << 20, 0), 0);
     assert_true(vdk_buffer_is_zero(r, sizeof(r)));
-    struct vdk_check_result res;
+    struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
     assert_int_equal(vdk_check(ro, &res, 0, NULL), 0);
     assert_int_equal(res.corruptions, 0);
     assert_int_equal(res.leaks, 1); /* the block is written, not yet referenced */
@@ -365,7 +365,7 @@ static void test_concurrent_alloc(void **st)
         assert_int_equal(vdk_pread(n, buf, sizeof(buf), off, 0), 0);
         assert_memory_equal(buf, want, sizeof(buf));
     }
-    struct vdk_check_result res;
+    struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
     assert_int_equal(vdk_check(n, &res, 0, NULL), 0);
     assert_int_equal(res.corruptions + res.leaks, 0);
     assert_int_equal(res.allocated_clusters, 4);

@@ -91,16 +91,14 @@ static int cmd_import(struct vdk_node *n, const char *raw)
 
 static int cmd_info(struct vdk_node *n)
 {
-    struct vdk_image_info info;
+    struct vdk_image_info info = VDK_IMAGE_INFO_INIT;
     struct vdk_error *err = NULL;
     if (vdk_get_info(n, &info, &err) < 0)
         return die(err);
     printf("virtual-size %" PRIu64 "\ncluster-size %" PRIu32 "\n", info.virtual_size,
            info.cluster_size);
     if (info.format_specific)
-        printf("%s\n", json_object_to_json_string_ext(info.format_specific,
-                                                      JSON_C_TO_STRING_PLAIN |
-                                                      JSON_C_TO_STRING_NOSLASHESCAPE));
+        printf("%s\n", info.format_specific); /* plain JSON text, no slash escapes */
     const char *b = vdk_node_backing_name(n);
     if (b)
         printf("backing %s %s\n", b, vdk_node_backing_format(n));
@@ -110,7 +108,7 @@ static int cmd_info(struct vdk_node *n)
 
 static int cmd_check(struct vdk_node *n, const char *mode)
 {
-    struct vdk_check_result res;
+    struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
     struct vdk_error *err = NULL;
     unsigned fix = 0;
     if (mode && strcmp(mode, "leaks") == 0)

@@ -1,0 +1,12 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Seeds for fuzz-vhdx-bat: that structure cut out of VHDX images made now.
+set -eu
+out=${1:?usage: $0 OUTDIR}
+mkdir -p "$out"
+. "$(dirname "$0")/fuzz-vhdx-common.sh"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+vhdx_images "$tmp"
+for f in "$tmp"/*.vhdx; do
+    cut_seed "$f" 2097152 4096 "$out/$(basename "$f" .vhdx).bin"
+done
