@@ -250,12 +250,12 @@ extern const struct vdk_driver vdk_driver_vhdx;
 extern const struct vdk_driver vdk_driver_overlay;
 extern const struct vdk_driver vdk_driver_fault;
 
-/* Bytes of an image the format probes look at. */
+/* Bytes at the head of an image the format probes look at. */
 #define VDK_PROBE_BYTES 4096
-/* The format driver whose probe scores buf highest; NULL when none does,
-   or a format vdk has no driver for wins (block/probe.c). */
-const struct vdk_driver *vdk_probe_buf(const uint8_t *buf, size_t len,
-                                       const char *filename);
+/* Does an image starting with head[0, len) still probe as raw (no format
+   driver, and no format vdk knows but cannot open, scores higher)?  The
+   guard on a probed raw image's first sector (block/io.c). */
+bool vdk_probe_head_is_raw(const uint8_t *head, size_t len, const char *filename);
 
 /*
  * Node lifecycle for code that builds graphs by hand (filters): a new node

@@ -102,7 +102,7 @@ static int sector0_check(struct vdk_node *n, const void *buf, uint64_t bytes,
             memcpy(win + offset, buf, c);
         else
             memset(win + offset, 0, c);
-        if (vdk_probe_buf(win, w, n->filename) != &vdk_driver_raw)
+        if (!vdk_probe_head_is_raw(win, w, n->filename))
             r = -EPERM;
     }
     free(win);

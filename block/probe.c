@@ -151,18 +151,19 @@ static int known_luks(const struct probe_input *in)
 }
 
 struct known_format {
-    const char *what; /* for "'x' is a <what> image" */
+    const char *what;   /* for "'x' is a <what> image" */
     int (*score)(const struct probe_input *in);
+    const char *driver; /* vdk's driver for it, whose probe declined */
 };
 
 static const struct known_format known_formats[] = {
     { "qcow (version 1)", known_qcow },
     { "QED", known_qed },
-    { "VMDK", known_vmdk_sparse },
-    { "VMDK", known_vmdk_descriptor },
-    { "VHDX", known_vhdx },
-    { "VDI", known_vdi },
-    { "Parallels", known_parallels },
+    { "VMDK", known_vmdk_sparse, "vmdk" },
+    { "VMDK", known_vmdk_descriptor, "vmdk" },
+    { "VHDX", known_vhdx, "vhdx" },
+    { "VDI", known_vdi, "vdi" },
+    { "Parallels", known_parallels, "parallels" },
     { "Bochs", known_bochs },
     { "cloop", known_cloop },
     { "DMG", known_dmg },
@@ -202,13 +203,6 @@ static const struct vdk_driver *pick(const struct probe_input *in, uint64_t len,
     return known ? NULL : best;
 }
 
-const struct vdk_driver *vdk_probe_buf(const uint8_t *buf, size_t len, const char *filename)
-{
-    struct probe_input in = { .head = buf, .head_len = len, .filename = filename };
-    const struct known_format *known = NULL;
-    return pick(&in, len, &known);
-}
-
 int vdk_probe_format(struct vdk_node *file, const struct vdk_driver **out,
                      struct vdk_error **errp)
 {
@@ -238,6 +232,10 @@ int vdk_probe_format(struct vdk_node *file, const struct vdk_driver **out,
     const struct known_format *known = NULL;
     const struct vdk_driver *best = pick(&in, (uint64_t)len, &known);
     free(head);
+    if (known && known->driver && vdk_driver_find(known->driver))
+        return vdk_error_setf(errp, EINVAL, "'%s' has the magic of a %s image but not a "
+                              "valid %s header; give -f %s to see what is wrong",
+                              file->filename, known->what, known->what, known->driver);
     if (known)
         return vdk_error_setf(errp, ENOTSUP, "'%s' is a %s image, which vdk cannot open yet",
                               file->filename, known->what);
@@ -246,4 +244,12 @@ int vdk_probe_format(struct vdk_node *file, const struct vdk_driver **out,
                               file->filename);
     *out = best;
     return 0;
+}
+
+bool vdk_probe_head_is_raw(const uint8_t *head, size_t len, const char *filename)
+{
+    struct probe_input in = { .head = head, .head_len = len, .filename = filename };
+    const struct known_format *known = NULL;
+    const struct vdk_driver *best = pick(&in, len, &known);
+    return !known && (!best || best == &vdk_driver_raw);
 }

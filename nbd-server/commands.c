@@ -109,7 +109,7 @@ void nbd_buf_put(void *p, size_t n)
 
 /* ---- replies ---- */
 
-static int send_iov(struct nbd_conn *c, struct iovec *iov, int n)
+int nbd_send_iov(struct nbd_conn *c, struct iovec *iov, int n)
 {
     if (atomic_load(&c->dead))
         return -EPIPE;
@@ -143,7 +143,7 @@ static int send_simple(struct nbd_conn *c, const struct nbd_work *w, uint32_t er
     };
     struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)data, error ? 0 : len } };
     pthread_mutex_lock(&c->write_lock);
-    int r = send_iov(c, iov, 2);
+    int r = nbd_send_iov(c, iov, 2);
     pthread_mutex_unlock(&c->write_lock);
     return r;
 }
@@ -162,7 +162,7 @@ static int send_error(struct nbd_conn *c, const struct nbd_work *w, uint32_t err
                  (uint32_t)(sizeof(e) + ml));
     struct iovec iov[3] = { { &h, sizeof(h) }, { &e, sizeof(e) }, { (void *)msg, ml } };
     pthread_mutex_lock(&c->write_lock);
-    int r = send_iov(c, iov, 3);
+    int r = nbd_send_iov(c, iov, 3);
     pthread_mutex_unlock(&c->write_lock);
     return r;
 }
@@ -175,7 +175,7 @@ static int send_ok(struct nbd_conn *c, const struct nbd_work *w)
     nbd_chunk_header(&h, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, w->req.handle, 0);
     struct iovec iov = { &h, sizeof(h) };
     pthread_mutex_lock(&c->write_lock);
-    int r = send_iov(c, &iov, 1);
+    int r = nbd_send_iov(c, &iov, 1);
     pthread_mutex_unlock(&c->write_lock);
     return r;
 }
@@ -231,7 +231,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
     struct vdk_node *n = c->exp->node;
     uint64_t off = w->req.offset;
     uint32_t len = w->req.length;
-    if (nbd_read_sendfile(c, w))
+    if (nbd_read_zerocopy(c, w))
         return 0;
     struct extent ext[MAX_READ_CHUNKS];
     int next = 1;
@@ -291,7 +291,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
         pos += el;
     }
     pthread_mutex_lock(&c->write_lock);
-    r = send_iov(c, iov, ni);
+    r = nbd_send_iov(c, iov, ni);
     pthread_mutex_unlock(&c->write_lock);
     nbd_buf_put(buf, len);
     return r;
@@ -430,7 +430,7 @@ static int cmd_block_status(struct nbd_conn *c, struct nbd_work *w)
         iov[ni++] = (struct iovec){ d[i], dl };
     }
     pthread_mutex_lock(&c->write_lock);
-    r = send_iov(c, iov, ni);
+    r = nbd_send_iov(c, iov, ni);
     pthread_mutex_unlock(&c->write_lock);
     free(d[0]);
     free(d[1]);

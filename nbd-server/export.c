@@ -20,7 +20,6 @@ struct nbd_export *nbd_export_new(const char *name, const char *file, const char
     e->name = strdup(name ? name : "");
     e->file = file ? strdup(file) : NULL;
     e->format = format ? strdup(format) : NULL;
-    e->sf_fd = -1;
     if (!e->name || (file && !e->file) || (format && !e->format)) {
         nbd_export_free(e);
         return NULL;
@@ -180,7 +179,6 @@ int nbd_export_open(struct nbd_export *e, enum nbd_cache_mode cache, bool discar
         vdk_close(n);
         return r;
     }
-    nbd_export_setup_sendfile(e, cache == NBD_CACHE_NONE || cache == NBD_CACHE_DIRECTSYNC);
     return 0;
 }
 
@@ -189,7 +187,6 @@ int nbd_export_free(struct nbd_export *e)
     if (!e)
         return 0;
     int r = 0;
-    nbd_export_close_sendfile(e);
     if (e->node) {
         r = vdk_close(e->node);
         if (r < 0)

@@ -14,7 +14,7 @@
  *                   worker pool, the in-flight cap
  *   commands.c      running requests, simple and structured replies
  *   export.c        export definitions, opening images, export flags
- *   sendfile.c      zero-copy large reads of raw and read-only qcow2 images
+ *   zerocopy.c      large reads sent straight from mapped image files
  *   log.c           stderr or syslog
  *
  * Every length read from a client is bounded before use: option payloads
@@ -127,8 +127,6 @@ struct nbd_export {
     bool discard;            /* --discard=unmap: trims and may-unmap zeroes */
     bool writethrough;       /* every write is FUA */
     atomic_uint clients;
-    int sf_fd;               /* sendfile.c: the image file, or -1 */
-    struct vdk_node *sf_node;/* the node whose offsets sf_fd serves */
 };
 
 struct nbd_server {
@@ -212,14 +210,14 @@ void nbd_buf_put(void *p, size_t n);
 void nbd_chunk_header(struct nbd_structured_reply *h, uint16_t flags, uint16_t type,
                       uint64_t handle, uint32_t len);
 
-/* ---- sendfile.c ---- */
-/* Decide whether e's reads may use sendfile (see sendfile.c); direct:
-   the image is opened with O_DIRECT. */
-void nbd_export_setup_sendfile(struct nbd_export *e, bool direct);
-void nbd_export_close_sendfile(struct nbd_export *e);
-/* Answer a READ by sendfile.  1: answered (or the connection is dead),
-   0: not eligible, use the ordinary path. */
-int nbd_read_sendfile(struct nbd_conn *c, const struct nbd_work *w);
+/* Send a whole reply; the caller holds c->write_lock.  On failure the
+   connection is marked dead. */
+int nbd_send_iov(struct nbd_conn *c, struct iovec *iov, int n);
+
+/* ---- zerocopy.c ---- */
+/* Answer a READ from mapped image files (see zerocopy.c).  1: answered
+   (or the connection is dead), 0: not eligible, use the ordinary path. */
+int nbd_read_zerocopy(struct nbd_conn *c, const struct nbd_work *w);
 
 /* Map -errno to the protocol's error numbers. */
 uint32_t nbd_errno_to_wire(int err);

@@ -1,10 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Large reads of raw and read-only qcow2 exports go out with sendfile()
-# (nbd-server/sendfile.c).  The bytes must be the same as through the
-# ordinary path: structured replies with holes, simple replies,
-# unaligned ranges, a file that shrinks under the server (the tail reads
-# as zeros), and a writable qcow2 (which keeps the ordinary path).
+# Large reads of read-only raw and qcow2 exports go out straight from the
+# mapped image file (nbd-server/zerocopy.c).  The bytes must be the same as
+# through the ordinary path: structured replies with holes, simple
+# replies, unaligned ranges, a file truncated under the server by a
+# program that ignores the locks (the tail reads as zeros), and writable
+# exports (which keep the ordinary path).
 . "$VDK_SRC/tests/integration/lib.sh"
 . "$VDK_SRC/tests/integration/nbd/common.sh"
 S=$T/s.sock
@@ -37,7 +38,10 @@ PYEOF
 }
 
 start_nbd "$S" -t -f raw "$T/a.raw"
-check "raw, writable"
+check "raw, writable (ordinary path)"
+stop_nbd
+start_nbd "$S" -t -r -f raw "$T/a.raw"
+check "raw, read-only"
 stop_nbd
 start_nbd "$S" -t -r -f qcow2 "$T/a.qcow2"
 check "qcow2, read-only"
@@ -53,4 +57,4 @@ truncate -s 4M "$T/ref.raw"
 truncate -s 16M "$T/ref.raw"
 check "raw, file shrunk under the server"
 stop_nbd
-echo "sendfile: ok"
+echo "zerocopy: ok"
