@@ -80,7 +80,9 @@ struct vdk_node {
     unsigned open_flags;       /* VDK_O_* */
     bool read_only;
     bool probed;               /* format was guessed */
-    bool protect_sector0;      /* probed raw: refuse writes to bytes 0..511 */
+    bool protect_sector0;      /* probed raw: refuse writes to bytes 0..511
+                                  that make it probe as another format */
+    pthread_mutex_t sector0_lock; /* held across such a write's check and I/O */
     bool growable;             /* protocol whose size follows writes (file,
                                   memory): requests are not bounded by size;
                                   reads past the end return zeros */
@@ -91,6 +93,8 @@ struct vdk_node {
     uint32_t cluster_size;     /* allocation unit, set by open (0: none) */
     struct vdk_limits limits;
     unsigned supported_write_flags; /* VDK_REQ_FUA if native */
+    bool needs_compressed_writes;   /* set by open: every write compressed
+                                       (streamOptimized VMDK) */
     unsigned supported_zero_flags;  /* VDK_REQ_MAY_UNMAP | VDK_REQ_FUA */
     atomic_int refcnt;
 
@@ -237,11 +241,21 @@ extern const struct vdk_driver vdk_driver_nbd;
 extern const struct vdk_driver vdk_driver_raw;
 extern const struct vdk_driver vdk_driver_qcow2;
 extern const struct vdk_driver vdk_driver_vpc;
+extern const struct vdk_driver vdk_driver_vmdk;
+extern const struct vdk_driver vdk_driver_ova;
 extern const struct vdk_driver vdk_driver_luks;
 extern const struct vdk_driver vdk_driver_vdi;
 extern const struct vdk_driver vdk_driver_parallels;
 extern const struct vdk_driver vdk_driver_vhdx;
 extern const struct vdk_driver vdk_driver_overlay;
+extern const struct vdk_driver vdk_driver_fault;
+
+/* Bytes at the head of an image the format probes look at. */
+#define VDK_PROBE_BYTES 4096
+/* Does an image starting with head[0, len) still probe as raw (no format
+   driver, and no format vdk knows but cannot open, scores higher)?  The
+   guard on a probed raw image's first sector (block/io.c). */
+bool vdk_probe_head_is_raw(const uint8_t *head, size_t len, const char *filename);
 
 /*
  * Node lifecycle for code that builds graphs by hand (filters): a new node
@@ -287,6 +301,13 @@ int vdk_open_protocol(struct vdk_node **out, const char *filename,
  * is).  Caller frees.
  */
 char *vdk_path_combine(const char *base_filename, const char *rel);
+
+/*
+ * Guest bytes [offset, offset+bytes) below a format node: from its backing
+ * node, zeros past the backing node's end or without one (copy-on-write
+ * fills).  0 or -errno.
+ */
+int vdk_node_read_backing(struct vdk_node *n, uint64_t offset, uint64_t bytes, uint8_t *buf);
 
 /* Allocate a zeroed, page-aligned buffer suitable for O_DIRECT (the
    public vdk_buffer_alloc() without the zeroing is the one allocator). */

@@ -2,7 +2,7 @@
 /*
  * The driver table.  Drivers are listed here explicitly (no constructor
  * registration) so that the set compiled in is visible in one place.
- * Protocols first, then formats; probing asks every format.
+ * Protocols first, then formats, then filters; probing asks every format.
  */
 #include <stdatomic.h>
 #include <string.h>
@@ -19,10 +19,14 @@ static const struct vdk_driver *const driver_table[] = {
     &vdk_driver_raw,
     &vdk_driver_qcow2,
     &vdk_driver_vpc,
+    &vdk_driver_vmdk,
+    &vdk_driver_ova,
     &vdk_driver_luks,
     &vdk_driver_vdi,
     &vdk_driver_parallels,
     &vdk_driver_vhdx,
+    /* filters that options can name (driver=fault,file.driver=...) */
+    &vdk_driver_fault,
 };
 
 #define N_DRIVERS (sizeof(driver_table) / sizeof(driver_table[0]))

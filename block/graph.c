@@ -24,6 +24,7 @@ struct vdk_node *vdk_node_new_internal(const struct vdk_driver *drv, const char 
     n->limits.request_alignment = 1;
     atomic_init(&n->refcnt, 1);
     pthread_mutex_init(&n->track_lock, NULL);
+    pthread_mutex_init(&n->sector0_lock, NULL);
     pthread_cond_init(&n->track_cond, NULL);
     return n;
 }
@@ -35,6 +36,7 @@ void vdk_node_free_internal(struct vdk_node *n)
     if (n->file)
         vdk_node_unref(n->file);
     pthread_mutex_destroy(&n->track_lock);
+    pthread_mutex_destroy(&n->sector0_lock);
     pthread_cond_destroy(&n->track_cond);
     free(n->opaque);
     free(n->filename);
@@ -93,5 +95,6 @@ const char *vdk_node_backing_format(const struct vdk_node *n) { return n->backin
 uint32_t vdk_node_alignment(const struct vdk_node *n) { return n->limits.request_alignment; }
 uint32_t vdk_node_max_transfer(const struct vdk_node *n) { return vdk_node_effective_max_transfer(n); }
 unsigned vdk_node_write_flags(const struct vdk_node *n) { return n->supported_write_flags; }
+bool vdk_node_needs_compressed_writes(const struct vdk_node *n) { return n->needs_compressed_writes; }
 
 uint32_t vdk_node_cluster_size(const struct vdk_node *n) { return n->cluster_size; }

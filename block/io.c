@@ -72,9 +72,41 @@ static int check_write(struct vdk_node *n, uint64_t offset, uint64_t bytes)
 {
     if (n->read_only)
         return -EPERM;
-    if (n->protect_sector0 && offset < 512 && bytes)
-        return -EPERM;
     return check_range(n, offset, bytes);
+}
+
+/*
+ * A probed raw image (QEMU's rule): a write that touches the first 512
+ * bytes is refused only when the probe window, with the write applied,
+ * would name another format.  buf NULL stands for zeros (write-zeroes,
+ * discard).  The caller holds n->sector0_lock across this check and the
+ * write, so two halves of a header cannot pass one at a time.
+ */
+static bool sector0_write_needs_check(const struct vdk_node *n, uint64_t offset,
+                                      uint64_t bytes)
+{
+    return n->protect_sector0 && offset < 512 && bytes;
+}
+
+static int sector0_check(struct vdk_node *n, const void *buf, uint64_t bytes,
+                         uint64_t offset)
+{
+    size_t w = (size_t)vdk_min_u64(n->size, VDK_PROBE_BYTES);
+    uint8_t *win = calloc(1, VDK_PROBE_BYTES);
+    if (!win)
+        return -ENOMEM;
+    int r = w ? vdk_pread(n, win, w, 0, 0) : 0;
+    if (r == 0 && offset < w) {
+        size_t c = (size_t)vdk_min_u64(bytes, w - offset);
+        if (buf)
+            memcpy(win + offset, buf, c);
+        else
+            memset(win + offset, 0, c);
+        if (!vdk_probe_head_is_raw(win, w, n->filename))
+            r = -EPERM;
+    }
+    free(win);
+    return r;
 }
 
 /* Aligned read, split at max transfer. */
@@ -236,8 +268,8 @@ done:
     return r;
 }
 
-int vdk_pwrite(struct vdk_node *n, const void *buf, uint64_t bytes,
-               uint64_t offset, unsigned flags)
+static int pwrite_checked(struct vdk_node *n, const void *buf, uint64_t bytes,
+                          uint64_t offset, unsigned flags)
 {
     int r = check_write(n, offset, bytes);
     if (r < 0 || bytes == 0)
@@ -271,8 +303,8 @@ static int zeroes_by_writing(struct vdk_node *n, uint64_t offset, uint64_t bytes
     return r;
 }
 
-int vdk_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
-                      unsigned flags)
+static int pwrite_zeroes_checked(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                                 unsigned flags)
 {
     int r = check_write(n, offset, bytes);
     if (r < 0 || bytes == 0)
@@ -336,7 +368,7 @@ int vdk_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     return r;
 }
 
-int vdk_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes)
+static int discard_checked(struct vdk_node *n, uint64_t offset, uint64_t bytes)
 {
     int r = check_write(n, offset, bytes);
     if (r < 0 || bytes == 0)
@@ -360,6 +392,50 @@ int vdk_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes)
     if (track)
         track_end(n, &tr);
     return r == -ENOTSUP ? 0 : r;
+}
+
+enum write_kind { WRITE_DATA, WRITE_ZEROES, WRITE_DISCARD };
+
+static int write_dispatch(struct vdk_node *n, enum write_kind k, const void *buf,
+                          uint64_t bytes, uint64_t offset, unsigned flags)
+{
+    switch (k) {
+    case WRITE_DATA: return pwrite_checked(n, buf, bytes, offset, flags);
+    case WRITE_ZEROES: return pwrite_zeroes_checked(n, offset, bytes, flags);
+    default: return discard_checked(n, offset, bytes);
+    }
+}
+
+static int write_entry(struct vdk_node *n, enum write_kind k, const void *buf,
+                       uint64_t bytes, uint64_t offset, unsigned flags)
+{
+    if (!sector0_write_needs_check(n, offset, bytes))
+        return write_dispatch(n, k, buf, bytes, offset, flags);
+    int r = check_write(n, offset, bytes);
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&n->sector0_lock);
+    r = sector0_check(n, k == WRITE_DATA ? buf : NULL, bytes, offset);
+    if (r == 0)
+        r = write_dispatch(n, k, buf, bytes, offset, flags);
+    pthread_mutex_unlock(&n->sector0_lock);
+    return r;
+}
+
+int vdk_pwrite(struct vdk_node *n, const void *buf, uint64_t bytes, uint64_t offset,
+               unsigned flags)
+{
+    return write_entry(n, WRITE_DATA, buf, bytes, offset, flags);
+}
+
+int vdk_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes, unsigned flags)
+{
+    return write_entry(n, WRITE_ZEROES, NULL, bytes, offset, flags);
+}
+
+int vdk_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes)
+{
+    return write_entry(n, WRITE_DISCARD, NULL, bytes, offset, 0);
 }
 
 int vdk_flush(struct vdk_node *n)

@@ -191,6 +191,48 @@ static int open_backing(struct vdk_node *n, struct vdk_opts *bopts,
     return r;
 }
 
+/* Open a filter node over the image file_opts names.  Consumes both
+   option lists. */
+static int open_filter(struct vdk_node **out, const struct vdk_driver *drv,
+                       struct vdk_opts *opts, struct vdk_opts *file_opts, unsigned flags,
+                       struct chain_ctx *chain, struct vdk_error **errp)
+{
+    struct vdk_node *child = NULL, *n = NULL;
+    int r;
+    if (!drv->open) {
+        vdk_opts_free(file_opts);
+        vdk_opts_free(opts);
+        return vdk_error_setf(errp, EINVAL, "driver '%s' cannot be opened by name",
+                              drv->name);
+    }
+    if (!vdk_opts_count(file_opts)) {
+        vdk_opts_free(file_opts);
+        vdk_opts_free(opts);
+        return vdk_error_setf(errp, EINVAL, "%s: no image below (give file.filename= "
+                              "or file.driver=...)", drv->name);
+    }
+    r = open_image(&child, NULL, NULL, file_opts, flags, chain, errp);
+    if (r < 0) {
+        vdk_opts_free(opts);
+        return r;
+    }
+    n = vdk_node_new_internal(drv, child->filename);
+    if (!n) {
+        vdk_node_unref(child);
+        vdk_opts_free(opts);
+        return vdk_error_setf(errp, ENOMEM, "out of memory");
+    }
+    n->file = child;
+    r = node_open_driver(n, opts, flags, errp);
+    vdk_opts_free(opts);
+    if (r < 0) {
+        vdk_node_free_internal(n); /* unreferences the child */
+        return r;
+    }
+    *out = n;
+    return 0;
+}
+
 static int open_image(struct vdk_node **out, const char *filename,
                       const char *format, struct vdk_opts *opts, unsigned flags,
                       struct chain_ctx *chain, struct vdk_error **errp)
@@ -219,6 +261,13 @@ static int open_image(struct vdk_node **out, const char *filename,
     if (!file_opts || !backing_opts) {
         r = vdk_error_setf(errp, ENOMEM, "out of memory");
         goto fail;
+    }
+    /* A filter (fault): its child ("file.") is a whole image, opened as
+       if named alone (format from file.driver, else probed). */
+    if (drv && drv->kind == VDK_DRV_FILTER) {
+        vdk_opts_free(backing_opts);
+        backing_opts = NULL;
+        return open_filter(out, drv, opts, file_opts, flags, chain, errp);
     }
     if (!filename)
         filename = vdk_opts_get(opts, "filename");
@@ -295,7 +344,8 @@ static int open_image(struct vdk_node **out, const char *filename,
     if (probed && drv == &vdk_driver_raw && (flags & VDK_O_RDWR)) {
         n->protect_sector0 = true;
         vdk_warn("image format was not specified for '%s' and probing guessed raw; "
-                 "writes to its first 512 bytes are refused. Specify the 'raw' format "
+                 "writes to its first 512 bytes that would make it probe as another format are "
+                 "refused. Specify the 'raw' format "
                  "explicitly to remove the restrictions.", fname);
     }
 

@@ -21,7 +21,7 @@
 
 #include "block/driver.h"
 
-#define PROBE_HEAD_BYTES 4096
+#define PROBE_HEAD_BYTES VDK_PROBE_BYTES
 #define PROBE_TAIL_BYTES 512
 
 static uint32_t be32(const uint8_t *p)
@@ -151,23 +151,57 @@ static int known_luks(const struct probe_input *in)
 }
 
 struct known_format {
-    const char *what; /* for "'x' is a <what> image" */
+    const char *what;   /* for "'x' is a <what> image" */
     int (*score)(const struct probe_input *in);
+    const char *driver; /* vdk's driver for it, whose probe declined */
 };
 
 static const struct known_format known_formats[] = {
     { "qcow (version 1)", known_qcow },
     { "QED", known_qed },
-    { "VMDK", known_vmdk_sparse },
-    { "VMDK", known_vmdk_descriptor },
-    { "VHDX", known_vhdx },
-    { "VDI", known_vdi },
-    { "Parallels", known_parallels },
+    { "VMDK", known_vmdk_sparse, "vmdk" },
+    { "VMDK", known_vmdk_descriptor, "vmdk" },
+    { "VHDX", known_vhdx, "vhdx" },
+    { "VDI", known_vdi, "vdi" },
+    { "Parallels", known_parallels, "parallels" },
     { "Bochs", known_bochs },
     { "cloop", known_cloop },
     { "DMG", known_dmg },
     { "LUKS", known_luks },
 };
+
+/* The winner for `in`: the best-scoring driver, or NULL with *known set
+   when a format vdk has no driver for scores higher. */
+static const struct vdk_driver *pick(const struct probe_input *in, uint64_t len,
+                                     const struct known_format **known_out)
+{
+    const struct vdk_driver *best = NULL;
+    int best_score = 0;
+    for (size_t i = 0; vdk_driver_nth(i); i++) {
+        const struct vdk_driver *d = vdk_driver_nth(i);
+        if (d->kind != VDK_DRV_FORMAT)
+            continue;
+        int s = d->probe ? d->probe(in->head, in->head_len, in->filename) : 0;
+        if (d->probe_tail && in->tail_len) {
+            int t = d->probe_tail(in->tail, in->tail_len, (uint64_t)len);
+            s = t > s ? t : s;
+        }
+        if (s > best_score) {
+            best_score = s;
+            best = d;
+        }
+    }
+    const struct known_format *known = NULL;
+    for (size_t i = 0; i < sizeof(known_formats) / sizeof(known_formats[0]); i++) {
+        int s = known_formats[i].score(in);
+        if (s > best_score) {
+            best_score = s;
+            known = &known_formats[i];
+        }
+    }
+    *known_out = known;
+    return known ? NULL : best;
+}
 
 int vdk_probe_format(struct vdk_node *file, const struct vdk_driver **out,
                      struct vdk_error **errp)
@@ -195,31 +229,13 @@ int vdk_probe_format(struct vdk_node *file, const struct vdk_driver **out,
                                     file->filename);
     }
 
-    const struct vdk_driver *best = NULL;
-    int best_score = 0;
-    for (size_t i = 0; vdk_driver_nth(i); i++) {
-        const struct vdk_driver *d = vdk_driver_nth(i);
-        if (d->kind != VDK_DRV_FORMAT)
-            continue;
-        int s = d->probe ? d->probe(in.head, in.head_len, in.filename) : 0;
-        if (d->probe_tail && in.tail_len) {
-            int t = d->probe_tail(in.tail, in.tail_len, (uint64_t)len);
-            s = t > s ? t : s;
-        }
-        if (s > best_score) {
-            best_score = s;
-            best = d;
-        }
-    }
     const struct known_format *known = NULL;
-    for (size_t i = 0; i < sizeof(known_formats) / sizeof(known_formats[0]); i++) {
-        int s = known_formats[i].score(&in);
-        if (s > best_score) {
-            best_score = s;
-            known = &known_formats[i];
-        }
-    }
+    const struct vdk_driver *best = pick(&in, (uint64_t)len, &known);
     free(head);
+    if (known && known->driver && vdk_driver_find(known->driver))
+        return vdk_error_setf(errp, EINVAL, "'%s' has the magic of a %s image but not a "
+                              "valid %s header; give -f %s to see what is wrong",
+                              file->filename, known->what, known->what, known->driver);
     if (known)
         return vdk_error_setf(errp, ENOTSUP, "'%s' is a %s image, which vdk cannot open yet",
                               file->filename, known->what);
@@ -228,4 +244,12 @@ int vdk_probe_format(struct vdk_node *file, const struct vdk_driver **out,
                               file->filename);
     *out = best;
     return 0;
+}
+
+bool vdk_probe_head_is_raw(const uint8_t *head, size_t len, const char *filename)
+{
+    struct probe_input in = { .head = head, .head_len = len, .filename = filename };
+    const struct known_format *known = NULL;
+    const struct vdk_driver *best = pick(&in, len, &known);
+    return !known && (!best || best == &vdk_driver_raw);
 }

@@ -136,3 +136,22 @@ int vdk_read_file(const char *path, const char *what, size_t max, uint8_t **data
     *len = n;
     return 0;
 }
+
+int vdk_node_read_backing(struct vdk_node *n, uint64_t offset, uint64_t bytes, uint8_t *buf)
+{
+    if (!n->backing) {
+        memset(buf, 0, bytes);
+        return 0;
+    }
+    int64_t blen = vdk_get_length(n->backing);
+    if (blen < 0)
+        return (int)blen;
+    uint64_t have = offset < (uint64_t)blen ? vdk_min_u64(bytes, (uint64_t)blen - offset) : 0;
+    if (have) {
+        int r = vdk_pread(n->backing, buf, have, offset, 0);
+        if (r < 0)
+            return r;
+    }
+    memset(buf + have, 0, bytes - have);
+    return 0;
+}

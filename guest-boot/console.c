@@ -71,9 +71,8 @@ static void check_line(struct console *c, bool complete)
         vm_set_verdict(c->vm, VERDICT_PANIC, "guest kernel panic: %s", c->line);
 }
 
-void console_out(void *opaque, const uint8_t *buf, size_t len)
+void console_out(struct console *c, const uint8_t *buf, size_t len)
 {
-    struct console *c = opaque;
     if (c->first_output_ns < 0)
         c->first_output_ns = console_elapsed_ns(c);
     if (!c->quiet)

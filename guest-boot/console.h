@@ -37,7 +37,7 @@ int console_init(struct console *c, struct vm *vm, const char *expect,
                  bool quiet, int log_fd, struct vdk_error **errp);
 void console_destroy(struct console *c);
 /* UART output callback (called with the UART lock held). */
-void console_out(void *opaque, const uint8_t *buf, size_t len);
+void console_out(struct console *c, const uint8_t *buf, size_t len);
 
 /* Nanoseconds since t0. */
 int64_t console_elapsed_ns(const struct console *c);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "guest-boot/console.h"
+#include "guest-boot/image/image.h"
 #include "guest-boot/vm.h"
 #include "guest-boot/x86/acpi.h"
 #include "vdk/block.h"
@@ -42,8 +43,9 @@ enum {
 static const char *prog = "vdk-boot";
 
 struct disk_opt {
-    char *file;
+    char *file;                  /* image, or the spec for messages */
     char *format;
+    char *image_opts;            /* driver=...: options for vdk_open_opts */
     char *serial;
     bool read_only;
     bool snapshot;               /* writes go to a throwaway overlay */
@@ -59,6 +61,10 @@ struct opts {
     bool quiet, verbose;
     struct disk_opt disk[MAX_DISKS];
     int ndisks;
+    const char *from_image;      /* --kernel-from-image: auto, list, extract:DIR */
+    int entry;                   /* --entry, -1: the image's default */
+    struct img_loaded img;       /* the kernel read from the image */
+    char *img_append;            /* the entry's options + --append */
 };
 
 static const uint8_t virtio_irqs[MAX_DISKS] = { 5, 6, 7, 10, 11, 12, 14, 15 };
@@ -67,12 +73,18 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: %s --kernel FILE [options]\n"
+        "       %s --disk IMAGE [options]   (the kernel the image would boot)\n"
         "  --kernel FILE        bzImage (64-bit boot protocol) or ELF vmlinux\n"
         "                       with a PVH note\n"
+        "  --kernel-from-image=list   print the boot entries of the first disk\n"
+        "  --entry N            boot entry N of that list (default: the image's)\n"
         "  --initrd FILE        initial ramdisk\n"
         "  --append STRING      kernel command line\n"
         "  --disk IMAGE[,format=F][,readonly=on][,snapshot=on][,serial=ID]\n"
         "                       virtio-blk disk (repeatable, up to %d)\n"
+        "  --disk driver=D,OPTIONS[,readonly=on][,snapshot=on][,serial=ID]\n"
+        "                       a disk given as node options, e.g. driver=fault,\n"
+        "                       ops=read,offset=1M,length=4k,file.filename=IMAGE\n"
         "  --mem SIZE           guest RAM (default 256M; plain numbers are MiB)\n"
         "  --cpus N             vCPUs (default 1)\n"
         "  --expect REGEX       pass as soon as a console line matches\n"
@@ -83,7 +95,7 @@ static void usage(FILE *f)
         "  -h, --help, -V, --version\n"
         "exit: 0 pass, 1 setup error, 2 timeout, 3 guest panic, 4 triple fault\n"
         "      or KVM error, 5 guest reset, 6 powered off without --expect\n"
-        "      match, 7 interrupted\n", prog, MAX_DISKS);
+        "      match, 7 interrupted\n", prog, prog, MAX_DISKS);
 }
 
 static int fail(const char *fmt, ...) VDK_PRINTF(1, 2);
@@ -98,6 +110,48 @@ static int fail(const char *fmt, ...)
     return -1;
 }
 
+/* --disk driver=...: the options describe a node (a filter such as
+   fault over an image); vdk-boot's own keys are taken out.  Frees o. */
+static int parse_disk_node(struct disk_opt *d, const char *spec, struct vdk_opts *o)
+{
+    struct vdk_error *err = NULL;
+    char *serial = NULL;
+    int r = -1;
+    if (vdk_opts_has(o, "format") || vdk_opts_has(o, "file")) {
+        fail("--disk '%s': driver= describes the node; use file.filename= and "
+             "file.driver= instead of file= and format=", spec);
+        goto out;
+    }
+    const char *s = vdk_opts_get(o, "serial");
+    if (s && strlen(s) > VIRTIO_BLK_ID_BYTES) {
+        fail("--disk '%s': serial is longer than %d bytes", spec, VIRTIO_BLK_ID_BYTES);
+        goto out;
+    }
+    if (vdk_opts_get_bool(o, "readonly", false, &d->read_only, &err) < 0 ||
+        vdk_opts_get_bool(o, "snapshot", false, &d->snapshot, &err) < 0) {
+        fail("--disk: %s", vdk_error_msg(err));
+        goto out;
+    }
+    serial = strndup(s ? s : vdk_opts_peek(o, "driver"), VIRTIO_BLK_ID_BYTES);
+    vdk_opts_del(o, "serial");
+    vdk_opts_del(o, "readonly");
+    vdk_opts_del(o, "snapshot");
+    d->image_opts = vdk_opts_to_string(o);
+    d->file = strdup(spec);
+    d->serial = serial;
+    serial = NULL;
+    if (!d->image_opts || !d->file || !d->serial) {
+        fail("out of memory");
+        goto out;
+    }
+    r = 0;
+out:
+    free(serial);
+    vdk_error_free(err);
+    vdk_opts_free(o);
+    return r;
+}
+
 static int parse_disk(struct disk_opt *d, const char *spec)
 {
     struct vdk_error *err = NULL;
@@ -108,6 +162,8 @@ static int parse_disk(struct disk_opt *d, const char *spec)
         return fail("out of memory");
     if (vdk_opts_parse(o, spec, "file", &err) < 0)
         goto out;
+    if (vdk_opts_has(o, "driver"))
+        return parse_disk_node(d, spec, o);
     const char *file = vdk_opts_get(o, "file");
     const char *fmt = vdk_opts_get(o, "format");
     const char *serial = vdk_opts_get(o, "serial");
@@ -148,7 +204,7 @@ out_quiet:
 static int parse_args(struct opts *o, int argc, char **argv)
 {
     enum { OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_MEM, OPT_CPUS,
-           OPT_EXPECT, OPT_TIMEOUT, OPT_LOG };
+           OPT_EXPECT, OPT_TIMEOUT, OPT_LOG, OPT_FROM_IMAGE, OPT_ENTRY };
     static const struct option lo[] = {
         { "kernel", required_argument, NULL, OPT_KERNEL },
         { "initrd", required_argument, NULL, OPT_INITRD },
@@ -159,6 +215,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
         { "expect", required_argument, NULL, OPT_EXPECT },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "console-log", required_argument, NULL, OPT_LOG },
+        { "kernel-from-image", required_argument, NULL, OPT_FROM_IMAGE },
+        { "entry", required_argument, NULL, OPT_ENTRY },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -169,6 +227,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
     o->mem = MEM_DEFAULT;
     o->cpus = 1;
     o->append = "";
+    o->entry = -1;
     while ((c = getopt_long(argc, argv, "qvhV", lo, NULL)) != -1) {
         switch (c) {
         case OPT_KERNEL: o->kernel = optarg; break;
@@ -176,6 +235,21 @@ static int parse_args(struct opts *o, int argc, char **argv)
         case OPT_APPEND: o->append = optarg; break;
         case OPT_EXPECT: o->expect = optarg; break;
         case OPT_LOG: o->console_log = optarg; break;
+        case OPT_FROM_IMAGE:
+            if (strcmp(optarg, "auto") && strcmp(optarg, "list") &&
+                (strncmp(optarg, "extract:", 8) || !optarg[8]))
+                return fail("bad --kernel-from-image '%s': give auto, list "
+                            "or extract:DIR", optarg);
+            o->from_image = optarg;
+            break;
+        case OPT_ENTRY: {
+            uint64_t v;
+            if (vdk_parse_uint(optarg, &v) < 0 || v >= IMG_CHOICES_MAX)
+                return fail("bad --entry '%s': give 0 to %d", optarg,
+                            IMG_CHOICES_MAX - 1);
+            o->entry = (int)v;
+            break;
+        }
         case 'q': o->quiet = true; break;
         case 'v': o->verbose = true; break;
         case 'h': usage(stdout); exit(EXIT_PASS);
@@ -226,8 +300,16 @@ static int parse_args(struct opts *o, int argc, char **argv)
     }
     if (optind < argc)
         return fail("unexpected argument '%s' (see --help)", argv[optind]);
-    if (!o->kernel)
-        return fail("no --kernel given (see --help)");
+    if (o->kernel && (o->from_image || o->entry >= 0))
+        return fail("--kernel and --kernel-from-image/--entry exclude each "
+                    "other");
+    if (o->kernel && !o->kernel[0])
+        return fail("empty --kernel");
+    if (!o->kernel && !o->ndisks)
+        return fail("no --kernel given and no --disk to take it from "
+                    "(see --help)");
+    if (!o->kernel && o->initrd)
+        return fail("--initrd needs --kernel (the image names its own)");
     return 0;
 }
 
@@ -241,6 +323,94 @@ static int read_file(const char *what, const char *path, uint64_t max,
         return -1;
     }
     return 0;
+}
+
+/* ---- the kernel from the image ---- */
+
+static bool names_console(const char *s)
+{
+    for (const char *p = strstr(s, "console="); p; p = strstr(p + 1, "console="))
+        if (p == s || p[-1] == ' ')
+            return true;
+    return false;
+}
+
+/*
+ * No --kernel: the first disk's image names its kernel (opened read-only
+ * for the reading, closed before the guest's open).  The command line is
+ * the entry's options, then --append, with console=ttyS0 in front when
+ * neither names a console.  Returns 0 when o->img holds the kernel, 1 when
+ * the mode (list, extract) is done, -1 after printing an error.
+ */
+static int image_kernel(struct opts *o)
+{
+    struct disk_opt *d = &o->disk[0];
+    struct vdk_error *err = NULL;
+    struct vdk_node *n = NULL;
+    struct img_disk disk;
+    struct img_boot *b = calloc(1, sizeof(*b));
+    const char *mode = o->from_image ? o->from_image : "auto";
+    int r = -1;
+
+    if (!b) {
+        fail("out of memory");
+        return -1;
+    }
+    if (vdk_open(&n, d->file, d->format, NULL, 0, &err) < 0 ||
+        img_disk_from_node(&disk, n, &err) < 0 ||
+        img_boot_scan(&disk, b, &err) < 0)
+        goto out;
+    if (b->pt.used_backup && !o->quiet)
+        fprintf(stderr, "%s: warning: disk '%s': %s\n", prog, d->file,
+                b->pt.note);
+    if (!strcmp(mode, "list")) {
+        img_boot_list(b, stdout);
+        r = 1;
+        goto out;
+    }
+    int idx = o->entry >= 0 ? o->entry : b->def;
+    if (img_boot_load(b, idx, KERNEL_FILE_MAX, o->mem, &o->img, &err) < 0)
+        goto out;
+    const char *opts = o->img.cmdline;
+    size_t cap = strlen(opts) + strlen(o->append) + 32;
+    o->img_append = malloc(cap);
+    if (!o->img_append) {
+        fail("out of memory");
+        goto out_quiet;
+    }
+    snprintf(o->img_append, cap, "%s%s%s%s%s",
+             names_console(opts) || names_console(o->append) ? ""
+                                                            : "console=ttyS0",
+             names_console(opts) || names_console(o->append) || !*opts ? "" : " ",
+             opts, *opts && *o->append ? " " : "", o->append);
+    if (o->verbose)
+        fprintf(stderr, "%s: entry %d '%s' of disk '%s': %zu-byte kernel, "
+                "%zu-byte initrd\n", prog, idx, b->choice[idx].title, d->file,
+                o->img.kernel_len, o->img.initrd_len);
+    if (!strncmp(mode, "extract:", 8)) {
+        free(o->img.cmdline);
+        o->img.cmdline = o->img_append;
+        o->img_append = NULL;
+        if (img_extract(&o->img, mode + 8, &err) < 0)
+            goto out;
+        r = 1;
+        goto out_quiet;
+    }
+    o->append = o->img_append;
+    r = 0;
+    goto out_quiet;
+out:
+    if (err)
+        fail("disk '%s': %s", d->file, vdk_error_msg(err));
+out_quiet:
+    vdk_error_free(err);
+    img_boot_free(b);
+    free(b);
+    if (n)
+        vdk_close(n);
+    if (r != 0)
+        img_loaded_free(&o->img);
+    return r;
 }
 
 /* ---- signals ---- */
@@ -312,8 +482,17 @@ static int setup(struct vm *vm, struct opts *o, struct console *con)
     char *cmdline = NULL;
     int r = -1;
 
-    if (read_file("kernel", o->kernel, KERNEL_FILE_MAX, &kernel, &klen) < 0)
+    if (!o->kernel) {
+        /* From the image (image_kernel() read it); the buffers move here. */
+        kernel = o->img.kernel;
+        klen = o->img.kernel_len;
+        initrd = o->img.initrd;
+        ilen = o->img.initrd_len;
+        o->img.kernel = o->img.initrd = NULL;
+    } else if (read_file("kernel", o->kernel, KERNEL_FILE_MAX, &kernel,
+                         &klen) < 0) {
         goto out;
+    }
     if (o->initrd && read_file("initrd", o->initrd, o->mem, &initrd, &ilen) < 0)
         goto out;
     for (int i = 0; i < o->ndisks; i++) {
@@ -323,7 +502,15 @@ static int setup(struct vm *vm, struct opts *o, struct console *con)
         unsigned flags = d->read_only ? 0
                          : d->snapshot ? VDK_O_RDWR | VDK_O_SNAPSHOT
                          : VDK_O_RDWR | VDK_O_DISCARD;
-        if (vdk_open(&d->node, d->file, d->format, NULL, flags, &err) < 0) {
+        struct vdk_opts *io = NULL;
+        if (d->image_opts && (!(io = vdk_opts_new()) ||
+                              vdk_opts_parse(io, d->image_opts, NULL, &err) < 0)) {
+            vdk_opts_free(io);
+            fail("disk '%s': %s", d->file, err ? vdk_error_msg(err) : "out of memory");
+            goto out;
+        }
+        if (vdk_open(&d->node, d->image_opts ? NULL : d->file, d->format, io, flags,
+                     &err) < 0) {
             fail("disk '%s': %s", d->file, vdk_error_msg(err));
             goto out;
         }
@@ -354,7 +541,8 @@ static int setup(struct vm *vm, struct opts *o, struct console *con)
         .initrd_len = ilen, .cmdline = cmdline ? cmdline : "", .rsdp = rsdp,
     };
     if (boot_load_kernel(&vm->mem, &in, &vm->entry, &err) < 0) {
-        fail("kernel '%s': %s", o->kernel, vdk_error_msg(err));
+        fail("kernel '%s': %s", o->kernel ? o->kernel : "from the image",
+             vdk_error_msg(err));
         goto out;
     }
     if (o->verbose)
@@ -363,12 +551,12 @@ static int setup(struct vm *vm, struct opts *o, struct console *con)
                 vm->entry.kind == BOOT_PVH ? "PVH" : "bzImage",
                 vm->entry.kernel_start, vm->entry.kernel_end, vm->entry.rip);
 
-    serial_init(&vm->serial, IRQ_COM1, vm_irq_line, console_out, con);
+    serial_init(&vm->serial, vm_irq(vm, IRQ_COM1), con);
     for (int i = 0; i < o->ndisks; i++) {
         struct disk_opt *d = &o->disk[i];
         if (virtio_blk_start(&d->blk, d->node, d->read_only, d->serial,
-                             &vm->mem, ac.dev_base[i], ac.dev_irq[i],
-                             vm_irq_line, vm, &err) < 0) {
+                             &vm->mem, ac.dev_base[i],
+                             vm_irq(vm, ac.dev_irq[i]), &err) < 0) {
             fail("disk '%s': %s", d->file, vdk_error_msg(err));
             goto out;
         }
@@ -466,6 +654,11 @@ int main(int argc, char **argv)
     vm_init(&vm);
     if (parse_args(&o, argc, argv) < 0)
         return EXIT_SETUP;
+    if (!o.kernel) {
+        int r = image_kernel(&o);
+        if (r != 0)
+            return r > 0 ? EXIT_PASS : EXIT_SETUP;
+    }
     if (o.console_log) {
         log_fd = open(o.console_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
                       0644);
@@ -528,10 +721,10 @@ int main(int argc, char **argv)
         }
         free(d->file);
         free(d->format);
+        free(d->image_opts);
         free(d->serial);
     }
-    if (vm.serial.out_fn)
-        serial_destroy(&vm.serial);
+    serial_destroy(&vm.serial);
     vm_destroy(&vm);
     console_destroy(&con);
     if (log_fd >= 0)

@@ -77,13 +77,49 @@ static void pvm_mask(struct kvm_cpuid_entry2 *e)
     }
 }
 
+#define KVM_SIGNATURE_LEAF 0x40000000u
+#define KVM_FEATURES_LEAF  0x40000001u
+
+/*
+ * The guest must know it runs under KVM: the hypervisor bit and KVM's
+ * signature leaf lead Linux to kvm-clock (a stable clocksource instead of
+ * calibrating the TSC against the PIT) and to paravirtual spinlocks, EOI
+ * and TLB flushes as KVM offers them in its feature leaf.  KVM lists both
+ * leaves in KVM_GET_SUPPORTED_CPUID; when a hypervisor does not, the
+ * signature leaf is added with no features (the caller left room).
+ */
+static void add_kvm_leaves(struct kvm_cpuid2 *c)
+{
+    bool sig = false, feat = false;
+    for (unsigned i = 0; i < c->nent; i++) {
+        sig |= c->entries[i].function == KVM_SIGNATURE_LEAF;
+        feat |= c->entries[i].function == KVM_FEATURES_LEAF;
+    }
+    if (!sig) {
+        struct kvm_cpuid_entry2 *e = &c->entries[c->nent++];
+        memset(e, 0, sizeof(*e));
+        e->function = KVM_SIGNATURE_LEAF;
+        e->eax = KVM_FEATURES_LEAF;
+        memcpy(&e->ebx, "KVMK", 4);
+        memcpy(&e->ecx, "VMKV", 4);
+        memcpy(&e->edx, "M\0\0\0", 4);
+    }
+    if (!feat) {
+        struct kvm_cpuid_entry2 *e = &c->entries[c->nent++];
+        memset(e, 0, sizeof(*e));
+        e->function = KVM_FEATURES_LEAF;
+    }
+}
+
 static void cpuid_for(struct kvm_cpuid2 *c, int id, int ncpus, bool pvm)
 {
+    add_kvm_leaves(c);
     for (unsigned i = 0; i < c->nent; i++) {
         struct kvm_cpuid_entry2 *e = &c->entries[i];
         if (e->function == 1) {
             e->ebx = (e->ebx & 0x0000ffffu) | ((uint32_t)id << 24) |
                      ((uint32_t)(ncpus > 255 ? 255 : ncpus) << 16);
+            e->ecx |= 1u << 31; /* hypervisor present */
             if (ncpus > 1)
                 e->edx |= 1u << 28; /* HTT: several logical processors */
         } else if (e->function == 0xb || e->function == 0x1f) {
@@ -232,7 +268,8 @@ int vcpu_create_all(struct vm *vm, struct vdk_error **errp)
     if (!supported)
         return vdk_error_setf_errno(errp, errno, "KVM_GET_SUPPORTED_CPUID");
     size_t csize = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
-    struct kvm_cpuid2 *cpuid = malloc(csize);
+    /* Room for the two KVM leaves add_kvm_leaves() may append. */
+    struct kvm_cpuid2 *cpuid = malloc(csize + 2 * sizeof(supported->entries[0]));
     bool pvm = is_pvm();
     int r = 0;
 
@@ -382,21 +419,27 @@ int vcpu_start_all(struct vm *vm, struct vdk_error **errp)
                                &vm->cpu[i]);
         if (r)
             return vdk_error_setf_errno(errp, r, "starting vCPU %d", i);
-        vm->cpu[i].thread_started = true;
+        __atomic_store_n(&vm->cpu[i].thread_started, true, __ATOMIC_RELEASE);
     }
     return 0;
 }
 
-void vcpu_stop_all(struct vm *vm)
+void vm_stop_guest(struct vm *vm)
 {
     __atomic_store_n(&vm->stopping, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < vm->ncpus; i++) {
         struct vcpu *c = &vm->cpu[i];
-        if (!c->thread_started)
-            continue;
-        __atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_RELEASE);
-        pthread_kill(c->thread, SIGUSR1);
+        if (c->run)
+            __atomic_store_n(&c->run->immediate_exit, 1, __ATOMIC_RELEASE);
+        if (__atomic_load_n(&c->thread_started, __ATOMIC_ACQUIRE) &&
+            !pthread_equal(c->thread, pthread_self()))
+            pthread_kill(c->thread, SIGUSR1);
     }
+}
+
+void vcpu_stop_all(struct vm *vm)
+{
+    vm_stop_guest(vm);
     for (int i = 0; i < vm->ncpus; i++) {
         struct vcpu *c = &vm->cpu[i];
         if (!c->thread_started)

@@ -190,13 +190,21 @@ void vm_destroy(struct vm *vm)
     pthread_mutex_destroy(&vm->pm_lock);
 }
 
-void vm_irq_line(void *opaque, int irq, int level)
+struct irq_line vm_irq(struct vm *vm, int gsi)
 {
-    struct vm *vm = opaque;
-    if (!vm->irqchip)
+    return (struct irq_line){ .vm = vm, .gsi = gsi };
+}
+
+void irq_line_set(const struct irq_line *line, int level)
+{
+    struct vm *vm = line->vm;
+    if (!vm || !vm->irqchip)
         return;
-    struct kvm_irq_level l = { .irq = (uint32_t)irq, .level = (uint32_t)level };
-    ioctl(vm->vm_fd, KVM_IRQ_LINE, &l);
+    struct kvm_irq_level l = { .irq = (uint32_t)line->gsi,
+                               .level = (uint32_t)level };
+    if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0)
+        vm_set_verdict(vm, VERDICT_KVM_ERROR, "KVM_IRQ_LINE (GSI %d): %s",
+                       line->gsi, strerror(errno));
 }
 
 void vm_set_verdict(struct vm *vm, enum vm_verdict v, const char *fmt, ...)
@@ -208,6 +216,11 @@ void vm_set_verdict(struct vm *vm, enum vm_verdict v, const char *fmt, ...)
         vsnprintf(vm->verdict_msg, sizeof(vm->verdict_msg), fmt, ap);
         va_end(ap);
         vm->verdict = v;
+        /* The guest is finished: not one more instruction (a guest that
+           powered off must not print after its last words). */
+        if (v == VERDICT_POWEROFF || v == VERDICT_RESET ||
+            v == VERDICT_KVM_ERROR)
+            vm_stop_guest(vm);
         uint64_t one = 1;
         if (write(vm->wake_fd, &one, sizeof(one)) < 0) {
             /* the counter is already non-zero: the main thread wakes */

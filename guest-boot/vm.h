@@ -86,10 +86,12 @@ int vm_create(struct vm *vm, uint64_t mem_size, int ncpus,
    process, so that the caller need not wait for their teardown). */
 void vm_destroy(struct vm *vm);
 
-/* Set the interrupt line `irq` (GSI) to level. */
-void vm_irq_line(void *vm, int irq, int level);
+/* The interrupt line `gsi` of this VM, for a device model to hold. */
+struct irq_line vm_irq(struct vm *vm, int gsi);
 
-/* First caller wins; wakes the main thread. */
+/* First caller wins; wakes the main thread.  Verdicts that end the
+   guest (power-off, reset, triple fault, KVM errors) also stop every vCPU
+   at once (vm_stop_guest), so the guest runs no further instruction. */
 void vm_set_verdict(struct vm *vm, enum vm_verdict v, const char *fmt, ...)
     VDK_PRINTF(3, 4);
 enum vm_verdict vm_get_verdict(struct vm *vm, char *msg, size_t msglen);
@@ -105,6 +107,9 @@ void vm_mmio(struct vm *vm, uint64_t addr, bool write, uint8_t *data,
 int vcpu_create_all(struct vm *vm, struct vdk_error **errp);
 int vcpu_start_all(struct vm *vm, struct vdk_error **errp);
 void vcpu_stop_all(struct vm *vm);
+/* Make every vCPU leave KVM_RUN and not enter it again; callable from any
+   thread, vCPU threads included (they return after the current exit). */
+void vm_stop_guest(struct vm *vm);
 
 /* hw/platform.c: ACPI PM1 block and the i8042 reset line. */
 bool platform_pio(struct vm *vm, uint16_t port, bool write, uint8_t *data,

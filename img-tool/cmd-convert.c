@@ -274,8 +274,11 @@ static int create_target(struct convert_args *a, const char *out, uint64_t total
     if (a->backing_fmt && !a->backing)
         return img_error("Backing format cannot be used without backing file");
     /* Refuse -c before clobbering anything: formats that compress offer a
-       compression_type option.  open_target() checks the node exactly. */
-    if (a->compress && !vdk_opt_desc_find(copts, "compression_type"))
+       compression_type option (VMDK compresses streamOptimized and takes
+       -c as plain writes otherwise, as qemu-img does).  open_target()
+       checks the node exactly. */
+    if (a->compress && !vdk_opt_desc_find(copts, "compression_type") &&
+        strcmp(a->out_fmt, "vmdk") != 0)
         return img_error("Compression not supported for this file format");
     char size[32];
     snprintf(size, sizeof(size), "%" PRIu64, total);
@@ -382,7 +385,7 @@ int img_cmd_convert(int argc, char **argv)
         .min_sparse = a.min_sparse,
         .target_align = vdk_node_alignment(tgt),
         .target_has_backing = a.backing != NULL,
-        .compressed = a.compress,
+        .compressed = a.compress || vdk_node_needs_compressed_writes(tgt),
         .cluster_size = vdk_node_cluster_size(tgt),
         .workers = a.workers,
         .out_of_order = a.out_of_order,

@@ -153,6 +153,7 @@ int img_cmd_create(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *fmt = "raw", *base = NULL, *base_fmt = NULL;
+    char *o_base = NULL, *o_base_fmt = NULL; /* copies of -o backing_file/_fmt */
     struct vdk_opts *o = NULL;
     bool quiet = false, unsafe = false, help = false;
     int c, ret = 1;
@@ -233,6 +234,17 @@ int img_cmd_create(int argc, char **argv)
             goto out;
         }
     }
+    /* As qemu-img: -o backing_file=/backing_fmt= count as -b/-F (libvirt
+       passes -b FILE -o backing_fmt=FMT); -b and -F win over them. */
+    if (!base && vdk_opts_peek(o, "backing_file"))
+        base = o_base = strdup(vdk_opts_peek(o, "backing_file"));
+    if (!base_fmt && vdk_opts_peek(o, "backing_fmt"))
+        base_fmt = o_base_fmt = strdup(vdk_opts_peek(o, "backing_fmt"));
+    if ((vdk_opts_peek(o, "backing_file") && !base) ||
+        (vdk_opts_peek(o, "backing_fmt") && !base_fmt)) {
+        ret = img_error("out of memory");
+        goto out;
+    }
     if (base || base_fmt) {
         if (!vdk_opt_desc_find(vdk_driver_create_opts(drv), "backing_file")) {
             ret = img_error("%s: Backing file not supported for file format '%s'",
@@ -289,5 +301,7 @@ int img_cmd_create(int argc, char **argv)
     ret = r < 0 ? img_report(err, "%s", filename) : 0;
 out:
     vdk_opts_free(o);
+    free(o_base);
+    free(o_base_fmt);
     return ret;
 }

@@ -56,9 +56,60 @@ uint32_t nbd_errno_to_wire(int err)
     }
 }
 
+/*
+ * One request buffer kept per thread: a worker reuses it for its next
+ * request instead of allocating and freeing every time (a worker runs one
+ * request at a time, so one slot is enough).  Only buffers up to
+ * BUF_CACHE_MAX stay; a worker's cached buffer is freed when it exits.
+ */
+#define BUF_CACHE_MAX (4u << 20)
+static __thread void *cached_buf;
+static __thread size_t cached_len;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_release(void *p)
+{
+    vdk_buffer_free(p);
+}
+
+static void cache_key_create(void)
+{
+    pthread_key_create(&cache_key, cache_release);
+}
+
+void *nbd_buf_get(size_t n)
+{
+    if (cached_buf && cached_len >= n) {
+        void *p = cached_buf;
+        cached_buf = NULL;
+        pthread_setspecific(cache_key, NULL);
+        return p;
+    }
+    return vdk_buffer_alloc(n < 4096 ? 4096 : n);
+}
+
+void nbd_buf_put(void *p, size_t n)
+{
+    if (!p)
+        return;
+    if (n < 4096)
+        n = 4096;
+    if (n > BUF_CACHE_MAX || (cached_buf && cached_len >= n)) {
+        vdk_buffer_free(p);
+        return;
+    }
+    pthread_once(&cache_once, cache_key_create);
+    vdk_buffer_free(cached_buf);
+    cached_buf = p;
+    cached_len = n;
+    /* The key frees the buffer when the thread exits. */
+    pthread_setspecific(cache_key, p);
+}
+
 /* ---- replies ---- */
 
-static int send_iov(struct nbd_conn *c, struct iovec *iov, int n)
+int nbd_send_iov(struct nbd_conn *c, struct iovec *iov, int n)
 {
     if (atomic_load(&c->dead))
         return -EPIPE;
@@ -71,8 +122,8 @@ static int send_iov(struct nbd_conn *c, struct iovec *iov, int n)
     return r;
 }
 
-static void chunk_header(struct nbd_structured_reply *h, uint16_t flags, uint16_t type,
-                         uint64_t handle, uint32_t len)
+void nbd_chunk_header(struct nbd_structured_reply *h, uint16_t flags, uint16_t type,
+                      uint64_t handle, uint32_t len)
 {
     h->magic = htobe32(NBD_STRUCTURED_REPLY_MAGIC);
     h->flags = htobe16(flags);
@@ -92,7 +143,7 @@ static int send_simple(struct nbd_conn *c, const struct nbd_work *w, uint32_t er
     };
     struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)data, error ? 0 : len } };
     pthread_mutex_lock(&c->write_lock);
-    int r = send_iov(c, iov, 2);
+    int r = nbd_send_iov(c, iov, 2);
     pthread_mutex_unlock(&c->write_lock);
     return r;
 }
@@ -107,11 +158,11 @@ static int send_error(struct nbd_conn *c, const struct nbd_work *w, uint32_t err
         ml = 1024;
     struct nbd_structured_reply h;
     struct nbd_chunk_error e = { .error = htobe32(error), .msglen = htobe16((uint16_t)ml) };
-    chunk_header(&h, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, w->req.handle,
+    nbd_chunk_header(&h, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, w->req.handle,
                  (uint32_t)(sizeof(e) + ml));
     struct iovec iov[3] = { { &h, sizeof(h) }, { &e, sizeof(e) }, { (void *)msg, ml } };
     pthread_mutex_lock(&c->write_lock);
-    int r = send_iov(c, iov, 3);
+    int r = nbd_send_iov(c, iov, 3);
     pthread_mutex_unlock(&c->write_lock);
     return r;
 }
@@ -121,10 +172,10 @@ static int send_ok(struct nbd_conn *c, const struct nbd_work *w)
     if (!c->structured)
         return send_simple(c, w, 0, NULL, 0);
     struct nbd_structured_reply h;
-    chunk_header(&h, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, w->req.handle, 0);
+    nbd_chunk_header(&h, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, w->req.handle, 0);
     struct iovec iov = { &h, sizeof(h) };
     pthread_mutex_lock(&c->write_lock);
-    int r = send_iov(c, &iov, 1);
+    int r = nbd_send_iov(c, &iov, 1);
     pthread_mutex_unlock(&c->write_lock);
     return r;
 }
@@ -180,6 +231,8 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
     struct vdk_node *n = c->exp->node;
     uint64_t off = w->req.offset;
     uint32_t len = w->req.length;
+    if (nbd_read_zerocopy(c, w))
+        return 0;
     struct extent ext[MAX_READ_CHUNKS];
     int next = 1;
     ext[0].len = len;
@@ -192,7 +245,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
             next = r;
         /* On error fall back to one data chunk; the read reports errors. */
     }
-    uint8_t *buf = vdk_buffer_alloc(len);
+    uint8_t *buf = nbd_buf_get(len);
     if (!buf)
         return reply_errno(c, w, -ENOMEM, "read");
     uint64_t pos = 0;
@@ -200,7 +253,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
         if (!ext[i].zero) {
             int r = vdk_pread(n, buf + pos, ext[i].len, off + pos, 0);
             if (r < 0) {
-                vdk_buffer_free(buf);
+                nbd_buf_put(buf, len);
                 return reply_errno(c, w, r, "read");
             }
         }
@@ -209,7 +262,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
     int r;
     if (!c->structured) {
         r = send_simple(c, w, 0, buf, len);
-        vdk_buffer_free(buf);
+        nbd_buf_put(buf, len);
         return r;
     }
     /* Header + offset (+ data) per chunk, all in one locked write. */
@@ -223,13 +276,13 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
         uint16_t fl = i == next - 1 ? NBD_REPLY_FLAG_DONE : 0;
         uint32_t el = (uint32_t)ext[i].len;
         if (ext[i].zero) {
-            chunk_header(&hdr[i], fl, NBD_REPLY_TYPE_OFFSET_HOLE, w->req.handle, 12);
+            nbd_chunk_header(&hdr[i], fl, NBD_REPLY_TYPE_OFFSET_HOLE, w->req.handle, 12);
             hole[i].offset = htobe64(off + pos);
             hole[i].length = htobe32(el);
             iov[ni++] = (struct iovec){ &hdr[i], sizeof(hdr[i]) };
             iov[ni++] = (struct iovec){ &hole[i], sizeof(hole[i]) };
         } else {
-            chunk_header(&hdr[i], fl, NBD_REPLY_TYPE_OFFSET_DATA, w->req.handle, 8 + el);
+            nbd_chunk_header(&hdr[i], fl, NBD_REPLY_TYPE_OFFSET_DATA, w->req.handle, 8 + el);
             boff[i] = htobe64(off + pos);
             iov[ni++] = (struct iovec){ &hdr[i], sizeof(hdr[i]) };
             iov[ni++] = (struct iovec){ &boff[i], 8 };
@@ -238,9 +291,9 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
         pos += el;
     }
     pthread_mutex_lock(&c->write_lock);
-    r = send_iov(c, iov, ni);
+    r = nbd_send_iov(c, iov, ni);
     pthread_mutex_unlock(&c->write_lock);
-    vdk_buffer_free(buf);
+    nbd_buf_put(buf, len);
     return r;
 }
 
@@ -370,14 +423,14 @@ static int cmd_block_status(struct nbd_conn *c, struct nbd_work *w)
             continue;
         idbe[i] = htobe32(ids[i]);
         size_t dl = sizeof(*d[i]) * (size_t)cnt[i];
-        chunk_header(&h[i], i == last ? NBD_REPLY_FLAG_DONE : 0,
+        nbd_chunk_header(&h[i], i == last ? NBD_REPLY_FLAG_DONE : 0,
                      NBD_REPLY_TYPE_BLOCK_STATUS, w->req.handle, (uint32_t)(4 + dl));
         iov[ni++] = (struct iovec){ &h[i], sizeof(h[i]) };
         iov[ni++] = (struct iovec){ &idbe[i], 4 };
         iov[ni++] = (struct iovec){ d[i], dl };
     }
     pthread_mutex_lock(&c->write_lock);
-    r = send_iov(c, iov, ni);
+    r = nbd_send_iov(c, iov, ni);
     pthread_mutex_unlock(&c->write_lock);
     free(d[0]);
     free(d[1]);

@@ -177,8 +177,9 @@ int nbd_export_open(struct nbd_export *e, enum nbd_cache_mode cache, bool discar
     if (r < 0) {
         e->node = NULL;
         vdk_close(n);
+        return r;
     }
-    return r;
+    return 0;
 }
 
 int nbd_export_free(struct nbd_export *e)

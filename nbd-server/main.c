@@ -21,7 +21,12 @@
 #include "nbd-server/sockets.h"
 
 #define PROG "vdk-nbd"
-#define DEFAULT_WORKERS 16
+/* Worker threads per connection: enough to keep every CPU busy and some
+   requests waiting on the disk, no more (each extra thread on cached data
+   costs a context switch per request). */
+#define WORKERS_PER_CPU 4
+#define MIN_WORKERS 4
+#define MAX_DEFAULT_WORKERS 16
 #define DEFAULT_INFLIGHT (64ull << 20)
 #define MAX_EXPORTS 256
 
@@ -87,13 +92,21 @@ static void usage(FILE *out)
 "      --tls=MODE            off, on (allow TLS), require\n"
 "      --tls-certificates=DIR  ca-cert.pem, server-cert.pem, server-key.pem\n"
 "      --tls-psk=FILE        username:hexkey lines\n"
-"      --threads=N           worker threads per connection (default %d)\n"
+"      --threads=N           worker threads per connection (default: 4 per CPU,\n"
+"                            4 to 16)\n"
 "      --max-inflight=SIZE   buffered request bytes per connection (default 64M)\n"
 "      --fork                run in the background once listening\n"
 "      --pid-file=PATH       write the server's pid\n"
 "  -v, --verbose             log every refused option\n"
 "  -h, --help                this help\n"
-"  -V, --version             version\n", DEFAULT_WORKERS);
+"  -V, --version             version\n");
+}
+
+static unsigned default_workers(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    long w = (n > 0 ? n : 1) * WORKERS_PER_CPU;
+    return (unsigned)(w < MIN_WORKERS ? MIN_WORKERS : w > MAX_DEFAULT_WORKERS ? MAX_DEFAULT_WORKERS : w);
 }
 
 /* "vdk-nbd: <msg>" on stderr; returns 1, the exit code (img_error()'s
@@ -304,7 +317,7 @@ static int parse_args(int argc, char **argv, struct cmdline *cl, struct nbd_serv
 int main(int argc, char **argv)
 {
     struct cmdline cl = { .tls = -1, .cache = NBD_CACHE_WRITEBACK };
-    struct nbd_server srv = { .workers = DEFAULT_WORKERS, .max_inflight = DEFAULT_INFLIGHT };
+    struct nbd_server srv = { .workers = default_workers(), .max_inflight = DEFAULT_INFLIGHT };
     struct nbd_listeners l = { .n = 0 };
     struct vdk_error *err = NULL;
     /* Request buffers (up to 32 MiB) come and go on every request; keep

@@ -14,6 +14,7 @@
  *                   worker pool, the in-flight cap
  *   commands.c      running requests, simple and structured replies
  *   export.c        export definitions, opening images, export flags
+ *   zerocopy.c      large reads sent straight from mapped image files
  *   log.c           stderr or syslog
  *
  * Every length read from a client is bounded before use: option payloads
@@ -200,6 +201,23 @@ struct nbd_work {
    client is gone; the connection is then marked dead).  An error of the
    request itself is a reply, not a failure. */
 int nbd_run_request(struct nbd_conn *c, struct nbd_work *w);
+/* A request buffer of at least n bytes, from this thread's one-slot cache
+   when it fits; give it back with nbd_buf_put (same thread), never free. */
+void *nbd_buf_get(size_t n);
+void nbd_buf_put(void *p, size_t n);
+
+/* Fill a structured reply chunk header (handle kept in wire order). */
+void nbd_chunk_header(struct nbd_structured_reply *h, uint16_t flags, uint16_t type,
+                      uint64_t handle, uint32_t len);
+
+/* Send a whole reply; the caller holds c->write_lock.  On failure the
+   connection is marked dead. */
+int nbd_send_iov(struct nbd_conn *c, struct iovec *iov, int n);
+
+/* ---- zerocopy.c ---- */
+/* Answer a READ from mapped image files (see zerocopy.c).  1: answered
+   (or the connection is dead), 0: not eligible, use the ordinary path. */
+int nbd_read_zerocopy(struct nbd_conn *c, const struct nbd_work *w);
 
 /* Map -errno to the protocol's error numbers. */
 uint32_t nbd_errno_to_wire(int err);

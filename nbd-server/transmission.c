@@ -156,7 +156,7 @@ static void release(struct pool *p, uint64_t cost)
  * 0 at DISC / end of stream, or -errno.  Requests that fail validation
  * come back with w->error set so they are answered in order of arrival.
  */
-static int read_request(struct pool *p, struct nbd_work **out)
+static int read_request(struct pool *p, struct nbd_work *w)
 {
     struct nbd_conn *c = p->c;
     struct nbd_request raw;
@@ -183,12 +183,8 @@ static int read_request(struct pool *p, struct nbd_work **out)
     if (!err && (q.type == NBD_CMD_READ || q.type == NBD_CMD_WRITE))
         cost += q.length;
     reserve(p, cost);
-    struct nbd_work *w = calloc(1, sizeof(*w));
-    if (w && payload && !err && !(w->buf = vdk_buffer_alloc(payload))) {
-        free(w);
-        w = NULL;
-    }
-    if (!w) {
+    memset(w, 0, sizeof(*w));
+    if (payload && !err && !(w->buf = nbd_buf_get(payload))) {
         release(p, cost);
         nbd_log(NBD_LOG_ERR, "%s: out of memory", c->peer);
         return -ENOMEM;
@@ -201,8 +197,8 @@ static int read_request(struct pool *p, struct nbd_work **out)
         /* A refused write's data is read and dropped to stay in step. */
         r = w->buf ? nbd_io_read(&c->io, w->buf, payload) : nbd_io_skip(&c->io, payload);
         if (r < 0) {
-            vdk_buffer_free(w->buf);
-            free(w);
+            nbd_buf_put(w->buf, payload);
+            w->buf = NULL;
             release(p, cost);
             return r == -ECONNRESET ? 0 : r;
         }
@@ -212,7 +208,6 @@ static int read_request(struct pool *p, struct nbd_work **out)
         w->error = NBD_ESHUTDOWN;
         w->errmsg = "server is shutting down";
     }
-    *out = w;
     return 1;
 }
 
@@ -222,10 +217,9 @@ static void finish_work(struct pool *p, struct nbd_work *w)
     if (r < 0)
         nbd_log(NBD_LOG_DEBUG, "%s: reply to request %" PRIu64 " not sent: %s",
                 p->c->peer, be64toh(w->req.handle), strerror(-r));
-    uint64_t cost = w->cost;
-    vdk_buffer_free(w->buf);
-    free(w);
-    release(p, cost);
+    nbd_buf_put(w->buf, w->req.type == NBD_CMD_WRITE ? w->req.length : 0);
+    w->buf = NULL;
+    release(p, w->cost);
 }
 
 static void *worker_main(void *arg);
@@ -255,7 +249,7 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&p->read_lock);
             break;
         }
-        struct nbd_work *w = NULL;
+        struct nbd_work w;
         int r = read_request(p, &w);
         if (r <= 0) {
             p->result = r;
@@ -265,7 +259,7 @@ static void *worker_main(void *arg)
         }
         maybe_grow(p);
         pthread_mutex_unlock(&p->read_lock);
-        finish_work(p, w);
+        finish_work(p, &w);
     }
     return NULL;
 }
@@ -289,10 +283,10 @@ int nbd_transmission(struct nbd_conn *c)
     p.max_threads = max ? max - 1 : 0; /* the caller is one of them */
     if (max == 0) {
         /* Inline: read, run, repeat (the fuzzer; deterministic). */
-        struct nbd_work *w = NULL;
+        struct nbd_work w;
         int r;
         while ((r = read_request(&p, &w)) > 0)
-            finish_work(&p, w);
+            finish_work(&p, &w);
         p.result = r;
     } else {
         worker_main(&p);

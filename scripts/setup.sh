@@ -14,9 +14,17 @@ BUILD_DEPS="build-essential meson ninja-build pkg-config zlib1g-dev libzstd-dev
 
 if [ "${VDK_SKIP_APT:-0}" != 1 ]; then
     SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
+    # Wait for another apt/dpkg's lock (up to 10 minutes) rather than fail,
+    # and retry the index download once or twice on a network hiccup.
+    APT=(env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600)
+    for try in 1 2 3; do
+        $SUDO "${APT[@]}" update -qq && break
+        [ "$try" = 3 ] && exit 1
+        echo "apt-get update failed (attempt $try of 3), retrying in $((try * 10)) s" >&2
+        sleep $((try * 10))
+    done
     # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $BUILD_DEPS
+    $SUDO "${APT[@]}" install -y -qq --no-install-recommends $BUILD_DEPS
 fi
 
 [ -d build ] || meson setup build

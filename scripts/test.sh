@@ -23,8 +23,11 @@ VDK_PACKAGES="
   libargon2-dev
   clang libclang-rt-14-dev scdoc bash-completion
   qemu-utils qemu-system-x86 libnbd-bin python3-libnbd nbdkit cryptsetup-bin
-  busybox-static fio hyperfine strace valgrind
+  busybox-static cpio kmod fio hyperfine strace valgrind
+  e2fsprogs dosfstools mtools fdisk
   libvhdi-utils python3-libvhdi
+  dpkg-dev debhelper lintian systemd libvirt-daemon libvirt-clients
+  libvmdk-utils python3-vmdkstream
 "
 
 cd "$(dirname "$0")/.." || exit 1
@@ -39,10 +42,18 @@ install_packages() {
         sudo="sudo -n"
     fi
     say "installing packages"
+    # Wait (up to 10 minutes) for another apt/dpkg to let go of its lock
+    # instead of failing at once, and retry the index download, which a
+    # network hiccup can break.
+    local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600) try
+    for try in 1 2 3; do
+        $sudo "${apt[@]}" update -q </dev/null && break
+        [ "$try" = 3 ] && return 1
+        echo "apt-get update failed (attempt $try of 3), retrying in $((try * 10)) s" >&2
+        sleep $((try * 10))
+    done
     # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get update -q </dev/null &&
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
-        $VDK_PACKAGES </dev/null
+    $sudo "${apt[@]}" install -y -q --no-install-recommends $VDK_PACKAGES </dev/null
 }
 
 if [ "${VDK_SKIP_APT:-0}" != 1 ]; then
@@ -95,6 +106,8 @@ EOF
 
 run_tree() {
     local dir=$1 mult=$2; shift 2
+    # No stale results: the counts and the slowest list read this file.
+    rm -f "$dir/meson-logs/testlog.json"
     say "building $dir"
     if ! build "$dir" "$@"; then
         echo "$dir: build failed" >&2
@@ -102,7 +115,6 @@ run_tree() {
         return
     fi
     say "testing $dir"
-    rm -f "$dir/meson-logs/testlog.json"
     local before=$failed rc=0
     # shellcheck disable=SC2086
     meson test -C "$dir" --print-errorlogs --timeout-multiplier "$mult" \
@@ -115,6 +127,7 @@ run_tree() {
     fi
 }
 
+start=$(date +%s)
 run_tree build 1
 # Sanitizers stop at the first report (halt_on_error) and LeakSanitizer is
 # on: tests/meson.build sets ASAN_OPTIONS/UBSAN_OPTIONS for every test.
@@ -126,6 +139,32 @@ if [ -x build-asan/tests/unit/test-io ] &&
     echo "build-asan is not built with AddressSanitizer" >&2
     failed=$((failed + 1)) status=1
 fi
+
+# The time budget stays visible: total wall time and the slowest tests of
+# both trees (meson-logs/testlog.json records each test's duration).
+slowest() {
+    python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'EOF'
+import json, sys
+rows = []
+for path in sys.argv[1:]:
+    tree = path.split("/")[0]
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    r = json.loads(line)
+                    rows.append((r.get("duration") or 0.0, tree, r.get("name", "?"),
+                                 r.get("result", "?")))
+    except FileNotFoundError:
+        pass
+for d, tree, name, res in sorted(rows, reverse=True)[:10]:
+    print(f"  {d:7.1f} s  {tree:<10} {name} ({res})")
+EOF
+}
+elapsed=$(($(date +%s) - start))
+say "slowest tests"
+slowest
+say "total time $((elapsed / 60)) min $((elapsed % 60)) s (both builds and test runs)"
 
 [ "$failed" -eq 0 ] || status=1
 echo "$passed passed, $failed failed, $skipped skipped"

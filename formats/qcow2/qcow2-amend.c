@@ -306,8 +306,11 @@ int qcow2_grow_l1(struct vdk_node *n, uint64_t min_size)
     int r = off < 0 ? (int)off : 0;
     if (r == 0)
         r = qcow2_cache_flush(n, &s->rb_cache);
+    /* The table's bytes only, not the rest of its cluster, as qemu: a new
+       image's file then ends where qemu-img's does (libvirt shows the
+       file size as the volume's physical size). */
     if (r == 0)
-        r = vdk_pwrite(n->file, t, bytes, (uint64_t)off, 0);
+        r = vdk_pwrite(n->file, t, min_size * 8, (uint64_t)off, 0);
     if (r == 0)
         r = vdk_flush(n->file);
     uint8_t h[12];

@@ -223,26 +223,6 @@ static int read_compressed(struct vdk_node *n, uint64_t e, uint8_t *out)
     return r;
 }
 
-/* Guest bytes below the node from the backing file (zeros past its end). */
-static int read_backing(struct vdk_node *n, uint64_t offset, uint64_t bytes, uint8_t *buf)
-{
-    if (!n->backing) {
-        memset(buf, 0, bytes);
-        return 0;
-    }
-    int64_t blen = vdk_get_length(n->backing);
-    if (blen < 0)
-        return (int)blen;
-    uint64_t have = offset < (uint64_t)blen ? vdk_min_u64(bytes, (uint64_t)blen - offset) : 0;
-    if (have) {
-        int r = vdk_pread(n->backing, buf, have, offset, 0);
-        if (r < 0)
-            return r;
-    }
-    memset(buf + have, 0, bytes - have);
-    return 0;
-}
-
 /*
  * Read guest bytes.  `locked`: the caller holds s->lock (copy-on-write
  * reads inside an allocating write); otherwise each mapping step takes it.
@@ -270,7 +250,7 @@ int qcow2_read_range(struct vdk_node *n, uint64_t offset, uint64_t bytes, uint8_
             break;
         switch (m.type) {
         case QCOW2_MAP_UNALLOCATED:
-            r = read_backing(n, offset, m.bytes, buf);
+            r = vdk_node_read_backing(n, offset, m.bytes, buf);
             break;
         case QCOW2_MAP_ZERO:
             memset(buf, 0, m.bytes);

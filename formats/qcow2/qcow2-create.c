@@ -366,10 +366,18 @@ static int qcow2_format(const char *filename, struct vdk_node *file, struct vdk_
         st.compat |= QCOW2_COMPAT_LAZY_REFCOUNTS;
     tmp.backing_file = (char *)p.backing;
     tmp.backing_fmt = (char *)p.backing_fmt;
-    r = qcow2_write_header(&tmp, errp);
     uint8_t *blk = vdk_blk_alloc(cs);
     if (!blk)
         return vdk_error_setf(errp, ENOMEM, "out of memory");
+    /* The header's whole cluster is written, zeros after the header, as
+       qemu-img does: same bytes and the same allocated blocks (libvirt
+       shows those as the volume's allocation). */
+    memset(blk, 0, cs);
+    r = vdk_pwrite(file, blk, cs, 0, 0);
+    if (r < 0)
+        vdk_error_setf_errno(errp, r, "could not write the header");
+    else
+        r = qcow2_write_header(&tmp, errp);
     if (r == 0) {
         q_st64(blk, 2 * cs);
         r = vdk_pwrite(file, blk, cs, cs, 0);

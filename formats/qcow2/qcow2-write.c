@@ -334,10 +334,15 @@ static int write_compressed(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         } else if (clen < 0) {
             r = (int)clen;
         } else {
+            /* Allocate under the locks, write the data without them (a
+               worker descheduled inside the write must not hold up every
+               other worker's allocation), then point the L2 entry at it.
+               The entry replaced is the one found then, so a concurrent
+               write to the same cluster frees each old entry once. */
             pthread_rwlock_wrlock(&s->free_lock);
             pthread_mutex_lock(&s->lock);
-            uint64_t old, bm;
-            r = s->corrupt ? -EIO : qcow2_get_l2_entry(n, offset, &old, &bm);
+            uint64_t cur, bm;
+            r = s->corrupt ? -EIO : 0;
             int64_t t = r < 0 ? r : qcow2_get_l2_for_write(n, offset);
             if (t < 0)
                 r = (int)t;
@@ -346,18 +351,26 @@ static int write_compressed(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                 r = (int)host;
             if (r == 0)
                 r = qcow2_check_overlap(n, (uint64_t)host, (uint64_t)clen);
+            pthread_mutex_unlock(&s->lock);
+            pthread_rwlock_unlock(&s->free_lock);
             if (r == 0)
                 r = vdk_pwrite(n->file, out, (uint64_t)clen, (uint64_t)host, 0);
             if (r == 0) {
-                uint64_t nb = (((uint64_t)host + (uint64_t)clen - 1) >> 9) -
-                              ((uint64_t)host >> 9);
-                uint64_t e = QCOW2_OFLAG_COMPRESSED | nb << s->csize_shift | (uint64_t)host;
-                r = qcow2_set_l2_entry(n, offset, e, 0);
+                pthread_rwlock_wrlock(&s->free_lock);
+                pthread_mutex_lock(&s->lock);
+                r = s->corrupt ? -EIO : qcow2_get_l2_entry(n, offset, &cur, &bm);
+                if (r == 0) {
+                    uint64_t nb = (((uint64_t)host + (uint64_t)clen - 1) >> 9) -
+                                  ((uint64_t)host >> 9);
+                    uint64_t e = QCOW2_OFLAG_COMPRESSED | nb << s->csize_shift |
+                                 (uint64_t)host;
+                    r = qcow2_set_l2_entry(n, offset, e, 0);
+                }
+                if (r == 0)
+                    r = qcow2_free_old_entries(n, &cur, 1);
+                pthread_mutex_unlock(&s->lock);
+                pthread_rwlock_unlock(&s->free_lock);
             }
-            if (r == 0)
-                r = qcow2_free_old_entries(n, &old, 1);
-            pthread_mutex_unlock(&s->lock);
-            pthread_rwlock_unlock(&s->free_lock);
         }
         offset += len;
         data += len;

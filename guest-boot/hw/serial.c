@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "guest-boot/console.h"
 #include "guest-boot/hw/serial.h"
 
 enum {
@@ -25,24 +26,22 @@ enum {
 #define FCR_ENABLE 0x01
 #define FCR_CLEAR_RX 0x02
 
-void serial_init(struct serial *s, int irq,
-                 void (*irq_fn)(void *opaque, int irq, int level),
-                 void (*out_fn)(void *opaque, const uint8_t *buf, size_t len),
-                 void *opaque)
+void serial_init(struct serial *s, struct irq_line irq, struct console *con)
 {
     memset(s, 0, sizeof(*s));
     pthread_mutex_init(&s->lock, NULL);
     s->irq = irq;
-    s->irq_fn = irq_fn;
-    s->out_fn = out_fn;
-    s->opaque = opaque;
+    s->con = con;
+    s->initialized = true;
     s->dll = 12; /* 9600 baud, as after a BIOS */
     s->lcr = 0x03;
 }
 
 void serial_destroy(struct serial *s)
 {
-    pthread_mutex_destroy(&s->lock);
+    if (s->initialized)
+        pthread_mutex_destroy(&s->lock);
+    s->initialized = false;
 }
 
 static uint8_t iir(const struct serial *s)
@@ -64,8 +63,7 @@ static void update_irq(struct serial *s)
         level = 0;
     if (level != s->irq_level) {
         s->irq_level = level;
-        if (s->irq_fn)
-            s->irq_fn(s->opaque, s->irq, level);
+        irq_line_set(&s->irq, level);
     }
 }
 
@@ -140,8 +138,8 @@ void serial_write(struct serial *s, unsigned off, uint8_t v)
         }
         if (s->mcr & MCR_LOOP)
             rx_put(s, v);
-        else if (s->out_fn)
-            s->out_fn(s->opaque, &v, 1);
+        else if (s->con)
+            console_out(s->con, &v, 1);
         /* Sent at once: the holding register is empty again. */
         s->thre_pending = true;
         break;

@@ -3,7 +3,9 @@
  * 8250/16550A UART (COM1, I/O 0x3f8, IRQ 4).  Transmitted bytes go to the
  * output callback at once (the transmitter is always empty); received
  * bytes come from serial_push_input() into a small FIFO.  The interrupt
- * line follows the pending state (IIR) and is driven through irq_fn.
+ * line follows the pending state (IIR), gated by MCR.OUT2 as on a PC.
+ * Output and interrupt are typed: the UART holds the console it writes to
+ * and the interrupt line it drives, each as what it is.
  */
 #ifndef VDK_BOOT_HW_SERIAL_H
 #define VDK_BOOT_HW_SERIAL_H
@@ -13,6 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "guest-boot/hw/irq.h"
+
+struct console;
+
 #define SERIAL_RX_FIFO 64
 
 struct serial {
@@ -21,17 +27,15 @@ struct serial {
     bool thre_pending;       /* THR-empty interrupt not yet acknowledged */
     uint8_t rx[SERIAL_RX_FIFO];
     unsigned rx_head, rx_len;
-    int irq;
+    struct irq_line irq;
     int irq_level;
-    void (*irq_fn)(void *opaque, int irq, int level);
-    void (*out_fn)(void *opaque, const uint8_t *buf, size_t len);
-    void *opaque;
+    struct console *con;     /* NULL: output is dropped */
+    bool initialized;
 };
 
-void serial_init(struct serial *s, int irq,
-                 void (*irq_fn)(void *opaque, int irq, int level),
-                 void (*out_fn)(void *opaque, const uint8_t *buf, size_t len),
-                 void *opaque);
+/* con receives every transmitted byte (console_out(), under the UART
+   lock); irq is the line the UART drives. */
+void serial_init(struct serial *s, struct irq_line irq, struct console *con);
 void serial_destroy(struct serial *s);
 /* Register access at offset 0..7 from the base port. */
 uint8_t serial_read(struct serial *s, unsigned off);

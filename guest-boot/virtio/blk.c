@@ -18,7 +18,7 @@
 static void blk_config_read(struct virtio_mmio *d, uint32_t off, uint8_t *buf,
                             uint32_t len)
 {
-    struct virtio_blk *b = d->opaque;
+    struct virtio_blk *b = container_of(d, struct virtio_blk, mmio);
     uint8_t c[CONFIG_LEN];
     memset(c, 0, sizeof(c));
     put_le64(c + 0x00, b->capacity);
@@ -34,14 +34,14 @@ static void blk_config_read(struct virtio_mmio *d, uint32_t off, uint8_t *buf,
 
 static void blk_notify(struct virtio_mmio *d, int q)
 {
-    struct virtio_blk *b = d->opaque;
+    struct virtio_blk *b = container_of(d, struct virtio_blk, mmio);
     b->kicks++;
     pthread_cond_signal(&b->work);
 }
 
 static void blk_reset(struct virtio_mmio *d)
 {
-    struct virtio_blk *b = d->opaque;
+    struct virtio_blk *b = container_of(d, struct virtio_blk, mmio);
     while (b->inflight > 0)
         pthread_cond_wait(&b->idle, &d->lock);
     b->kicks = 0;
@@ -228,9 +228,8 @@ static void *worker(void *arg)
 
 int virtio_blk_start(struct virtio_blk *b, struct vdk_node *node,
                      bool read_only, const char *id,
-                     const struct guest_mem *mem, uint64_t base, int irq,
-                     void (*irq_fn)(void *opaque, int irq, int level),
-                     void *irq_opaque, struct vdk_error **errp)
+                     const struct guest_mem *mem, uint64_t base,
+                     struct irq_line irq, struct vdk_error **errp)
 {
     int64_t len = vdk_get_length(node);
     if (len < 0)
@@ -246,8 +245,7 @@ int virtio_blk_start(struct virtio_blk *b, struct vdk_node *node,
         f |= 1ull << VIRTIO_BLK_F_RO;
     else
         f |= (1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
-    virtio_mmio_init(&b->mmio, &blk_ops, b, mem, base, irq, f, irq_fn,
-                     irq_opaque);
+    virtio_mmio_init(&b->mmio, &blk_ops, mem, base, irq, f);
     pthread_cond_init(&b->work, NULL);
     pthread_cond_init(&b->idle, NULL);
     for (int i = 0; i < VIRTIO_BLK_WORKERS; i++) {

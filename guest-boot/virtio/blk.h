@@ -54,9 +54,8 @@ struct virtio_blk {
  */
 int virtio_blk_start(struct virtio_blk *b, struct vdk_node *node,
                      bool read_only, const char *id,
-                     const struct guest_mem *mem, uint64_t base, int irq,
-                     void (*irq_fn)(void *opaque, int irq, int level),
-                     void *irq_opaque, struct vdk_error **errp);
+                     const struct guest_mem *mem, uint64_t base,
+                     struct irq_line irq, struct vdk_error **errp);
 /*
  * Run one request chain against the node (what the workers do between
  * taking a chain and returning it; exposed for tests and the fuzz

@@ -10,21 +10,16 @@
 #include "guest-boot/x86/layout.h"
 
 void virtio_mmio_init(struct virtio_mmio *d, const struct virtio_dev_ops *ops,
-                      void *opaque, const struct guest_mem *mem, uint64_t base,
-                      int irq, uint64_t features,
-                      void (*irq_fn)(void *opaque, int irq, int level),
-                      void *irq_opaque)
+                      const struct guest_mem *mem, uint64_t base,
+                      struct irq_line irq, uint64_t features)
 {
     memset(d, 0, sizeof(*d));
     pthread_mutex_init(&d->lock, NULL);
     d->ops = ops;
-    d->opaque = opaque;
     d->mem = mem;
     d->base = base;
     d->irq = irq;
     d->device_features = features | (1ull << VIRTIO_F_VERSION_1);
-    d->irq_fn = irq_fn;
-    d->irq_opaque = irq_opaque;
 }
 
 void virtio_mmio_destroy(struct virtio_mmio *d)
@@ -36,10 +31,8 @@ void virtio_mmio_interrupt(struct virtio_mmio *d, uint32_t reason)
 {
     d->isr |= reason;
     /* The line is edge-triggered (ISA IRQ, see the DSDT): pulse it. */
-    if (d->irq_fn) {
-        d->irq_fn(d->irq_opaque, d->irq, 1);
-        d->irq_fn(d->irq_opaque, d->irq, 0);
-    }
+    irq_line_set(&d->irq, 1);
+    irq_line_set(&d->irq, 0);
 }
 
 void virtio_mmio_needs_reset(struct virtio_mmio *d)

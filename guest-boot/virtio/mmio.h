@@ -4,13 +4,17 @@
  * instance per device; the device type plugs in through virtio_dev_ops.
  * All register state is guarded by `lock`, which device workers also take
  * around ring access, so a driver reset can never race a completion.
+ * The device model embeds struct virtio_mmio and finds itself from it
+ * with container_of() (no untyped opaque pointer to get wrong).
  */
 #ifndef VDK_BOOT_VIRTIO_MMIO_H
 #define VDK_BOOT_VIRTIO_MMIO_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "guest-boot/hw/irq.h"
 #include "guest-boot/mem.h"
 #include "guest-boot/virtio/virtq.h"
 
@@ -63,15 +67,15 @@ struct virtio_dev_ops {
     void (*reset)(struct virtio_mmio *d);
 };
 
+#define container_of(ptr, type, member) \
+    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
 struct virtio_mmio {
     pthread_mutex_t lock;
     const struct virtio_dev_ops *ops;
-    void *opaque;                 /* the device model */
     const struct guest_mem *mem;
     uint64_t base;
-    int irq;
-    void (*irq_fn)(void *opaque, int irq, int level);
-    void *irq_opaque;
+    struct irq_line irq;
 
     uint64_t device_features;
     uint64_t driver_features;
@@ -83,10 +87,8 @@ struct virtio_mmio {
 };
 
 void virtio_mmio_init(struct virtio_mmio *d, const struct virtio_dev_ops *ops,
-                      void *opaque, const struct guest_mem *mem, uint64_t base,
-                      int irq, uint64_t features,
-                      void (*irq_fn)(void *opaque, int irq, int level),
-                      void *irq_opaque);
+                      const struct guest_mem *mem, uint64_t base,
+                      struct irq_line irq, uint64_t features);
 void virtio_mmio_destroy(struct virtio_mmio *d);
 
 /* Guest access at offset off (< LAYOUT_VIRTIO_SIZE) of the window. */

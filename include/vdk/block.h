@@ -55,7 +55,8 @@ enum {
  * Open `filename` as an image.
  *  - format: driver name ("raw", "qcow2", ...) or NULL to probe.  Probing
  *    happens only here, for the image the user names.  A probed raw image
- *    refuses writes to its first 512 bytes; a probed image never opens a
+ *    refuses a write to its first 512 bytes that would make it probe as
+ *    another format; a probed image never opens a
  *    backing file whose format is not recorded in the image.
  *  - filename may be a URI ("nbd://host/export", "nbd+unix:///e?socket=p")
  *    which selects the protocol driver; otherwise the "file" protocol.
@@ -223,6 +224,9 @@ VDK_API uint32_t vdk_node_max_transfer(const struct vdk_node *n);
 VDK_API uint32_t vdk_node_cluster_size(const struct vdk_node *n);
 /* VDK_REQ_* write flags the node handles natively (e.g. COMPRESSED, FUA). */
 VDK_API unsigned vdk_node_write_flags(const struct vdk_node *n);
+/* Every write must be VDK_REQ_COMPRESSED, each cluster written once (a
+   streamOptimized VMDK): copies compress without being asked (-c). */
+VDK_API bool vdk_node_needs_compressed_writes(const struct vdk_node *n);
 
 /* ---- create ---- */
 

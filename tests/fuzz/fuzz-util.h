@@ -31,4 +31,41 @@ static inline struct vdk_node *fuzz_memory(const uint8_t *data, size_t size)
     return file;
 }
 
+/*
+ * A node of the format driver drv over `file` (the reference is taken
+ * over), opened with `flags` and no options as node.c opens one.  NULL
+ * when the driver refuses the input.  Release with fuzz_format_close().
+ */
+static inline struct vdk_node *fuzz_format_open(const struct vdk_driver *drv, const char *name,
+                                                struct vdk_node *file, unsigned flags)
+{
+    struct vdk_node *n = vdk_node_new_internal(drv, name);
+    struct vdk_opts *o = vdk_opts_new();
+    struct vdk_error *err = NULL;
+    if (!n || !o) {
+        if (n)
+            vdk_node_free_internal(n);
+        vdk_opts_free(o);
+        vdk_node_unref(file);
+        return NULL;
+    }
+    n->file = file; /* freed with n */
+    n->open_flags = flags;
+    n->read_only = !(flags & VDK_O_RDWR);
+    int r = drv->open(n, o, flags, &err);
+    vdk_error_free(err);
+    vdk_opts_free(o);
+    if (r < 0) {
+        vdk_node_free_internal(n);
+        return NULL;
+    }
+    return n;
+}
+
+static inline void fuzz_format_close(struct vdk_node *n)
+{
+    n->drv->close(n);
+    vdk_node_free_internal(n);
+}
+
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "block/driver.h"
+#include "fuzz-util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -19,25 +20,6 @@ static void quiet(const char *msg, void *opaque)
 {
     (void)msg;
     (void)opaque;
-}
-
-static struct vdk_node *memory_file(const uint8_t *data, size_t size)
-{
-    struct vdk_opts *o = vdk_opts_new();
-    struct vdk_node *mem = NULL;
-    char sz[32];
-    snprintf(sz, sizeof(sz), "%zu", size);
-    if (!o || vdk_opts_set(o, "driver", "memory") < 0 || vdk_opts_set(o, "size", sz) < 0) {
-        vdk_opts_free(o);
-        return NULL;
-    }
-    if (vdk_open_protocol(&mem, NULL, o, VDK_O_RDWR, NULL) < 0)
-        return NULL;
-    if (size && vdk_pwrite(mem, data, size, 0, 0) < 0) {
-        vdk_node_unref(mem);
-        return NULL;
-    }
-    return mem;
 }
 
 static void exercise(struct vdk_node *n)
@@ -76,28 +58,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vdk_set_warning_handler(quiet, NULL);
     if (!drv || size > (64u << 20))
         return 0;
-    struct vdk_node *mem = memory_file(data, size);
+    struct vdk_node *mem = fuzz_memory(data, size);
     if (!mem)
         return 0;
     /* A format node over the memory file, as node.c builds one. */
-    struct vdk_node *n = vdk_node_new_internal(drv, "fuzz.vhd");
-    struct vdk_opts *o = vdk_opts_new();
-    struct vdk_error *err = NULL;
-    if (!n || !o) {
-        if (n)
-            vdk_node_free_internal(n);
-        vdk_opts_free(o);
-        vdk_node_unref(mem);
+    struct vdk_node *n = fuzz_format_open(drv, "fuzz.vhd", mem, VDK_O_RDWR | VDK_O_NO_BACKING);
+    if (!n)
         return 0;
-    }
-    n->file = mem; /* freed with n */
-    n->open_flags = VDK_O_RDWR | VDK_O_NO_BACKING;
-    if (drv->open(n, o, n->open_flags, &err) == 0) {
-        exercise(n);
-        drv->close(n);
-    }
-    vdk_error_free(err);
-    vdk_opts_free(o);
-    vdk_node_free_internal(n);
+    exercise(n);
+    fuzz_format_close(n);
     return 0;
 }

@@ -5,7 +5,12 @@
  *
  * Command line words it understands (vdk-boot --append):
  *   vdkguest.action=run|poweroff|hang|panic|reset|triple|echo  (default run)
- *                        echo: read a line from the UART, print it back
+ *                        echo: read a line from the UART (receive
+ *                        interrupts), print it back
+ * Every action runs after the interrupt checks: from then on the UART is
+ * interrupt driven (THR-empty and receive interrupts through the I/O APIC),
+ * disk requests complete through used-buffer interrupts, and power-off is
+ * ACPI S5 as Linux does it.
  *   vdkguest.disks=N     fail unless exactly N disks are found
  */
 #include "guest.h"
@@ -18,7 +23,7 @@ struct boot {
 
 static struct vdev acpi_devs[MAX_DEVS], cmd_devs[MAX_DEVS];
 static int n_acpi, n_cmd;
-static u16 pm1a_cnt;
+static u16 pm1a_cnt, pm1a_evt;
 static u8 sleep_space;  /* hardware-reduced ACPI: SLEEP_CONTROL_REG */
 static u64 sleep_addr;
 static int slp_typ = -1;
@@ -89,6 +94,7 @@ static void walk_acpi(u64 rsdp)
             continue;
         have_fadt = 1;
         pm1a_cnt = (u16)*(const u32 *)(t + 64);
+        pm1a_evt = (u16)*(const u32 *)(t + 56);
         if (tlen >= 256) {
             sleep_space = t[244];
             sleep_addr = *(const u64 *)(t + 248);
@@ -152,18 +158,55 @@ static void parse_cmdline_devices(const char *cmd)
     }
 }
 
+static inline u16 inw(u16 port)
+{
+    u16 v;
+    __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+
+/*
+ * ACPI S5 as Linux (ACPICA's legacy sleep) does it: the machine must be in
+ * ACPI mode (SCI_EN), wake status is cleared, SLP_TYP is written first and
+ * then SLP_TYP | SLP_EN.  vdk-boot stops the vCPUs at that write, so the
+ * failure line after it must never appear.
+ */
 static void power_off(void)
 {
     print("vdk-guest: powering off\n");
-    if (pm1a_cnt && slp_typ >= 0)
+    uart_polled();
+    if (pm1a_cnt && slp_typ >= 0) {
+        if (!(inw(pm1a_cnt) & 1))
+            fail("PM1a_CNT.SCI_EN is clear: not in ACPI mode");
+        if (pm1a_evt)
+            outw(pm1a_evt, 0xffff); /* clear status bits (write 1s) */
+        outw(pm1a_cnt, (u16)(slp_typ << 10));
         outw(pm1a_cnt, (u16)((slp_typ << 10) | (1 << 13)));
-    else if (sleep_addr && slp_typ >= 0 && sleep_space == 0)
+    } else if (sleep_addr && slp_typ >= 0 && sleep_space == 0) {
         *(volatile u8 *)sleep_addr = (u8)(((slp_typ & 7) << 2) | (1 << 5));
-    else if (sleep_addr && slp_typ >= 0 && sleep_space == 1)
+    } else if (sleep_addr && slp_typ >= 0 && sleep_space == 1) {
         outb((u16)sleep_addr, (u8)(((slp_typ & 7) << 2) | (1 << 5)));
-    for (volatile int i = 0; i < 100000; i++)
-        ;
-    fail("ACPI S5 power-off did not stop the machine");
+    }
+    fail("ran on after the ACPI S5 power-off write");
+}
+
+/* vdk-boot says it is a hypervisor, KVM, and offers kvm-clock. */
+static void check_cpuid(void)
+{
+    u32 a, b, c, d;
+    cpuid(1, &a, &b, &c, &d);
+    if (!(c >> 31))
+        fail("CPUID.1:ECX.hypervisor is clear");
+    cpuid(0x40000000, &a, &b, &c, &d);
+    if (memcmp(&b, "KVMK", 4) || memcmp(&c, "VMKV", 4) || memcmp(&d, "M\0\0\0", 4))
+        fail("no KVM signature at CPUID 0x40000000");
+    u32 max = a;
+    cpuid(0x40000001, &a, &b, &c, &d);
+    print("vdk-guest: CPUID: hypervisor KVM, leaves to ");
+    put_hex(max);
+    print(", features ");
+    put_hex(a);
+    print((a & 0x9) ? ", kvm-clock\n" : "\n");
 }
 
 static void triple_fault(void)
@@ -209,6 +252,10 @@ void guest_main(u64 kind, u64 info)
     print("\n");
 
     walk_acpi(find_rsdp(b.rsdp));
+    check_cpuid();
+    /* From here on the UART runs on interrupts. */
+    irq_init();
+    uart_irq_init();
 
     if (action_is(b.cmdline, "hang")) {
         print("vdk-guest: hanging\n");
@@ -271,7 +318,7 @@ void guest_main(u64 kind, u64 info)
         fail("unexpected number of disks");
 
     for (int i = 0; i < n_acpi; i++)
-        blk_test(i, acpi_devs[i].base);
+        blk_test(i, acpi_devs[i].base, acpi_devs[i].irq);
     print("VDK-GUEST-PASS\n");
     power_off();
 }

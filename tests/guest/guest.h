@@ -59,7 +59,9 @@ void *memcpy(void *d, const void *s, size_t n);
 int memcmp(const void *a, const void *b, size_t n);
 size_t strlen(const char *s);
 int strncmp(const char *a, const char *b, size_t n);
-void uart_init(void);
+void uart_init(void);     /* polled */
+void uart_irq_init(void); /* interrupt driven from here on (checked) */
+void uart_polled(void);   /* back to polling (for failures) */
 void print(const char *s);
 int getch(void); /* wait for a byte from the UART */
 void put_dec(u64 v);
@@ -70,12 +72,32 @@ int check64(const void *p, u64 pattern, size_t bytes);
 void fail(const char *msg) __attribute__((noreturn));
 void halt_forever(void) __attribute__((noreturn));
 
+/* irq.c: I/O APIC + local APIC interrupts (see there) */
+#define IRQ_LINES 24
+#define IRQ_VECTOR_BASE 0x50
+#define IRQ_COM1 4
+typedef void (*irq_handler)(void);
+void irq_init(void);
+void irq_route(u32 gsi, irq_handler h);
+u32 irq_count(u32 gsi);
+volatile const u32 *irq_counter(u32 gsi);
+int irq_pending_at_lapic(u32 gsi);
+/* Wait (interrupts on) until *flag != old; fail after a few seconds. */
+void irq_wait(volatile const u32 *flag, u32 old, const char *what);
+
+static inline void cpuid(u32 leaf, u32 *a, u32 *b, u32 *c, u32 *d)
+{
+    __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d)
+                     : "a"(leaf), "c"(0));
+}
+
 /* virtio.c */
 struct vdev {
     u64 base;
     u32 irq;
 };
-/* Run the disk test on one device; returns 0 or calls fail(). */
-int blk_test(int idx, u64 base);
+/* Run the disk test on one device (completions through used-buffer
+   interrupts on `irq`); returns 0 or calls fail(). */
+int blk_test(int idx, u64 base, u32 irq);
 
 #endif /* VDK_GUEST_H */

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A minimal virtio 1.x block driver over virtio-mmio: one split queue of
- * 8 entries, one request at a time, polled completion.  The disk test
+ * 8 entries, one request at a time, completion through the used-buffer
+ * interrupt (as Linux's virtio_mmio: read InterruptStatus, acknowledge,
+ * then look at the used ring).  The disk test
  * reads the pattern the host wrote, writes patterns, flushes, zeroes,
  * discards, and checks that out-of-range and read-only requests fail.
  *
@@ -82,6 +84,15 @@ static u8 seg[16];
 
 static u64 dev;
 static u64 features;
+static volatile u32 used_irqs;
+
+static void blk_isr(void)
+{
+    u32 st = mmio_read32(dev + R_INT_STATUS);
+    mmio_write32(dev + R_INT_ACK, st);
+    if (st & 1)
+        used_irqs++;
+}
 
 static u32 rd(u32 off) { return mmio_read32(dev + off); }
 static void wr(u32 off, u32 v) { mmio_write32(dev + off, v); }
@@ -115,15 +126,17 @@ static int request(u32 type, u64 sector, void *data, u32 len, int dev_writes)
 
     u16 idx = ring.avail_idx;
     u16 used = ring.used_idx;
+    u32 irqs = used_irqs;
     ring.avail_ring[idx % QSIZE] = 0;
     barrier();
     __atomic_store_n(&ring.avail_idx, (u16)(idx + 1), __ATOMIC_RELEASE);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     wr(R_QUEUE_NOTIFY, 0);
-    while (ring.used_idx == used)
-        barrier();
+    while (ring.used_idx == used) {
+        irq_wait(&used_irqs, irqs, "virtio used-buffer interrupt");
+        irqs = used_irqs;
+    }
     barrier();
-    wr(R_INT_ACK, rd(R_INT_STATUS));
     return status;
 }
 
@@ -140,9 +153,11 @@ static void disk_print(int idx, const char *what)
     print(what);
 }
 
-int blk_test(int idx, u64 base)
+int blk_test(int idx, u64 base, u32 irq)
 {
     dev = base;
+    used_irqs = 0;
+    irq_route(irq, blk_isr);
     if (rd(R_MAGIC) != 0x74726976 || rd(R_VERSION) != 2)
         fail("virtio-mmio magic/version wrong");
     if (rd(R_DEVICE_ID) != 2)
@@ -269,6 +284,11 @@ int blk_test(int idx, u64 base)
     }
     if (request(T_FLUSH, 0, 0, 0, 0) != 0)
         fail("flush failed");
+    disk_print(idx, "");
+    put_dec(used_irqs);
+    print(" used-buffer interrupts on IRQ ");
+    put_dec(irq);
+    print("\n");
     wr(R_STATUS, 0);
     return 0;
 }

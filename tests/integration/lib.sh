@@ -8,6 +8,8 @@
 #                       signal, no sanitizer report) and print REGEX on stderr
 #   same_file A B      - byte-identical or fail
 #   qimg ...           - the real qemu-img
+#   retry_setup [--if REGEX] CMD... - run a peer's set-up step, retrying it
+#                       when it fails (see below); never for an assertion
 set -eu
 : "${VDK_SRC:?run through meson test}" "${VDK_BUILD:?run through meson test}"
 VDK_IMG=${VDK_IMG:-$VDK_BUILD/img-tool/vdk-img}
@@ -33,3 +35,39 @@ expect_fail() {
 }
 
 same_file() { cmp -s "$1" "$2" || fail "$1 and $2 differ"; }
+
+# A peer's set-up step (qemu-img create/convert/amend of an encrypted image,
+# qemu-io filling a fixture, cryptsetup luksFormat, ...) can fail on a
+# loaded machine for reasons of its own: qemu-img's LUKS iteration benchmark
+# stops with "Unable to get accurate CPU usage" when the kernel's per-thread
+# CPU accounting reads 0 ms (QEMU 7.2 with Debian's backport of the threaded
+# benchmark).  retry_setup runs CMD up to VDK_SETUP_TRIES times (default 3),
+# waiting VDK_SETUP_DELAY seconds (default 1) times the attempt number in
+# between, logs every failed attempt with its stderr, and returns the last
+# exit status.  Only the last attempt's stdout and stderr come out, so callers
+# can redirect or capture it as they would the bare command.  With
+# --if REGEX it retries only failures whose stderr matches REGEX
+# (LOAD_FLAKES names the known ones): use that where the peer's success on
+# a vdk-made image is itself part of what the test checks.  CMD must not
+# read stdin and must be safe to run again (it overwrites what it makes).
+# Assertions are never retried.
+LOAD_FLAKES='Unable to get accurate CPU usage'
+retry_setup() {
+    local only='' try=1 tries=${VDK_SETUP_TRIES:-3} rc out
+    if [ "${1:-}" = --if ]; then only=$2; shift 2; fi
+    out=$(mktemp "$T/.retry.XXXXXX")
+    while :; do
+        rc=0
+        "$@" >"$out" 2>"$out.err" </dev/null || rc=$?
+        if [ "$rc" -eq 0 ] || [ "$try" -ge "$tries" ] ||
+           { [ -n "$only" ] && ! grep -qE -- "$only" "$out.err"; }; then
+            cat "$out"; cat "$out.err" >&2
+            rm -f "$out" "$out.err"
+            return "$rc"
+        fi
+        echo "retry_setup: attempt $try of $tries failed (exit $rc), retrying: $*" >&2
+        sed 's/^/retry_setup:   /' "$out.err" >&2
+        sleep $((${VDK_SETUP_DELAY:-1} * try))
+        try=$((try + 1))
+    done
+}

@@ -400,18 +400,30 @@ static void test_probed_raw_sector0(void **state)
     memset(buf, 0x5a, sizeof(buf));
     vdk_set_warning_handler(catch_warning, NULL);
 
-    /* Probed and read-write: the first 512 bytes are protected. */
+    /* Probed and read-write: writes to the first 512 bytes are refused
+       only when they would make the image probe as another format. */
     struct vdk_node *n = unit_open("memory://p", NULL, "file.size=64k", VDK_O_RDWR);
     assert_string_equal(vdk_node_driver_name(n), "raw");
     assert_non_null(last_warning);
     assert_non_null(strstr(last_warning, "probing guessed raw"));
+    assert_true(n->protect_sector0);
     const struct vdk_memory_stats *st = vdk_memory_stats(unit_mem(n));
-    assert_int_equal(vdk_pwrite(n, buf, 512, 0, 0), -EPERM);
-    assert_int_equal(vdk_pwrite(n, buf, 1, 511, 0), -EPERM);
-    assert_int_equal(vdk_pwrite(n, buf, 1024, 100, 0), -EPERM);
-    assert_int_equal(vdk_pwrite_zeroes(n, 0, 4096, 0), -EPERM);
-    assert_int_equal(vdk_discard(n, 0, 4096), -EPERM);
-    assert_int_equal(st->writes + st->zero_writes + st->discards, 0);
+    static const uint8_t qcow2_magic[] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+    uint8_t hdr[512] = { 0 };
+    memcpy(hdr, qcow2_magic, sizeof(qcow2_magic));
+    hdr[27] = 0; /* backing name length */
+    uint64_t before = st->writes;
+    assert_int_equal(vdk_pwrite(n, hdr, 512, 0, 0), -EPERM);
+    /* Two halves of the magic, one at a time: the second one is refused. */
+    assert_int_equal(vdk_pwrite(n, qcow2_magic, 2, 0, 0), 0);
+    assert_int_equal(vdk_pwrite(n, qcow2_magic + 2, 6, 2, 0), -EPERM);
+    assert_int_equal(st->writes, before + 1);
+    /* Ordinary data anywhere in sector 0 is fine, zeros and trims too. */
+    assert_int_equal(vdk_pwrite(n, buf, 512, 0, 0), 0);
+    assert_int_equal(vdk_pwrite(n, buf, 1, 511, 0), 0);
+    assert_int_equal(vdk_pwrite(n, buf, 1024, 100, 0), 0);
+    assert_int_equal(vdk_pwrite_zeroes(n, 0, 4096, 0), 0);
+    assert_int_equal(vdk_discard(n, 0, 4096), 0);
     assert_int_equal(vdk_pwrite(n, buf, 1024, 512, 0), 0);
     assert_int_equal(vdk_pread(n, buf, 512, 0, 0), 0);
     vdk_close(n);

@@ -199,7 +199,7 @@ static void test_open_errors(void **state)
  */
 static int takeover_probe(const uint8_t *buf, size_t len, const char *filename)
 {
-    return len >= 4 && memcmp(buf, "KDMV", 4) == 0 ? 100 : 0;
+    return len >= 4 && memcmp(buf, "QED", 4) == 0 ? 100 : 0;
 }
 
 static int takeover_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
@@ -210,7 +210,7 @@ static int takeover_open(struct vdk_node *n, struct vdk_opts *opts, unsigned fla
 }
 
 static const struct vdk_driver takeover_driver = {
-    .name = "vmdk",
+    .name = "qed",
     .kind = VDK_DRV_FORMAT,
     .probe = takeover_probe,
     .open = takeover_open,
@@ -219,15 +219,8 @@ static const struct vdk_driver takeover_driver = {
 static void test_known_formats(void **state)
 {
     static const struct { const char *magic; size_t off, len; const char *what; } cases[] = {
-        { "KDMV", 0, 4, "VMDK" },
-        { "COWD", 0, 4, "VMDK" },
-        { "# Disk DescriptorFile\nversion=1\n", 0, 32, "VMDK" },
         { "QED", 0, 4, "QED" },
         { "QFI\xfb\0\0\0\1", 0, 8, "qcow (version 1)" },
-        /* VHDX and VDI have drivers now; a Parallels magic without
-           version 2 is not the driver's (qemu's probe rule) */
-        { "WithoutFreeSpace", 0, 16, "Parallels" },
-        { "WithouFreSpacExt", 0, 16, "Parallels" },
         { "Bochs Virtual HD Image", 0, 23, "Bochs" },
     };
     uint8_t img[4096];
@@ -246,17 +239,36 @@ static void test_known_formats(void **state)
     assert_int_equal(vdk_memory_preset("k", img, sizeof(img)), 0);
     expect_msg(unit_open_fail("memory://k", NULL, NULL, 0, -ENOTSUP), "is a DMG image");
 
-    /* A vmdk driver takes over the magics it probes, not the others. */
+    /* Formats that have a driver now go to it: damaged headers get the
+       driver's error, never "cannot open yet" and never raw. */
+    static const struct { const char *magic; size_t off, len; } own[] = {
+        { "KDMV", 0, 4 }, { "COWD", 0, 4 }, { "vhdxfile", 0, 8 },
+        { "\x7f\x10\xda\xbe", 0x40, 4 }, { "WithoutFreeSpace", 0, 16 },
+        { "WithouFreSpacExt", 0, 16 },
+    };
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+        memset(img, 0, sizeof(img));
+        memcpy(img + own[i].off, own[i].magic, own[i].len);
+        assert_int_equal(vdk_memory_preset("k", img, sizeof(img)), 0);
+        struct vdk_node *bad = NULL;
+        struct vdk_error *err = NULL;
+        assert_true(vdk_open(&bad, "memory://k", NULL, NULL, 0, &err) < 0);
+        assert_null(strstr(vdk_error_msg(err), "cannot open yet"));
+        vdk_error_free(err);
+    }
+
+    /* A driver for a recognised format takes over the magics it probes,
+       not the others. */
     vdk_driver_set_test_extra(&takeover_driver);
     memset(img, 0, sizeof(img));
-    memcpy(img, "KDMV", 4);
+    memcpy(img, "QED", 4);
     assert_int_equal(vdk_memory_preset("k", img, sizeof(img)), 0);
     struct vdk_node *n = unit_open("memory://k", NULL, NULL, 0);
-    assert_string_equal(vdk_node_driver_name(n), "vmdk");
+    assert_string_equal(vdk_node_driver_name(n), "qed");
     vdk_close(n);
-    memcpy(img, "COWD", 4);
+    memcpy(img, "QFI\xfb\0\0\0\1", 8);
     assert_int_equal(vdk_memory_preset("k", img, sizeof(img)), 0);
-    expect_msg(unit_open_fail("memory://k", NULL, NULL, 0, -ENOTSUP), "is a VMDK image");
+    expect_msg(unit_open_fail("memory://k", NULL, NULL, 0, -ENOTSUP), "is a qcow (version 1) image");
     vdk_driver_set_test_extra(&testfmt_driver);
     vdk_memory_preset("k", NULL, 0);
 }

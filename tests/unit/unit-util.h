@@ -36,7 +36,8 @@ static inline struct vdk_node *unit_open(const char *filename, const char *forma
     struct vdk_error *err = NULL;
     int r = vdk_open(&n, filename, format, unit_opts(opts), flags, &err);
     if (r < 0)
-        fail_msg("opening '%s' (%s, %s): %s", filename, format ? format : "probe",
+        fail_msg("opening '%s' (%s, %s): %s", filename ? filename : "(options)",
+                 format ? format : "probe",
                  opts ? opts : "", vdk_error_msg(err));
     assert_null(err);
     assert_non_null(n);

@@ -32,7 +32,7 @@ need_kvm() {
 
 mkdisk() {
     qemu-img create -q -f "$2" "$1" 8M
-    qemu-io -f "$2" -c "write -P 0x5a 0 64k" -c "write -P 0x77 3M 64k" "$1" >/dev/null
+    retry_setup qemu-io -f "$2" -c "write -P 0x5a 0 64k" -c "write -P 0x77 3M 64k" "$1" >/dev/null
 }
 
 # qemu-io prints "Pattern verification failed" on a mismatch.

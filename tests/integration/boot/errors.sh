@@ -32,7 +32,8 @@ setup_error "bad --cpus" --kernel "$GUEST_ELF" --cpus 1000
 setup_error "bad --timeout" --kernel "$GUEST_ELF" --timeout -1
 setup_error "bad --timeout" --kernel "$GUEST_ELF" --timeout soon
 setup_error "bad --expect regex" --kernel "$GUEST_ELF" --expect '('
-setup_error "no --kernel" --disk "$T/d.raw"
+setup_error "no boot entry.*pass --kernel" --disk "$T/d.raw"
+setup_error "no --kernel given and no --disk" --mem 64M
 setup_error "unexpected argument" --kernel "$GUEST_ELF" extra
 setup_error "console log" --kernel "$GUEST_ELF" --console-log "$T/no/such/dir/log"
 same_file "$T/d.raw" "$T/d.orig"

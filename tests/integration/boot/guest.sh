@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # The test guest under vdk-boot: bzImage and PVH entries, raw (and, when
 # the library has the driver, qcow2 and qcow2-overlay) disks, read-only
-# disks, several disks and vCPUs, console log and quiet mode.
+# disks, several disks and vCPUs, console log and quiet mode; the guest
+# drives the UART and the disks through interrupts as Linux does.
 . "$VDK_SRC/tests/integration/lib.sh"
 . "$VDK_SRC/tests/integration/boot/common.sh"
 need_kvm
@@ -20,6 +21,19 @@ grep -q 'bzImage 64-bit entry' "$T/out" || fail "guest did not say it came throu
 grep -q 'VDK-GUEST-PASS' "$T/out" || fail "guest did not pass"
 grep -q "id 'a.raw'" "$T/out" || fail "get-id did not return the image name"
 check_disk "$T/a.raw" raw
+# The paths a real kernel uses: the UART's THR-empty interrupt (pending at
+# the local APIC with MCR.OUT2 set, and taken), its receive interrupt,
+# virtio used-buffer interrupts on the disk's ACPI IRQ, ACPI S5; and the
+# CPUID leaves that tell Linux it runs on KVM (kvm-clock).
+grep -q 'UART THR-empty interrupt pending at the local APIC and taken' "$T/out" ||
+    fail "no THR-empty interrupt check"
+grep -q 'UART receive interrupt ok' "$T/out" || fail "no receive interrupt check"
+grep -qE 'disk 0: [1-9][0-9]* used-buffer interrupts on IRQ 5' "$T/out" ||
+    fail "no virtio used-buffer interrupts"
+grep -q 'CPUID: hypervisor KVM.*kvm-clock' "$T/out" || fail "guest does not see KVM and kvm-clock"
+# The vCPU stops at the S5 write: the guest's last words are its own.
+[ "$(tr -d '\r' <"$T/out" | tail -n1)" = "vdk-guest: powering off" ] ||
+    { cat "$T/out" >&2; fail "the guest ran on after its ACPI S5 write"; }
 
 # PVH path, three disks (one read-only), two vCPUs, console log.
 mkdisk "$T/b.raw" raw

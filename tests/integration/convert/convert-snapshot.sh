@@ -5,11 +5,11 @@
 . "$VDK_SRC/tests/integration/lib.sh"
 cd "$T"
 qimg create -q -f qcow2 a.qcow2 16M
-qemu-io -c 'write -P 0x11 0 1M' -c 'write -P 0x33 8M 64k' a.qcow2 >/dev/null
+retry_setup qemu-io -c 'write -P 0x11 0 1M' -c 'write -P 0x33 8M 64k' a.qcow2 >/dev/null
 qimg snapshot -c first a.qcow2
-qemu-io -c 'write -P 0x22 0 2M' a.qcow2 >/dev/null
+retry_setup qemu-io -c 'write -P 0x22 0 2M' a.qcow2 >/dev/null
 "$VDK_IMG" snapshot -c second a.qcow2
-qemu-io -c 'write -P 0x44 4M 1M' a.qcow2 >/dev/null
+retry_setup qemu-io -c 'write -P 0x44 4M 1M' a.qcow2 >/dev/null
 
 for snap in first second; do
     qimg convert -l "$snap" -O raw a.qcow2 "q-$snap.raw"

@@ -53,4 +53,23 @@ same_output "create -o help" create -f raw -o help x.raw
 same_output "create -o ?" create -f raw -o '?' x.raw
 [ ! -e x.raw ] || fail "-o help created a file"
 "$VDK_IMG" create -f raw -o help | grep -q '^  size=' || fail "-o help without file name"
+
+# qcow2 as libvirt's storage driver asks for it (compat=0.10, the backing
+# format in -o): the same bytes and the same allocated blocks as qemu-img's,
+# since libvirt shows the file's size and allocation.
+qimg create -q -f qcow2 base.qcow2 16M
+for args in "-o compat=0.10" "-o compat=1.1" "-o cluster_size=2M" "-o cluster_size=4k" \
+            "-o preallocation=metadata,compat=0.10" \
+            "-b $T/base.qcow2 -o backing_fmt=qcow2,compat=0.10" \
+            "-o backing_file=$T/base.qcow2,backing_fmt=qcow2" \
+            "-b $T/base.qcow2 -F qcow2 -o backing_fmt=raw"; do
+    rm -f v.qcow2 q.qcow2
+    # shellcheck disable=SC2086
+    "$VDK_IMG" create -q -f qcow2 $args v.qcow2 8M || fail "qcow2 $args: vdk-img create"
+    # shellcheck disable=SC2086
+    qimg create -q -f qcow2 $args q.qcow2 8M
+    cmp v.qcow2 q.qcow2 || fail "qcow2 $args: not qemu-img's bytes"
+    [ "$(alloc v.qcow2)" = "$(alloc q.qcow2)" ] ||
+        fail "qcow2 $args: allocation $(alloc v.qcow2) vs qemu-img's $(alloc q.qcow2)"
+done
 echo ok

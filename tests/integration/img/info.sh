@@ -9,7 +9,7 @@ qimg create -q -f raw empty.raw 4M
 qimg create -q -f raw zero.raw 0
 qimg create -q -f raw -o preallocation=full full.raw 3M
 qimg create -q -f raw data.raw 16M
-qemu-io -f raw -c 'write -P 7 0 64k' -c 'write -P 9 5M 1M' data.raw >/dev/null
+retry_setup qemu-io -f raw -c 'write -P 7 0 64k' -c 'write -P 9 5M 1M' data.raw >/dev/null
 truncate -s 1G big.raw
 cp empty.raw 'we"ird\name é.raw'
 

@@ -13,7 +13,7 @@ mk() {
     qimg create -q -f raw "$name" "$size"
     local args=()
     for c in "$@"; do args+=(-c "$c"); done
-    [ ${#args[@]} -eq 0 ] || qemu-io -f raw "${args[@]}" "$name" >/dev/null
+    [ ${#args[@]} -eq 0 ] || retry_setup qemu-io -f raw "${args[@]}" "$name" >/dev/null
 }
 mk empty.raw 8M
 mk head.raw 8M 'write -P 1 0 64k'
@@ -52,7 +52,7 @@ same_output "map --image-opts" map --output=json --image-opts driver=raw,file.fi
 # fallocated image's unwritten clusters stay "zero": false.
 for p in off metadata falloc full; do
     qimg create -q -f qcow2 -o preallocation=$p "pre-$p.qcow2" 8M
-    qemu-io -c 'write -P 7 1M 64k' "pre-$p.qcow2" >/dev/null
+    retry_setup qemu-io -c 'write -P 7 1M 64k' "pre-$p.qcow2" >/dev/null
     same_output "map qcow2 preallocation=$p" map --output=json "pre-$p.qcow2"
     same_output "map human qcow2 preallocation=$p" map "pre-$p.qcow2"
 done

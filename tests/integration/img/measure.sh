@@ -6,7 +6,7 @@
 cd "$T"
 
 qimg create -q -f raw src.raw 6M
-qemu-io -f raw -c 'write -P 1 1M 1M' src.raw >/dev/null
+retry_setup qemu-io -f raw -c 'write -P 1 1M 1M' src.raw >/dev/null
 qimg create -q -f raw odd.raw 1000
 
 for out in human json; do

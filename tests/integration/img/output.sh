@@ -18,7 +18,7 @@ qimg snapshot -c seventeencharsxxx snaps.qcow2
 qimg create -q -f qcow2 bm.qcow2 1M
 qimg bitmap --add bm.qcow2 b0
 qimg bitmap --add -g 128k --disable bm.qcow2 b1
-qimg create -q "${S[@]}" -f qcow2 -o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 enc.qcow2 1M
+retry_setup qimg create -q "${S[@]}" -f qcow2 -o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 enc.qcow2 1M
 qimg create -q -f qcow2 -b snaps.qcow2 -F qcow2 over.qcow2
 qimg create -q -f qcow2 -b "$T/plain.qcow2" -F qcow2 'ov"é.qcow2'
 

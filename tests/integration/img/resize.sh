@@ -13,7 +13,7 @@ twin() {
     for a in "$@"; do vargs+=("${a//IMG/v.raw}"); qargs+=("${a//IMG/q.raw}"); done
     rm -f v.raw q.raw
     qimg create -q -f raw v.raw "$start"
-    [ "$start" = 0 ] || qemu-io -f raw -c "write -P 5 0 64k" v.raw >/dev/null
+    [ "$start" = 0 ] || retry_setup qemu-io -f raw -c "write -P 5 0 64k" v.raw >/dev/null
     cp --sparse=always v.raw q.raw
     "$VDK_IMG" resize "${vargs[@]}" >v.out 2>v.err || vrc=$?
     qimg resize "${qargs[@]}" >q.out 2>q.err || qrc=$?

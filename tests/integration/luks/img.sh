@@ -15,7 +15,7 @@ truncate -s 4M "$T/src.raw"
 # create: the same line as qemu-img
 opts=key-secret=s,cipher-alg=aes-128,cipher-mode=cbc,ivgen-alg=essiv,hash-alg=sha1,iter-time=10
 "$VDK_IMG" create -f luks "${O[@]}" -o "$opts" "$T/x.luks" 4M >"$T/v.out"
-qemu-img create -f luks "${O[@]}" -o "$opts" "$T/x.luks" 4M >"$T/q.out"
+retry_setup qemu-img create -f luks "${O[@]}" -o "$opts" "$T/x.luks" 4M >"$T/q.out"
 same_file "$T/v.out" "$T/q.out"
 
 # convert raw -> LUKS1 with vdk-img; qemu-img reads it byte for byte
@@ -23,7 +23,7 @@ same_file "$T/v.out" "$T/q.out"
 qemu-img compare "${O[@]}" --image-opts "$IO=$T/v.luks" "driver=raw,file.filename=$T/src.raw" >/dev/null ||
     fail "qemu-img compare: vdk's LUKS differs from the source"
 # qemu-img convert raw -> LUKS; vdk-img reads it back
-qemu-img convert "${O[@]}" -O luks -o key-secret=s,iter-time=10 "$T/src.raw" "$T/q.luks"
+retry_setup qemu-img convert "${O[@]}" -O luks -o key-secret=s,iter-time=10 "$T/src.raw" "$T/q.luks"
 "$VDK_IMG" convert "${O[@]}" --image-opts "$IO=$T/q.luks" -O raw "$T/back.raw"
 same_file "$T/back.raw" "$T/src.raw"
 "$VDK_IMG" compare "${O[@]}" --image-opts "$IO=$T/q.luks" "driver=raw,file.filename=$T/src.raw" >/dev/null ||

@@ -86,7 +86,7 @@ cs_luks1() { # NAME MODE cryptsetup-args...
     local name=$1 mode=$2; shift 2
     local img=$T/$name.img
     truncate -s 4M "$img"
-    cryptsetup luksFormat -q --type luks1 --key-file "$S" --pbkdf-force-iterations 1000 \
+    retry_setup cryptsetup luksFormat -q --type luks1 --key-file "$S" --pbkdf-force-iterations 1000 \
         "$@" "$img" || fail "$name: luksFormat"
     local off key
     off=$(($(cryptsetup luksDump "$img" | sed -n 's/^Payload offset:[ \t]*//p') * 512))
@@ -104,9 +104,9 @@ cs_luks1 cs1-essiv-sha1 cbc-essiv:sha256 --cipher aes-cbc-essiv:sha256 --key-siz
 # ---- 3. qemu-img -> vdk ----
 qemu_made() { # NAME create-opts
     local img=$T/$1.qluks
-    qemu-img create -q -f luks --object "$OBJ" -o "key-secret=s,iter-time=10${2:+,$2}" "$img" 2M ||
+    retry_setup qemu-img create -q -f luks --object "$OBJ" -o "key-secret=s,iter-time=10${2:+,$2}" "$img" 2M ||
         fail "$1: qemu-img create"
-    qemu-io --object "$OBJ" --image-opts "driver=luks,key-secret=s,file.filename=$img" \
+    retry_setup qemu-io --object "$OBJ" --image-opts "driver=luks,key-secret=s,file.filename=$img" \
         -c "write -P 0xa5 0 1M" -c "write -P 0x3c 1536k 4k" >/dev/null || fail "$1: qemu-io"
     LT --object "$OBJ" read "driver=luks,key-secret=s,file.filename=$img" "$T/out" ||
         fail "$1: vdk cannot read qemu's image"

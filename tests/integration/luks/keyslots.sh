@@ -51,7 +51,7 @@ done
 # qemu-img amend adds a keyslot to vdk's LUKS1 image; vdk opens with it,
 # and removes one qemu-img added.
 img=$T/v1.luks
-qemu-img amend "${O[@]}" --image-opts "driver=luks,key-secret=b,file.filename=$img" \
+retry_setup --if "$LOAD_FLAKES" qemu-img amend "${O[@]}" --image-opts "driver=luks,key-secret=b,file.filename=$img" \
     -o state=active,new-secret=c,iter-time=10 || fail "qemu-img amend on vdk's image"
 LT "${O[@]}" read "driver=luks,key-secret=c,file.filename=$img" "$T/out"
 same_file "$T/out" "$T/pt"
@@ -67,7 +67,7 @@ echo "ok qemu-img amend"
 # other keyslots; cryptsetup still opens it with every passphrase.
 img=$T/cs2.img
 truncate -s 20M "$img"
-cryptsetup luksFormat -q --type luks2 --key-file "$A" --pbkdf pbkdf2 \
+retry_setup cryptsetup luksFormat -q --type luks2 --key-file "$A" --pbkdf pbkdf2 \
     --pbkdf-force-iterations 1000 --label vdk-label "$img"
 printf '{"type":"vdk-test","keyslots":["0"],"note":"keep me"}' | cryptsetup token import "$img"
 LT "${O[@]}" amend "driver=luks,key-secret=a,file.filename=$img" state=active,new-secret=b,iter-time=10

@@ -48,7 +48,7 @@ expect_fail 'key-secret|passphrase' \
 echo "ok vdk amend -> qemu-img"
 
 # qemu-img amend adds s0 back; vdk opens with it; check stays clean.
-qemu-img amend "${OBJS[@]}" --image-opts "$(io s1)" \
+retry_setup --if "$LOAD_FLAKES" qemu-img amend "${OBJS[@]}" --image-opts "$(io s1)" \
     -o encrypt.state=active,encrypt.new-secret=s0,encrypt.iter-time=10
 V convert --image-opts "$(io s0)" -O raw "$T/out"
 same_file "$T/out" "$T/src"

@@ -40,7 +40,7 @@ infojson() {
 for ciph in "" "encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv,encrypt.ivgen-hash-alg=sha256,encrypt.hash-alg=sha1"; do
     o=$ENC${ciph:+,$ciph}
     V create -f qcow2 -o "$o" "$T/v.qcow2" 4M >"$T/v.out"
-    qemu-img create -f qcow2 --object "$OBJ" -o "$o" "$T/q.qcow2" 4M >"$T/q.out"
+    retry_setup qemu-img create -f qcow2 --object "$OBJ" -o "$o" "$T/q.qcow2" 4M >"$T/q.out"
     sed -i 's/q\.qcow2/v.qcow2/' "$T/q.out"
     same_file "$T/v.out" "$T/q.out" # the "Formatting ..." line
     [ "$(stat -c %s "$T/v.qcow2")" = "$(stat -c %s "$T/q.qcow2")" ] ||
@@ -86,7 +86,7 @@ head -c 1M /dev/urandom >"$T/base"
 head -c 3000 /dev/urandom >"$T/p1"
 head -c 70000 /dev/urandom >"$T/p2"
 V create -q -f qcow2 -o "$ENC" -b "$T/base" -F raw "$T/ov.qcow2"
-qemu-img create -q -f qcow2 --object "$OBJ" -o "$ENC" -b "$T/base" -F raw "$T/qov.qcow2"
+retry_setup qemu-img create -q -f qcow2 --object "$OBJ" -o "$ENC" -b "$T/base" -F raw "$T/qov.qcow2"
 head -c 65536 "$T/ov.qcow2" >"$T/vh"
 head -c 65536 "$T/qov.qcow2" >"$T/qh"
 same_file "$T/vh" "$T/qh"
@@ -120,7 +120,7 @@ echo "ok unaligned writes and copy-on-write"
 for o in compat=0.10 cluster_size=512 extended_l2=on,cluster_size=16k; do
     rm -f "$T/l.qcow2" "$T/ql.qcow2"
     V create -q -f qcow2 -o "$ENC,$o" -b "$T/base" -F raw "$T/l.qcow2"
-    qemu-img create -q -f qcow2 --object "$OBJ" -o "$ENC,$o" -b "$T/base" -F raw "$T/ql.qcow2"
+    retry_setup qemu-img create -q -f qcow2 --object "$OBJ" -o "$ENC,$o" -b "$T/base" -F raw "$T/ql.qcow2"
     if [ "$o" != cluster_size=512 ]; then
         head -c 512 "$T/l.qcow2" >"$T/vh"
         head -c 512 "$T/ql.qcow2" >"$T/qh"
@@ -135,7 +135,7 @@ for o in compat=0.10 cluster_size=512 extended_l2=on,cluster_size=16k; do
 done
 
 # ---- 3. vdk reads what qemu-io writes ----
-qemu-img create -q -f qcow2 --object "$OBJ" -o "$ENC,cluster_size=4096" "$T/w.qcow2" 2M
+retry_setup qemu-img create -q -f qcow2 --object "$OBJ" -o "$ENC,cluster_size=4096" "$T/w.qcow2" 2M
 qemu-io --object "$OBJ" --image-opts "$(io "$T/w.qcow2")" \
     -c 'write -P 0xa5 512 4096' -c 'write -P 0x3c 70000 100000' \
     -c 'write -P 0x77 1048576 65536' -c 'write -z 1052672 8192' \
@@ -160,7 +160,7 @@ qcheck "$T/c.qcow2"
 # Preallocated clusters of an encrypted image hold raw zeros (noise once
 # decrypted, as with qemu): convert must write the source's zeros.
 V convert -O qcow2 -o "$ENC,preallocation=metadata" "$T/src" "$T/pm.qcow2"
-qemu-img convert --object "$OBJ" -O qcow2 -o "$ENC,preallocation=metadata" "$T/src" "$T/qpm.qcow2"
+retry_setup qemu-img convert --object "$OBJ" -O qcow2 -o "$ENC,preallocation=metadata" "$T/src" "$T/qpm.qcow2"
 qraw "$T/pm.qcow2" "$T/out"
 same_file "$T/out" "$T/src"
 qmap "$T/pm.qcow2" >"$T/a"

@@ -9,7 +9,7 @@
 S=$T/s.sock
 Q=$T/q.sock
 qimg create -f raw "$T/a.raw" 8M >/dev/null
-qemu-io -f raw -c 'write -P 0x61 1M 1M' -c 'write -P 0x62 5M 512k' "$T/a.raw" >/dev/null
+retry_setup qemu-io -f raw -c 'write -P 0x61 1M 1M' -c 'write -P 0x62 5M 512k' "$T/a.raw" >/dev/null
 cp "$T/a.raw" "$T/orig.raw"
 head -c 8M /dev/urandom >"$T/rand.raw"
 

@@ -8,7 +8,7 @@
 . "$VDK_SRC/tests/integration/nbd/common.sh"
 S=$T/s.sock
 qimg create -f raw "$T/a.raw" 8M >/dev/null
-qemu-io -f raw -c 'write -P 0xcd 1M 1M' "$T/a.raw" >/dev/null
+retry_setup qemu-io -f raw -c 'write -P 0xcd 1M 1M' "$T/a.raw" >/dev/null
 start_nbd "$S" -t -f raw -x disk "$T/a.raw"
 
 $PY - "$S" <<'PYEOF' || fail "nbdsh edge cases"

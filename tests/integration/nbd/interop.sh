@@ -9,7 +9,7 @@ S=$T/s.sock
 
 # A sparse raw image with data at 1M..3M and 8M..9M.
 qimg create -f raw "$T/a.raw" 16M >/dev/null
-qemu-io -f raw -c 'write -P 0xab 1M 2M' -c 'write -P 0x5c 8M 1M' "$T/a.raw" >/dev/null
+retry_setup qemu-io -f raw -c 'write -P 0xab 1M 2M' -c 'write -P 0x5c 8M 1M' "$T/a.raw" >/dev/null
 cp "$T/a.raw" "$T/orig.raw"
 qimg create -f raw "$T/b.raw" 4M >/dev/null
 
@@ -51,7 +51,7 @@ nbdinfo --map=qemu:allocation-depth "$(uri "$S" disk)" >"$T/depth"
 # nbdcopy out and in, compared with qemu-img compare.
 nbdcopy "$(uri "$S" disk)" "$T/copy.raw"
 qimg compare -f raw -F raw "$T/orig.raw" "$T/copy.raw" >/dev/null || fail "nbdcopy out differs"
-qemu-io -f raw -c 'write -P 0x11 0 64k' -c 'write -P 0x22 5M 3M' -c 'write -z 8M 512k' \
+retry_setup qemu-io -f raw -c 'write -P 0x11 0 64k' -c 'write -P 0x22 5M 3M' -c 'write -z 8M 512k' \
     "$T/copy.raw" >/dev/null
 nbdcopy "$T/copy.raw" "$(uri "$S" disk)"
 nbdcopy "$(uri "$S" disk)" "$T/back.raw"
@@ -110,7 +110,7 @@ cmp -s "$T/b.raw" "$T/b0.raw" || fail "-s wrote to the image"
 cmp -s "$T/a.raw" "$T/a0.raw" || fail "snapshot=on wrote to the image"
 # --image-opts, --cache=none (O_DIRECT) and --discard=unmap: a trim
 # punches a hole that base:allocation then reports.
-qemu-io -f raw -c 'write -P 0x44 0 4M' "$T/b.raw" >/dev/null
+retry_setup qemu-io -f raw -c 'write -P 0x44 0 4M' "$T/b.raw" >/dev/null
 start_nbd "$S" -t --image-opts --cache=none --discard=unmap "driver=raw,file.filename=$T/b.raw"
 qemu-io -f raw -c 'discard 1M 1M' -c 'read -P 0x44 0 1M' -c 'read -P 0 1M 1M' \
     -c 'write -P 0x45 3M 4k' "$(uri "$S")" >"$T/qio"

@@ -7,9 +7,9 @@
 . "$VDK_SRC/tests/integration/nbd/common.sh"
 cd "$T"
 qemu-img create -q -f raw base.raw 8M
-qemu-io -f raw -c 'write -P 0x5a 1M 1M' base.raw >/dev/null
+retry_setup qemu-io -f raw -c 'write -P 0x5a 1M 1M' base.raw >/dev/null
 qemu-img create -q -f qcow2 -b base.raw -F raw top.qcow2
-qemu-io -c 'write -P 0xa5 4M 64k' -c 'write -z 6M 1M' top.qcow2 >/dev/null
+retry_setup qemu-io -c 'write -P 0xa5 4M 64k' -c 'write -z 6M 1M' top.qcow2 >/dev/null
 qemu-img convert -O raw top.qcow2 want.raw
 
 # Read-only export: the guest data and the allocation picture.

@@ -10,7 +10,7 @@ S=$T/s.sock
 C=$T/pki
 mkdir -p "$C"
 qimg create -f raw "$T/a.raw" 4M >/dev/null
-qemu-io -f raw -c 'write -P 0x3c 0 1M' "$T/a.raw" >/dev/null
+retry_setup qemu-io -f raw -c 'write -P 0x3c 0 1M' "$T/a.raw" >/dev/null
 
 # A CA and a server certificate for localhost.
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=vdk-test-ca \
@@ -30,7 +30,7 @@ nbdinfo --json "$X509" >"$T/info.json"
 grep -q '"TLS": true' "$T/info.json" || fail "nbdinfo did not use TLS"
 nbdcopy "$X509" "$T/out.raw"
 cmp -s "$T/a.raw" "$T/out.raw" || fail "X.509 read differs"
-qemu-io -f raw -c 'write -P 0x99 2M 1M' "$T/out.raw" >/dev/null
+retry_setup qemu-io -f raw -c 'write -P 0x99 2M 1M' "$T/out.raw" >/dev/null
 nbdcopy "$T/out.raw" "$X509"
 $PY - "$X509" <<'PYEOF' || fail "nbdsh over TLS"
 import sys, nbd

@@ -27,4 +27,4 @@ make_raw() {
 }
 
 # qemu-io with discards passed through, quiet.
-qio() { qemu-io -d unmap -f qcow2 "$@" >/dev/null || fail "qemu-io $*"; }
+qio() { retry_setup qemu-io -d unmap -f qcow2 "$@" >/dev/null || fail "qemu-io $*"; }

@@ -7,7 +7,7 @@ clean() {
 }
 
 # qemu-io, quiet (qcow2 unless -f is given first).
-qio() { qemu-io "$@" >/dev/null || fail "qemu-io $*"; }
+qio() { retry_setup qemu-io "$@" >/dev/null || fail "qemu-io $*"; }
 
 # Guest bytes of snapshot OPTS (snapshot.name=... / snapshot.id=...) of a
 # qcow2 image, read by vdk, into OUT.

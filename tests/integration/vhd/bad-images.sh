@@ -10,7 +10,7 @@ HDR=512 # dynamic header offset in qemu's layout; BAT at 1536
 hdr_fix() { fixsum "$1" $HDR 1024 36; }
 fresh() { # NAME [SUBFORMAT]: a qemu-made 64 MiB image with one block written
     qemu-img create -q -f vpc -o subformat=${2:-dynamic} "$1" 64M
-    qemu-io -f vpc -c "write -P 0x11 0 4096" "$1" >/dev/null
+    retry_setup qemu-io -f vpc -c "write -P 0x11 0 4096" "$1" >/dev/null
 }
 bad() { # REGEX IMG: opening and reading must fail cleanly
     expect_fail "$1" "$VT" cat "$2"
@@ -38,7 +38,7 @@ grep -q "using its copy" e.err || fail "no warning about the damaged footer"
 
 # A BAT entry past the virtual size is a leak; check -r leaks clears it.
 qemu-img create -q -f vpc tl.vhd 4M          # 3 BAT entries
-qemu-io -f vpc -c "write -P 0x11 0 4k" tl.vhd >/dev/null
+retry_setup qemu-io -f vpc -c "write -P 0x11 0 4k" tl.vhd >/dev/null
 patch tl.vhd $((HDR + 28)) 00000004; hdr_fix tl.vhd; patch tl.vhd $((1536 + 12)) 00000004
 rc=0; "$VT" check tl.vhd > tl.out 2>&1 || rc=$?
 [ "$rc" = 3 ] && grep -q "^leaks 1" tl.out || { cat tl.out; fail "BAT tail leak not found"; }
@@ -49,7 +49,7 @@ qemu-io -f vpc -c "read -P 0x11 0 4k" tl.vhd >/dev/null || fail "repair changed 
 # Two BAT entries sharing one block: open tolerates it, check reports a
 # corruption (exit 2 from vhd-tool, as from qemu-img check).
 qemu-img create -q -f vpc ov.vhd 8M
-qemu-io -f vpc -c "write -P 0x11 0 4k" -c "write -P 0x12 2M 4k" ov.vhd >/dev/null
+retry_setup qemu-io -f vpc -c "write -P 0x11 0 4k" -c "write -P 0x12 2M 4k" ov.vhd >/dev/null
 patch ov.vhd $((1536 + 4)) "$(xxd -s 1536 -l 4 -p ov.vhd)"
 rc=0; "$VT" check ov.vhd > ov.out 2>&1 || rc=$?
 [ "$rc" = 2 ] && grep -q "overlaps the block" ov.out || { cat ov.out; fail "overlap not found"; }

@@ -85,7 +85,7 @@ rc=0; "$VDK_IMG" check dynamic.vhd >/dev/null 2>&1 || rc=$?
 qemu-img compare -q -f vpc -F raw dynamic.vhd s.raw || fail "repair changed the data"
 
 qemu-img create -q -f vpc p.vhd 8M
-qemu-io -f vpc -c "write -P 0x11 0 1M" -c "write -P 0x12 5M 64k" p.vhd >/dev/null
+retry_setup qemu-io -f vpc -c "write -P 0x11 0 1M" -c "write -P 0x12 5M 64k" p.vhd >/dev/null
 "$VT" create c.vhd backing_file=p.vhd,backing_fmt=vpc
 "$VT" write c.vhd 4096 4096 0x22
 "$VT" write c.vhd 6291456 8192 0x33
@@ -110,7 +110,7 @@ qemu-img compare -q -f vpc -F raw p.vhd want2.raw || fail "commit -d: parent dif
 # grandparent (data copied up); the image reads the same all along, and
 # libvhdi agrees with the new parent attached.
 qemu-img create -q -f vpc ra.vhd 8M
-qemu-io -f vpc -c "write -P 0x11 0 3M" ra.vhd >/dev/null
+retry_setup qemu-io -f vpc -c "write -P 0x11 0 3M" ra.vhd >/dev/null
 "$VT" create rb.vhd backing_file=ra.vhd
 "$VT" write rb.vhd 1048576 1048576 0x22
 "$VT" create rc.vhd backing_file=rb.vhd

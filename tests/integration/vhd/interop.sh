@@ -13,7 +13,7 @@ cd "$T"
 # end of the disk, by qemu-io into qemu's image and by vhd-tool into ours.
 qemu_writes() {
     local end=$(( $2 - 4096 ))
-    qemu-io -f vpc -c "write -P 0x5a 0 4096" -c "write -P 0xa5 2096640 8192" \
+    retry_setup qemu-io -f vpc -c "write -P 0x5a 0 4096" -c "write -P 0xa5 2096640 8192" \
         -c "write -P 0x3c $end 4096" "$1" >/dev/null
 }
 vdk_writes() {

@@ -3,7 +3,7 @@
  * virtio-blk requests on a memory disk: read, write, flush, get-id,
  * discard, write-zeroes, and everything a guest can get wrong (ranges past
  * the end, partial sectors, short chains, bad segment flags, writes to a
- * read-only disk).
+ * read-only disk), and IOERR for reads and writes the fault filter fails.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -184,6 +184,41 @@ static void test_short_chains(void **state)
     assert_int_equal(status, VIRTIO_BLK_S_OK);
 }
 
+/* A disk behind the fault filter: a read that touches the faulted
+   sectors gets IOERR and nothing else, the rest of the disk still reads,
+   and a faulted write leaves the disk as it was. */
+static void test_fault_filter(void **state)
+{
+    struct virtio_blk saved = b;
+    struct vdk_opts *o = vdk_opts_new();
+    assert_int_equal(vdk_opts_parse(o, "driver=fault,ops=read|write,offset=4096,"
+                                    "length=512,file.driver=raw,"
+                                    "file.file.filename=memory://fblk,"
+                                    "file.file.size=1M", NULL, NULL), 0);
+    assert_int_equal(vdk_open_opts(&b.node, o, VDK_O_RDWR, NULL), 0);
+    assert_int_equal(req(VIRTIO_BLK_T_IN, 8, 512, true), 1);
+    assert_int_equal(status, VIRTIO_BLK_S_IOERR);
+    assert_int_equal(req(VIRTIO_BLK_T_IN, 0, 8192, true), 1);
+    assert_int_equal(status, VIRTIO_BLK_S_IOERR);
+    assert_int_equal(req(VIRTIO_BLK_T_IN, 7, 512, true), 513);
+    assert_int_equal(status, VIRTIO_BLK_S_OK);
+    assert_int_equal(req(VIRTIO_BLK_T_IN, 9, 4096, true), 4097);
+    assert_int_equal(status, VIRTIO_BLK_S_OK);
+    memset(data, 0x5a, 4096);
+    assert_int_equal(req(VIRTIO_BLK_T_OUT, 6, 2048, false), 1);
+    assert_int_equal(status, VIRTIO_BLK_S_IOERR);
+    uint64_t len;
+    struct vdk_node *mem = vdk_node_file(vdk_node_file(b.node));
+    uint8_t *disk = vdk_memory_data(mem, &len);
+    assert_non_null(disk);
+    assert_int_equal(disk[6 * 512], 0);
+    assert_int_equal(req(VIRTIO_BLK_T_OUT, 9, 512, false), 1);
+    assert_int_equal(status, VIRTIO_BLK_S_OK);
+    assert_int_equal(disk[9 * 512], 0x5a);
+    vdk_close(b.node);
+    b = saved;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -192,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_discard_zeroes),
         cmocka_unit_test(test_read_only),
         cmocka_unit_test(test_short_chains),
+        cmocka_unit_test(test_fault_filter),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -234,7 +234,8 @@ static void wr(struct virtio_mmio *d, uint64_t off, uint32_t v)
 static void test_mmio(void **state)
 {
     struct virtio_mmio d;
-    virtio_mmio_init(&d, &t_ops, NULL, &mem, 0xd0000000, 5, 1u << 9, NULL, NULL);
+    virtio_mmio_init(&d, &t_ops, &mem, 0xd0000000,
+                     (struct irq_line){ .vm = NULL, .gsi = 5 }, 1u << 9);
     assert_int_equal(rd(&d, VMMIO_MAGIC), VIRTIO_MMIO_MAGIC);
     assert_int_equal(rd(&d, VMMIO_VERSION), 2);
     assert_int_equal(rd(&d, VMMIO_DEVICE_ID), 2);

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+/* vdk-boot's vfat reader on an arbitrary volume (see fuzz-bootimg-fs.h). */
+#include <errno.h>
+#include <stdio.h>
+
+#include "tests/fuzz/fuzz-bootimg-fs.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_fs_walk(data, size, img_vfat_open);
+    return 0;
+}

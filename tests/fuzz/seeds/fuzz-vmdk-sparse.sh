@@ -1,0 +1,26 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Seeds for fuzz-vmdk-sparse: small sparse extents made now by qemu-img
+# (monolithicSparse, zeroed grains, a split extent, streamOptimized with
+# preallocated tables) and by vdk (streamOptimized with footer), with data
+# written by qemu-io.
+set -eu
+out=${1:?usage: $0 OUTDIR}
+mkdir -p "$out"
+cd "$out"
+qemu-img create -q -f vmdk sparse.vmdk 2M
+qemu-img create -q -f vmdk data.vmdk 3M
+qemu-io -f vmdk -c "write -P 0x41 0 4096" -c "write -P 0x42 1048576 70000" data.vmdk >/dev/null
+qemu-img create -q -f vmdk -o zeroed_grain=on zg.vmdk 2M
+qemu-io -f vmdk -c "write -P 0x43 65536 65536" -c "write -z 0 65536" zg.vmdk >/dev/null
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+qemu-img create -q -f vmdk -o subformat=twoGbMaxExtentSparse "$tmp/s.vmdk" 1M
+cp "$tmp/s-s001.vmdk" split-extent.vmdk
+head -c 200000 /dev/urandom > "$tmp/r.raw"
+truncate -s 1M "$tmp/r.raw"
+qemu-img convert -O vmdk -o subformat=streamOptimized "$tmp/r.raw" qstream.vmdk
+img=${VDK_BUILD:-}/img-tool/vdk-img
+if [ -n "${VDK_BUILD:-}" ] && [ -x "$img" ]; then
+    "$img" convert -O vmdk -o subformat=streamOptimized "$tmp/r.raw" vstream.vmdk
+fi

@@ -1,0 +1,71 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# streamOptimized both ways:
+#  - vdk's stream (convert, with and without -c, several worker counts)
+#    reads back byte-exact in qemu-img, passes its check, and has header
+#    version 3, compressed grains with markers, a footer and an
+#    end-of-stream marker; vmdkinfo reads it;
+#  - qemu-img's stream and python3-vmdkstream's (VMDKstream.convert_to_stream;
+#    the package installs no command and cannot read a VMDK) read back
+#    byte-exact in vdk;
+#  - the grains vdk writes are zlib's bytes for the same grain (qemu's).
+. "$VDK_SRC/tests/integration/lib.sh"
+. "$VDK_SRC/tests/integration/vmdk/vmdk-lib.sh"
+cd "$T"
+
+head -c 3M /dev/urandom > src.raw
+yes "stream optimized grain" | head -c 2M >> src.raw
+truncate -s 20M src.raw
+dd if=/dev/urandom of=src.raw bs=64k seek=200 count=3 conv=notrunc status=none
+printf 'tail' | dd of=src.raw bs=1 seek=$(( 20 * 1048576 - 4 )) conv=notrunc status=none
+
+for args in "" "-c" "-c -m 1" "-W -m 4"; do
+    rm -f v.vmdk
+    "$VDK_IMG" convert $args -O vmdk -o subformat=streamOptimized src.raw v.vmdk
+    qemu-img compare -q -f raw -F vmdk src.raw v.vmdk || fail "convert $args: qemu reads other data"
+    qemu-img check -q v.vmdk || fail "convert $args: qemu-img check"
+    "$VDK_IMG" check -q v.vmdk || fail "convert $args: vdk check"
+    h=$(hdr v.vmdk)
+    [ "${h:8:8}" = 03000000 ] || fail "header version is not 3"
+    [ "${h:112:16}" = ffffffffffffffff ] || fail "the header does not point at the footer"
+    # footer marker, footer (KDMV), end-of-stream marker at the end
+    tail -c 1536 v.vmdk | head -c 16 | od -An -tx1 | tr -d ' \n' |
+        grep -qx 01000000000000000000000003000000 || fail "no footer marker"
+    [ "$(tail -c 1024 v.vmdk | head -c 4)" = KDMV ] || fail "no footer"
+    [ "$(tail -c 512 v.vmdk | tr -d '\0' | wc -c)" = 0 ] || fail "no end-of-stream marker"
+    vmdkinfo v.vmdk | grep -q 'Stream optimized' || fail "vmdkinfo does not read vdk's stream"
+done
+[ "$(desc v.vmdk | grep createType)" = 'createType="streamOptimized"' ] || fail "createType"
+
+# vdk writes the same compressed grain bytes as qemu-img for grain 0
+qemu-img convert -O vmdk -o subformat=streamOptimized src.raw q.vmdk
+"$VDK_IMG" convert -m 1 -O vmdk -o subformat=streamOptimized src.raw v.vmdk
+grain0() { $PY - "$1" <<'PYEOF'
+import struct, sys
+d = open(sys.argv[1], 'rb').read()
+g = 128 * 512                      # both put the first grain at the overhead
+lba, size = struct.unpack('<QI', d[g:g + 12])
+sys.stdout.buffer.write(d[g:g + 12 + size])
+PYEOF
+}
+cmp <(grain0 q.vmdk) <(grain0 v.vmdk) || fail "first compressed grain differs from qemu's"
+
+# qemu's stream and VMDKstream's read back byte-exact through vdk
+cmp <("$VT" cat q.vmdk) src.raw || fail "vdk misreads qemu-img's streamOptimized image"
+"$VDK_IMG" compare -q -f vmdk -F raw q.vmdk src.raw || fail "vdk compare"
+$PY -c 'import sys, VMDKstream; VMDKstream.convert_to_stream(sys.argv[1], sys.argv[2])' \
+    src.raw p.vmdk
+cmp <("$VT" cat p.vmdk) src.raw || fail "vdk misreads VMDKstream's image"
+"$VDK_IMG" convert -O qcow2 p.vmdk p.qcow2
+qemu-img compare -q -F raw p.qcow2 src.raw || fail "VMDKstream -> qcow2 differs"
+
+# an empty stream created by vdk opens everywhere
+"$VDK_IMG" create -q -f vmdk -o subformat=streamOptimized e.vmdk 1G
+qemu-img check -q e.vmdk || fail "empty stream: qemu-img check"
+qemu-img compare -q e.vmdk <(true) 2>/dev/null || qemu-img info e.vmdk >/dev/null ||
+    fail "qemu cannot open an empty stream"
+vmdkinfo e.vmdk >/dev/null || fail "vmdkinfo cannot open an empty stream"
+
+# vdk info of a stream
+"$VDK_IMG" info --output=json v.vmdk | grep -q '"compressed": true' || fail "info: compressed"
+echo ok
