@@ -87,7 +87,11 @@ static int luks_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     pthread_mutex_init(&s->lock, NULL);
     int64_t flen = vdk_get_length(n->file);
     uint64_t po = vdk_luks_payload_offset(s->l), ss = vdk_luks_sector_size(s->l);
-    n->size = flen > 0 && (uint64_t)flen > po ? vdk_align_down((uint64_t)flen - po, ss) : 0;
+    /* A payload ending inside a sector: qemu-img counts the partial
+       512-byte sector (read as zeros past the end of the file, then
+       decrypted).  Larger LUKS2 sectors round down, as dm-crypt does. */
+    uint64_t pl = flen > 0 && (uint64_t)flen > po ? (uint64_t)flen - po : 0;
+    n->size = ss == 512 ? vdk_align_up(pl, 512) : vdk_align_down(pl, ss);
     n->limits.request_alignment = (uint32_t)ss;
     n->limits.max_transfer = LUKS_MAX_TRANSFER;
     n->limits.opt_transfer = LUKS_MAX_TRANSFER;
@@ -149,7 +153,9 @@ static int luks_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes
     *pnum = bytes;
     *map = vdk_luks_payload_offset(s->l) + offset;
     *file = n->file;
-    return VDK_BS_RECURSE | VDK_BS_OFFSET_VALID;
+    /* Always data: a hole in the file is zero ciphertext, which decrypts
+       to noise, not zeros (qemu-img map and convert say the same). */
+    return VDK_BS_DATA | VDK_BS_ALLOCATED | VDK_BS_OFFSET_VALID;
 }
 
 /* Parameters and passphrase (a prompt's answer is remembered for create). */

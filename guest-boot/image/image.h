@@ -14,6 +14,7 @@
  *   bls.c    Boot Loader Specification Type #1 entries and their order
  *   grub.c   the menuentry lines of grub.cfg (no scripting)
  *   choose.c the scan over partitions, the list, loading the chosen entry
+ *   load.c   vdk-boot's side: the disk through a libvdk node, extract:DIR
  *
  * Everything here reads an untrusted image.  Every size, offset and count
  * taken from it is bounded before use (the bounds are named below), loops

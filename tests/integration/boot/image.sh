@@ -127,6 +127,40 @@ same_file "$T/x/vmlinuz" "$T/kernel"
 grep -q 'root=/dev/vda ro' "$T/x/cmdline" || fail "whole-disk root=: $(cat "$T/x/cmdline")"
 echo "htree + extents, whole-disk filesystem: ok"
 
+# ---- a GPT of 4096-byte sectors (sfdisk here cannot make one for a file:
+# python3 writes the table as the UEFI spec lays it out, CRCs included).
+python3 - "$T/htree.fs" "$T/gpt4k.img" <<'PY'
+import os, struct, sys, uuid, zlib
+fs, out = sys.argv[1], sys.argv[2]
+ss, start = 4096, 256
+fsz = os.path.getsize(fs)
+nfs = (fsz + ss - 1) // ss
+nlba = start + nfs + 64
+ents = bytearray(128 * 128)
+struct.pack_into('<16s16sQQQ', ents, 0, uuid.UUID('0fc63daf-8483-4772-8e79-3d69d8477de4').bytes_le,
+                 uuid.uuid4().bytes_le, start, start + nfs - 1, 0)
+def hdr(my, alt, ent_lba):
+    h = bytearray(ss)
+    struct.pack_into('<8sIIIIQQQQ16sQIII', h, 0, b'EFI PART', 0x10000, 92, 0, 0, my, alt,
+                     6, nlba - 6, uuid.uuid4().bytes_le, ent_lba, 128, 128, zlib.crc32(ents))
+    struct.pack_into('<I', h, 16, zlib.crc32(bytes(h[:92])))
+    return h
+mbr = bytearray(512)
+struct.pack_into('<B3sB3sII', mbr, 446, 0, b'\0\2\0', 0xee, b'\xff\xff\xff', 1, nlba - 1)
+mbr[510:512] = b'\x55\xaa'
+with open(out, 'wb') as f:
+    f.truncate(nlba * ss)
+    f.write(mbr)
+    f.seek(ss); f.write(hdr(1, nlba - 1, 2))
+    f.seek(2 * ss); f.write(ents)
+    f.seek((nlba - 5) * ss); f.write(ents)
+    f.seek((nlba - 1) * ss); f.write(hdr(nlba - 1, 1, nlba - 5))
+    f.seek(start * ss); f.write(open(fs, 'rb').read())
+PY
+extract "$T/gpt4k.img" "$T/x"
+same_file "$T/x/vmlinuz" "$T/kernel"
+echo "GPT with 4096-byte sectors: ok"
+
 # ---- BLS order, --entry, long symlinks.
 r=$T/bls
 mkdir -p "$r/loader/entries"
