@@ -13,6 +13,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "block/crypto/crypto.h"
 #include "block/driver.h"
 #include "vdk/options.h"
 #include "vdk/secret.h"
@@ -31,21 +32,15 @@ static struct secret objects[MAX_OBJECTS];
 static size_t n_objects;
 static pthread_mutex_t objects_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Secrets use the key-material allocator: own locked pages, not dumped. */
 static char *secure_alloc(size_t len)
 {
-    char *p = calloc(1, len + 1);
-    if (p)
-        (void)mlock(p, len + 1); /* best effort: keep it out of swap */
-    return p;
+    return vdk_secure_alloc(len + 1); /* zero-filled: NUL-terminated */
 }
 
 void vdk_secret_free(char *data, size_t len)
 {
-    if (!data)
-        return;
-    OPENSSL_cleanse(data, len + 1);
-    (void)munlock(data, len + 1);
-    free(data);
+    vdk_secure_free(data, len + 1);
 }
 
 static int read_secret_file(const char *path, char **out, size_t *len,

@@ -57,7 +57,9 @@ static int raw_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
                                   s->offset, size, n->filename, flen);
         n->size = size;
     } else {
-        n->size = (uint64_t)flen - s->offset;
+        /* Whole 512-byte sectors, the tail read as zeros: qemu-img's size
+           (and what it converts) for a file of any length. */
+        n->size = vdk_align_up((uint64_t)flen - s->offset, 512);
     }
     n->limits = n->file->limits;
     if (s->offset % n->limits.request_alignment)

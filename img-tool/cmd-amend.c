@@ -89,11 +89,7 @@ int img_cmd_amend(int argc, char **argv)
     struct progress *prog = progress_new(progress && !quiet, stdout);
     progress_update(prog, 0, 1);
     int r = vdk_amend(n, o, &err);
-    if (r < 0)
-        progress_abort(prog);
-    else
-        progress_finish(prog);
-    progress_free(prog);
+    progress_close(prog, r);
     if (r == -ENOTSUP) {
         vdk_error_free(err);
         ret = img_error("Format driver '%s' does not support option amendment",

@@ -116,11 +116,11 @@ static int check_keys(const char *filename, const struct vdk_driver *fmt,
     return 0;
 }
 
-/* Size of the backing image, for "create -b base overlay" without a size. */
-static int backing_size(const char *filename, const char *base, const char *base_fmt,
-                        uint64_t *size)
+/* Open the backing image as qemu-img create does (relative to the new
+   image); prints qemu-img's two-line error and returns 1 on failure. */
+static int open_backing(const char *filename, const char *base, const char *base_fmt,
+                        struct vdk_node **out)
 {
-    struct vdk_node *b = NULL;
     struct vdk_error *err = NULL;
     char *path = NULL;
     const char *slash = strrchr(filename, '/');
@@ -128,21 +128,47 @@ static int backing_size(const char *filename, const char *base, const char *base
         if (asprintf(&path, "%.*s%s", (int)(slash - filename + 1), filename, base) < 0)
             return img_error("out of memory");
     }
-    int r = vdk_open(&b, path ? path : base, base_fmt, NULL,
+    int r = vdk_open(out, path ? path : base, base_fmt, NULL,
                      VDK_O_SHARE | VDK_O_NO_BACKING, &err);
     free(path);
     if (r < 0) {
-        fprintf(stderr, "%s: %s: Could not open '%s': %s\nCould not open backing image.\n",
-                IMG_PROG, filename, base, vdk_error_msg(err));
+        /* qemu-img prints the opener's own message here ("Could not open
+           'b': No such file or directory", "Unsupported qcow2 version 5"). */
+        fprintf(stderr, "%s: %s: %s\nCould not open backing image.\n", IMG_PROG, filename,
+                vdk_error_msg(err));
         vdk_error_free(err);
         return 1;
     }
+    return 0;
+}
+
+/* Size of the backing image, for "create -b base overlay" without a size. */
+static int backing_size(const char *filename, const char *base, const char *base_fmt,
+                        uint64_t *size)
+{
+    struct vdk_node *b = NULL;
+    if (open_backing(filename, base, base_fmt, &b))
+        return 1;
     int64_t len = vdk_get_length(b);
     vdk_close(b);
     if (len < 0)
         return img_error("%s: could not get the size of the backing image", filename);
     *size = (uint64_t)len;
     return 0;
+}
+
+/* -b without -F: refused as by qemu-img 7.2, which names what it probed. */
+static int backing_without_format(const char *filename, const char *base, bool unsafe)
+{
+    struct vdk_node *b = NULL;
+    if (unsafe)
+        return img_error("%s: Backing file specified without backing format", filename);
+    if (open_backing(filename, base, NULL, &b))
+        return 1;
+    fprintf(stderr, "%s: %s: Backing file specified without backing format\n"
+            "Detected format of %s.\n", IMG_PROG, filename, vdk_node_driver_name(b));
+    vdk_close(b);
+    return 1;
 }
 
 int img_cmd_create(int argc, char **argv)
@@ -252,7 +278,7 @@ int img_cmd_create(int argc, char **argv)
             goto out;
         }
         if (base && !base_fmt) {
-            ret = img_error("%s: Backing file specified without backing format", filename);
+            ret = backing_without_format(filename, base, unsafe);
             goto out;
         }
         if ((base && vdk_opts_set(o, "backing_file", base) < 0) ||

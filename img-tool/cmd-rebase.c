@@ -52,6 +52,12 @@ int img_cmd_rebase(int argc, char **argv)
     if (img_open_or_report(&top, filename, ia.fmt, ia.image_opts, NULL,
                            ia.flags | (unsafe ? VDK_O_NO_BACKING : 0)))
         return 1;
+    /* qemu-img 7.2 no longer writes a backing file without its format. */
+    if (*backing && !bfmt) {
+        vdk_close(top);
+        return img_error("Could not change the backing file to '%s': backing format must "
+                         "be specified", backing);
+    }
     struct progress *prog = progress_new(progress && !quiet, stdout);
     progress_update(prog, 0, 1);
     int r = vdk_rebase(top, backing, bfmt, unsafe, img_chain_progress, prog, &err);

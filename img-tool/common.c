@@ -159,12 +159,7 @@ void img_chain_progress(uint64_t done, uint64_t total, void *opaque)
 int img_chain_done(struct vdk_node *top, const char *filename, int r, struct vdk_error *err,
                    struct progress *prog)
 {
-    /* 100% only when the operation succeeded */
-    if (r < 0)
-        progress_abort(prog);
-    else
-        progress_finish(prog);
-    progress_free(prog);
+    progress_close(prog, r); /* 100% only when the operation succeeded */
     int cr = vdk_close(top);
     if (r < 0)
         return img_report(err, NULL);

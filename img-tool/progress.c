@@ -162,3 +162,12 @@ void progress_free(struct progress *p)
 {
     free(p);
 }
+
+void progress_close(struct progress *p, int r)
+{
+    if (r < 0)
+        progress_abort(p);
+    else
+        progress_finish(p);
+    progress_free(p);
+}

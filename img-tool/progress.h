@@ -53,4 +53,7 @@ void progress_end(struct progress *p);
 
 void progress_free(struct progress *p);
 
+/* After an operation that returned r: finish (r >= 0) or abort, and free. */
+void progress_close(struct progress *p, int r);
+
 #endif

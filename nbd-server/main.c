@@ -381,6 +381,9 @@ int main(int argc, char **argv)
         }
     }
     nbd_signals_opening(false, NULL);
+    /* Keys are derived: no passphrase stays in memory while we serve
+       (exports never reopen; a later lookup would fail "no secret"). */
+    vdk_objects_clear();
 
     if (cl.do_fork) {
         if (daemonize(cl.pid_file) < 0)

@@ -81,9 +81,9 @@ static int file_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     if (s->fd < 0) {
         int e = errno;
         if (e == EINVAL && (flags & VDK_O_DIRECT))
-            return vdk_error_setf(errp, e, "could not open '%s': the filesystem does not "
+            return vdk_error_setf(errp, e, "Could not open '%s': the filesystem does not "
                                   "support O_DIRECT (cache=none)", fn);
-        return vdk_error_setf_errno(errp, e, "could not open '%s'", fn);
+        return vdk_error_setf_errno(errp, e, "Could not open '%s'", fn);
     }
     struct stat st;
     if (fstat(s->fd, &st) < 0) {

@@ -5,6 +5,10 @@
  * socket=PATH, nbds+unix://..., with libnbd's query parameters (tls-psk-
  * file, tls-certificates, ...).
  *
+ * Connecting (TCP or unix connect, TLS and the NBD handshake) is bounded
+ * by connect-timeout (seconds, default 30, 0: wait for ever), so a server
+ * that accepts and never speaks is a clear error, not a hang.
+ *
  * A libnbd handle runs one synchronous command at a time, so the node
  * keeps a small pool of handles, each behind its own mutex.  More than
  * one connection is only opened when the server advertises multi-conn
@@ -14,6 +18,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libnbd.h>
 
@@ -21,6 +26,8 @@
 
 #define NBD_POOL_MAX 4
 #define NBD_CLIENT_MAX_REQUEST (32u << 20)
+#define NBD_CONNECT_TIMEOUT_DEFAULT 30
+#define NBD_CONNECT_TIMEOUT_MAX 86400
 
 struct nbd_conn_slot {
     struct nbd_handle *h;
@@ -37,6 +44,8 @@ struct nbd_client_state {
 static const struct vdk_opt_desc nbd_open_opts[] = {
     { "filename", VDK_OPT_STRING, "NBD URI (nbd://, nbds://, nbd+unix://, nbds+unix://)",
       NULL, NULL },
+    { "connect-timeout", VDK_OPT_NUMBER, "Seconds to wait for the connection and the NBD "
+      "handshake (0: for ever)", "30", NULL },
     { NULL, 0, NULL, NULL, NULL },
 };
 
@@ -46,7 +55,44 @@ static int nbd_errno(void)
     return e > 0 ? -e : -EIO;
 }
 
-static struct nbd_handle *connect_one(const char *uri, bool want_status,
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* nbd_connect_uri with a deadline: the asynchronous connect, polled. */
+static int connect_bounded(struct nbd_handle *h, const char *uri, unsigned timeout_s,
+                           struct vdk_error **errp)
+{
+    if (nbd_aio_connect_uri(h, uri) < 0)
+        return vdk_error_setf(errp, -nbd_errno(), "cannot connect to '%s': %s", uri,
+                              nbd_get_error());
+    int64_t deadline = now_ms() + (int64_t)timeout_s * 1000;
+    while (nbd_aio_is_connecting(h) == 1) {
+        int wait = -1;
+        if (timeout_s) {
+            int64_t left = deadline - now_ms();
+            if (left <= 0)
+                return vdk_error_setf(errp, ETIMEDOUT, "cannot connect to '%s': no NBD "
+                                      "handshake within %u s (connect-timeout)", uri,
+                                      timeout_s);
+            wait = left > 1000 ? 1000 : (int)left;
+        }
+        if (nbd_poll(h, wait) < 0)
+            return vdk_error_setf(errp, -nbd_errno(), "cannot connect to '%s': %s", uri,
+                                  nbd_get_error());
+    }
+    if (nbd_aio_is_ready(h) != 1) {
+        const char *why = nbd_get_error();
+        return vdk_error_setf(errp, ECONNREFUSED, "cannot connect to '%s': %s", uri,
+                              why ? why : "the server closed the connection");
+    }
+    return 0;
+}
+
+static struct nbd_handle *connect_one(const char *uri, bool want_status, unsigned timeout_s,
                                       struct vdk_error **errp)
 {
     struct nbd_handle *h = nbd_create();
@@ -59,9 +105,7 @@ static struct nbd_handle *connect_one(const char *uri, bool want_status,
     /* The user named this URI like a file name; let its tls-psk-file= and
        tls-certificates= parameters be read. */
     nbd_set_uri_allow_local_file(h, true);
-    if (nbd_connect_uri(h, uri) < 0) {
-        int e = nbd_errno();
-        vdk_error_setf(errp, e, "cannot connect to '%s': %s", uri, nbd_get_error());
+    if (connect_bounded(h, uri, timeout_s, errp) < 0) {
         nbd_close(h);
         return NULL;
     }
@@ -85,7 +129,15 @@ static int nbdc_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     const char *uri = vdk_opts_get(opts, "filename");
     if (!uri || !*uri)
         return vdk_error_setf(errp, EINVAL, "no NBD URI given");
-    struct nbd_handle *h = connect_one(uri, true, errp);
+    uint64_t timeout = 0;
+    int r = vdk_opts_get_uint(opts, "connect-timeout", NBD_CONNECT_TIMEOUT_DEFAULT, &timeout,
+                              errp);
+    if (r < 0)
+        return r;
+    if (timeout > NBD_CONNECT_TIMEOUT_MAX)
+        return vdk_error_setf(errp, EINVAL, "connect-timeout must be at most %u seconds",
+                              NBD_CONNECT_TIMEOUT_MAX);
+    struct nbd_handle *h = connect_one(uri, true, (unsigned)timeout, errp);
     if (!h)
         return -EIO;
     int64_t size = nbd_get_size(h);
@@ -109,7 +161,8 @@ static int nbdc_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     if (nbd_can_multi_conn(h) == 1) {
         for (int i = 1; i < NBD_POOL_MAX; i++) {
             struct vdk_error *ignored = NULL;
-            struct nbd_handle *h2 = connect_one(uri, s->has_status, &ignored);
+            struct nbd_handle *h2 = connect_one(uri, s->has_status, (unsigned)timeout,
+                                                &ignored);
             if (!h2) {
                 vdk_error_free(ignored); /* fewer connections still work */
                 break;

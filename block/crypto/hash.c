@@ -7,25 +7,46 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdint.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "block/crypto/crypto.h"
 
+/*
+ * Key material lives in its own anonymous pages: locked (best effort:
+ * RLIMIT_MEMLOCK may refuse), left out of core dumps, never shared with
+ * other heap data, wiped and unmapped when freed.  The mapping's size sits
+ * in a header before the returned pointer.
+ */
+#define SECURE_HDR 16u
+
 void *vdk_secure_alloc(size_t len)
 {
-    void *p = calloc(1, len ? len : 1);
-    if (p)
-        (void)mlock(p, len ? len : 1); /* best effort: RLIMIT_MEMLOCK may refuse */
-    return p;
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    if (len > SIZE_MAX - SECURE_HDR - pg)
+        return NULL;
+    size_t map = (len + SECURE_HDR + pg - 1) / pg * pg;
+    uint8_t *m = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    (void)mlock(m, map);
+    (void)madvise(m, map, MADV_DONTDUMP);
+    memcpy(m, &map, sizeof(map));
+    return m + SECURE_HDR;
 }
 
 void vdk_secure_free(void *p, size_t len)
 {
     if (!p)
         return;
-    OPENSSL_cleanse(p, len ? len : 1);
-    (void)munlock(p, len ? len : 1);
-    free(p);
+    uint8_t *m = (uint8_t *)p - SECURE_HDR;
+    size_t map;
+    memcpy(&map, m, sizeof(map));
+    (void)len;
+    OPENSSL_cleanse(m, map);
+    (void)munlock(m, map);
+    munmap(m, map);
 }
 
 int vdk_random_bytes(void *buf, size_t len)

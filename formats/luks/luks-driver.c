@@ -87,7 +87,11 @@ static int luks_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     pthread_mutex_init(&s->lock, NULL);
     int64_t flen = vdk_get_length(n->file);
     uint64_t po = vdk_luks_payload_offset(s->l), ss = vdk_luks_sector_size(s->l);
-    n->size = flen > 0 && (uint64_t)flen > po ? vdk_align_down((uint64_t)flen - po, ss) : 0;
+    /* A payload ending inside a sector: qemu-img counts the partial
+       512-byte sector (read as zeros past the end of the file, then
+       decrypted).  Larger LUKS2 sectors round down, as dm-crypt does. */
+    uint64_t pl = flen > 0 && (uint64_t)flen > po ? (uint64_t)flen - po : 0;
+    n->size = ss == 512 ? vdk_align_up(pl, 512) : vdk_align_down(pl, ss);
     n->limits.request_alignment = (uint32_t)ss;
     n->limits.max_transfer = LUKS_MAX_TRANSFER;
     n->limits.opt_transfer = LUKS_MAX_TRANSFER;
@@ -149,10 +153,27 @@ static int luks_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes
     *pnum = bytes;
     *map = vdk_luks_payload_offset(s->l) + offset;
     *file = n->file;
-    return VDK_BS_RECURSE | VDK_BS_OFFSET_VALID;
+    /* Always data: a hole in the file is zero ciphertext, which decrypts
+       to noise, not zeros (qemu-img map and convert say the same). */
+    return VDK_BS_DATA | VDK_BS_ALLOCATED | VDK_BS_OFFSET_VALID;
 }
 
-/* Parameters and passphrase (a prompt's answer is remembered for create). */
+/*
+ * A new image's size, parameters and passphrase, from the create options
+ * (a tty prompt's answer is remembered, so check and create ask once).
+ * *id and *pass are the caller's to release, also on failure.
+ */
+static int luks_create_plan(struct vdk_opts *opts, struct vdk_luks_params *p, uint64_t *size,
+                            char **id, char **pass, size_t *plen, struct vdk_error **errp)
+{
+    int r = vdk_opts_get_size(opts, "size", 0, size, errp);
+    if (r < 0 || (r = vdk_luks_params_from_opts(p, id, opts, errp)) < 0)
+        return r;
+    if (*size > INT64_MAX - vdk_luks_header_size(p) - p->sector_size)
+        return vdk_error_setf(errp, EINVAL, "image size too large");
+    return vdk_luks_get_secret(*id, pass, plen, errp);
+}
+
 static int luks_create_check(const char *filename, struct vdk_opts *opts,
                              struct vdk_error **errp)
 {
@@ -160,16 +181,8 @@ static int luks_create_check(const char *filename, struct vdk_opts *opts,
     char *id = NULL, *pass = NULL;
     size_t plen = 0;
     uint64_t size = 0;
-    int r = vdk_opts_get_size(opts, "size", 0, &size, errp);
-    if (r < 0 || (r = vdk_luks_params_from_opts(&p, &id, opts, errp)) < 0)
-        goto out;
-    if (size > INT64_MAX - vdk_luks_header_size(&p) - p.sector_size) {
-        r = vdk_error_setf(errp, EINVAL, "image size too large");
-        goto out;
-    }
-    if ((r = vdk_luks_get_secret(id, &pass, &plen, errp)) == 0)
-        vdk_secret_free(pass, plen);
-out:
+    int r = luks_create_plan(opts, &p, &size, &id, &pass, &plen, errp);
+    vdk_secret_free(pass, plen);
     free(id);
     return r;
 }
@@ -182,20 +195,12 @@ static int luks_create(const char *filename, struct vdk_node *file, struct vdk_o
     char *id = NULL, *pass = NULL;
     size_t plen = 0;
     uint64_t size = 0;
-    int r = vdk_opts_get_size(opts, "size", 0, &size, errp);
-    if (r < 0 || (r = vdk_luks_params_from_opts(&p, &id, opts, errp)) < 0)
-        goto out;
-    if (size > INT64_MAX - vdk_luks_header_size(&p) - p.sector_size) {
-        r = vdk_error_setf(errp, EINVAL, "image size too large");
-        goto out;
-    }
-    if ((r = vdk_luks_get_secret(id, &pass, &plen, errp)) < 0)
-        goto out;
-    if ((r = vdk_luks_format(&l, file, 0, &p, pass, plen, errp)) < 0)
-        goto out;
-    r = vdk_truncate(file, vdk_luks_payload_offset(l) + vdk_align_up(size, p.sector_size),
-                     VDK_PREALLOC_OFF, true, errp);
-out:
+    int r = luks_create_plan(opts, &p, &size, &id, &pass, &plen, errp);
+    if (r == 0)
+        r = vdk_luks_format(&l, file, 0, &p, pass, plen, errp);
+    if (r == 0)
+        r = vdk_truncate(file, vdk_luks_payload_offset(l) + vdk_align_up(size, p.sector_size),
+                         VDK_PREALLOC_OFF, true, errp);
     vdk_luks_close(l);
     vdk_secret_free(pass, plen);
     free(id);

@@ -469,7 +469,9 @@ static int qcow2_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     if (s->writable && !s->repair_open && (r = qcow2_snapshot_validate(n, errp)) < 0)
         goto fail;
 
-    n->size = s->size;
+    /* qemu counts whole sectors of the header's size: an odd size shows
+       (and converts) rounded down. */
+    n->size = vdk_align_down(s->size, 512);
     n->cluster_size = s->cluster_size;
     n->limits.request_alignment = 1;
     n->limits.max_transfer = 0;

@@ -297,7 +297,7 @@ static void test_map(void **state)
 static void test_errors(void **state)
 {
     char *m = unit_open_fail(path("missing.raw"), "raw", NULL, 0, -ENOENT);
-    assert_non_null(strstr(m, "could not open"));
+    assert_non_null(strstr(m, "Could not open"));
     assert_non_null(strstr(m, "No such file or directory"));
     free(m);
     m = unit_open_fail(dir, "raw", NULL, 0, -EINVAL);

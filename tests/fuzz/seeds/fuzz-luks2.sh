@@ -22,3 +22,19 @@ cs --pbkdf argon2id --pbkdf-memory 32 --pbkdf-force-iterations 4
 cs --pbkdf argon2i --pbkdf-memory 64 --pbkdf-force-iterations 4 --sector-size 4096
 cs --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --hash sha512 --cipher aes-cbc-essiv:sha256 \
     --label fuzz --subsystem vdk
+# One seed per JSON type confusion (each was, or could be, a crash: a
+# "tokens" string once left a dangling pointer), checksums resealed.
+E() { /usr/bin/python3 "$(dirname "$0")/../../integration/luks/luks2-edit.py" "$@"; }
+t=0
+for e in 'j["tokens"]="x"' 'j["tokens"]=5' 'j["tokens"]=[1]' 'j["tokens"]=None' \
+         'del j["tokens"]' 'j["tokens"]={"0":"x"}' 'j["tokens"]={"0":{"type":"t","keyslots":"0"}}' \
+         'j["tokens"]={"0":{"type":"t","keyslots":[0]}}' 'j["config"]="x"' 'j["config"]=[]' \
+         'j["config"]["requirements"]="x"' 'j["config"]["requirements"]={"mandatory":"x"}' \
+         'j["segments"]["0"]=5' 'j["segments"]["0"]["sector_size"]="512"' 'j["digests"]="x"' \
+         'j["digests"]["0"]="x"' 'j["digests"]["0"]["keyslots"]={}' 'j["keyslots"]["0"]=[]' \
+         'j["keyslots"]["0"]["kdf"]=[]' 'j["keyslots"]["0"]["kdf"]["salt"]=7' \
+         'j["keyslots"]["0"]["area"]["offset"]=32768' 'j["keyslots"]["0"]["af"]["stripes"]="4000"'; do
+    t=$((t + 1))
+    cp "$out/cryptsetup-1" "$out/types-$t"
+    E "$out/types-$t" "$e"
+done

@@ -169,8 +169,8 @@ trunc_known short-old.qcow qcow 'qcow \(version 1\)'
 # Fixed VHD: the footer at the end makes it a VHD (qemu-img probes raw and
 # shows the footer as the disk's last sector; with -f vpc both agree).
 qimg create -q -f vpc -o subformat=fixed fixed.vhd 4M
-"$VDK_IMG" info fixed.vhd | head -4 >v.txt
-qimg info -f vpc fixed.vhd | head -4 >q.txt
+"$VDK_IMG" info --output=json fixed.vhd >v.txt
+qimg info -f vpc --output=json fixed.vhd >q.txt
 cmp -s v.txt q.txt || { diff q.txt v.txt; fail "fixed VHD not probed as vpc"; }
 "$VDK_IMG" convert fixed.vhd out.raw && qimg convert -f vpc fixed.vhd ref.raw
 same_file out.raw ref.raw
