@@ -227,6 +227,35 @@ static inline int crash_replay(struct crash_run *run, const char *path, int cuts
     return bad;
 }
 
+/* A program's workload over the recorded image n; 0 or 1 (printed). */
+typedef int (*crash_workload_fn)(struct vdk_node *n, struct crash_run *run, const void *sc);
+
+/*
+ * The whole scenario: create img as fmt (create_opts), open it recorded
+ * (open_opts or NULL), run workload(n, run, sc), then crash_replay()
+ * into path with check.  0 or 1 (printed).
+ */
+static inline int crash_record_replay(struct crash_run *run, const char *img, const char *fmt,
+                                      const char *create_opts, const char *open_opts,
+                                      crash_workload_fn workload, const void *sc,
+                                      const char *path, int cuts, crash_check_fn check,
+                                      void *opaque)
+{
+    struct vdk_error *err = NULL;
+    struct vdk_opts *o = vdk_opts_new();
+    struct vdk_node *n;
+    int checked;
+    vdk_opts_parse(o, create_opts, NULL, NULL);
+    if (vdk_create(fmt, img, o, &err) < 0)
+        return crash_fail(run, "create: ", vdk_error_msg(err));
+    int bad = crash_open_recorded(run, img, fmt, open_opts, &n);
+    if (bad)
+        return bad;
+    bad = workload(n, run, sc);
+    vdk_close(n);
+    return bad ? bad : crash_replay(run, path, cuts, check, opaque, &checked);
+}
+
 /* For crash_check_plain(): the format, and qemu-img's -f (NULL: probe). */
 struct crash_plain {
     const char *fmt;

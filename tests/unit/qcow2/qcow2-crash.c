@@ -51,8 +51,9 @@ static void fill(uint8_t *p, size_t len, bool compressible)
 }
 
 /* Run the workload; returns 0 or 1 (failure printed). */
-static int workload(const struct scenario *sc, struct vdk_node *n, struct crash_run *cr)
+static int workload(struct vdk_node *n, struct crash_run *cr, const void *scp)
 {
+    const struct scenario *sc = scp;
     uint64_t cs = vdk_node_cluster_size(n), size = cr->size;
     uint8_t *buf = malloc(256 * 1024), *model = cr->model;
     uint32_t step = 0;
@@ -116,23 +117,9 @@ static int run(const char *dir, const struct scenario *sc, uint64_t seed)
         snprintf(opts, sizeof(opts), "%s,backing_file=%s-base.raw,backing_fmt=raw",
                  sc->opts, sc->name);
     }
-    struct vdk_error *err = NULL;
-    struct vdk_opts *o = vdk_opts_new();
-    vdk_opts_parse(o, opts, NULL, NULL);
-    struct vdk_node *n;
-    int bad, checked;
-    if (vdk_create("qcow2", img, o, &err) < 0)
-        bad = crash_fail(&cr, "create: ", vdk_error_msg(err));
-    else
-        bad = crash_open_recorded(&cr, img, "qcow2", sc->open_opts, &n);
-    if (!bad) {
-        bad = workload(sc, n, &cr);
-        vdk_close(n);
-    }
-    if (!bad) {
-        struct crash_plain p = { "qcow2", NULL };
-        bad = crash_replay(&cr, crash, CUTS, crash_check_plain, &p, &checked);
-    }
+    struct crash_plain p = { "qcow2", NULL };
+    int bad = crash_record_replay(&cr, img, "qcow2", opts, sc->open_opts, workload, sc, crash,
+                                  CUTS, crash_check_plain, &p);
     crash_run_free(&cr);
     return bad;
 }

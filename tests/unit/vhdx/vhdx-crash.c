@@ -43,8 +43,9 @@ static const struct scenario scenarios[] = {
     { "sector4k", "size=8M,block_size=1M,logical_sector_size=4096", false, true, false, 4096 },
 };
 
-static int workload(const struct scenario *sc, struct vdk_node *n, struct crash_run *cr)
+static int workload(struct vdk_node *n, struct crash_run *cr, const void *scp)
 {
+    const struct scenario *sc = scp;
     uint8_t *buf = malloc(1 << 20), *model = cr->model;
     uint32_t step = 0, ss = sc->sector;
     for (int i = 0; i < 40; i++) {
@@ -164,7 +165,6 @@ static int make_parent(const char *dir, struct crash_run *cr)
 static int run(const char *dir, const struct scenario *sc, uint64_t seed)
 {
     char img[1024], crash[1024], copy[1024], opts[1600];
-    struct vdk_error *err = NULL;
     struct crash_run cr;
     crash_run_init(&cr, "vhdx-crash", sc->name, SIZE);
     rng_state = seed;
@@ -172,28 +172,17 @@ static int run(const char *dir, const struct scenario *sc, uint64_t seed)
     snprintf(crash, sizeof(crash), "%s/%s-crash.vhdx", dir, sc->name);
     snprintf(copy, sizeof(copy), "%s/%s-copy.vhdx", dir, sc->name);
     snprintf(opts, sizeof(opts), "%s", sc->opts);
-    int bad = 0, checked;
+    int bad = 0;
     if (sc->parent) {
         bad = make_parent(dir, &cr);
         snprintf(opts, sizeof(opts), "%s,backing_file=%s-parent.vhdx,backing_fmt=vhdx",
                  sc->opts, sc->name);
     }
-    struct vdk_opts *o = vdk_opts_new();
-    vdk_opts_parse(o, opts, NULL, NULL);
-    struct vdk_node *n;
-    if (!bad && vdk_create("vhdx", img, o, &err) < 0)
-        bad = crash_fail(&cr, "create: ", vdk_error_msg(err));
+    struct vhdx_check vc = { sc, copy, malloc(SIZE) };
     if (!bad)
-        bad = crash_open_recorded(&cr, img, "vhdx", NULL, &n);
-    if (!bad) {
-        bad = workload(sc, n, &cr);
-        vdk_close(n);
-    }
-    if (!bad) {
-        struct vhdx_check vc = { sc, copy, malloc(SIZE) };
-        bad = crash_replay(&cr, crash, CUTS, check_state, &vc, &checked);
-        free(vc.g);
-    }
+        bad = crash_record_replay(&cr, img, "vhdx", opts, NULL, workload, sc, crash, CUTS,
+                                  check_state, &vc);
+    free(vc.g);
     crash_run_free(&cr);
     return bad;
 }

@@ -44,8 +44,9 @@ static void fill(uint8_t *p, size_t len)
         p[i] = (uint8_t)rng();
 }
 
-static int workload(const struct scenario *sc, struct vdk_node *n, struct crash_run *cr)
+static int workload(struct vdk_node *n, struct crash_run *cr, const void *scp)
 {
+    const struct scenario *sc = scp;
     uint8_t *buf = malloc(256 * 1024), *model = cr->model;
     uint64_t size = cr->size;
     uint32_t step = 0;
@@ -105,28 +106,16 @@ static int run(const char *dir, const struct scenario *sc, uint64_t seed)
     snprintf(img, sizeof(img), "%s/%s.vmdk", dir, sc->name);
     snprintf(crash, sizeof(crash), "%s/%s-crash.vmdk", dir, sc->name);
     snprintf(opts, sizeof(opts), "%s", sc->opts);
-    int bad = 0, checked;
+    int bad = 0;
     if (sc->backing) {
         bad = make_base(dir, &cr);
         snprintf(opts, sizeof(opts), "%s,backing_file=%s-base.vmdk,backing_fmt=vmdk",
                  sc->opts, sc->name);
     }
-    struct vdk_error *err = NULL;
-    struct vdk_opts *o = vdk_opts_new();
-    vdk_opts_parse(o, opts, NULL, NULL);
-    struct vdk_node *n;
-    if (!bad && vdk_create("vmdk", img, o, &err) < 0)
-        bad = crash_fail(&cr, "create: ", vdk_error_msg(err));
+    struct crash_plain plain = { "vmdk", "vmdk" };
     if (!bad)
-        bad = crash_open_recorded(&cr, img, "vmdk", NULL, &n);
-    if (!bad) {
-        bad = workload(sc, n, &cr);
-        vdk_close(n);
-    }
-    if (!bad) {
-        struct crash_plain p = { "vmdk", "vmdk" };
-        bad = crash_replay(&cr, crash, CUTS, crash_check_plain, &p, &checked);
-    }
+        bad = crash_record_replay(&cr, img, "vmdk", opts, NULL, workload, sc, crash, CUTS,
+                                  crash_check_plain, &plain);
     crash_run_free(&cr);
     return bad;
 }
