@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/random.h>
 
 #include "block/driver.h"
@@ -69,5 +70,29 @@ int fmt_measure_size(struct vdk_node *src, uint64_t *size, struct vdk_error **er
     if (len < 0)
         return vdk_error_setf_errno(errp, (int)len, "cannot get the size of the source");
     *size = (uint64_t)len;
+    return 0;
+}
+
+int fmt_read_mapped(struct vdk_node *n, uint64_t block_size, fmt_block_map_fn map,
+                    uint64_t offset, uint64_t bytes, void *buf)
+{
+    uint8_t *p = buf;
+    while (bytes) {
+        uint64_t idx = offset / block_size, in = offset % block_size;
+        uint64_t len = vdk_min_u64(bytes, block_size - in);
+        int64_t off = map(n, idx);
+        if (off < 0)
+            return (int)off;
+        if (off == 0) {
+            memset(p, 0, len);
+        } else {
+            int r = vdk_pread(n->file, p, len, (uint64_t)off + in, 0);
+            if (r < 0)
+                return r;
+        }
+        p += len;
+        offset += len;
+        bytes -= len;
+    }
     return 0;
 }

@@ -59,6 +59,17 @@ struct vdk_node;
 int fmt_count_data_blocks(struct vdk_node *src, uint64_t size, uint64_t block_size,
                           uint64_t *count);
 
+/*
+ * Where block idx of a block-mapped image lives in n->file: its byte
+ * offset (> 0), 0 if unallocated (reads as zeros), or -errno.
+ */
+typedef int64_t (*fmt_block_map_fn)(struct vdk_node *n, uint64_t idx);
+
+/* Read bytes of guest data at offset into buf, block by block of
+   block_size, each block from n->file where map puts it; 0 or -errno. */
+int fmt_read_mapped(struct vdk_node *n, uint64_t block_size, fmt_block_map_fn map,
+                    uint64_t offset, uint64_t bytes, void *buf);
+
 struct vdk_error;
 /* measure: the size of src when given (else *size stays); 0 or -errno
    with a message. */

@@ -28,35 +28,25 @@ static int64_t cluster_offset(const struct prl_state *s, uint32_t e)
     return (int64_t)off;
 }
 
+/* File offset of guest cluster idx for fmt_read_mapped(). */
+static int64_t map_cluster(struct vdk_node *n, uint64_t idx)
+{
+    struct prl_state *s = n->opaque;
+    int64_t off = 0;
+    if (idx < s->bat_entries) {
+        pthread_mutex_lock(&s->lock);
+        off = cluster_offset(s, s->bat[idx]);
+        pthread_mutex_unlock(&s->lock);
+    }
+    return off;
+}
+
 int prl_pread(struct vdk_node *n, uint64_t offset, uint64_t bytes, void *buf,
               unsigned flags)
 {
     struct prl_state *s = n->opaque;
-    uint8_t *p = buf;
     (void)flags;
-    while (bytes) {
-        uint64_t idx = offset / s->cluster_size, in = offset % s->cluster_size;
-        uint64_t len = vdk_min_u64(bytes, s->cluster_size - in);
-        int64_t off = 0;
-        if (idx < s->bat_entries) {
-            pthread_mutex_lock(&s->lock);
-            off = cluster_offset(s, s->bat[idx]);
-            pthread_mutex_unlock(&s->lock);
-        }
-        if (off < 0)
-            return (int)off;
-        int r = 0;
-        if (off == 0)
-            memset(p, 0, len);
-        else
-            r = vdk_pread(n->file, p, len, (uint64_t)off + in, 0);
-        if (r < 0)
-            return r;
-        p += len;
-        offset += len;
-        bytes -= len;
-    }
-    return 0;
+    return fmt_read_mapped(n, s->cluster_size, map_cluster, offset, bytes, buf);
 }
 
 int prl_write_bat(struct vdk_node *n, uint32_t lo, uint32_t hi)
@@ -143,12 +133,7 @@ int prl_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     while (bytes) {
         uint64_t idx = offset / s->cluster_size, in = offset % s->cluster_size;
         uint64_t len = vdk_min_u64(bytes, s->cluster_size - in);
-        int64_t off = 0;
-        if (idx < s->bat_entries) {
-            pthread_mutex_lock(&s->lock);
-            off = cluster_offset(s, s->bat[idx]);
-            pthread_mutex_unlock(&s->lock);
-        }
+        int64_t off = map_cluster(n, idx);
         if (off < 0)
             return (int)off;
         if (off > 0) {

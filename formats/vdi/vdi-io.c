@@ -31,31 +31,24 @@ static uint32_t get_entry(struct vdi_state *s, uint64_t idx)
     return e;
 }
 
+/* File offset of guest block idx for fmt_read_mapped(). */
+static int64_t map_block(struct vdk_node *n, uint64_t idx)
+{
+    struct vdi_state *s = n->opaque;
+    uint32_t e = get_entry(s, idx);
+    if (!VDI_IS_ALLOCATED(e))
+        return 0;
+    if (e >= s->hdr.blocks)
+        return -EIO; /* corrupt map entry: check reports it */
+    return (int64_t)block_offset(s, e); /* > 0: data follows the header */
+}
+
 int vdi_pread(struct vdk_node *n, uint64_t offset, uint64_t bytes, void *buf,
               unsigned flags)
 {
     struct vdi_state *s = n->opaque;
-    uint8_t *p = buf;
     (void)flags;
-    while (bytes) {
-        uint64_t idx = offset / s->hdr.block_size;
-        uint64_t in = offset % s->hdr.block_size;
-        uint64_t len = vdk_min_u64(bytes, s->hdr.block_size - in);
-        uint32_t e = get_entry(s, idx);
-        if (!VDI_IS_ALLOCATED(e)) {
-            memset(p, 0, len);
-        } else {
-            if (e >= s->hdr.blocks)
-                return -EIO; /* corrupt map entry: check reports it */
-            int r = vdk_pread(n->file, p, len, block_offset(s, e) + in, 0);
-            if (r < 0)
-                return r;
-        }
-        p += len;
-        offset += len;
-        bytes -= len;
-    }
-    return 0;
+    return fmt_read_mapped(n, s->hdr.block_size, map_block, offset, bytes, buf);
 }
 
 int vdi_write_meta(struct vdk_node *n, uint32_t first, uint32_t last)

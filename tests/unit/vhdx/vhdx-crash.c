@@ -17,26 +17,15 @@
  * (512-byte sectors, no parent) `qemu-img check -r all` on a copy must
  * leave it clean with the same data.  Deterministic (fixed seeds).
  */
-#include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "block/driver.h"
-#include "filters/record.h"
-#include "vdk/block.h"
-#include "tests/unit/qcow2/crash-util.h"
+#include "tests/unit/crash-replay.h"
 
 #define CUTS 16
 #define SIZE (8u << 20)
-
-struct flush_point {
-    size_t log_pos;
-    uint32_t step;
-    uint8_t *model;
-};
 
 struct scenario {
     const char *name;
@@ -54,16 +43,10 @@ static const struct scenario scenarios[] = {
     { "sector4k", "size=8M,block_size=1M,logical_sector_size=4096", false, true, false, 4096 },
 };
 
-static int failf(const char *sc, const char *what, const char *detail)
+static int workload(struct vdk_node *n, struct crash_run *cr, const void *scp)
 {
-    fprintf(stderr, "vhdx-crash: %s: %s%s\n", sc, what, detail ? detail : "");
-    return 1;
-}
-
-static int workload(const struct scenario *sc, struct vdk_node *n, struct vdk_node *rec,
-                    uint8_t *model, uint32_t *last, struct flush_point *fp, int *nfp)
-{
-    uint8_t *buf = malloc(1 << 20);
+    const struct scenario *sc = scp;
+    uint8_t *buf = malloc(1 << 20), *model = cr->model;
     uint32_t step = 0, ss = sc->sector;
     for (int i = 0; i < 40; i++) {
         step++;
@@ -71,11 +54,8 @@ static int workload(const struct scenario *sc, struct vdk_node *n, struct vdk_no
         uint64_t len = vdk_align_up(1 + rng() % (300 * 1024), ss);
         uint64_t off = vdk_align_down(rng() % (SIZE - len), ss);
         if (op == 7) {
-            if (vdk_flush(n) < 0)
-                return failf(sc->name, "flush failed", NULL);
-            fp[*nfp] = (struct flush_point){ vdk_record_count(rec), step, malloc(SIZE) };
-            memcpy(fp[*nfp].model, model, SIZE);
-            (*nfp)++;
+            if (crash_flush(cr, n, step))
+                return 1;
             continue;
         }
         if (sc->zeroes && op >= 5) {
@@ -90,9 +70,8 @@ static int workload(const struct scenario *sc, struct vdk_node *n, struct vdk_no
             memcpy(model + off, buf, len);
         }
         if (r < 0)
-            return failf(sc->name, "write failed: ", strerror(-r));
-        for (uint64_t s = off / 512; s < (off + len) / 512; s++)
-            last[s] = step;
+            return crash_fail(cr, "write failed: ", strerror(-r));
+        crash_note_write(cr, off, len, step);
     }
     free(buf);
     return 0;
@@ -116,149 +95,95 @@ static int read_all(const char *img, unsigned flags, uint8_t *g, struct vdk_erro
     return r;
 }
 
-static int verify(const struct scenario *sc, const uint8_t *g, const uint32_t *last,
-                  const struct flush_point *f, const char *how, size_t cut)
+struct vhdx_check {
+    const struct scenario *sc;
+    const char *copy;   /* where qemu-img repairs a copy */
+    uint8_t *g;         /* SIZE bytes of guest data */
+};
+
+/*
+ * A crash state opens read-only (log replayed in memory, file untouched)
+ * with the flushed data; qemu-img repairs a copy to the same data where
+ * it reads the image; a read-write open replays the log in place.
+ */
+static int check_state(struct crash_run *cr, const struct crash_state *st, void *opaque)
 {
-    for (uint64_t s = 0; f && s < SIZE / 512; s++)
-        if (last[s] <= f->step && memcmp(g + s * 512, f->model + s * 512, 512)) {
-            char d[128];
-            snprintf(d, sizeof(d), "sector %" PRIu64 " (%s, cut %zu)", s, how, cut);
-            return failf(sc->name, "flushed data lost at ", d);
-        }
+    struct vhdx_check *vc = opaque;
+    struct vdk_error *err = NULL;
+    char cmd[8192];
+    const char *copy = vc->copy;
+    uint8_t *g = vc->g;
+    if (read_all(st->path, VDK_O_SHARE, g, &err) < 0)
+        return crash_fail(cr, "read-only open of a crash state: ", vdk_error_msg(err));
+    size_t l2 = 0;
+    uint8_t *before = read_file(st->path, &l2);
+    int bad = 0;
+    if (!before || l2 != st->len || memcmp(before, st->data, st->len))
+        bad = crash_fail(cr, "a read-only open wrote the file", NULL);
+    free(before);
+    if (!bad)
+        bad = crash_verify(cr, g, st, "read-only");
+    if (!bad && vc->sc->qemu) {
+        snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && qemu-img check -q -r all -f vhdx '%s' "
+                 ">/dev/null 2>&1; qemu-img check -q -f vhdx '%s' >/dev/null 2>&1 && "
+                 "qemu-img convert -f vhdx -O raw '%s' '%s.raw'", st->path, copy, copy, copy,
+                 copy, copy);
+        if (shell(cmd) != 0)
+            return crash_fail(cr, "qemu-img does not accept a crash state", NULL);
+        snprintf(cmd, sizeof(cmd), "%s.raw", copy);
+        size_t ql = 0;
+        uint8_t *q = read_file(cmd, &ql);
+        if (!q || ql != SIZE || memcmp(q, g, SIZE))
+            bad = crash_fail(cr, "qemu-img's repair reads differently from vdk", NULL);
+        free(q);
+    }
+    if (!bad && read_all(st->path, VDK_O_RDWR, g, &err) < 0)
+        bad = crash_fail(cr, "read-write open of a crash state: ", vdk_error_msg(err));
+    if (!bad)
+        bad = crash_verify(cr, g, st, "read-write");
+    return bad;
+}
+
+static int make_parent(const char *dir, struct crash_run *cr)
+{
+    char par[1024];
+    struct vdk_error *err = NULL;
+    snprintf(par, sizeof(par), "%s/%s-parent.vhdx", dir, cr->name);
+    struct vdk_opts *po = vdk_opts_new();
+    vdk_opts_parse(po, "size=8M,block_size=1M", NULL, NULL);
+    struct vdk_node *p;
+    if (vdk_create("vhdx", par, po, &err) < 0 ||
+        vdk_open(&p, par, "vhdx", NULL, VDK_O_RDWR, &err) < 0)
+        return crash_fail(cr, "parent: ", vdk_error_msg(err));
+    for (uint64_t k = 0; k < SIZE; k++)
+        cr->model[k] = (uint8_t)rng();
+    vdk_pwrite(p, cr->model, SIZE, 0, 0);
+    vdk_close(p);
     return 0;
 }
 
 static int run(const char *dir, const struct scenario *sc, uint64_t seed)
 {
-    char img[1024], par[1024], crash[1024], copy[1024], cmd[8192], opts[1600];
-    struct vdk_error *err = NULL;
+    char img[1024], crash[1024], copy[1024], opts[1600];
+    struct crash_run cr;
+    crash_run_init(&cr, "vhdx-crash", sc->name, SIZE);
     rng_state = seed;
     snprintf(img, sizeof(img), "%s/%s.vhdx", dir, sc->name);
     snprintf(crash, sizeof(crash), "%s/%s-crash.vhdx", dir, sc->name);
     snprintf(copy, sizeof(copy), "%s/%s-copy.vhdx", dir, sc->name);
-    uint8_t *model = calloc(1, SIZE), *g = malloc(SIZE), *before;
-    uint32_t *last = calloc(SIZE / 512, sizeof(*last));
     snprintf(opts, sizeof(opts), "%s", sc->opts);
+    int bad = 0;
     if (sc->parent) {
-        snprintf(par, sizeof(par), "%s/%s-parent.vhdx", dir, sc->name);
-        struct vdk_opts *po = vdk_opts_new();
-        vdk_opts_parse(po, "size=8M,block_size=1M", NULL, NULL);
-        struct vdk_node *p;
-        if (vdk_create("vhdx", par, po, &err) < 0 ||
-            vdk_open(&p, par, "vhdx", NULL, VDK_O_RDWR, &err) < 0)
-            return failf(sc->name, "parent: ", vdk_error_msg(err));
-        for (uint64_t k = 0; k < SIZE; k++)
-            model[k] = (uint8_t)rng();
-        vdk_pwrite(p, model, SIZE, 0, 0);
-        vdk_close(p);
+        bad = make_parent(dir, &cr);
         snprintf(opts, sizeof(opts), "%s,backing_file=%s-parent.vhdx,backing_fmt=vhdx",
                  sc->opts, sc->name);
     }
-    struct vdk_opts *o = vdk_opts_new();
-    vdk_opts_parse(o, opts, NULL, NULL);
-    if (vdk_create("vhdx", img, o, &err) < 0)
-        return failf(sc->name, "create: ", vdk_error_msg(err));
-    size_t blen = 0;
-    uint8_t *start = read_file(img, &blen);
-    struct vdk_node *n;
-    o = vdk_opts_new();
-    vdk_opts_set(o, "file.driver", "record");
-    if (vdk_open(&n, img, "vhdx", o, VDK_O_RDWR, &err) < 0)
-        return failf(sc->name, "open: ", vdk_error_msg(err));
-    struct vdk_node *rec = vdk_node_file(n);
-    struct flush_point fp[64];
-    int nfp = 0;
-    if (workload(sc, n, rec, model, last, fp, &nfp))
-        return 1;
-    vdk_node_ref(rec);
-    vdk_close(n);
-    size_t total = vdk_record_count(rec);
-    int bad = 0, checked = 0;
-    for (int k = 0; k < CUTS && !bad; k++) {
-        size_t cut = k == CUTS - 1 ? total : (size_t)(rng() % (total + 1));
-        size_t lastflush = 0;
-        bool have_flush = false;
-        for (size_t i = 0; i < cut; i++)
-            if (vdk_record_get(rec, i)->kind == VDK_RECORD_FLUSH) {
-                lastflush = i;
-                have_flush = true;
-            }
-        size_t cap = blen, len = blen;
-        uint8_t *st = malloc(cap ? cap : 1);
-        memcpy(st, start, blen);
-        for (size_t i = 0; i < cut; i++) {
-            const struct vdk_record_op *op = vdk_record_get(rec, i);
-            if (op->kind == VDK_RECORD_FLUSH)
-                continue;
-            bool keep = (have_flush && i < lastflush) || k == CUTS - 1 || (rng() & 1);
-            if (!keep && op->kind == VDK_RECORD_WRITE)
-                continue;
-            uint64_t end = op->kind == VDK_RECORD_WRITE ? op->offset + op->len : op->offset;
-            if (end > cap) {
-                cap = end * 2;
-                st = realloc(st, cap);
-            }
-            if (end > len) {
-                memset(st + len, 0, end - len);
-                len = end;
-            }
-            if (op->kind == VDK_RECORD_TRUNCATE)
-                len = end;
-            else
-                memcpy(st + op->offset, op->data, op->len);
-        }
-        write_file(crash, st, len);
-        const struct flush_point *f = NULL;
-        for (int i = 0; i < nfp; i++)
-            if (have_flush && fp[i].log_pos <= lastflush + 1)
-                f = &fp[i];
-        /* read-only: in-memory replay, file untouched */
-        if (read_all(crash, VDK_O_SHARE, g, &err) < 0) {
-            bad = failf(sc->name, "read-only open of a crash state: ", vdk_error_msg(err));
-            free(st);
-            break;
-        }
-        size_t l2 = 0;
-        before = read_file(crash, &l2);
-        if (l2 != len || memcmp(before, st, len))
-            bad = failf(sc->name, "a read-only open wrote the file", NULL);
-        free(before);
-        free(st);
-        if (!bad)
-            bad = verify(sc, g, last, f, "read-only", cut);
-        /* qemu's repair of a copy */
-        if (!bad && sc->qemu) {
-            snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && qemu-img check -q -r all -f vhdx '%s' "
-                     ">/dev/null 2>&1; qemu-img check -q -f vhdx '%s' >/dev/null 2>&1 && "
-                     "qemu-img convert -f vhdx -O raw '%s' '%s.raw'", crash, copy, copy, copy,
-                     copy, copy);
-            if (shell(cmd) != 0) {
-                bad = failf(sc->name, "qemu-img does not accept a crash state", NULL);
-                break;
-            }
-            snprintf(cmd, sizeof(cmd), "%s.raw", copy);
-            size_t ql = 0;
-            uint8_t *q = read_file(cmd, &ql);
-            if (!q || ql != SIZE || memcmp(q, g, SIZE))
-                bad = failf(sc->name, "qemu-img's repair reads differently from vdk", NULL);
-            free(q);
-        }
-        /* read-write: replay in place */
-        if (!bad && read_all(crash, VDK_O_RDWR, g, &err) < 0)
-            bad = failf(sc->name, "read-write open of a crash state: ", vdk_error_msg(err));
-        if (!bad)
-            bad = verify(sc, g, last, f, "read-write", cut);
-        checked++;
-    }
-    vdk_node_unref(rec);
-    for (int i = 0; i < nfp; i++)
-        free(fp[i].model);
-    free(model);
-    free(g);
-    free(last);
-    free(start);
+    struct vhdx_check vc = { sc, copy, malloc(SIZE) };
     if (!bad)
-        printf("%s: %d crash states of %zu logged operations OK\n", sc->name, checked, total);
+        bad = crash_record_replay(&cr, img, "vhdx", opts, NULL, workload, sc, crash, CUTS,
+                                  check_state, &vc);
+    free(vc.g);
+    crash_run_free(&cr);
     return bad;
 }
 
