@@ -56,6 +56,13 @@ int vdk_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         int r2 = vdk_block_status_above(lfile, NULL, lmap, lpnum, &p2, &m2, &f2, NULL);
         if (r2 < 0)
             return r2;
+        /* A zero run that reaches the child's end goes on to the end of
+           the request: a raw node rounded up to whole sectors reads zeros
+           past its file's end, and one run keeps copies of it sparse. */
+        int64_t clen = vdk_get_length(lfile);
+        if ((r2 & VDK_BS_ZERO) && !(r2 & VDK_BS_DATA) && clen >= 0 &&
+            lmap + p2 >= (uint64_t)clen && p2 < lpnum)
+            p2 = lpnum;
         lpnum = p2;
         lmap = m2;
         lfile = f2;
