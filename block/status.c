@@ -59,10 +59,12 @@ int vdk_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         /* A zero run that reaches the child's end goes on to the end of
            the request: a raw node rounded up to whole sectors reads zeros
            past its file's end, and one run keeps copies of it sparse. */
-        int64_t clen = vdk_get_length(lfile);
-        if ((r2 & VDK_BS_ZERO) && !(r2 & VDK_BS_DATA) && clen >= 0 &&
-            lmap + p2 >= (uint64_t)clen && p2 < lpnum)
-            p2 = lpnum;
+        if ((r2 & VDK_BS_ZERO) && !(r2 & VDK_BS_DATA) && p2 < lpnum) {
+            /* asked only then: a file's length costs a system call */
+            int64_t clen = vdk_get_length(lfile);
+            if (clen >= 0 && lmap + p2 >= (uint64_t)clen)
+                p2 = lpnum;
+        }
         lpnum = p2;
         lmap = m2;
         lfile = f2;
