@@ -82,6 +82,14 @@ const struct vdk_driver *vdk_driver_for_uri(const char *filename)
     return NULL;
 }
 
+const struct vdk_driver *vdk_protocol_driver(const char *filename)
+{
+    const struct vdk_driver *d = vdk_driver_for_uri(filename);
+    if (d || vdk_filename_is_remote(filename))
+        return d;
+    return vdk_driver_find("file");
+}
+
 bool vdk_filename_is_remote(const char *filename)
 {
     return filename && (strstr(filename, "://") || strncmp(filename, "rbd:", 4) == 0 ||

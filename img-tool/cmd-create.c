@@ -245,8 +245,7 @@ int img_cmd_create(int argc, char **argv)
         ret = img_error("out of memory");
         goto out;
     }
-    const struct vdk_driver *proto = vdk_filename_is_remote(filename) ? NULL
-                                                                      : vdk_driver_find("file");
+    const struct vdk_driver *proto = vdk_protocol_driver(filename);
     if (check_keys(filename, drv, proto, o))
         goto out;
     uint64_t size = 0;

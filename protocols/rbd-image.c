@@ -24,8 +24,9 @@ const struct vdk_opt_desc vdk_rbd_create_opts[] = {
     { "features", VDK_OPT_STRING, "RBD features joined by '+' (layering, exclusive-lock, "
       "object-map, fast-diff, deep-flatten, striping, journaling; 'none'); default: "
       "the cluster's rbd_default_features", NULL, NULL },
-    { "connect-timeout", VDK_OPT_NUMBER, "Seconds to wait for the monitors", "30", NULL },
-    { "op-timeout", VDK_OPT_NUMBER, "Seconds one cluster operation may take", "60", NULL },
+    { "connect-timeout", VDK_OPT_NUMBER, "Seconds to wait for the monitors (default 30)", NULL, NULL },
+    { "op-timeout", VDK_OPT_NUMBER, "Seconds one cluster operation may take (default 60)", NULL, NULL },
+    { "lock", VDK_OPT_BOOL, "(for opening; ignored by create)", NULL, NULL },
     { NULL, 0, NULL, NULL, NULL },
 };
 

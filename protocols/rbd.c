@@ -75,6 +75,39 @@ static int take_timeout(struct vdk_opts *opts, const char *key, uint64_t *out,
     return 0;
 }
 
+/*
+ * The name's pairs that are vdk's own options (connect-timeout,
+ * op-timeout, lock) become options, unless given as options too.
+ */
+static int take_own_pairs(struct rbd_spec *s, struct vdk_opts *opts, struct vdk_error **errp)
+{
+    static const char *const own[] = { "connect-timeout", "op-timeout", "lock" };
+    int k = 0;
+    for (int i = 0; i < s->n_pairs; i++) {
+        bool mine = false;
+        for (size_t j = 0; j < sizeof(own) / sizeof(own[0]); j++)
+            mine |= strcmp(s->key[i], own[j]) == 0;
+        if (!mine) {
+            s->key[k] = s->key[i];
+            s->value[k++] = s->value[i];
+            continue;
+        }
+        int r = vdk_opts_set_default(opts, s->key[i], s->value[i]);
+        free(s->key[i]);
+        free(s->value[i]);
+        if (r < 0) {
+            for (int j = i + 1; j < s->n_pairs; j++) {
+                s->key[k] = s->key[j];
+                s->value[k++] = s->value[j];
+            }
+            s->n_pairs = k;
+            return vdk_error_setf(errp, ENOMEM, "out of memory");
+        }
+    }
+    s->n_pairs = k;
+    return 0;
+}
+
 int vdk_rbd_where_from_opts(struct rbd_where *w, struct vdk_opts *opts, bool for_create,
                             struct vdk_error **errp)
 {
@@ -88,6 +121,9 @@ int vdk_rbd_where_from_opts(struct rbd_where *w, struct vdk_opts *opts, bool for
         r = vdk_rbd_spec_parse(fn, &w->spec, errp);
         if (r < 0)
             return r;
+        r = take_own_pairs(&w->spec, opts, errp);
+        if (r < 0)
+            goto fail;
     } else {
         struct rbd_spec *s = &w->spec;
         if ((r = take_name(opts, "pool", "pool", true, &s->pool, errp)) < 0 ||
@@ -120,7 +156,7 @@ int vdk_rbd_where_from_opts(struct rbd_where *w, struct vdk_opts *opts, bool for
         (r = take_timeout(opts, "op-timeout", &w->op_timeout, errp)) < 0)
         goto fail;
     w->lock = true;
-    if (!for_create && (r = vdk_opts_get_bool(opts, "lock", true, &w->lock, errp)) < 0)
+    if ((r = vdk_opts_get_bool(opts, "lock", true, &w->lock, errp)) < 0)
         goto fail;
     return 0;
 fail:
@@ -201,11 +237,22 @@ int vdk_rbd_connect(const struct rbd_where *w, rados_t *cluster, rados_ioctx_t *
     }
     for (int i = 0; i < s->n_pairs; i++) {
         r = rados_conf_set(c, s->key[i], s->value[i]);
-        if (r < 0) {
-            vdk_error_setf(errp, EINVAL, "rbd: invalid Ceph option '%.64s=%.64s': %s",
-                           s->key[i], s->value[i], strerror(-r));
+        if (r == -ENOENT) {
+            vdk_error_setf(errp, EINVAL, "rbd: unknown Ceph option '%.64s'", s->key[i]);
             goto fail;
         }
+        if (r < 0) {
+            vdk_error_setf(errp, EINVAL, "rbd: invalid value for Ceph option '%.64s': "
+                           "'%.64s'", s->key[i], s->value[i]);
+            goto fail;
+        }
+    }
+    /* Without monitors librados would look them up in DNS and say so on
+       stderr: fail first, in one line. */
+    char mons[8] = "";
+    if (rados_conf_get(c, "mon_host", mons, sizeof(mons)) != -ENAMETOOLONG && !mons[0]) {
+        r = connect_error(-ENOENT, w, 0, errp);
+        goto fail;
     }
     char cur[32] = "";
     double mount_s = 0;
