@@ -28,7 +28,7 @@ VDK_PACKAGES="
   libvhdi-utils python3-libvhdi
   dpkg-dev debhelper lintian systemd libvirt-daemon libvirt-clients
   libvmdk-utils python3-vmdkstream
-  ceph-mon ceph-osd ceph-mgr qemu-block-extra
+  ceph-mon ceph-osd ceph-mgr qemu-block-extra jq
 "
 
 cd "$(dirname "$0")/.." || exit 1
