@@ -229,6 +229,17 @@ struct vdk_driver {
                            struct vdk_error **errp);
     int (*snapshot_list)(struct vdk_node *n, struct vdk_snapshot_info **list,
                          int *count, struct vdk_error **errp);
+
+    /* Persistent dirty bitmaps (see vdk_bitmap_* in block.h); bitmap_mark
+       sets [offset, offset+bytes) dirty in one named bitmap (merge). */
+    int (*bitmap_list)(struct vdk_node *n, struct vdk_bitmap_info **list, int *count,
+                       struct vdk_error **errp);
+    int (*bitmap_op)(struct vdk_node *n, enum vdk_bitmap_op op, const char *name,
+                     uint64_t granularity, struct vdk_error **errp);
+    int (*bitmap_status)(struct vdk_node *n, const char *name, uint64_t offset,
+                         uint64_t bytes, uint64_t *pnum);
+    int (*bitmap_mark)(struct vdk_node *n, const char *name, uint64_t offset,
+                       uint64_t bytes);
 };
 
 /* ---- helpers for drivers ---- */

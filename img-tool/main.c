@@ -11,6 +11,10 @@ const struct img_command img_commands[] = {
     { "amend", img_cmd_amend,
       "amend [--object objectdef] [--image-opts] [-p] [-q] [-f fmt] [-t cache] [--force] "
       "-o options filename", img_amend_options },
+    { "bitmap", img_cmd_bitmap,
+      "bitmap (--merge SOURCE | --add | --remove | --clear | --enable | --disable)... "
+      "[-b source_file [-F source_fmt]] [-g granularity] [--object objectdef] "
+      "[--image-opts | -f fmt] filename bitmap", img_bitmap_options },
     { "check", img_cmd_check,
       "check [--object objectdef] [--image-opts] [-q] [-f fmt] [--output=ofmt] "
       "[-r [leaks | all]] [-T src_cache] [-U] filename", img_check_options },
