@@ -15,7 +15,8 @@ int vdk_bitmap_list(struct vdk_node *n, struct vdk_bitmap_info **list, int *coun
     *list = NULL;
     *count = 0;
     if (!n->drv->bitmap_list)
-        return 0;
+        return vdk_error_setf(errp, ENOTSUP, "Format driver '%s' does not support bitmaps",
+                              n->drv->name);
     return n->drv->bitmap_list(n, list, count, errp);
 }
 

@@ -28,7 +28,8 @@ const struct img_command img_commands[] = {
       "convert [--object objectdef] [--image-opts] [--target-image-opts] [--target-is-zero] "
       "[-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] [-O output_fmt] "
       "[-B backing_file [-F backing_fmt]] [-o options] [-l snapshot_param] [-S sparse_size] "
-      "[-m num_coroutines] [-W] filename [filename2 [...]] output_filename",
+      "[-m num_coroutines] [-W] [--bitmaps [--skip-broken-bitmaps]] filename "
+      "[filename2 [...]] output_filename",
       img_convert_options },
     { "create", img_cmd_create,
       "create [--object objectdef] [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] "

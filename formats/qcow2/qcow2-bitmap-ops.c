@@ -268,6 +268,9 @@ int qcow2_bitmap_list(struct vdk_node *n, struct vdk_bitmap_info **list, int *co
     uint32_t nb = s->bitmaps ? s->bitmaps->nb : 0;
     *list = NULL;
     *count = 0;
+    if (s->version < 3)
+        return vdk_error_setf(errp, ENOTSUP, "Format driver 'qcow2' does not support "
+                              "bitmaps");
     if (!nb)
         return 0;
     struct vdk_bitmap_info *l = calloc(nb, sizeof(*l));

@@ -385,6 +385,7 @@ struct vdk_bitmap_info {
     bool enabled;               /* "auto": writes mark it */
     bool in_use;                /* inconsistent: found in use (a crash) */
 };
+/* The node's bitmaps; -ENOTSUP when it cannot hold any (not qcow2 v3). */
 VDK_API int vdk_bitmap_list(struct vdk_node *n, struct vdk_bitmap_info **list,
                             int *count, struct vdk_error **errp);
 VDK_API void vdk_bitmap_list_free(struct vdk_bitmap_info *list, int count);
