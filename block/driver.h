@@ -190,6 +190,9 @@ struct vdk_driver {
      * NULL: nothing to do (protocols without it refuse to switch).
      */
     int (*reopen)(struct vdk_node *n, unsigned flags, struct vdk_error **errp);
+    /* Before a reopen read-only, while n->file is still writable: write
+       what the read-write session keeps in memory (qcow2's bitmaps). */
+    int (*inactivate)(struct vdk_node *n);
     /*
      * Drop every cluster this layer allocates, so the backing file shows
      * through again (commit without -d).  NULL: not supported.

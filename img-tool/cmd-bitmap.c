@@ -69,11 +69,7 @@ static int run_action(struct vdk_node *n, struct vdk_node *src, const struct act
     }
     if (r == 0)
         return 0;
-    bool hint = r == -EBUSY || (r == -EINVAL && strstr(vdk_error_msg(err), "inconsistent"));
-    img_report(err, "Operation %s on bitmap %s failed", op_name(a->kind), bitmap);
-    if (hint)
-        fprintf(stderr, "Try block-dirty-bitmap-remove to delete this bitmap from disk\n");
-    return 1;
+    return img_report(err, "Operation %s on bitmap %s failed", op_name(a->kind), bitmap);
 }
 
 int img_cmd_bitmap(int argc, char **argv)

@@ -792,10 +792,7 @@ int qcow2_reopen(struct vdk_node *n, unsigned flags, struct vdk_error **errp)
     if (!rw) {
         /* The generic layer flushed us before n->file became read-only; a
            dirty bit we set (lazy refcounts) stays and is repaired at the
-           next read-write open.  Bitmaps are stored as at a close. */
-        int r = qcow2_bitmaps_store(n);
-        if (r < 0)
-            return vdk_error_setf_errno(errp, r, "could not store the dirty bitmaps");
+           next read-write open.  The bitmaps were stored by inactivate. */
         s->writable = false;
         s->bm_track = false;
         n->supported_write_flags = 0;

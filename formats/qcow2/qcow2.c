@@ -640,6 +640,7 @@ const struct vdk_driver vdk_driver_qcow2 = {
     .amend = qcow2_amend,
     .change_backing_file = qcow2_change_backing_file,
     .reopen = qcow2_reopen,
+    .inactivate = qcow2_bitmaps_store,
     .make_empty = qcow2_make_empty,
     .snapshot_create = qcow2_snapshot_create,
     .snapshot_goto = qcow2_snapshot_goto,
