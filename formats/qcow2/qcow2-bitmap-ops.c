@@ -145,6 +145,12 @@ static uint64_t default_granularity(const struct qcow2_state *s)
     return g > 65536 ? 65536 : g;
 }
 
+/* Bytes of bitmap data for `size` guest bytes at 2^gb per bit. */
+static uint64_t bitmap_bytes(uint64_t size, unsigned gb)
+{
+    return (((size + (1ull << gb) - 1) >> gb) + 7) / 8;
+}
+
 static int add_bitmap(struct vdk_node *n, const char *name, uint64_t gran, bool enabled,
                       struct vdk_error **errp)
 {
@@ -166,8 +172,8 @@ static int add_bitmap(struct vdk_node *n, const char *name, uint64_t gran, bool 
         why = "Cannot store dirty bitmaps in qcow2 v2 files";
     else if (nlen > QCOW2_BME_MAX_NAME)
         why = "Name length exceeds maximum (1023 characters)";
-    else if (s->size > ((QCOW2_BME_MAX_PHYS * 8) << gb) ||
-             s->size > (((uint64_t)QCOW2_BME_MAX_TABLE << s->cluster_bits) << gb))
+    else if (bitmap_bytes(s->size, gb) > QCOW2_BME_MAX_PHYS ||
+             bitmap_bytes(s->size, gb) > ((uint64_t)QCOW2_BME_MAX_TABLE << s->cluster_bits))
         why = "Too much space will be occupied by the bitmap. Use larger granularity";
     else if (s->bitmaps && s->bitmaps->nb >= QCOW2_BME_MAX_BITMAPS)
         why = "Maximum number of persistent bitmaps is already reached";

@@ -379,7 +379,7 @@ int qcow2_bitmaps_open(struct vdk_node *n, struct vdk_error **errp)
         if (!s->writable)
             return 0;
         /* Drop the extension for good, as QEMU does. */
-        b->has_ext = false;
+        b->has_ext = b->stale_ext = false;
         return qcow2_write_header(n, errp);
     }
     int r = read_directory(n, errp);
