@@ -247,6 +247,8 @@ int qcow2_bitmap_load(struct vdk_node *n, struct qcow2_bitmap *b)
     if (b->inconsistent)
         return -EINVAL;
     uint64_t nw = nwords(b->nbits);
+    if (nw * 8 > QCOW2_BME_MAX_MEM - s->bitmaps->mem)
+        return -EFBIG;
     uint64_t *w = calloc(nw ? nw : 1, 8);
     if (!w)
         return -ENOMEM;
@@ -279,6 +281,7 @@ int qcow2_bitmap_load(struct vdk_node *n, struct qcow2_bitmap *b)
     }
     b->words = w;
     b->loaded = true;
+    s->bitmaps->mem += nw * 8;
     trim_tail(b);
     return 0;
 }
@@ -291,6 +294,9 @@ static int load_all(struct vdk_node *n, struct vdk_error **errp)
         if (b->inconsistent)
             continue;
         int r = qcow2_bitmap_load(n, b);
+        if (r == -EFBIG)
+            return vdk_error_setf(errp, EFBIG, "the bitmaps of '%s' would take more than "
+                                  "%llu MiB of memory", n->filename, QCOW2_BME_MAX_MEM >> 20);
         if (r < 0)
             return vdk_error_setf_errno(errp, r, "Could not read bitmap '%s' from image",
                                         b->name);
@@ -609,9 +615,12 @@ int qcow2_bitmaps_resize(struct vdk_node *n, uint64_t size)
             continue;
         }
         uint64_t ow = nwords(bm->nbits), nw = nwords(nb);
+        if (nw > ow && (nw - ow) * 8 > QCOW2_BME_MAX_MEM - b->mem)
+            return -EFBIG;
         uint64_t *w = realloc(bm->words, (nw ? nw : 1) * 8);
         if (!w)
             return -ENOMEM;
+        b->mem = b->mem - ow * 8 + nw * 8;
         if (nw > ow)
             memset(w + ow, 0, (nw - ow) * 8);
         bm->words = w;

@@ -15,6 +15,7 @@
 #include "block/driver.h"
 #include "fuzz-util.h"
 #include "formats/qcow2/qcow2.h"
+#include "formats/qcow2/qcow2-bitmap.h"
 
 extern const struct vdk_driver vdk_driver_qcow2;
 
