@@ -9,6 +9,7 @@
  * give errors, never crashes, hangs or writes outside the file.
  */
 #include "fuzz-qcow2-common.h"
+#include "fuzz-qcow2-mutator.h"
 
 #define READ_LIMIT (1u << 20)
 
