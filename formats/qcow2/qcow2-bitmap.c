@@ -482,7 +482,9 @@ int qcow2_bitmaps_store(struct vdk_node *n)
 {
     struct qcow2_state *s = n->opaque;
     struct qcow2_bitmaps *b = s->bitmaps;
-    if (!b || !s->writable || (!b->in_use_set && !b->ndead))
+    /* A downgrade to compat=0.10 dropped the extension: the clusters it
+       named leak, as with QEMU. */
+    if (!b || !s->writable || (!b->in_use_set && !b->ndead) || s->version < 3)
         return 0;
     pthread_mutex_lock(&s->lock);
     int r = 0;
