@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "fuzz-qcow2-common.h"
+#include "fuzz-qcow2-mutator.h"
 
 /* Dirty runs of every bitmap, at most this many steps each. */
 #define STATUS_STEPS 4096
@@ -70,22 +71,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct vdk_node *file = fuzz_memory(data, size);
     if (!file)
         return 0;
-    struct vdk_node n;
-    memset(&n, 0, sizeof(n));
-    if (fuzz_open(&n, file, 0) == 0) {
-        read_side(&n);
-        fuzz_close(&n);
-    }
-    memset(&n, 0, sizeof(n));
-    if (fuzz_open(&n, file, VDK_O_RDWR) == 0) {
-        write_side(&n);
-        fuzz_close(&n);
-        memset(&n, 0, sizeof(n));
-        if (fuzz_open(&n, file, 0) == 0) {
-            read_side(&n);
-            fuzz_close(&n);
-        }
-    }
+    fuzz_with(file, 0, read_side);
+    if (fuzz_with(file, VDK_O_RDWR, write_side))
+        fuzz_with(file, 0, read_side);
     vdk_node_unref(file);
     return 0;
 }

@@ -77,4 +77,19 @@ static void fuzz_close(struct vdk_node *n)
     n->backing_file = n->backing_fmt = NULL;
 }
 
+/* Open qcow2 over file with flags, run fn on it (when not NULL), close.
+   Returns whether the open succeeded. */
+static inline bool fuzz_with(struct vdk_node *file, unsigned flags,
+                             void (*fn)(struct vdk_node *n))
+{
+    struct vdk_node n;
+    memset(&n, 0, sizeof(n));
+    if (fuzz_open(&n, file, flags) < 0)
+        return false;
+    if (fn)
+        fn(&n);
+    fuzz_close(&n);
+    return true;
+}
+
 #endif
