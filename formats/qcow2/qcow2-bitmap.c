@@ -569,20 +569,24 @@ int qcow2_bitmaps_refs(struct vdk_node *n, void (*add)(void *ctx, uint64_t off,
     if (!b || !b->has_ext || b->stale_ext || !b->ext_nb)
         return 0;
     add(ctx, b->dir_offset, b->dir_size);
-    for (uint32_t i = 0; i < b->nb; i++) {
-        const struct qcow2_bitmap *bm = &b->bm[i];
-        if (!bm->table_offset)
+    /* The bitmaps, and those removed this session (the directory on disk
+       still names them until the close). */
+    for (uint32_t i = 0; i < b->nb + b->ndead; i++) {
+        bool dead = i >= b->nb;
+        uint64_t toff = dead ? b->dead[i - b->nb].off : b->bm[i].table_offset;
+        uint32_t tsize = dead ? b->dead[i - b->nb].size : b->bm[i].table_size;
+        if (!toff)
             continue;
-        add(ctx, bm->table_offset, (uint64_t)bm->table_size * 8);
+        add(ctx, toff, (uint64_t)tsize * 8);
         uint64_t *t;
-        int r = read_table(n, bm->table_offset, bm->table_size, &t);
+        int r = read_table(n, toff, tsize, &t);
         if (r == -EINVAL) {
-            fprintf(stderr, "ERROR bitmap table of '%s' is invalid\n", bm->name);
+            fprintf(stderr, "ERROR bitmap table at 0x%" PRIx64 " is invalid\n", toff);
             continue;
         }
         if (r < 0)
             return r;
-        for (uint32_t j = 0; j < bm->table_size; j++)
+        for (uint32_t j = 0; j < tsize; j++)
             if (t[j] & QCOW2_BME_TE_OFFSET)
                 add(ctx, t[j] & QCOW2_BME_TE_OFFSET, s->cluster_size);
         free(t);

@@ -76,4 +76,15 @@ esac
 qemu_clean "$T/k.qcow2"
 [ "$(binfo qemu-img "$T/k.qcow2")" = '[{"flags": ["auto"], "granularity": 65536, "name": "fresh"}]' ] ||
     fail "after remove: $(binfo qemu-img "$T/k.qcow2")"
+# Lazy refcounts: a crash leaves stale refcounts that vdk rebuilds at the
+# next read-write open, counting the bitmaps' directory, tables and data.
+qemu-img create -q -f qcow2 -o lazy_refcounts=on "$T/lz.qcow2" 64M
+qemu-img bitmap --add -g 4k "$T/lz.qcow2" b0
+retry_setup qemu-io -f qcow2 -c 'write 0 1M' -c 'write 5M 64k' "$T/lz.qcow2" >/dev/null
+qemu-io -f qcow2 -c 'write 10M 64k' -c 'sigraise 9' "$T/lz.qcow2" >/dev/null 2>&1 || true
+"$VDK_IMG" bitmap --add "$T/lz.qcow2" b1 2>"$T/.lz" || { cat "$T/.lz" >&2; fail "open after a lazy crash"; }
+qemu_clean "$T/lz.qcow2"
+qemu-img bitmap --remove "$T/lz.qcow2" b0
+"$VDK_IMG" bitmap --add "$T/lz.qcow2" b2
+qemu_clean "$T/lz.qcow2"
 echo ok
