@@ -132,6 +132,7 @@ struct nbd_export {
     bool writethrough;       /* every write is FUA */
     char **bitmaps;          /* -B / bitmap=: qemu:dirty-bitmap:NAME offered */
     size_t n_bitmaps;
+    struct vdk_node *bitmap_node; /* holds them: node, or the image under -s */
     atomic_uint clients;
 };
 
