@@ -11,12 +11,17 @@
  * 0 and the zeroed-grain value 1), grain-directory entries (a shared or
  * missing table, the redundant directory disagreeing) and the header fields
  * that size and place them; VMDK has no checksums.
+ *
+ * An input starting with the seSparse magic is a seSparse extent: it is
+ * preset as "memory://fuzz-sesparse" and opened read-only through a
+ * descriptor naming it, sized by the extent's own capacity field.
  */
 #include <stdint.h>
 #include <string.h>
 
 #include "fuzz-util.h"
 #include "fuzz-mutator.h"
+#include "protocols/memory.h"
 
 static bool vmdk_step(struct fmut *m)
 {
@@ -109,10 +114,40 @@ static void exercise(struct vdk_node *n)
     }
 }
 
+static const uint8_t se_magic[8] = { 0xbe, 0xba, 0xfe, 0xca, 0, 0, 0, 0 };
+
+static void sesparse_one(const struct vdk_driver *drv, const uint8_t *data, size_t size)
+{
+    uint64_t cap = 0;
+    if (size >= 24)
+        for (int i = 7; i >= 0; i--)
+            cap = cap << 8 | data[16 + i];
+    if (cap > (1ull << 31)) /* the descriptor says what the fuzzer invents */
+        cap = 1ull << 31;
+    char desc[256];
+    int len = snprintf(desc, sizeof(desc), "# Disk DescriptorFile\nversion=1\nCID=1\n"
+                       "parentCID=ffffffff\ncreateType=\"seSparse\"\n"
+                       "RW %llu SESPARSE \"memory://fuzz-sesparse\"\n",
+                       (unsigned long long)cap);
+    if (vdk_memory_preset("fuzz-sesparse", data, size) < 0)
+        return;
+    struct vdk_node *mem = fuzz_memory((const uint8_t *)desc, (size_t)len);
+    struct vdk_node *n = mem ? fuzz_format_open(drv, "fuzz.vmdk", mem, VDK_O_NO_BACKING) : NULL;
+    if (n) {
+        exercise(n);
+        fuzz_format_close(n);
+    }
+    vdk_memory_preset("fuzz-sesparse", NULL, 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const struct vdk_driver *drv = vdk_driver_find("vmdk");
     vdk_set_warning_handler(quiet, NULL);
+    if (drv && size >= 8 && size <= (16u << 20) && memcmp(data, se_magic, 8) == 0) {
+        sesparse_one(drv, data, size);
+        return 0;
+    }
     if (!drv || size > (16u << 20) || size < 4 ||
         (memcmp(data, "KDMV", 4) != 0 && memcmp(data, "COWD", 4) != 0))
         return 0; /* text descriptors would name files: fuzz-vmdk-desc */
