@@ -14,6 +14,11 @@ qemu-img create -q -f vpc dyn-data.vhd 5M
 qemu-io -f vpc -c "write -P 0x41 0 4096" -c "write -P 0x42 2097152 512" \
     -c "write -P 0x43 4194304 65536" dyn-data.vhd >/dev/null
 qemu-img create -q -f vpc -o subformat=fixed fixed-data.vhd 1M
+# Files shorter than two footers: the footer alone, and the footer after
+# the first 356 bytes of its copy (the VHD mutator once copied the footer
+# onto an overlapping copy at offset 0 in these).
+tail -c 512 dyn-1m.vhd >footer-only.vhd
+{ head -c 356 dyn-1m.vhd; tail -c 512 dyn-1m.vhd; } >footer-short.vhd
 qemu-io -f vpc -c "write -P 0x44 512 1024" fixed-data.vhd >/dev/null
 tool=${VDK_BUILD:-}/tests/unit/vhd/vhd-tool
 if [ -n "${VDK_BUILD:-}" ] && [ -x "$tool" ]; then
