@@ -6,6 +6,11 @@
  * opened: the extent is the file itself), then reads, walks block status,
  * checks, writes one grain's worth (allocation or compressed grain) and
  * flushes (table write-back or stream tail).
+ * Its structure-aware mutator (fuzz-mutator.h) changes grain-table
+ * entries (duplicates, overlaps, into the header, GD or GTs, past the end,
+ * 0 and the zeroed-grain value 1), grain-directory entries (a shared or
+ * missing table, the redundant directory disagreeing) and the header fields
+ * that size and place them; VMDK has no checksums.
  *
  * An input starting with the seSparse magic is a seSparse extent: it is
  * preset as "memory://fuzz-sesparse" and opened read-only through a
@@ -15,7 +20,61 @@
 #include <string.h>
 
 #include "fuzz-util.h"
+#include "fuzz-mutator.h"
 #include "protocols/memory.h"
+
+static bool vmdk_step(struct fmut *m)
+{
+    if (m->size < 512 || fm_get(m, 0, 4, false) != 0x564d444bu)
+        return false;
+    uint64_t h = 0;       /* the header in use: the footer's when GD is at the end */
+    if (fm_get(m, 56, 8, false) == ~0ull && m->size >= 1536 &&
+        fm_get(m, m->size - 1024, 4, false) == 0x564d444bu)
+        h = m->size - 1024;
+    uint64_t grain = fm_get(m, h + 20, 8, false), cap = fm_get(m, h + 12, 8, false);
+    uint64_t gtes = fm_get(m, h + 44, 4, false);
+    uint64_t gd = fm_get(m, h + 56, 8, false) * 512, rgd = fm_get(m, h + 48, 8, false) * 512;
+    if (!grain || !gtes || grain > 2048 || gtes > 512 || cap > (1ull << 37))
+        return false;
+    uint64_t gd_n = ((cap + grain - 1) / grain + gtes - 1) / gtes;
+    static const uint64_t specials[] = { 0, 1 };
+    uint64_t hot[] = { 0, gd, rgd, fm_get(m, h + 64, 8, false) * 512, m->size - 1024 };
+    struct fm_table gdt = { .off = fm_rand(m, 4) ? gd : rgd, .count = gd_n, .width = 4,
+                            .unit = 512, .mask = 0xffffffffu, .specials = specials,
+                            .nspecials = 1, .hot = hot, .nhot = 5 };
+    uint64_t n = fm_table_count(m, &gdt);
+    uint64_t gt = n ? fm_entry(m, &gdt, fm_pick(m, &gdt, n)) * 512 : 0;
+    hot[3] = gt ? gt : hot[3];
+    switch (fm_rand(m, 10)) {
+    default: { /* grain-table entries */
+        if (!gt)
+            return false;
+        struct fm_table gtt = gdt;
+        gtt.off = gt, gtt.count = gtes, gtt.nspecials = 2;
+        fm_table_mutate(m, &gtt);
+        break;
+    }
+    case 6: case 7: /* directory entries (either copy) */
+        fm_table_mutate(m, &gdt);
+        break;
+    case 8: {
+        static const unsigned f[] = { 12, 20, 44, 48, 56, 64, 28, 36 };
+        unsigned k = fm_rand(m, sizeof(f) / sizeof(f[0]));
+        fm_field_mutate(m, h + f[k], f[k] == 44 ? 4 : 8, false);
+        break;
+    }
+    case 9: /* flags: redundant GD, zeroed grains, compression, markers */
+        fm_put(m, h + 8, 4, false, fm_get(m, h + 8, 4, false) ^
+               (uint32_t[]){ 2, 4, 1u << 16, 1u << 17, 1 }[fm_rand(m, 5)]);
+        break;
+    }
+    return true;
+}
+
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
+{
+    return fm_run(data, size, max_size, seed, vmdk_step, NULL);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
