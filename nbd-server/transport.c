@@ -24,7 +24,9 @@
 
 #include "nbd-server/server.h"
 
-#define RBUF_SIZE 4096u /* small: write payloads mostly go straight to their buffer */
+/* Read-ahead buffer: enough for many pipelined headers and small write
+   payloads per recv(); larger payloads go straight to their buffer. */
+#define RBUF_SIZE (64u << 10)
 #define TLS_RECORD 16384u /* largest TLS plaintext record */
 
 void nbd_io_init_fd(struct nbd_io *io, int fd)
@@ -145,6 +147,36 @@ int nbd_io_read(struct nbd_io *io, void *buf, size_t len)
 size_t nbd_io_pending(const struct nbd_io *io)
 {
     return io->rlen - io->rpos;
+}
+
+const uint8_t *nbd_io_peek(const struct nbd_io *io, size_t len)
+{
+    if (io->mem)
+        return io->mem_len - io->mem_pos >= len ? io->mem + io->mem_pos : NULL;
+    if (io->ssl || !io->rbuf)
+        return NULL;
+    return io->rlen - io->rpos >= len ? io->rbuf + io->rpos : NULL;
+}
+
+int nbd_io_wait_input(struct nbd_io *io)
+{
+    if (io->mem || io->ssl || io->fd < 0 || io->rpos < io->rlen)
+        return 0;
+    if (!io->rbuf && !(io->rbuf = malloc(RBUF_SIZE)))
+        return 0; /* the reads that follow go direct */
+    for (;;) {
+        ssize_t k = recv(io->fd, io->rbuf, RBUF_SIZE, 0);
+        if (k > 0) {
+            io->rlen = (size_t)k;
+            io->rpos = 0;
+            return 0;
+        }
+        if (k == 0)
+            return -ECONNRESET;
+        if (errno == EINTR)
+            continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
+    }
 }
 
 int nbd_io_skip(struct nbd_io *io, uint64_t len)
