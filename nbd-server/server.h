@@ -13,6 +13,8 @@
  *   transmission.c  request parsing and validation, the per-connection
  *                   worker pool, the in-flight cap
  *   commands.c      running requests, simple and structured replies
+ *   batch.c         small requests received together, run and answered
+ *                   as one batch
  *   export.c        export definitions, opening images, export flags
  *   zerocopy.c      large reads sent straight from mapped image files
  *   log.c           stderr or syslog
