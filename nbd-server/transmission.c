@@ -5,7 +5,8 @@
  * against the export's node and sends the reply as soon as it is ready,
  * holding the connection's write lock only while the reply is on the
  * wire.  Replies may therefore leave in a different order than the
- * requests came, as the protocol allows.
+ * requests came, as the protocol allows.  Small requests that arrived
+ * together are taken and answered as one batch (batch.c).
  *
  * Bounds: a request's length is checked against NBD_MAX_REQUEST_LEN and
  * the export size before any buffer is allocated, and the reader stops
