@@ -114,6 +114,10 @@ struct vdk_driver {
     const struct vdk_opt_desc *create_opts; /* create options */
     /* This format stores a backing file reference (qcow2, vhd diff). */
     bool supports_backing;
+    /* A child records its parent's state (VHDX: the data write GUID), so
+       commit writes the child's link again (change_backing_file) once the
+       parent changed. */
+    bool relink_after_commit;
     /* A new image does not read back as zeros (vdk_node_has_zero_init). */
     bool no_zero_init;
 
@@ -186,10 +190,15 @@ struct vdk_driver {
                     bool allow_shrink, struct vdk_error **errp);
     /*
      * Switch between read-only and read-write (flags: VDK_O_RDWR or not).
-     * Called after n->file was reopened, before n->read_only changes.
+     * To read-write: called after n->file was reopened; to read-only:
+     * before it is (the driver may still write its last metadata).  Both
+     * before n->read_only changes.
      * NULL: nothing to do (protocols without it refuse to switch).
      */
     int (*reopen)(struct vdk_node *n, unsigned flags, struct vdk_error **errp);
+    /* Before a reopen read-only, while n->file is still writable: write
+       what the read-write session keeps in memory (qcow2's bitmaps). */
+    int (*inactivate)(struct vdk_node *n);
     /*
      * Drop every cluster this layer allocates, so the backing file shows
      * through again (commit without -d).  NULL: not supported.
@@ -229,6 +238,17 @@ struct vdk_driver {
                            struct vdk_error **errp);
     int (*snapshot_list)(struct vdk_node *n, struct vdk_snapshot_info **list,
                          int *count, struct vdk_error **errp);
+
+    /* Persistent dirty bitmaps (see vdk_bitmap_* in block.h); bitmap_mark
+       sets [offset, offset+bytes) dirty in one named bitmap (merge). */
+    int (*bitmap_list)(struct vdk_node *n, struct vdk_bitmap_info **list, int *count,
+                       struct vdk_error **errp);
+    int (*bitmap_op)(struct vdk_node *n, enum vdk_bitmap_op op, const char *name,
+                     uint64_t granularity, struct vdk_error **errp);
+    int (*bitmap_status)(struct vdk_node *n, const char *name, uint64_t offset,
+                         uint64_t bytes, uint64_t *pnum);
+    int (*bitmap_mark)(struct vdk_node *n, const char *name, uint64_t offset,
+                       uint64_t bytes);
 };
 
 /* ---- helpers for drivers ---- */
@@ -238,6 +258,7 @@ extern const struct vdk_driver vdk_driver_file;
 extern const struct vdk_driver vdk_driver_memory;
 extern const struct vdk_driver vdk_driver_null;
 extern const struct vdk_driver vdk_driver_nbd;
+extern const struct vdk_driver vdk_driver_rbd;
 extern const struct vdk_driver vdk_driver_raw;
 extern const struct vdk_driver vdk_driver_qcow2;
 extern const struct vdk_driver vdk_driver_vpc;

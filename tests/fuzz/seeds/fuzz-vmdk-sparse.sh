@@ -3,7 +3,7 @@
 # Seeds for fuzz-vmdk-sparse: small sparse extents made now by qemu-img
 # (monolithicSparse, zeroed grains, a split extent, streamOptimized with
 # preallocated tables) and by vdk (streamOptimized with footer), with data
-# written by qemu-io.
+# written by qemu-io; seSparse extents from the tests' generator.
 set -eu
 out=${1:?usage: $0 OUTDIR}
 mkdir -p "$out"
@@ -24,3 +24,27 @@ img=${VDK_BUILD:-}/img-tool/vdk-img
 if [ -n "${VDK_BUILD:-}" ] && [ -x "$img" ]; then
     "$img" convert -O vmdk -o subformat=streamOptimized "$tmp/r.raw" vstream.vmdk
 fi
+# seSparse: one table and two (the first without a table); the extent is
+# the seed, its descriptor is the fuzz target's own.
+mk=${VDK_SRC:?}/tests/integration/vmdk/mk-sesparse.py
+/usr/bin/python3 "$mk" "$tmp/se1.vmdk" 2048 --seed 1 --compact >/dev/null
+cp "$tmp/se1-sesparse.vmdk" sesparse-small.vmdk
+/usr/bin/python3 "$mk" "$tmp/se2.vmdk" 40960 --seed 2 --compact >/dev/null
+cp "$tmp/se2-sesparse.vmdk" sesparse-two.vmdk
+# Grain-table damage the structure-aware mutator makes, kept as seeds: two
+# entries naming one grain, an entry pointing into the grain directory, and
+# the redundant directory naming other tables than the primary one.
+/usr/bin/python3 - data.vmdk <<'PYEOF'
+import sys
+src = open(sys.argv[1], "rb").read()
+le = lambda b, o, n: int.from_bytes(b[o:o + n], "little")
+gd, rgd = le(src, 56, 8) * 512, le(src, 48, 8) * 512
+gt = le(src, gd, 4) * 512
+def make(name, at, value):
+    b = bytearray(src)
+    b[at:at + 4] = value.to_bytes(4, "little")
+    open(name, "wb").write(b)
+make("gt-shared.vmdk", gt + 4 * 20, le(src, gt, 4))
+make("gt-on-gd.vmdk", gt, gd // 512)
+make("rgd-differs.vmdk", rgd, le(src, rgd, 4) + 1)
+PYEOF
