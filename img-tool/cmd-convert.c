@@ -17,6 +17,8 @@ enum {
     OPT_TARGET_IMAGE_OPTS = IMG_OPT_FORCE + 1,
     OPT_TARGET_IS_ZERO,
     OPT_SALVAGE,
+    OPT_BITMAPS,
+    OPT_SKIP_BROKEN,
 };
 
 struct convert_args {
@@ -32,6 +34,7 @@ struct convert_args {
     bool no_create, tgt_image_opts, target_is_zero;
     uint64_t rate;  /* -r, bytes/s; 0: no limit */
     bool salvage;
+    bool bitmaps, skip_broken; /* --bitmaps, --skip-broken-bitmaps */
 };
 
 const char img_convert_options[] =
@@ -64,6 +67,8 @@ const char img_convert_options[] =
     "  --salvage              read errors become zeros, with a warning per\n"
     "                         failed range, instead of stopping the copy\n"
     "  --object objectdef     define an object (a secret)\n"
+    "  --bitmaps              copy the persistent dirty bitmaps (qcow2 to qcow2)\n"
+    "  --skip-broken-bitmaps  with --bitmaps: skip inconsistent bitmaps\n"
     "Several sources are concatenated.\n";
 
 static int parse_sparse(const char *s, uint64_t *out)
@@ -92,6 +97,8 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
         { "target-is-zero", no_argument, NULL, OPT_TARGET_IS_ZERO },
         { "salvage", no_argument, NULL, OPT_SALVAGE },
         { "force-share", no_argument, NULL, 'U' },
+        { "bitmaps", no_argument, NULL, OPT_BITMAPS },
+        { "skip-broken-bitmaps", no_argument, NULL, OPT_SKIP_BROKEN },
         { NULL, 0, NULL, 0 },
     };
     struct vdk_error *err = NULL;
@@ -141,6 +148,8 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
             if (img_parse_num_arg("rate limit", optarg, &a->rate))
                 return 1;
             break;
+        case OPT_BITMAPS: a->bitmaps = true; break;
+        case OPT_SKIP_BROKEN: a->skip_broken = true; break;
         default: /* -f, -U, -T, --image-opts, --object, or an error */
             if (img_image_opt(&a->src, c, optarg, argv))
                 return 1;
@@ -376,13 +385,16 @@ int img_cmd_convert(int argc, char **argv)
         ret = img_error("Must specify image file name");
         goto out;
     }
+    if ((ret = cvt_bitmaps_check_args(a.bitmaps, a.skip_broken, (size_t)nfiles - 1)) >= 0)
+        goto out;
     nsrc = (size_t)nfiles - 1;
     if (!(src = calloc(nsrc, sizeof(*src)))) {
         ret = img_error("out of memory");
         goto out;
     }
     uint64_t total = 0;
-    if ((ret = open_sources(&a, argv + optind, nsrc, src, &total)) >= 0)
+    if ((ret = open_sources(&a, argv + optind, nsrc, src, &total)) >= 0 ||
+        (a.bitmaps && (ret = cvt_bitmaps_check_source(src[0].node, a.skip_broken)) >= 0))
         goto out;
     /* A target this convert makes is removed again if the convert fails. */
     if (!a.no_create)
@@ -390,7 +402,8 @@ int img_cmd_convert(int argc, char **argv)
     ret = create_target(&a, out_name, total);
     if (!a.no_create)
         vdk_created_file_after(&created, out_name);
-    if (ret >= 0 || (ret = open_target(&a, out_name, total, &tgt)) >= 0)
+    if (ret >= 0 || (ret = open_target(&a, out_name, total, &tgt)) >= 0 ||
+        (a.bitmaps && (ret = cvt_bitmaps_check_target(tgt)) >= 0))
         goto out;
     prog = progress_new(a.progress && !a.quiet, stdout);
     struct cvt_params p = {
@@ -425,6 +438,8 @@ int img_cmd_convert(int argc, char **argv)
     ret = cvt_run(&p);
     /* The warnings come after the progress display, whatever the outcome. */
     cvt_salvage_report(p.salvage, &p, a.quiet);
+    if (ret == 0 && a.bitmaps)
+        ret = cvt_bitmaps_copy(src[0].node, tgt, a.skip_broken);
     if (ret == 0) {
         int r = vdk_close(tgt);
         tgt = NULL;

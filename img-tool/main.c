@@ -15,6 +15,10 @@ const struct img_command img_commands[] = {
       "bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [-i aio] [-n] "
       "[--no-drain] [-o offset] [--pattern=pattern] [-q] [-s buffer_size] [-S step_size] "
       "[-t cache] [-w] [-U] filename", img_bench_options },
+    { "bitmap", img_cmd_bitmap,
+      "bitmap (--merge SOURCE | --add | --remove | --clear | --enable | --disable)... "
+      "[-b source_file [-F source_fmt]] [-g granularity] [--object objectdef] "
+      "[--image-opts | -f fmt] filename bitmap", img_bitmap_options },
     { "check", img_cmd_check,
       "check [--object objectdef] [--image-opts] [-q] [-f fmt] [--output=ofmt] "
       "[-r [leaks | all]] [-T src_cache] [-U] filename", img_check_options },
@@ -28,8 +32,8 @@ const struct img_command img_commands[] = {
       "convert [--object objectdef] [--image-opts] [--target-image-opts] [--target-is-zero] "
       "[-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] [-O output_fmt] "
       "[-B backing_file [-F backing_fmt]] [-o options] [-l snapshot_param] [-S sparse_size] "
-      "[-r rate_limit] [-m num_coroutines] [-W] [--salvage] filename [filename2 [...]] "
-      "output_filename",
+      "[-r rate_limit] [-m num_coroutines] [-W] [--salvage] [--bitmaps [--skip-broken-bitmaps]] "
+      "filename [filename2 [...]] output_filename",
       img_convert_options },
     { "create", img_cmd_create,
       "create [--object objectdef] [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] "
