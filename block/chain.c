@@ -32,6 +32,16 @@ int vdk_reopen(struct vdk_node *n, unsigned flags, struct vdk_error **errp)
             return vdk_error_setf(errp, ENOTSUP, "cannot reopen '%s' %s", n->filename,
                                   want_rw ? "read-write" : "read-only");
         r = n->drv->reopen(n, nflags, errp);
+    } else if (!want_rw) {
+        /* To read-only: the driver writes its last metadata (a log closed,
+           an in-use flag cleared) while its file is still writable. */
+        if (n->drv->reopen && (r = n->drv->reopen(n, nflags, errp)) < 0)
+            return r;
+        if (n->file && (r = vdk_reopen(n->file, flags, errp)) < 0) {
+            if (n->drv->reopen)
+                (void)n->drv->reopen(n, n->open_flags, NULL);
+            return r;
+        }
     } else {
         if (n->file && (r = vdk_reopen(n->file, flags, errp)) < 0)
             return r;
@@ -150,7 +160,18 @@ int vdk_commit(struct vdk_node *top, struct vdk_node *base, bool keep_top,
         r = vdk_error_setf_errno(errp, r, "could not flush '%s'", base->filename);
         goto out;
     }
-    if (parent != top) {
+    if (parent == top && top->drv->relink_after_commit && top->backing_file) {
+        /* The same link written again: it follows the parent's new state. */
+        char *bf = strdup(top->backing_file);
+        char *bfmt = top->backing_fmt ? strdup(top->backing_fmt) : NULL;
+        r = bf && (bfmt || !top->backing_fmt)
+            ? vdk_change_backing_file(top, bf, bfmt, errp)
+            : vdk_error_setf(errp, ENOMEM, "out of memory");
+        free(bf);
+        free(bfmt);
+        if (r < 0)
+            goto out;
+    } else if (parent != top) {
         /* Intermediate images leave the chain: top now sits on base. */
         r = vdk_change_backing_file(top, parent->backing_file, parent->backing_fmt
                                     ? parent->backing_fmt : base->drv->name, errp);

@@ -16,9 +16,9 @@
 enum {
     OPT_TARGET_IMAGE_OPTS = IMG_OPT_FORCE + 1,
     OPT_TARGET_IS_ZERO,
-    OPT_SALVAGE,
     OPT_BITMAPS,
     OPT_SKIP_BROKEN,
+    OPT_SALVAGE,
 };
 
 struct convert_args {
@@ -32,9 +32,9 @@ struct convert_args {
     int workers;
     bool out_of_order, compress, copy_offload, progress, quiet;
     bool no_create, tgt_image_opts, target_is_zero;
+    bool bitmaps, skip_broken; /* --bitmaps, --skip-broken-bitmaps */
     uint64_t rate;  /* -r, bytes/s; 0: no limit */
     bool salvage;
-    bool bitmaps, skip_broken; /* --bitmaps, --skip-broken-bitmaps */
 };
 
 const char img_convert_options[] =
@@ -143,13 +143,13 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
         case 'W': a->out_of_order = true; break;
         case OPT_TARGET_IMAGE_OPTS: a->tgt_image_opts = true; break;
         case OPT_TARGET_IS_ZERO: a->target_is_zero = true; break;
+        case OPT_BITMAPS: a->bitmaps = true; break;
+        case OPT_SKIP_BROKEN: a->skip_broken = true; break;
         case OPT_SALVAGE: a->salvage = true; break;
         case 'r':
             if (img_parse_num_arg("rate limit", optarg, &a->rate))
                 return 1;
             break;
-        case OPT_BITMAPS: a->bitmaps = true; break;
-        case OPT_SKIP_BROKEN: a->skip_broken = true; break;
         default: /* -f, -U, -T, --image-opts, --object, or an error */
             if (img_image_opt(&a->src, c, optarg, argv))
                 return 1;

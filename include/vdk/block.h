@@ -270,6 +270,12 @@ VDK_API const struct vdk_driver *vdk_driver_find(const char *name);
 /* Iterate the table: returns NULL past the end. */
 VDK_API const struct vdk_driver *vdk_driver_nth(size_t i);
 VDK_API const char *vdk_driver_name(const struct vdk_driver *drv);
+/* Does filename name a network image ("nbd://...", "rbd:pool/image") rather
+   than a local path?  Such names are never combined with a directory. */
+VDK_API bool vdk_filename_is_remote(const char *filename);
+/* The protocol driver that opens filename: "file" for a local path, the
+   driver of its scheme or prefix ("nbd", "rbd"), NULL for one vdk lacks. */
+VDK_API const struct vdk_driver *vdk_protocol_driver(const char *filename);
 VDK_API bool vdk_driver_is_format(const struct vdk_driver *drv);
 VDK_API bool vdk_driver_can_create(const struct vdk_driver *drv);
 /* The format can change options of existing images (vdk_amend). */
