@@ -343,13 +343,24 @@ static int write_data(struct job *j, const void *buf, uint64_t n, uint64_t pos,
 static int write_compressed(struct job *j, const struct chunk *c, const uint8_t *buf)
 {
     const struct cvt_params *p = j->p;
-    for (uint64_t o = 0; o < c->n; o += p->cluster_size) {
+    /* Runs of data clusters go down in one write each: the driver then
+       takes its locks and writes the file once per run, not per cluster. */
+    uint64_t run = 0; /* start of the pending data run */
+    for (uint64_t o = 0;; ) {
         uint64_t len = c->n - o < p->cluster_size ? c->n - o : p->cluster_size;
-        int r = vdk_buffer_is_zero(buf + o, len)
-                    ? write_zeroes(j, c->pos + o, len)
-                    : write_data(j, buf + o, len, c->pos + o, VDK_REQ_COMPRESSED);
+        bool zero = len && vdk_buffer_is_zero(buf + o, len);
+        int r = 0;
+        if ((zero || !len) && o > run)
+            r = write_data(j, buf + run, o - run, c->pos + run, VDK_REQ_COMPRESSED);
+        if (r == 0 && zero)
+            r = write_zeroes(j, c->pos + o, len);
         if (r < 0)
             return r;
+        if (!len)
+            break;
+        o += len;
+        if (zero)
+            run = o;
     }
     return 0;
 }

@@ -67,7 +67,7 @@ qimg info "$T/l/top.qcow2" | grep -q "^backing file: new.qcow2" || fail "rebase 
 qimg create -q -f raw "$T/r.raw" 1M
 expect_fail "^vdk-img: Compression not supported for this file format$" \
     "$VDK_IMG" rebase -c -f raw -b "" "$T/r.raw"
-qimg create -q -f qcow2 --object secret,id=s0,data=pw -o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 \
+retry_setup --if "$LOAD_FLAKES" qimg create -q -f qcow2 --object secret,id=s0,data=pw -o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 \
     -b "$T/l/base.qcow2" -F qcow2 "$T/e.qcow2" 8200k
 expect_fail "Compression not supported for this file format" \
     "$VDK_IMG" rebase -c --object secret,id=s0,data=pw --image-opts \
