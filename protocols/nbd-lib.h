@@ -17,6 +17,7 @@
 
 #include <libnbd.h>
 
+#include "block/dynlib.h"
 #include "vdk/error.h"
 
 /* The libnbd functions used, X(name) each. */
@@ -31,16 +32,14 @@
     X(nbd_shutdown) X(nbd_trim) X(nbd_zero)
 
 struct vdk_libnbd {
-#define VDK_LIBNBD_MEMBER(f) __typeof__(f) *f;
-    VDK_LIBNBD_FUNCS(VDK_LIBNBD_MEMBER)
-#undef VDK_LIBNBD_MEMBER
+    VDK_LIBNBD_FUNCS(VDK_DYNLIB_MEMBER)
 };
 
 extern struct vdk_libnbd vdk_libnbd;
 
 /* Load libnbd.so.0 and resolve every function, once per process (thread
-   safe).  0, or -ENOENT with a message saying which library or symbol is
-   missing. */
+   safe; block/dynlib.c).  0, or -ENOENT with a message saying which library
+   or symbol is missing. */
 int vdk_libnbd_load(struct vdk_error **errp);
 
 #ifndef VDK_LIBNBD_NO_REDIRECT

@@ -212,7 +212,12 @@ int vdk_rbd_connect(const struct rbd_where *w, rados_t *cluster, rados_ioctx_t *
 {
     const struct rbd_spec *s = &w->spec;
     rados_t c = NULL;
-    int r = rados_create(&c, s->user);
+    int r = vdk_librbd_load(errp);
+    if (r < 0) {
+        vdk_error_prepend(errp, "rbd: ");
+        return r;
+    }
+    r = rados_create(&c, s->user);
     if (r < 0)
         return vdk_error_setf(errp, -r, "rbd: cannot make a Ceph client for '%s': %s",
                               s->user ? s->user : "admin", strerror(-r));

@@ -6,10 +6,8 @@
 #ifndef VDK_PROTOCOLS_RBD_H
 #define VDK_PROTOCOLS_RBD_H
 
-#include <rados/librados.h>
-#include <rbd/librbd.h>
-
 #include "block/driver.h"
+#include "protocols/rbd-lib.h"    /* librbd, librados: loaded on first use */
 #include "protocols/rbd-spec.h"
 
 /* Defaults for the bounded waits (seconds; 0 means wait for ever). */
