@@ -214,7 +214,7 @@ int vdk_rbd_connect(const struct rbd_where *w, rados_t *cluster, rados_ioctx_t *
     rados_t c = NULL;
     int r = vdk_librbd_load(errp);
     if (r < 0) {
-        vdk_error_prepend(errp, "rbd: ");
+        vdk_error_prepend(errp, "rbd");
         return r;
     }
     r = rados_create(&c, s->user);
