@@ -31,8 +31,10 @@ if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(sed -n "s/^ *\['\(fuzz-[a-z0-9-]*\)'.*/\1/p" \
         "$src/tests/fuzz/meson.build")
 fi
-# Only the fuzz targets (and what they link).
-ninja -C "$bdir" "${targets[@]/#/tests/fuzz/}" >/dev/null
+# Only the fuzz targets (and what they link), and what seed generators
+# take from the build (vdk-img, vdk-nbd, vhd-tool, the test guest).
+ninja -C "$bdir" "${targets[@]/#/tests/fuzz/}" img-tool/vdk-img tests/unit/vhd/vhd-tool \
+    nbd-server/vdk-nbd tests/guest/vdk-guest.elf tests/guest/vdk-guest.bzImage >/dev/null
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}
 work=$bdir/fuzz-campaign
