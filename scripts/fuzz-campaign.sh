@@ -10,8 +10,8 @@
 # generator (tests/fuzz/seeds/<target>.sh) makes now plus the corpus kept
 # from earlier campaigns (fuzz-corpus/<target>, under the build dir), and
 # ends with corpus minimisation (-merge=1) into that kept corpus.  Crash,
-# leak and timeout inputs land in fuzz-artifacts/<target>/; a target with
-# any makes the script exit 1.  Needs an otherwise idle machine for
+# leak and timeout inputs land in fuzz-artifacts/<target>/ (emptied when
+# the target's run starts); a target with any makes the script exit 1.  Needs an otherwise idle machine for
 # meaningful figures: libFuzzer's speed is CPU bound.
 set -eu
 secs=${1:-600}
@@ -45,6 +45,7 @@ bad=0
 for t in "${targets[@]}"; do
     seeds=$work/$t-seeds corpus=$work/$t-corpus keep=$bdir/fuzz-corpus/$t
     art=$bdir/fuzz-artifacts/$t
+    rm -rf "$art"   # this campaign's findings only
     mkdir -p "$seeds" "$corpus" "$keep" "$art"
     VDK_SRC=$src VDK_BUILD=$bdir "$src/tests/fuzz/seeds/$t.sh" "$seeds" >/dev/null 2>&1 ||
         echo "warning: seed generator of $t failed" >&2
