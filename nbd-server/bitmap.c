@@ -42,9 +42,13 @@ void nbd_export_free_bitmaps(struct nbd_export *e)
 
 int nbd_export_check_bitmaps(struct nbd_export *e, struct vdk_error **errp)
 {
+    /* Under -s the image is the throwaway overlay's backing node. */
+    e->bitmap_node = e->node;
+    if (e->snapshot && e->n_bitmaps && vdk_node_backing(e->node))
+        e->bitmap_node = vdk_node_backing(e->node);
     for (size_t i = 0; i < e->n_bitmaps; i++) {
         uint64_t pnum;
-        int r = vdk_bitmap_status(e->node, e->bitmaps[i], 0, 0, &pnum);
+        int r = vdk_bitmap_status(e->bitmap_node, e->bitmaps[i], 0, 0, &pnum);
         if (r == -ENOENT)
             return vdk_error_setf(errp, ENOENT, "Bitmap '%s' is not found", e->bitmaps[i]);
         if (r == -EINVAL)
@@ -95,7 +99,7 @@ int nbd_bitmap_extents(struct nbd_export *e, size_t idx, uint64_t off, uint64_t 
     uint32_t last = 0;
     while (len) {
         uint64_t pnum = 0;
-        int r = vdk_bitmap_status(e->node, e->bitmaps[idx], off, len, &pnum);
+        int r = vdk_bitmap_status(e->bitmap_node, e->bitmaps[idx], off, len, &pnum);
         if (r < 0)
             return r == -ENOENT || r == -EINVAL ? -EIO : r;
         if (pnum == 0 || pnum > len)

@@ -194,13 +194,18 @@ static int add_bitmap(struct vdk_node *n, const char *name, uint64_t gran, bool 
     struct qcow2_bitmap *b = &arr[bs->nb];
     memset(b, 0, sizeof(*b));
     b->nbits = (s->size + gran - 1) >> gb;
-    b->words = calloc(b->nbits / 64 + 1, 8);
+    uint64_t bytes = (b->nbits + 63) / 64 * 8;
+    if (bytes > QCOW2_BME_MAX_MEM - bs->mem)
+        return vdk_error_setf(errp, EFBIG, "the bitmaps of '%s' would take more than %llu "
+                              "MiB of memory", n->filename, QCOW2_BME_MAX_MEM >> 20);
+    b->words = calloc(1, bytes ? bytes : 8);
     b->name = strdup(name);
     if (!b->words || !b->name) {
         free(b->words);
         free(b->name);
         return vdk_error_setf(errp, ENOMEM, "out of memory");
     }
+    bs->mem += bytes;
     b->name_len = (uint16_t)nlen;
     b->gran_bits = (uint8_t)gb;
     b->enabled = enabled;
@@ -223,6 +228,8 @@ static int remove_bitmap(struct qcow2_state *s, struct qcow2_bitmap *b,
         bs->dead = d;
         d[bs->ndead++] = (struct qcow2_bm_table){ b->table_offset, b->table_size };
     }
+    if (b->loaded)
+        bs->mem -= (b->nbits + 63) / 64 * 8;
     free(b->name);
     free(b->words);
     uint32_t i = (uint32_t)(b - bs->bm);

@@ -247,6 +247,8 @@ int qcow2_bitmap_load(struct vdk_node *n, struct qcow2_bitmap *b)
     if (b->inconsistent)
         return -EINVAL;
     uint64_t nw = nwords(b->nbits);
+    if (nw * 8 > QCOW2_BME_MAX_MEM - s->bitmaps->mem)
+        return -EFBIG;
     uint64_t *w = calloc(nw ? nw : 1, 8);
     if (!w)
         return -ENOMEM;
@@ -279,6 +281,7 @@ int qcow2_bitmap_load(struct vdk_node *n, struct qcow2_bitmap *b)
     }
     b->words = w;
     b->loaded = true;
+    s->bitmaps->mem += nw * 8;
     trim_tail(b);
     return 0;
 }
@@ -291,6 +294,9 @@ static int load_all(struct vdk_node *n, struct vdk_error **errp)
         if (b->inconsistent)
             continue;
         int r = qcow2_bitmap_load(n, b);
+        if (r == -EFBIG)
+            return vdk_error_setf(errp, EFBIG, "the bitmaps of '%s' would take more than "
+                                  "%llu MiB of memory", n->filename, QCOW2_BME_MAX_MEM >> 20);
         if (r < 0)
             return vdk_error_setf_errno(errp, r, "Could not read bitmap '%s' from image",
                                         b->name);
@@ -476,7 +482,9 @@ int qcow2_bitmaps_store(struct vdk_node *n)
 {
     struct qcow2_state *s = n->opaque;
     struct qcow2_bitmaps *b = s->bitmaps;
-    if (!b || !s->writable || (!b->in_use_set && !b->ndead))
+    /* A downgrade to compat=0.10 dropped the extension: the clusters it
+       named leak, as with QEMU. */
+    if (!b || !s->writable || (!b->in_use_set && !b->ndead) || s->version < 3)
         return 0;
     pthread_mutex_lock(&s->lock);
     int r = 0;
@@ -561,20 +569,24 @@ int qcow2_bitmaps_refs(struct vdk_node *n, void (*add)(void *ctx, uint64_t off,
     if (!b || !b->has_ext || b->stale_ext || !b->ext_nb)
         return 0;
     add(ctx, b->dir_offset, b->dir_size);
-    for (uint32_t i = 0; i < b->nb; i++) {
-        const struct qcow2_bitmap *bm = &b->bm[i];
-        if (!bm->table_offset)
+    /* The bitmaps, and those removed this session (the directory on disk
+       still names them until the close). */
+    for (uint32_t i = 0; i < b->nb + b->ndead; i++) {
+        bool dead = i >= b->nb;
+        uint64_t toff = dead ? b->dead[i - b->nb].off : b->bm[i].table_offset;
+        uint32_t tsize = dead ? b->dead[i - b->nb].size : b->bm[i].table_size;
+        if (!toff)
             continue;
-        add(ctx, bm->table_offset, (uint64_t)bm->table_size * 8);
+        add(ctx, toff, (uint64_t)tsize * 8);
         uint64_t *t;
-        int r = read_table(n, bm->table_offset, bm->table_size, &t);
+        int r = read_table(n, toff, tsize, &t);
         if (r == -EINVAL) {
-            fprintf(stderr, "ERROR bitmap table of '%s' is invalid\n", bm->name);
+            fprintf(stderr, "ERROR bitmap table at 0x%" PRIx64 " is invalid\n", toff);
             continue;
         }
         if (r < 0)
             return r;
-        for (uint32_t j = 0; j < bm->table_size; j++)
+        for (uint32_t j = 0; j < tsize; j++)
             if (t[j] & QCOW2_BME_TE_OFFSET)
                 add(ctx, t[j] & QCOW2_BME_TE_OFFSET, s->cluster_size);
         free(t);
@@ -609,9 +621,12 @@ int qcow2_bitmaps_resize(struct vdk_node *n, uint64_t size)
             continue;
         }
         uint64_t ow = nwords(bm->nbits), nw = nwords(nb);
+        if (nw > ow && (nw - ow) * 8 > QCOW2_BME_MAX_MEM - b->mem)
+            return -EFBIG;
         uint64_t *w = realloc(bm->words, (nw ? nw : 1) * 8);
         if (!w)
             return -ENOMEM;
+        b->mem = b->mem - ow * 8 + nw * 8;
         if (nw > ow)
             memset(w + ow, 0, (nw - ow) * 8);
         bm->words = w;

@@ -54,7 +54,9 @@
 #define QCOW2_BME_MAX_GRAN_BITS    31
 #define QCOW2_BME_MAX_TABLE        0x8000000u         /* entries */
 #define QCOW2_BME_MAX_PHYS         (512ull << 20)      /* data bytes per bitmap */
-#define QCOW2_BME_MAX_EXTRA        (64u << 20)
+/* Memory all the loaded bitmaps of one image may take (ours: QEMU's
+   per-bitmap bound times 65535 bitmaps would let an image exhaust memory). */
+#define QCOW2_BME_MAX_MEM          (1ull << 30)
 #define QCOW2_BME_ENTRY_HDR        24
 /* Bitmap table entry: data cluster offset (bits 9-55), bit 0 "all ones". */
 #define QCOW2_BME_TE_OFFSET        0x00fffffffffffe00ull
@@ -69,9 +71,6 @@ struct qcow2_bitmap {
     bool inconsistent;      /* in use when found: data never read or changed */
     bool loaded;            /* words hold the data */
     bool changed;           /* words differ from the table on disk */
-    uint32_t extra_len;     /* extra data kept as found */
-    uint8_t *extra;
-    uint32_t flags_extra;   /* EXTRA_COMPAT as found */
     uint64_t table_offset;  /* on disk, 0: none yet */
     uint32_t table_size;
     uint64_t nbits;         /* chunks covering the virtual size */
@@ -91,6 +90,7 @@ struct qcow2_bitmaps {
     /* Tables (with their data) to free once the next directory is written. */
     struct qcow2_bm_table { uint64_t off; uint32_t size; } *dead;
     uint32_t ndead;
+    uint64_t mem;           /* bytes of words allocated, <= QCOW2_BME_MAX_MEM */
 };
 
 /* ---- the extension ---- */

@@ -495,6 +495,9 @@ static int qcow2_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     s->lazy = (s->compat & QCOW2_COMPAT_LAZY_REFCOUNTS) != 0;
     if ((r = qcow2_crypto_open(n, opts, flags, errp)) < 0)
         goto fail;
+    /* Before any refcount repair below: check counts the bitmaps' clusters. */
+    if ((r = qcow2_bitmaps_open(n, errp)) < 0)
+        goto fail;
 
     if (s->writable) {
         /* Autoclear bits we do not maintain are invalidated by our writes. */
@@ -523,8 +526,6 @@ static int qcow2_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
             }
         }
     }
-    if ((r = qcow2_bitmaps_open(n, errp)) < 0)
-        goto fail;
     return 0;
 fail:
     qcow2_free_state(s);

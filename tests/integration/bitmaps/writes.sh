@@ -63,6 +63,11 @@ for b in dflt fine coarse off; do
         >"$T/t.v" 2>>"$T/nbd.log"
     same_file "$T/t.q" "$T/t.v"
 done
+# -s: the bitmap of the image under the throwaway overlay.
+nbdinfo --map=qemu:dirty-bitmap:fine -- [ qemu-nbd -s -f qcow2 -B fine "$T/v.qcow2" ] >"$T/s.q"
+nbdinfo --map=qemu:dirty-bitmap:fine -- [ "$VDK_NBD" -s -f qcow2 -B fine "$T/v.qcow2" ] \
+    >"$T/s.v" 2>>"$T/nbd.log"
+same_file "$T/s.q" "$T/s.v"
 nbdinfo --list -- [ qemu-nbd -r -f qcow2 -B off -B fine -B dflt "$T/v.qcow2" ] |
     grep -A6 contexts >"$T/l.q"
 nbdinfo --list -- [ "$VDK_NBD" -r -f qcow2 -B off -B fine -B dflt "$T/v.qcow2" ] 2>>"$T/nbd.log" |

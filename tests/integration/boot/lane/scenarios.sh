@@ -68,7 +68,7 @@ scenario_disks() {
     qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$W/img/top.qcow2" || fail "overlay"
     lane_img snap.qcow2 qcow2
     lane_img ro.raw raw
-    qemu-img create -q -f luks --object secret,id=s0,data=lanepass \
+    retry_setup --if "$LOAD_FLAKES" qemu-img create -q -f luks --object secret,id=s0,data=lanepass \
         -o key-secret=s0,iter-time=10 "$W/img/l.luks" 16M || fail "luks create"
     qemu-io --object secret,id=s0,data=lanepass \
         --image-opts "driver=luks,key-secret=s0,file.filename=$W/img/l.luks" \
