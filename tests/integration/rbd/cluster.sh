@@ -178,7 +178,7 @@ ceph_cluster_start() {
     t0=$(date +%s.%N)
     for try in 1 2 3; do
         if ceph_start_once; then
-            CEPH_START_SECONDS=$(echo "$(date +%s.%N) - $t0" | bc)
+            CEPH_START_SECONDS=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
             export CEPH_CONF=$CEPH_DIR/ceph.conf CEPH_START_SECONDS
             return 0
         fi
