@@ -22,6 +22,8 @@ int vdk_reopen(struct vdk_node *n, unsigned flags, struct vdk_error **errp)
         return 0;
     unsigned nflags = (n->open_flags & ~VDK_O_RDWR) | (flags & VDK_O_RDWR);
     int r = 0;
+    if (!want_rw && n->drv->inactivate && (r = n->drv->inactivate(n)) < 0)
+        return vdk_error_setf_errno(errp, r, "could not write back '%s'", n->filename);
     if (!want_rw && (r = vdk_flush(n)) < 0)
         return vdk_error_setf_errno(errp, r, "could not flush '%s'", n->filename);
     if (n->drv->kind == VDK_DRV_PROTOCOL) {

@@ -190,6 +190,9 @@ struct vdk_driver {
      * NULL: nothing to do (protocols without it refuse to switch).
      */
     int (*reopen)(struct vdk_node *n, unsigned flags, struct vdk_error **errp);
+    /* Before a reopen read-only, while n->file is still writable: write
+       what the read-write session keeps in memory (qcow2's bitmaps). */
+    int (*inactivate)(struct vdk_node *n);
     /*
      * Drop every cluster this layer allocates, so the backing file shows
      * through again (commit without -d).  NULL: not supported.
@@ -229,6 +232,17 @@ struct vdk_driver {
                            struct vdk_error **errp);
     int (*snapshot_list)(struct vdk_node *n, struct vdk_snapshot_info **list,
                          int *count, struct vdk_error **errp);
+
+    /* Persistent dirty bitmaps (see vdk_bitmap_* in block.h); bitmap_mark
+       sets [offset, offset+bytes) dirty in one named bitmap (merge). */
+    int (*bitmap_list)(struct vdk_node *n, struct vdk_bitmap_info **list, int *count,
+                       struct vdk_error **errp);
+    int (*bitmap_op)(struct vdk_node *n, enum vdk_bitmap_op op, const char *name,
+                     uint64_t granularity, struct vdk_error **errp);
+    int (*bitmap_status)(struct vdk_node *n, const char *name, uint64_t offset,
+                         uint64_t bytes, uint64_t *pnum);
+    int (*bitmap_mark)(struct vdk_node *n, const char *name, uint64_t offset,
+                       uint64_t bytes);
 };
 
 /* ---- helpers for drivers ---- */

@@ -15,6 +15,8 @@
 enum {
     OPT_TARGET_IMAGE_OPTS = IMG_OPT_FORCE + 1,
     OPT_TARGET_IS_ZERO,
+    OPT_BITMAPS,
+    OPT_SKIP_BROKEN,
 };
 
 struct convert_args {
@@ -28,6 +30,7 @@ struct convert_args {
     int workers;
     bool out_of_order, compress, copy_offload, progress, quiet;
     bool no_create, tgt_image_opts, target_is_zero;
+    bool bitmaps, skip_broken; /* --bitmaps, --skip-broken-bitmaps */
 };
 
 const char img_convert_options[] =
@@ -56,6 +59,8 @@ const char img_convert_options[] =
     "  --target-image-opts    the output is an option string (with -n)\n"
     "  --target-is-zero       the output reads as zeros already (with -n)\n"
     "  --object objectdef     define an object (a secret)\n"
+    "  --bitmaps              copy the persistent dirty bitmaps (qcow2 to qcow2)\n"
+    "  --skip-broken-bitmaps  with --bitmaps: skip inconsistent bitmaps\n"
     "Several sources are concatenated.\n";
 
 static int parse_sparse(const char *s, uint64_t *out)
@@ -83,6 +88,8 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
         { "target-image-opts", no_argument, NULL, OPT_TARGET_IMAGE_OPTS },
         { "target-is-zero", no_argument, NULL, OPT_TARGET_IS_ZERO },
         { "force-share", no_argument, NULL, 'U' },
+        { "bitmaps", no_argument, NULL, OPT_BITMAPS },
+        { "skip-broken-bitmaps", no_argument, NULL, OPT_SKIP_BROKEN },
         { NULL, 0, NULL, 0 },
     };
     struct vdk_error *err = NULL;
@@ -127,6 +134,8 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
         case 'W': a->out_of_order = true; break;
         case OPT_TARGET_IMAGE_OPTS: a->tgt_image_opts = true; break;
         case OPT_TARGET_IS_ZERO: a->target_is_zero = true; break;
+        case OPT_BITMAPS: a->bitmaps = true; break;
+        case OPT_SKIP_BROKEN: a->skip_broken = true; break;
         default: /* -f, -U, -T, --image-opts, --object, or an error */
             if (img_image_opt(&a->src, c, optarg, argv))
                 return 1;
@@ -360,13 +369,16 @@ int img_cmd_convert(int argc, char **argv)
         ret = img_error("Must specify image file name");
         goto out;
     }
+    if ((ret = cvt_bitmaps_check_args(a.bitmaps, a.skip_broken, (size_t)nfiles - 1)) >= 0)
+        goto out;
     nsrc = (size_t)nfiles - 1;
     if (!(src = calloc(nsrc, sizeof(*src)))) {
         ret = img_error("out of memory");
         goto out;
     }
     uint64_t total = 0;
-    if ((ret = open_sources(&a, argv + optind, nsrc, src, &total)) >= 0)
+    if ((ret = open_sources(&a, argv + optind, nsrc, src, &total)) >= 0 ||
+        (a.bitmaps && (ret = cvt_bitmaps_check_source(src[0].node, a.skip_broken)) >= 0))
         goto out;
     /* A target this convert makes is removed again if the convert fails. */
     if (!a.no_create)
@@ -374,7 +386,8 @@ int img_cmd_convert(int argc, char **argv)
     ret = create_target(&a, out_name, total);
     if (!a.no_create)
         vdk_created_file_after(&created, out_name);
-    if (ret >= 0 || (ret = open_target(&a, out_name, total, &tgt)) >= 0)
+    if (ret >= 0 || (ret = open_target(&a, out_name, total, &tgt)) >= 0 ||
+        (a.bitmaps && (ret = cvt_bitmaps_check_target(tgt)) >= 0))
         goto out;
     prog = progress_new(a.progress && !a.quiet, stdout);
     struct cvt_params p = {
@@ -402,6 +415,8 @@ int img_cmd_convert(int argc, char **argv)
         goto out;
     }
     ret = cvt_run(&p);
+    if (ret == 0 && a.bitmaps)
+        ret = cvt_bitmaps_copy(src[0].node, tgt, a.skip_broken);
     if (ret == 0) {
         int r = vdk_close(tgt);
         tgt = NULL;

@@ -33,6 +33,9 @@ int img_report(struct vdk_error *err, const char *context_fmt, ...)
         fputs(": ", stderr);
     }
     fprintf(stderr, "%s\n", vdk_error_msg(err));
+    /* qemu-img's hint after an inconsistent (crashed) dirty bitmap. */
+    if (strstr(vdk_error_msg(err), "is inconsistent and cannot be used"))
+        fprintf(stderr, "Try block-dirty-bitmap-remove to delete this bitmap from disk\n");
     vdk_error_free(err);
     return 1;
 }

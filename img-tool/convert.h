@@ -82,4 +82,11 @@ struct cvt_params {
  */
 int cvt_run(const struct cvt_params *p);
 
+/* convert-bitmaps.c: --bitmaps [--skip-broken-bitmaps].  Each returns -1
+   to go on, else the exit code (cvt_bitmaps_copy: 0 or 1). */
+int cvt_bitmaps_check_args(bool bitmaps, bool skip_broken, size_t nsrc);
+int cvt_bitmaps_check_source(struct vdk_node *src, bool skip_broken);
+int cvt_bitmaps_check_target(struct vdk_node *tgt);
+int cvt_bitmaps_copy(struct vdk_node *src, struct vdk_node *tgt, bool skip_broken);
+
 #endif

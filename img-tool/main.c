@@ -11,6 +11,10 @@ const struct img_command img_commands[] = {
     { "amend", img_cmd_amend,
       "amend [--object objectdef] [--image-opts] [-p] [-q] [-f fmt] [-t cache] [--force] "
       "-o options filename", img_amend_options },
+    { "bitmap", img_cmd_bitmap,
+      "bitmap (--merge SOURCE | --add | --remove | --clear | --enable | --disable)... "
+      "[-b source_file [-F source_fmt]] [-g granularity] [--object objectdef] "
+      "[--image-opts | -f fmt] filename bitmap", img_bitmap_options },
     { "check", img_cmd_check,
       "check [--object objectdef] [--image-opts] [-q] [-f fmt] [--output=ofmt] "
       "[-r [leaks | all]] [-T src_cache] [-U] filename", img_check_options },
@@ -24,7 +28,8 @@ const struct img_command img_commands[] = {
       "convert [--object objectdef] [--image-opts] [--target-image-opts] [--target-is-zero] "
       "[-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] [-O output_fmt] "
       "[-B backing_file [-F backing_fmt]] [-o options] [-l snapshot_param] [-S sparse_size] "
-      "[-m num_coroutines] [-W] filename [filename2 [...]] output_filename",
+      "[-m num_coroutines] [-W] [--bitmaps [--skip-broken-bitmaps]] filename "
+      "[filename2 [...]] output_filename",
       img_convert_options },
     { "create", img_cmd_create,
       "create [--object objectdef] [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] "

@@ -391,49 +391,55 @@ static int status_extents(struct nbd_conn *c, bool depth_ctx, uint64_t off, uint
     return k;
 }
 
+/* One BLOCK_STATUS chunk per selected context: base:allocation,
+   qemu:allocation-depth, then each qemu:dirty-bitmap:NAME. */
 static int cmd_block_status(struct nbd_conn *c, struct nbd_work *w)
 {
+    enum { NCTX = 2 + NBD_MAX_BITMAPS };
     int max = (w->req.flags & NBD_CMD_FLAG_REQ_ONE) ? 1 : NBD_MAX_EXTENTS;
-    bool ctx[2] = { c->meta_base, c->meta_depth };
-    uint32_t ids[2] = { NBD_META_ID_BASE_ALLOCATION, NBD_META_ID_ALLOCATION_DEPTH };
-    struct nbd_block_descriptor *d[2] = { NULL, NULL };
-    int cnt[2] = { 0, 0 };
-    int r = 0;
-    for (int i = 0; i < 2 && r >= 0; i++) {
-        if (!ctx[i])
+    struct nbd_block_descriptor *d[NCTX] = { NULL };
+    uint32_t ids[NCTX], idbe[NCTX];
+    int cnt[NCTX], nctx = 0, r = 0;
+    for (int i = 0; i < NCTX && r >= 0; i++) {
+        bool on = i == 0 ? c->meta_base : i == 1 ? c->meta_depth
+                                                 : (c->meta_bitmaps >> (i - 2)) & 1;
+        if (!on)
             continue;
-        d[i] = malloc(sizeof(*d[i]) * (size_t)max);
-        if (!d[i]) {
+        d[nctx] = malloc(sizeof(*d[nctx]) * (size_t)max);
+        if (!d[nctx]) {
             r = -ENOMEM;
             break;
         }
-        r = cnt[i] = status_extents(c, i == 1, w->req.offset, w->req.length, max, d[i]);
+        ids[nctx] = i == 0 ? NBD_META_ID_BASE_ALLOCATION
+                    : i == 1 ? NBD_META_ID_ALLOCATION_DEPTH
+                             : NBD_META_ID_BITMAP0 + (uint32_t)(i - 2);
+        r = cnt[nctx] = i < 2 ? status_extents(c, i == 1, w->req.offset, w->req.length,
+                                               max, d[nctx])
+                              : nbd_bitmap_extents(c->exp, (size_t)(i - 2), w->req.offset,
+                                                   w->req.length, max, d[nctx]);
+        nctx++;
     }
-    if (r < 0) {
-        free(d[0]);
-        free(d[1]);
-        return nbd_reply_errno(c, w, r, "block status");
-    }
-    struct nbd_structured_reply h[2];
-    uint32_t idbe[2];
-    struct iovec iov[6];
-    int ni = 0, last = ctx[1] ? 1 : 0;
-    for (int i = 0; i < 2; i++) {
-        if (!ctx[i])
-            continue;
+    struct nbd_structured_reply h[NCTX];
+    struct iovec iov[3 * NCTX];
+    int ni = 0;
+    for (int i = 0; r >= 0 && i < nctx; i++) {
         idbe[i] = htobe32(ids[i]);
         size_t dl = sizeof(*d[i]) * (size_t)cnt[i];
-        nbd_chunk_header(&h[i], i == last ? NBD_REPLY_FLAG_DONE : 0,
-                     NBD_REPLY_TYPE_BLOCK_STATUS, w->req.handle, (uint32_t)(4 + dl));
+        nbd_chunk_header(&h[i], i == nctx - 1 ? NBD_REPLY_FLAG_DONE : 0,
+                         NBD_REPLY_TYPE_BLOCK_STATUS, w->req.handle, (uint32_t)(4 + dl));
         iov[ni++] = (struct iovec){ &h[i], sizeof(h[i]) };
         iov[ni++] = (struct iovec){ &idbe[i], 4 };
         iov[ni++] = (struct iovec){ d[i], dl };
     }
-    pthread_mutex_lock(&c->write_lock);
-    r = nbd_send_iov(c, iov, ni);
-    pthread_mutex_unlock(&c->write_lock);
-    free(d[0]);
-    free(d[1]);
+    if (r >= 0) {
+        pthread_mutex_lock(&c->write_lock);
+        r = nbd_send_iov(c, iov, ni);
+        pthread_mutex_unlock(&c->write_lock);
+    } else {
+        r = nbd_reply_errno(c, w, r, "block status");
+    }
+    for (int i = 0; i < nctx; i++)
+        free(d[i]);
     return r;
 }
 

@@ -34,16 +34,65 @@ static const struct vdk_opt_desc export_opts[] = {
     { "readonly", VDK_OPT_BOOL, "Export read-only", "off", NULL },
     { "snapshot", VDK_OPT_BOOL, "Throwaway overlay", "off", NULL },
     { "description", VDK_OPT_STRING, "Export description", NULL, NULL },
+    { "bitmap", VDK_OPT_STRING, "Offer qemu:dirty-bitmap:NAME (repeatable)", NULL, NULL },
     { NULL, 0, NULL, NULL, NULL },
 };
+
+/* Take the (repeatable) bitmap=NAME elements out of an option string:
+   elements are split at single commas (",," is a literal comma). */
+static char *take_bitmaps(const char *spec, char ***names, size_t *n)
+{
+    size_t len = strlen(spec);
+    char *rest = malloc(len + 1), *elem = malloc(len + 1);
+    size_t rl = 0;
+    if (!rest || !elem)
+        goto fail;
+    for (size_t i = 0; i <= len;) {
+        size_t el = 0, start = i;
+        while (i < len && !(spec[i] == ',' && spec[i + 1] != ',')) {
+            if (spec[i] == ',')
+                i++; /* ",," */
+            elem[el++] = spec[i++];
+        }
+        elem[el] = '\0';
+        if (strncmp(elem, "bitmap=", 7) == 0) {
+            char **nn = realloc(*names, (*n + 1) * sizeof(*nn));
+            if (!nn)
+                goto fail;
+            *names = nn;
+            if (!(nn[*n] = strdup(elem + 7)))
+                goto fail;
+            (*n)++;
+        } else {
+            if (rl)
+                rest[rl++] = ',';
+            memcpy(rest + rl, spec + start, i - start);
+            rl += i - start;
+        }
+        i++;
+    }
+    rest[rl] = '\0';
+    free(elem);
+    return rest;
+fail:
+    free(rest);
+    free(elem);
+    return NULL;
+}
 
 int nbd_export_parse(const char *spec, struct nbd_export **out, struct vdk_error **errp)
 {
     *out = NULL;
+    char **bms = NULL;
+    size_t nbm = 0;
+    char *plain = take_bitmaps(spec, &bms, &nbm);
     struct vdk_opts *o = vdk_opts_new();
-    if (!o)
-        return vdk_error_setf(errp, ENOMEM, "out of memory");
-    int r = vdk_opts_parse(o, spec, NULL, errp);
+    int r = 0;
+    if (!o || !plain) {
+        r = vdk_error_setf(errp, ENOMEM, "out of memory");
+        goto out;
+    }
+    r = vdk_opts_parse(o, plain, NULL, errp);
     if (r == 0)
         r = vdk_opts_validate(o, export_opts, "--export", errp);
     if (r < 0)
@@ -80,8 +129,25 @@ int nbd_export_parse(const char *spec, struct nbd_export **out, struct vdk_error
         r = vdk_error_setf(errp, ENOMEM, "out of memory");
         goto out;
     }
+    for (size_t i = 0; i < nbm; i++) {
+        if (!*bms[i] || strlen(bms[i]) > NBD_MAX_STRING) {
+            r = vdk_error_setf(errp, EINVAL, "--export: bitmap= needs a name of 1 to %d "
+                               "bytes", NBD_MAX_STRING);
+        } else if ((r = nbd_export_add_bitmap(e, bms[i])) < 0) {
+            r = vdk_error_setf(errp, -r, "--export: too many bitmaps (at most %d)",
+                               NBD_MAX_BITMAPS);
+        }
+        if (r < 0) {
+            nbd_export_free(e);
+            goto out;
+        }
+    }
     *out = e;
 out:
+    for (size_t i = 0; i < nbm; i++)
+        free(bms[i]);
+    free(bms);
+    free(plain);
     vdk_opts_free(o);
     return r;
 }
@@ -174,6 +240,8 @@ int nbd_export_open(struct nbd_export *e, enum nbd_cache_mode cache, bool discar
         return r;
     }
     r = nbd_export_attach(e, n, errp);
+    if (r == 0 && (r = nbd_export_check_bitmaps(e, errp)) < 0)
+        vdk_error_prepend(errp, "export '%s'", e->name);
     if (r < 0) {
         e->node = NULL;
         vdk_close(n);
@@ -197,6 +265,7 @@ int nbd_export_free(struct nbd_export *e)
     free(e->description);
     free(e->file);
     free(e->format);
+    nbd_export_free_bitmaps(e);
     free(e);
     return r;
 }

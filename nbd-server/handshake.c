@@ -214,7 +214,7 @@ static int do_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uin
     }
     /* Contexts chosen for another export do not carry over. */
     if (c->meta_export && strcmp(c->meta_export, name) != 0)
-        c->meta_base = c->meta_depth = false;
+        c->meta_base = c->meta_depth = false, c->meta_bitmaps = 0;
     free(name);
     c->exp = e;
     c->eflags = conn_eflags(c, e);
@@ -225,6 +225,17 @@ static int send_context(struct nbd_conn *c, uint32_t opt, uint32_t id, const cha
 {
     uint32_t be = htobe32(id);
     return send_reply(c, opt, NBD_REP_META_CONTEXT, &be, 4, name, strlen(name));
+}
+
+struct meta_send {
+    struct nbd_conn *c;
+    uint32_t opt;
+};
+
+static int send_bitmap_context(void *ctx, uint32_t id, const char *name)
+{
+    struct meta_send *m = ctx;
+    return send_context(m->c, m->opt, id, name);
 }
 
 #define CTX_BASE "base:allocation"
@@ -246,6 +257,8 @@ static int do_meta(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32
     }
     bool base = false, depth = false;
     bool offer_depth = c->srv->allocation_depth;
+    struct nbd_export *exp = nbd_export_find(c->srv, name);
+    uint64_t bitmaps = 0;
     for (uint32_t i = 0; i < nq; i++) {
         char *q = take_string(&cur, NBD_MAX_STRING);
         if (!q) {
@@ -257,13 +270,14 @@ static int do_meta(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32
         else if (offer_depth && (strcmp(q, CTX_DEPTH) == 0 ||
                                  (!set && strcmp(q, "qemu:") == 0)))
             depth = true;
+        bitmaps |= nbd_meta_bitmap_query(exp, q, !set);
         free(q);
     }
     if (cur.left) {
         free(name);
         return send_error(c, opt, NBD_REP_ERR_INVALID, "trailing bytes in %s", oname);
     }
-    if (!nbd_export_find(c->srv, name)) {
+    if (!exp) {
         int r = send_error(c, opt, NBD_REP_ERR_UNKNOWN, "export '%.64s' not found", name);
         free(name);
         return r;
@@ -271,10 +285,12 @@ static int do_meta(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32
     if (!set && nq == 0) {
         base = true;
         depth = offer_depth;
+        bitmaps = nbd_meta_bitmap_query(exp, "qemu:", true);
     }
     if (set) {
         c->meta_base = base;
         c->meta_depth = depth;
+        c->meta_bitmaps = bitmaps;
         free(c->meta_export);
         c->meta_export = name;
         name = NULL;
@@ -285,6 +301,9 @@ static int do_meta(struct nbd_conn *c, uint32_t opt, const uint8_t *data, uint32
         r = send_context(c, opt, NBD_META_ID_BASE_ALLOCATION, CTX_BASE);
     if (r == 0 && depth)
         r = send_context(c, opt, NBD_META_ID_ALLOCATION_DEPTH, CTX_DEPTH);
+    struct meta_send ms = { c, opt };
+    if (r == 0)
+        r = nbd_meta_bitmap_send(exp, bitmaps, send_bitmap_context, &ms);
     return r < 0 ? r : send_ack(c, opt);
 }
 
@@ -305,7 +324,7 @@ static int do_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t len)
     if (atomic_load(&c->srv->stopping))
         return -ESHUTDOWN;
     if (c->meta_export && strcmp(c->meta_export, name) != 0)
-        c->meta_base = c->meta_depth = false;
+        c->meta_base = c->meta_depth = false, c->meta_bitmaps = 0;
     c->exp = e;
     c->eflags = conn_eflags(c, e);
     struct nbd_export_name_reply rep = { .size = htobe64(e->size),
@@ -336,6 +355,7 @@ static int do_starttls(struct nbd_conn *c, uint32_t opt, uint32_t len)
         return r;
     /* Whatever was negotiated in the clear is forgotten. */
     c->structured = c->meta_base = c->meta_depth = false;
+    c->meta_bitmaps = 0;
     free(c->meta_export);
     c->meta_export = NULL;
     return 0;

@@ -47,6 +47,7 @@ static const struct option long_opts[] = {
     { "persistent", no_argument, NULL, 't' },
     { "shared", required_argument, NULL, 'e' },
     { "allocation-depth", no_argument, NULL, 'A' },
+    { "bitmap", required_argument, NULL, 'B' },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
@@ -81,10 +82,14 @@ static void usage(FILE *out)
 "  -r, --read-only           export read-only\n"
 "  -s, --snapshot            writes go to a throwaway overlay, not FILE\n"
 "      --export=SPEC         name=N,file=PATH[,format=F][,readonly=on]\n"
-"                            [,snapshot=on][,description=D]; repeatable\n"
+"                            [,snapshot=on][,description=D][,bitmap=B];\n"
+"                            repeatable\n"
 "  -t, --persistent          keep serving after the last client leaves\n"
 "  -e, --shared=N            at most N clients at once (default: no limit)\n"
 "  -A, --allocation-depth    offer the qemu:allocation-depth context\n"
+"  -B, --bitmap=NAME         offer the qemu:dirty-bitmap:NAME context of FILE's\n"
+"                            persistent bitmap NAME; repeatable (in --export:\n"
+"                            bitmap=NAME, repeatable)\n"
 "      --cache=MODE          writeback (default), writethrough, none,\n"
 "                            directsync, unsafe\n"
 "      --discard=MODE        ignore (default) or unmap\n"
@@ -132,6 +137,8 @@ struct cmdline {
     uint64_t max_inflight;
     enum nbd_cache_mode cache;
     int verbose;
+    const char *bitmaps[NBD_MAX_BITMAPS]; /* -B */
+    size_t n_bitmaps;
 };
 
 static int parse_mode(const char *s, const char *const *names, int n)
@@ -205,7 +212,7 @@ static int parse_args(int argc, char **argv, struct cmdline *cl, struct nbd_serv
     static const char *const tls_names[] = { "off", "on", "require" };
     struct vdk_error *err = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "k:b:p:x:D:f:rste:AvhV", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "k:b:p:x:D:f:rste:AB:vhV", long_opts, NULL)) != -1) {
         uint64_t v;
         switch (c) {
         case 'k': cl->socket = optarg; break;
@@ -227,6 +234,13 @@ static int parse_args(int argc, char **argv, struct cmdline *cl, struct nbd_serv
             cl->shared = (unsigned)v;
             break;
         case 'A': cl->depth = true; break;
+        case 'B':
+            if (!*optarg || strlen(optarg) > NBD_MAX_STRING)
+                return nbd_error("-B needs a bitmap name of 1 to %d bytes", NBD_MAX_STRING);
+            if (cl->n_bitmaps == NBD_MAX_BITMAPS)
+                return nbd_error("too many -B bitmaps (at most %d)", NBD_MAX_BITMAPS);
+            cl->bitmaps[cl->n_bitmaps++] = optarg;
+            break;
         case 'v': cl->verbose++; break;
         case 'h': usage(stdout); exit(0);
         case 'V': printf(PROG " %s\n", vdk_version()); exit(0);
@@ -295,14 +309,19 @@ static int parse_args(int argc, char **argv, struct cmdline *cl, struct nbd_serv
         e->readonly = cl->readonly;
         e->snapshot = cl->snapshot;
         e->image_opts = cl->image_opts;
+        for (size_t i = 0; i < cl->n_bitmaps; i++)
+            if (nbd_export_add_bitmap(e, cl->bitmaps[i]) < 0) {
+                nbd_export_free(e);
+                return nbd_error("out of memory");
+            }
         if (cl->image_opts && cl->format) {
             nbd_export_free(e);
             return nbd_error("--image-opts and -f do not go together (use driver=)");
         }
         if (add_export(srv, e) < 0)
             return 1;
-    } else if (cl->name || cl->desc || cl->format || cl->image_opts) {
-        return nbd_error("-x, -D, -f and --image-opts describe FILE, which is missing");
+    } else if (cl->name || cl->desc || cl->format || cl->image_opts || cl->n_bitmaps) {
+        return nbd_error("-x, -D, -f, -B and --image-opts describe FILE, which is missing");
     }
     if (!srv->n_exports)
         return nbd_error("nothing to export: give FILE or --export (see --help)");

@@ -119,6 +119,8 @@
 /* base:allocation extent flags. */
 #define NBD_STATE_HOLE (1u << 0)
 #define NBD_STATE_ZERO (1u << 1)
+/* qemu:dirty-bitmap:NAME contexts */
+#define NBD_STATE_DIRTY (1u << 0)
 
 /* Strings (export names, descriptions, messages) are at most this long. */
 #define NBD_MAX_STRING 4096

@@ -54,6 +54,10 @@
 /* Meta context ids we hand out (fixed, so every connection agrees). */
 #define NBD_META_ID_BASE_ALLOCATION 1
 #define NBD_META_ID_ALLOCATION_DEPTH 2
+/* qemu:dirty-bitmap:NAME of an export's bitmap i is NBD_META_ID_BITMAP0 + i. */
+#define NBD_META_ID_BITMAP0 3
+/* Most dirty bitmaps one export offers. */
+#define NBD_MAX_BITMAPS 64
 
 /* ---- log.c ---- */
 enum { NBD_LOG_ERR = 3, NBD_LOG_WARNING = 4, NBD_LOG_INFO = 6, NBD_LOG_DEBUG = 7 };
@@ -134,6 +138,9 @@ struct nbd_export {
     uint32_t min_block, pref_block, max_block;
     bool discard;            /* --discard=unmap: trims and may-unmap zeroes */
     bool writethrough;       /* every write is FUA */
+    char **bitmaps;          /* -B / bitmap=: qemu:dirty-bitmap:NAME offered */
+    size_t n_bitmaps;
+    struct vdk_node *bitmap_node; /* holds them: node, or the image under -s */
     atomic_uint clients;
 };
 
@@ -164,6 +171,22 @@ int nbd_export_attach(struct nbd_export *e, struct vdk_node *node,
 int nbd_export_free(struct nbd_export *e);
 struct nbd_export *nbd_export_find(struct nbd_server *s, const char *name);
 
+/* ---- bitmap.c: qemu:dirty-bitmap:NAME contexts ---- */
+/* Offer bitmap `name` (duplicates ignored); -E2BIG past NBD_MAX_BITMAPS. */
+int nbd_export_add_bitmap(struct nbd_export *e, const char *name);
+void nbd_export_free_bitmaps(struct nbd_export *e);
+/* Once the image is open: each name must be a consistent bitmap of it. */
+int nbd_export_check_bitmaps(struct nbd_export *e, struct vdk_error **errp);
+/* Bitmaps a context query selects (list: "qemu:" and "qemu:dirty-bitmap:"
+   select all). */
+uint64_t nbd_meta_bitmap_query(const struct nbd_export *e, const char *q, bool list);
+/* send(ctx, id, name) for each selected bitmap, in qemu-nbd's order. */
+int nbd_meta_bitmap_send(const struct nbd_export *e, uint64_t mask,
+                         int (*send)(void *ctx, uint32_t id, const char *name), void *ctx);
+/* Block-status descriptors of bitmap idx; the count or -errno. */
+int nbd_bitmap_extents(struct nbd_export *e, size_t idx, uint64_t off, uint64_t len,
+                       int max, struct nbd_block_descriptor *d);
+
 /* ---- handshake.c / transmission.c: one connection ---- */
 struct nbd_conn {
     struct nbd_server *srv;
@@ -173,6 +196,7 @@ struct nbd_conn {
     bool structured;
     bool meta_base;          /* base:allocation selected */
     bool meta_depth;         /* qemu:allocation-depth selected */
+    uint64_t meta_bitmaps;   /* bit i: the export's bitmap i selected */
     char *meta_export;       /* export the contexts were set for */
     struct nbd_export *exp;  /* chosen export */
     uint16_t eflags;         /* flags sent to this client */

@@ -103,7 +103,7 @@ static uint32_t check_request(const struct nbd_conn *c, const struct nbd_req *q,
         return writes ? NBD_ENOSPC : NBD_EINVAL;
     }
     if (q->type == NBD_CMD_BLOCK_STATUS) {
-        if (!c->structured || (!c->meta_base && !c->meta_depth)) {
+        if (!c->structured || (!c->meta_base && !c->meta_depth && !c->meta_bitmaps)) {
             *msg = "no metadata context was negotiated";
             return NBD_EINVAL;
         }

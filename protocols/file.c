@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <stdlib.h>
@@ -28,6 +29,10 @@ struct file_state {
     bool has_seek_data; /* cleared when the fs does not support it */
     bool no_punch, no_zero_range;
     bool no_locking;    /* locking=off */
+    /* Changes made through this descriptor, and the count the last
+       successful fdatasync covered: a flush with nothing new to cover (a
+       guest's last flush, then the close) costs no system call. */
+    atomic_uint_fast64_t write_gen, flushed_gen;
 };
 
 static const char *const locking_values[] = { "auto", "on", "off", NULL };
@@ -243,8 +248,8 @@ static int file_pread(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     return r;
 }
 
-static int file_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
-                       const void *buf, unsigned flags)
+static int do_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                     const void *buf, unsigned flags)
 {
     struct file_state *s = n->opaque;
     const uint8_t *p = buf;
@@ -275,8 +280,8 @@ static int file_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     return r;
 }
 
-static int file_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
-                              unsigned flags)
+static int do_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                            unsigned flags)
 {
     struct file_state *s = n->opaque;
     if (!s->is_bdev) {
@@ -323,7 +328,7 @@ static int file_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t byte
     return -ENOTSUP;
 }
 
-static int file_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes)
+static int do_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes)
 {
     struct file_state *s = n->opaque;
     if (s->no_punch)
@@ -339,10 +344,49 @@ static int file_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes)
     return 0;
 }
 
+/*
+ * Every change bumps write_gen once it is done (not before: a flush that
+ * ran while it was under way does not cover it).  Failed calls count too,
+ * since part of them may have landed.
+ */
+static int changed(struct vdk_node *n, int r)
+{
+    struct file_state *s = n->opaque;
+    atomic_fetch_add(&s->write_gen, 1);
+    return r;
+}
+
+static int file_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                       const void *buf, unsigned flags)
+{
+    return changed(n, do_pwrite(n, offset, bytes, buf, flags));
+}
+
+static int file_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                              unsigned flags)
+{
+    return changed(n, do_pwrite_zeroes(n, offset, bytes, flags));
+}
+
+static int file_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes)
+{
+    return changed(n, do_discard(n, offset, bytes));
+}
+
+/* fdatasync, unless every change made through this descriptor is covered
+   by one that succeeded after the change was done. */
 static int file_flush(struct vdk_node *n)
 {
     struct file_state *s = n->opaque;
-    return fdatasync(s->fd) < 0 ? -errno : 0;
+    uint_fast64_t gen = atomic_load(&s->write_gen);
+    uint_fast64_t done = atomic_load(&s->flushed_gen);
+    if (gen == done)
+        return 0;
+    if (fdatasync(s->fd) < 0)
+        return -errno;
+    while (done < gen && !atomic_compare_exchange_weak(&s->flushed_gen, &done, gen))
+        ;
+    return 0;
 }
 
 /*
@@ -465,8 +509,8 @@ static int fd_resize(int fd, bool is_bdev, uint64_t old, uint64_t size,
     return 0;
 }
 
-static int file_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc prealloc,
-                         bool allow_shrink, struct vdk_error **errp)
+static int do_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc prealloc,
+                       bool allow_shrink, struct vdk_error **errp)
 {
     struct file_state *s = n->opaque;
     int64_t old = fd_length(s);
@@ -477,6 +521,12 @@ static int file_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc pr
     if (r == 0)
         n->size = size;
     return r;
+}
+
+static int file_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc prealloc,
+                         bool allow_shrink, struct vdk_error **errp)
+{
+    return changed(n, do_truncate(n, size, prealloc, allow_shrink, errp));
 }
 
 static void set_nocow_and_hint(int fd, bool nocow, uint64_t hint)

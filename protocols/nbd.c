@@ -23,6 +23,7 @@
 #include <libnbd.h>
 
 #include "block/driver.h"
+#include "protocols/nbd-lib.h"
 
 #define NBD_POOL_MAX 4
 #define NBD_CLIENT_MAX_REQUEST (32u << 20)
@@ -129,6 +130,9 @@ static int nbdc_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     const char *uri = vdk_opts_get(opts, "filename");
     if (!uri || !*uri)
         return vdk_error_setf(errp, EINVAL, "no NBD URI given");
+    int lr = vdk_libnbd_load(errp);
+    if (lr < 0)
+        return lr;
     uint64_t timeout = 0;
     int r = vdk_opts_get_uint(opts, "connect-timeout", NBD_CONNECT_TIMEOUT_DEFAULT, &timeout,
                               errp);

@@ -26,9 +26,10 @@ if [ ! -f "$bdir/build.ninja" ]; then
 fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    for s in "$src"/tests/fuzz/seeds/fuzz-*.sh; do
-        targets+=("$(basename "$s" .sh)")
-    done
+    # Every target tests/fuzz/meson.build lists (seeds/ also holds sourced
+    # helpers that are not targets).
+    mapfile -t targets < <(sed -n "s/^ *\['\(fuzz-[a-z0-9-]*\)'.*/\1/p" \
+        "$src/tests/fuzz/meson.build")
 fi
 # Only the fuzz targets (and what they link).
 ninja -C "$bdir" "${targets[@]/#/tests/fuzz/}" >/dev/null

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "formats/qcow2/qcow2.h"
+#include "formats/qcow2/qcow2-bitmap.h"
 
 static int write_size(struct vdk_node *n, uint64_t size)
 {
@@ -80,6 +81,11 @@ int qcow2_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc prealloc
     if (size < s->size && s->nb_snapshots)
         return vdk_error_setf(errp, ENOTSUP, "cannot shrink an image with internal "
                               "snapshots");
+    /* Bitmaps resize with the image; an inconsistent one cannot (QEMU). */
+    for (uint32_t i = 0; s->bitmaps && i < s->bitmaps->nb; i++)
+        if (s->bitmaps->bm[i].inconsistent)
+            return vdk_error_setf(errp, EBUSY, "Bitmap '%s' is inconsistent and cannot "
+                                  "be used", s->bitmaps->bm[i].name);
     uint64_t old = s->size;
     if (size < old) {
         if (prealloc != VDK_PREALLOC_OFF)
@@ -101,6 +107,8 @@ int qcow2_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc prealloc
         return vdk_error_setf_errno(errp, r, "could not update the image size");
     s->size = size;
     n->size = size;
+    if ((r = qcow2_bitmaps_resize(n, size)) < 0)
+        return vdk_error_setf_errno(errp, r, "could not resize the dirty bitmaps");
     if (s->data_raw) {
         struct vdk_error *e = NULL;
         if ((r = vdk_truncate(s->data, size, prealloc == VDK_PREALLOC_METADATA ?

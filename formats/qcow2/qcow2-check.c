@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "formats/qcow2/qcow2.h"
+#include "formats/qcow2/qcow2-bitmap.h"
 #include "formats/qcow2/qcow2-snapshot.h"
 
 /* Bound the check's memory: one counter per host cluster. */
@@ -342,75 +343,10 @@ static int walk_snapshots(struct check_ctx *c)
 }
 
 /* Persistent dirty bitmaps (while the extension is valid): the directory,
-   each bitmap table and its data clusters. */
-int qcow2_bitmap_dir(struct vdk_node *n, struct qcow2_bitmap_dir *bd)
+   each bitmap table and its data clusters (qcow2-bitmap.c walks them). */
+static void add_bitmap_refs(void *ctx, uint64_t off, uint64_t len)
 {
-    struct qcow2_state *s = n->opaque;
-    const struct qcow2_ext *ext = NULL;
-    memset(bd, 0, sizeof(*bd));
-    for (uint32_t i = 0; i < s->nb_exts; i++)
-        if (s->exts[i].type == QCOW2_EXT_BITMAPS && s->exts[i].len >= 24)
-            ext = &s->exts[i];
-    if (!ext || !(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS))
-        return 0;
-    bd->nb = q_be32(ext->data);
-    bd->size = q_be64(ext->data + 8);
-    bd->offset = q_be64(ext->data + 16);
-    if (!bd->nb || bd->size > QCOW2_MAX_BITMAP_DIR || q_offset_in_cluster(s, bd->offset))
-        return -EINVAL;
-    if (!(bd->dir = malloc(bd->size ? bd->size : 1)))
-        return -ENOMEM;
-    int r = vdk_pread(n->file, bd->dir, bd->size, bd->offset, 0);
-    if (r < 0) {
-        free(bd->dir);
-        bd->dir = NULL;
-    }
-    return r;
-}
-
-static int walk_bitmaps(struct check_ctx *c)
-{
-    struct qcow2_state *s = c->n->opaque;
-    struct qcow2_bitmap_dir bd;
-    int r = qcow2_bitmap_dir(c->n, &bd);
-    if (r == -EINVAL) {
-        fprintf(stderr, "ERROR bitmap directory is invalid\n");
-        c->res->corruptions++;
-        return 0;
-    }
-    if (r < 0 || !bd.dir)
-        return r;
-    inc_refs(c, bd.offset, bd.size);
-    const uint8_t *d = bd.dir;
-    uint64_t off = 0, dsize = bd.size;
-    uint32_t nb = bd.nb;
-    for (uint32_t i = 0; r == 0 && i < nb && off + 24 <= dsize; i++) {
-        uint64_t toff = q_be64(d + off);
-        uint32_t tsize = q_be32(d + off + 8);
-        off += qcow2_bitmap_entry_len(d + off);
-        if (!toff)
-            continue;
-        if (q_offset_in_cluster(s, toff) || tsize > (1u << 27)) {
-            fprintf(stderr, "ERROR bitmap table %" PRIu32 " is invalid\n", i);
-            c->res->corruptions++;
-            continue;
-        }
-        inc_refs(c, toff, (uint64_t)tsize * 8);
-        uint64_t *t = malloc((uint64_t)(tsize ? tsize : 1) * 8);
-        if (!t) {
-            r = -ENOMEM;
-            break;
-        }
-        r = tsize ? vdk_pread(c->n->file, t, (uint64_t)tsize * 8, toff, 0) : 0;
-        for (uint32_t j = 0; r == 0 && j < tsize; j++) {
-            uint64_t e = q_be64((uint8_t *)&t[j]) & QCOW2_OFFSET_MASK;
-            if (e)
-                inc_refs(c, e, s->cluster_size);
-        }
-        free(t);
-    }
-    free(bd.dir);
-    return r;
+    inc_refs(ctx, off, len);
 }
 
 static int count_all(struct check_ctx *c)
@@ -435,7 +371,7 @@ static int count_all(struct check_ctx *c)
     if (r == 0)
         r = walk_all_l2(c);
     if (r == 0)
-        r = walk_bitmaps(c);
+        r = qcow2_bitmaps_refs(c->n, add_bitmap_refs, c);
     if (r < 0)
         return r;
     uint64_t bad = qcow2_count_refcount_structs(c->n, c->refs, c->nb,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "formats/qcow2/qcow2.h"
+#include "formats/qcow2/qcow2-bitmap.h"
 
 extern const struct vdk_driver vdk_driver_qcow2;
 
@@ -114,7 +115,7 @@ int qcow2_write_header(struct vdk_node *n, struct vdk_error **errp)
     if (ok && s->data_file_name)
         ok = (k = put_ext(h, off, cap, QCOW2_EXT_DATA_FILE, s->data_file_name,
                           (uint32_t)strlen(s->data_file_name))) && (off += k);
-    uint8_t crypto_ext[16];
+    uint8_t crypto_ext[16], bm_ext[24];
     if (ok && qcow2_crypto_ext(s, crypto_ext))
         ok = (k = put_ext(h, off, cap, QCOW2_EXT_CRYPTO, crypto_ext, 16)) && (off += k);
     /* qemu-img writes no feature table with clusters under 8 KiB (observed
@@ -130,6 +131,8 @@ int qcow2_write_header(struct vdk_node *n, struct vdk_error **errp)
         }
         ok = (k = put_ext(h, off, cap, QCOW2_EXT_FEATURES, ft, sizeof(ft))) && (off += k);
     }
+    if (ok && qcow2_bitmap_ext(s, bm_ext))
+        ok = (k = put_ext(h, off, cap, QCOW2_EXT_BITMAPS, bm_ext, 24)) && (off += k);
     for (uint32_t i = 0; ok && i < s->nb_exts; i++)
         ok = (k = put_ext(h, off, cap, s->exts[i].type, s->exts[i].data, s->exts[i].len)) &&
              (off += k);
@@ -455,38 +458,6 @@ static uint64_t prealloc_size(uint64_t size, uint64_t cs, uint32_t order, bool e
     return meta + aligned;
 }
 
-/*
- * Bytes the persistent dirty bitmaps of the qcow2 image src would take in
- * an image with clusters of cs bytes, every bitmap fully allocated: its
- * data clusters, its table, and its share of the directory (qemu's sum).
- */
-static int bitmaps_size(struct vdk_node *src, uint64_t cs, uint64_t *out)
-{
-    struct qcow2_state *s = src->opaque;
-    struct qcow2_bitmap_dir bd;
-    *out = 0;
-    int r = qcow2_bitmap_dir(src, &bd);
-    if (r == -EINVAL)
-        return 0; /* an unusable directory holds no bitmap qemu would load */
-    if (r < 0 || !bd.dir)
-        return r;
-    uint64_t off = 0, dir = 0, total = 0;
-    for (uint32_t i = 0; i < bd.nb && off + 24 <= bd.size; i++) {
-        const uint8_t *e = bd.dir + off;
-        unsigned gbits = e[17];
-        off += qcow2_bitmap_entry_len(e);
-        if (gbits < 9 || gbits > 31)
-            continue; /* not a bitmap qemu would load */
-        uint64_t bits = (s->size + (1ull << gbits) - 1) >> gbits;
-        uint64_t clusters = ((bits + 7) / 8 + cs - 1) / cs;
-        total += clusters * cs + vdk_align_up(clusters * 8, cs);
-        dir += vdk_align_up(24 + (uint64_t)q_be16(e + 18), 8);
-    }
-    free(bd.dir);
-    *out = total + vdk_align_up(dir, cs);
-    return 0;
-}
-
 int qcow2_measure(struct vdk_opts *in_opts, struct vdk_node *src, uint64_t size,
                   struct vdk_measure *out, struct vdk_error **errp)
 {
@@ -535,9 +506,7 @@ int qcow2_measure(struct vdk_opts *in_opts, struct vdk_node *src, uint64_t size,
     out->bitmaps = 0;
     if (src && src->drv == &vdk_driver_qcow2 && p.version >= 3 &&
         ((struct qcow2_state *)src->opaque)->version >= 3) {
-        if ((r = bitmaps_size(src, cs, &out->bitmaps)) < 0)
-            return vdk_error_setf_errno(errp, r, "could not read the source's bitmap "
-                                        "directory");
+        out->bitmaps = qcow2_bitmaps_measure(src, cs);
         out->has_bitmaps = true;
     }
     return 0;

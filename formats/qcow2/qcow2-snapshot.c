@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "formats/qcow2/qcow2-snapshot.h"
+#include "formats/qcow2/qcow2-bitmap.h"
 
 struct qsn {
     uint64_t l1_offset;
@@ -791,8 +792,9 @@ int qcow2_reopen(struct vdk_node *n, unsigned flags, struct vdk_error **errp)
     if (!rw) {
         /* The generic layer flushed us before n->file became read-only; a
            dirty bit we set (lazy refcounts) stays and is repaired at the
-           next read-write open. */
+           next read-write open.  The bitmaps were stored by inactivate. */
         s->writable = false;
+        s->bm_track = false;
         n->supported_write_flags = 0;
         n->supported_zero_flags = 0;
         return 0;
@@ -804,7 +806,7 @@ int qcow2_reopen(struct vdk_node *n, unsigned flags, struct vdk_error **errp)
         return vdk_error_setf(errp, EIO, "image has stale refcounts (dirty); open it "
                               "read-write once to repair them");
     /* Autoclear bits we do not maintain are invalidated by our writes. */
-    uint64_t keep = s->autoclear & QCOW2_AUTOCLEAR_DATA_RAW;
+    uint64_t keep = s->autoclear & (QCOW2_AUTOCLEAR_DATA_RAW | QCOW2_AUTOCLEAR_BITMAPS);
     if (s->autoclear != keep && s->version >= 3) {
         uint8_t b[8];
         q_st64(b, keep);
@@ -814,6 +816,11 @@ int qcow2_reopen(struct vdk_node *n, unsigned flags, struct vdk_error **errp)
         s->autoclear = keep;
     }
     s->writable = true;
+    int r = qcow2_bitmaps_reopen_rw(n, errp);
+    if (r < 0) {
+        s->writable = false;
+        return r;
+    }
     n->supported_write_flags = qcow2_write_flags(n);
     n->supported_zero_flags = VDK_REQ_MAY_UNMAP;
     return 0;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "formats/qcow2/qcow2.h"
+#include "formats/qcow2/qcow2-bitmap.h"
 
 /* Longest run one allocating write handles at once. */
 #define QCOW2_MAX_ALLOC_RUN (8u << 20)
@@ -258,6 +259,7 @@ int qcow2_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
 {
     struct qcow2_state *s = n->opaque;
     const uint8_t *buf = vbuf;
+    qcow2_bitmaps_mark(s, offset, bytes);
     if (flags & VDK_REQ_COMPRESSED)
         return write_compressed(n, offset, bytes, buf);
     flags = 0; /* nothing goes down to the data file */

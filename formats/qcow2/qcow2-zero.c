@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "formats/qcow2/qcow2.h"
+#include "formats/qcow2/qcow2-bitmap.h"
 
 /* Replaced entries whose host clusters are released together: one L2
    write-back and flush per batch instead of one per cluster. */
@@ -99,6 +100,7 @@ int qcow2_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                         unsigned flags)
 {
     struct qcow2_state *s = n->opaque;
+    qcow2_bitmaps_mark(s, offset, bytes);
     if (s->version < 3 && !s->extended_l2)
         return -ENOTSUP;
     uint64_t cs = s->cluster_size;
@@ -112,6 +114,8 @@ int qcow2_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
 int qcow2_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes)
 {
     struct qcow2_state *s = n->opaque;
+    /* The whole request is dirty, as in QEMU, even where nothing is freed. */
+    qcow2_bitmaps_mark(s, offset, bytes);
     /* Only whole clusters (the last may be partial at the image end). */
     uint64_t end = offset + bytes;
     if (end != s->size)

@@ -14,6 +14,7 @@
 #include "formats/qcow2/qcow2.h"
 #include "formats/luks/luks.h"
 #include "formats/qcow2/qcow2-snapshot.h"
+#include "formats/qcow2/qcow2-bitmap.h"
 
 /* Default cache budgets (bytes), as qemu: the L2 cache covers the whole
    disk up to 32 MiB of tables. */
@@ -145,6 +146,12 @@ static int parse_extensions(struct vdk_node *n, const uint8_t *hdr, uint64_t sta
             if (!s->data_file_name)
                 return vdk_error_setf(errp, ENOMEM, "out of memory");
             break;
+        case QCOW2_EXT_BITMAPS: {
+            int r = qcow2_bitmap_parse_ext(n, d, len, errp);
+            if (r < 0)
+                return r;
+            break;
+        }
         case QCOW2_EXT_CRYPTO: {
             int r = qcow2_crypto_parse_ext(n, d, len, errp);
             if (r < 0)
@@ -152,8 +159,8 @@ static int parse_extensions(struct vdk_node *n, const uint8_t *hdr, uint64_t sta
             break;
         }
         default: {
-            /* Unknown (and bitmaps, which we do not maintain): keep to
-               write back unchanged when the header is rewritten. */
+            /* Unknown: keep to write back unchanged when the header is
+               rewritten. */
             struct qcow2_ext *e = realloc(s->exts, (s->nb_exts + 1) * sizeof(*e));
             if (!e)
                 return vdk_error_setf(errp, ENOMEM, "out of memory");
@@ -340,6 +347,7 @@ int qcow2_read_header(struct vdk_node *n, struct vdk_error **errp)
 static void qcow2_free_state(struct qcow2_state *s)
 {
     qcow2_crypto_close(s);
+    qcow2_bitmaps_free(s);
     qcow2_cache_destroy(&s->l2_cache);
     qcow2_cache_destroy(&s->rb_cache);
     free(s->l1);
@@ -477,7 +485,9 @@ static int qcow2_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     n->limits.max_transfer = 0;
     n->limits.opt_transfer = s->cluster_size;
     n->limits.pwrite_zeroes_alignment = 1u << s->sc_bits;
-    n->limits.discard_alignment = s->cluster_size;
+    /* qcow2_discard drops partial clusters itself, after marking the
+       bitmaps with the whole request. */
+    n->limits.discard_alignment = 1;
     if (s->writable) {
         n->supported_write_flags = qcow2_write_flags(n);
         n->supported_zero_flags = VDK_REQ_MAY_UNMAP;
@@ -485,10 +495,13 @@ static int qcow2_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     s->lazy = (s->compat & QCOW2_COMPAT_LAZY_REFCOUNTS) != 0;
     if ((r = qcow2_crypto_open(n, opts, flags, errp)) < 0)
         goto fail;
+    /* Before any refcount repair below: check counts the bitmaps' clusters. */
+    if ((r = qcow2_bitmaps_open(n, errp)) < 0)
+        goto fail;
 
     if (s->writable) {
         /* Autoclear bits we do not maintain are invalidated by our writes. */
-        uint64_t keep = s->autoclear & QCOW2_AUTOCLEAR_DATA_RAW;
+        uint64_t keep = s->autoclear & (QCOW2_AUTOCLEAR_DATA_RAW | QCOW2_AUTOCLEAR_BITMAPS);
         if (s->autoclear != keep && s->version >= 3) {
             uint8_t b[8];
             s->autoclear = keep;
@@ -536,7 +549,11 @@ static void qcow2_close(struct vdk_node *n)
 {
     struct qcow2_state *s = n->opaque;
     if (s->writable && !(n->open_flags & VDK_O_NO_FLUSH_ON_CLOSE)) {
-        int r = qcow2_flush(n);
+        int r = qcow2_bitmaps_store(n);
+        if (r < 0)
+            vdk_warn("qcow2 '%s': could not store the dirty bitmaps: %s", n->filename,
+                     strerror(-r));
+        r = qcow2_flush(n);
         if (r == 0 && s->dirty_set) {
             r = vdk_flush(n->file);
             if (r == 0) {
@@ -549,52 +566,6 @@ static void qcow2_close(struct vdk_node *n)
                      n->filename, strerror(-r));
     }
     qcow2_free_state(s);
-}
-
-/* qemu's "bitmaps" list (name, granularity, flags) while the bitmaps
-   extension is valid; NULL when there is none or it cannot be read. */
-static struct json_object *bitmaps_json(struct vdk_node *n)
-{
-    struct qcow2_state *s = n->opaque;
-    const struct qcow2_ext *ext = NULL;
-    for (uint32_t i = 0; i < s->nb_exts; i++)
-        if (s->exts[i].type == QCOW2_EXT_BITMAPS && s->exts[i].len >= 24)
-            ext = &s->exts[i];
-    if (!ext || !(s->autoclear & QCOW2_AUTOCLEAR_BITMAPS) || s->version < 3)
-        return NULL;
-    uint32_t nb = q_be32(ext->data);
-    uint64_t dsize = q_be64(ext->data + 8), doff = q_be64(ext->data + 16);
-    if (!nb || nb > 65535 || !dsize || dsize > (64u << 20))
-        return NULL;
-    uint8_t *d = malloc(dsize);
-    if (!d || vdk_pread(n->file, d, dsize, doff, 0) < 0) {
-        free(d);
-        return NULL;
-    }
-    struct json_object *arr = json_object_new_array();
-    uint64_t off = 0;
-    for (uint32_t i = 0; arr && i < nb && off + 24 <= dsize; i++) {
-        uint32_t flags = q_be32(d + off + 12);
-        uint8_t gran = d[off + 17];
-        uint16_t nlen = q_be16(d + off + 18);
-        uint32_t extra = q_be32(d + off + 20);
-        if (extra > dsize || 24 + (uint64_t)extra + nlen > dsize - off)
-            break;
-        struct json_object *b = json_object_new_object(), *fl = json_object_new_array();
-        if (flags & 1)
-            json_object_array_add(fl, json_object_new_string("in-use"));
-        if (flags & 2)
-            json_object_array_add(fl, json_object_new_string("auto"));
-        json_object_object_add(b, "flags", fl);
-        json_object_object_add(b, "name", json_object_new_string_len(
-                                   (const char *)d + off + 24 + extra, nlen));
-        json_object_object_add(b, "granularity",
-                               json_object_new_int64(gran < 63 ? (int64_t)1 << gran : 0));
-        json_object_array_add(arr, b);
-        off += vdk_align_up(24 + (uint64_t)extra + nlen, 8);
-    }
-    free(d);
-    return arr;
 }
 
 int qcow2_get_info(struct vdk_node *n, struct vdk_driver_info *info,
@@ -618,7 +589,7 @@ int qcow2_get_info(struct vdk_node *n, struct vdk_driver_info *info,
     if (s->version >= 3)
         json_object_object_add(data, "lazy-refcounts",
                                json_object_new_boolean(s->compat & QCOW2_COMPAT_LAZY_REFCOUNTS));
-    struct json_object *bitmaps = bitmaps_json(n);
+    struct json_object *bitmaps = qcow2_bitmaps_json(n);
     if (bitmaps)
         json_object_object_add(data, "bitmaps", bitmaps);
     json_object_object_add(data, "refcount-bits",
@@ -670,9 +641,14 @@ const struct vdk_driver vdk_driver_qcow2 = {
     .amend = qcow2_amend,
     .change_backing_file = qcow2_change_backing_file,
     .reopen = qcow2_reopen,
+    .inactivate = qcow2_bitmaps_store,
     .make_empty = qcow2_make_empty,
     .snapshot_create = qcow2_snapshot_create,
     .snapshot_goto = qcow2_snapshot_goto,
     .snapshot_delete = qcow2_snapshot_delete,
     .snapshot_list = qcow2_snapshot_list,
+    .bitmap_list = qcow2_bitmap_list,
+    .bitmap_op = qcow2_bitmap_op,
+    .bitmap_status = qcow2_bitmap_status,
+    .bitmap_mark = qcow2_bitmap_mark_named,
 };

@@ -230,6 +230,11 @@ struct qcow2_state {
     uint64_t crypto_offset, crypto_length;
     struct vdk_luks *luks;    /* set while an encrypted image is open */
     bool crypto_locked;       /* opened for metadata only: no key */
+
+    /* Persistent dirty bitmaps (qcow2-bitmap.c); NULL: no extension and
+       none added.  bm_track: writes have enabled bitmaps to mark. */
+    struct qcow2_bitmaps *bitmaps;
+    bool bm_track;
 };
 
 /* ---- big-endian helpers ---- */
@@ -386,24 +391,6 @@ void qcow2_deflate_free(struct qcow2_deflate *z);
    (zlib's deflate() into dcap bytes returning Z_STREAM_END). */
 int64_t qcow2_deflate(struct qcow2_deflate *z, const uint8_t *src, size_t slen,
                       uint8_t *dst, size_t dcap);
-
-/* ---- persistent-bitmap directory (qcow2-check.c) ---- */
-struct qcow2_bitmap_dir {
-    uint8_t *dir;       /* the directory, malloc'ed; NULL: no bitmaps */
-    uint64_t offset, size;
-    uint32_t nb;        /* entries it claims */
-};
-/* Read the bitmap directory when the extension is valid (autoclear bit
-   set): 0 with bd->dir NULL when there are no bitmaps, -EINVAL when the
-   extension is unusable (no entries, over QCOW2_MAX_BITMAP_DIR, unaligned),
-   else -errno.  Entries are walked with qcow2_bitmap_entry_len() while at
-   least 24 bytes of the directory are left. */
-int qcow2_bitmap_dir(struct vdk_node *n, struct qcow2_bitmap_dir *bd);
-/* Bytes of the directory entry at e: header, extra data and name, to 8. */
-static inline uint64_t qcow2_bitmap_entry_len(const uint8_t *e)
-{
-    return (24 + (uint64_t)q_be32(e + 20) + q_be16(e + 18) + 7) & ~7ull;
-}
 
 /* ---- qcow2-compress.c ---- */
 /* Decompress one cluster; 0 or -EIO. */

@@ -140,6 +140,8 @@ int vhd_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
             s->alloc_off = foot;
             s->file_len = foot + VHD_FOOTER_SIZE;
             s->footer_from_copy = false;
+            if (copy_bad && (fix & VDK_CHECK_FIX_ERRORS))
+                s->copy_differs = false;
             if (fix_leaks)
                 res->leaks_fixed = leaks;
             else

@@ -100,6 +100,34 @@ out:
     return r;
 }
 
+/*
+ * A dynamic or differencing image whose footer copy at offset 0 differs
+ * from the valid end footer: which one is right cannot be told (qemu reads
+ * the copy, the specification and vdk the end footer), so reads go on
+ * with a warning while writes, which would build on one of them, are
+ * refused until check -r all rewrites the copy.  qemu-img neither checks
+ * nor refuses; its next block allocation overwrites the end footer with
+ * the copy.
+ */
+static int footer_copy_compare(struct vdk_node *n, struct vhd_state *s, unsigned flags,
+                               struct vdk_error **errp)
+{
+    uint8_t copy[VHD_FOOTER_SIZE];
+    int r = vdk_pread(n->file, copy, sizeof(copy), 0, 0);
+    if (r < 0)
+        return vdk_error_setf_errno(errp, r, "cannot read the VHD footer copy");
+    s->copy_differs = memcmp(copy, s->footer_raw, VHD_FOOTER_SIZE) != 0;
+    if (!s->copy_differs)
+        return 0;
+    if ((flags & VDK_O_RDWR) && !(flags & VDK_O_CHECK_REPAIR))
+        return vdk_error_setf(errp, EINVAL, "the VHD footer copy at offset 0 of '%s' differs "
+                              "from the footer at its end (read-only opens only; "
+                              "'check -r all' rewrites the copy)", n->filename);
+    vdk_warn("the VHD footer copy at offset 0 of '%s' differs from the footer at its end; "
+             "using the end footer", n->filename);
+    return 0;
+}
+
 static int vhd_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
                     struct vdk_error **errp)
 {
@@ -122,6 +150,9 @@ static int vhd_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     if (s->footer_from_copy)
         vdk_warn("the VHD footer at the end of '%s' is damaged; using its copy at "
                  "offset 0", n->filename);
+    if (type != VHD_TYPE_FIXED && !s->footer_from_copy &&
+        (r = footer_copy_compare(n, s, flags, errp)) < 0)
+        return r;
 
     uint64_t size = vhd_footer_virtual_size(&s->footer, (enum vhd_size_calc)calc);
     if (size > VHD_MAX_SIZE)

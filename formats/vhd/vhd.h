@@ -111,6 +111,8 @@ struct vhd_state {
     struct vhd_footer footer;
     uint8_t footer_raw[VHD_FOOTER_SIZE]; /* as written at the end */
     bool footer_from_copy;   /* the end footer was damaged; copy at 0 used */
+    bool copy_differs;       /* both footers parse but differ (dynamic and
+                                differencing): read-only opens only */
     uint64_t file_len;       /* length of the file at open / last alloc */
 
     /* dynamic and differencing */

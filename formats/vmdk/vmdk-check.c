@@ -78,6 +78,33 @@ static int check_extent(struct vmdk_extent *e, struct vdk_check_result *res, uns
     return 0;
 }
 
+/* seSparse (read-only): every directory and table entry well formed and
+   inside its area and the file. */
+static void check_se_extent(struct vmdk_extent *e, struct vdk_check_result *res)
+{
+    uint64_t grains = (e->length + e->grain - 1) / e->grain, sec;
+    for (uint64_t g = 0; g < grains; g++) {
+        /* a directory entry without a table: skip its grains at once */
+        if (g / e->gtes < e->gd_entries && !e->se_gd[g / e->gtes]) {
+            g = (g / e->gtes + 1) * e->gtes - 1;
+            continue;
+        }
+        int r = vmdk_se_grain_find(e, g, &sec);
+        bool table = g / e->gtes < e->gd_entries && !e->se_gt[g / e->gtes];
+        if (r == -EINVAL || r == -ERANGE) {
+            fprintf(stderr, "ERROR: %s %s for sector %" PRIu64 "\n",
+                    table ? "grain directory entry" : "grain table entry",
+                    r == -EINVAL ? "is malformed" : "points past the end of the file",
+                    (e->start + g * e->grain) / VMDK_SECTOR);
+            res->corruptions++;
+            if (table) /* the table itself is bad: once for all its grains */
+                g = (g / e->gtes + 1) * e->gtes - 1;
+        } else if (r < 0) {
+            res->check_errors++;
+        }
+    }
+}
+
 int vmdk_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
                struct vdk_error **errp)
 {
@@ -88,6 +115,8 @@ int vmdk_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
         struct vmdk_extent *e = &s->ext[i];
         if (e->type == VMDK_EXT_SPARSE || e->type == VMDK_EXT_VMFSSPARSE)
             r = check_extent(e, res, fix);
+        else if (e->sesparse)
+            check_se_extent(e, res);
     }
     pthread_mutex_unlock(&s->lock);
     if (r < 0)

@@ -40,51 +40,67 @@ static bool gte_allocated(const struct vmdk_extent *e, uint32_t gte)
     return gte > 1 || (gte == 1 && !e->zeroed_grain);
 }
 
+int vmdk_grain_find(struct vmdk_extent *e, uint64_t g, uint64_t *sector)
+{
+    uint32_t gte;
+    *sector = 0;
+    if (e->sesparse)
+        return vmdk_se_grain_find(e, g, sector);
+    int r = vmdk_gte_get(e, g, &gte);
+    if (r < 0)
+        return r;
+    if (gte == 0)
+        return VMDK_G_UNALLOC;
+    if (!gte_allocated(e, gte))
+        return VMDK_G_ZERO;
+    *sector = gte;
+    return VMDK_G_DATA;
+}
+
 /*
- * Read from one sparse extent: runs of grains whose data is contiguous in
- * the file become one read.
+ * Read from one sparse or seSparse extent: runs of grains whose data is
+ * contiguous in the file become one read.
  */
 static int sparse_read(struct vdk_node *n, struct vmdk_extent *e, uint64_t eoff,
                        uint64_t len, uint8_t *buf)
 {
     struct vmdk_state *s = n->opaque;
+    const uint64_t gsec = e->grain / VMDK_SECTOR;
     while (len) {
         uint64_t g = eoff / e->grain, in = eoff % e->grain;
         uint64_t chunk = vdk_min_u64(len, e->grain - in);
-        uint32_t gte;
+        uint64_t sec, run = chunk;
         pthread_mutex_lock(&s->lock);
-        int r = vmdk_gte_get(e, g, &gte);
-        uint64_t run = chunk;
-        if (r == 0 && gte_allocated(e, gte) && !e->compressed) {
+        int st = vmdk_grain_find(e, g, &sec);
+        if (st == VMDK_G_DATA && !e->compressed) {
             /* extend over following grains stored right after */
-            uint64_t next = (uint64_t)gte + e->grain / VMDK_SECTOR;
-            while (run < len && next <= UINT32_MAX) {
-                uint32_t g2;
-                if (vmdk_gte_get(e, g + (run + in) / e->grain, &g2) < 0 || g2 != next)
-                    break;
+            uint64_t want = sec + gsec, s2;
+            while (run < len &&
+                   vmdk_grain_find(e, g + (run + in) / e->grain, &s2) == VMDK_G_DATA &&
+                   s2 == want) {
                 run = vdk_min_u64(len, run + e->grain);
-                next += e->grain / VMDK_SECTOR;
+                want += gsec;
             }
         }
         pthread_mutex_unlock(&s->lock);
-        if (r < 0)
-            return r == -ERANGE ? -EIO : r;
-        if (!gte_allocated(e, gte)) {
-            if (gte == 0)
-                r = vdk_node_read_backing(n, e->start + eoff, chunk, buf);
-            else
-                memset(buf, 0, chunk);
+        int r = 0;
+        if (st < 0)
+            return st == -ERANGE || st == -EINVAL ? -EIO : st;
+        if (st == VMDK_G_UNALLOC) {
+            r = vdk_node_read_backing(n, e->start + eoff, chunk, buf);
+        } else if (st == VMDK_G_ZERO) {
+            memset(buf, 0, chunk);
         } else if (e->compressed) {
             uint8_t *tmp = vmdk_thread_buf(0, e->grain);
             if (!tmp)
                 return -ENOMEM;
-            r = vmdk_cgrain_read(e, g, gte, tmp);
+            r = vmdk_cgrain_read(e, g, sec, tmp);
             if (r == 0)
                 memcpy(buf, tmp + in, chunk);
             if (r < 0)
                 return -EIO;
         } else {
-            r = vdk_pread(e->file, buf, run, (uint64_t)gte * VMDK_SECTOR + in, 0);
+            r = vdk_pread(e->file, buf, run, sec * VMDK_SECTOR + in, 0);
             chunk = run;
         }
         if (r < 0)
@@ -111,7 +127,7 @@ int vmdk_pread(struct vdk_node *n, uint64_t offset, uint64_t bytes, void *vbuf,
             return -EACCES;
         if (e->type == VMDK_EXT_ZERO)
             memset(buf, 0, len);
-        else if (is_sparse(e))
+        else if (is_sparse(e) || e->sesparse)
             r = sparse_read(n, e, eoff, len, buf);
         else
             r = vdk_pread(e->file, buf, len, e->flat_offset + eoff, 0);
@@ -390,7 +406,7 @@ int vmdk_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         *pnum = len;
         return VDK_BS_ZERO | VDK_BS_ALLOCATED;
     }
-    if (!is_sparse(e)) {
+    if (!is_sparse(e) && !e->sesparse) {
         *pnum = len;
         *map = e->flat_offset + eoff;
         *file = e->file;
@@ -404,23 +420,23 @@ int vmdk_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         uint64_t o = eoff + done;
         uint64_t g = o / e->grain, in = o % e->grain;
         uint64_t c = vdk_min_u64(len - done, e->grain - in);
-        uint32_t gte;
-        int r = vmdk_gte_get(e, g, &gte);
-        if (r < 0) {
+        uint64_t sec;
+        int gst = vmdk_grain_find(e, g, &sec);
+        if (gst < 0) {
             pthread_mutex_unlock(&s->lock);
-            return r == -ERANGE ? -EIO : r;
+            return gst == -ERANGE || gst == -EINVAL ? -EIO : gst;
         }
         int st;
         uint64_t m = 0;
-        if (gte == 0) {
+        if (gst == VMDK_G_UNALLOC) {
             st = 0;
-        } else if (!gte_allocated(e, gte)) {
+        } else if (gst == VMDK_G_ZERO) {
             st = VDK_BS_ZERO | VDK_BS_ALLOCATED;
         } else if (e->compressed) {
             st = VDK_BS_DATA | VDK_BS_ALLOCATED | VDK_BS_COMPRESSED;
         } else {
             st = VDK_BS_DATA | VDK_BS_ALLOCATED | VDK_BS_OFFSET_VALID;
-            m = (uint64_t)gte * VMDK_SECTOR + in;
+            m = sec * VMDK_SECTOR + in;
         }
         if (ret < 0) {
             ret = st;

@@ -31,6 +31,7 @@ static void free_state(struct vmdk_state *s)
     for (size_t i = 0; i < s->n_ext; i++) {
         struct vmdk_extent *e = &s->ext[i];
         vmdk_sparse_free(e);
+        vmdk_se_free(e);
         if (e->file)
             vdk_node_unref(e->file);
         free(e->filename);
@@ -191,13 +192,23 @@ static int open_descriptor_file(struct vdk_node *n, struct vmdk_state *s, unsign
             s->read_only_ext = true;
         if (d->type == VMDK_EXT_ZERO)
             continue;
-        if (d->type == VMDK_EXT_SESPARSE) {
-            r = vdk_error_setf(errp, ENOTSUP, "seSparse extent '%s': this format is not "
-                               "supported yet", d->file);
+        if (d->type == VMDK_EXT_SESPARSE && (flags & VDK_O_RDWR)) {
+            /* as qemu: seSparse is read-only */
+            r = vdk_error_setf(errp, EROFS, "seSparse extent '%s': no write support for "
+                               "seSparse images; open the image read-only", d->file);
             break;
         }
         if ((r = open_extent_file(n, d, ids, k, e, flags, errp)) < 0)
             break;
+        if (d->type == VMDK_EXT_SESPARSE) {
+            s->read_only_ext = true;
+            if ((r = vmdk_se_open(e, errp)) < 0) {
+                vdk_error_prepend(errp, "extent file '%s'", e->filename);
+                break;
+            }
+            e->length = d->sectors * VMDK_SECTOR;
+            continue;
+        }
         if (d->type == VMDK_EXT_FLAT || d->type == VMDK_EXT_VMFS) {
             r = open_flat(e, errp);
             continue;
@@ -364,6 +375,21 @@ static int vmdk_get_info(struct vdk_node *n, struct vdk_driver_info *info,
     return 0;
 }
 
+/* "disk size": the descriptor's file and every extent file, as qemu counts. */
+static int64_t vmdk_get_allocated_size(struct vdk_node *n)
+{
+    struct vmdk_state *s = n->opaque;
+    int64_t sum = vdk_get_allocated_size(n->file);
+    for (size_t i = 0; sum >= 0 && i < s->n_ext; i++) {
+        if (!s->ext[i].file || s->ext[i].file == n->file)
+            continue;
+        int64_t a = vdk_get_allocated_size(s->ext[i].file);
+        if (a > 0)
+            sum += a;
+    }
+    return sum;
+}
+
 static int vmdk_make_empty(struct vdk_node *n, struct vdk_error **errp)
 {
     struct vmdk_state *s = n->opaque;
@@ -402,6 +428,7 @@ const struct vdk_driver vdk_driver_vmdk = {
     .change_backing_file = vmdk_change_backing_file,
     .make_empty = vmdk_make_empty,
     .get_info = vmdk_get_info,
+    .get_allocated_size = vmdk_get_allocated_size,
     .check = vmdk_check,
     .measure = vmdk_measure,
 };

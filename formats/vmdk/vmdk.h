@@ -29,7 +29,8 @@
  * after a flush.  A crash thus leaks grains, never points at garbage.
  *
  * Files: vmdk-desc.c (descriptor parse/build), vmdk-sparse.c (KDMV and
- * COWD headers, GD/GT tables, footer), vmdk-io.c (read, write, status,
+ * COWD headers, GD/GT tables, footer), vmdk-sesparse.c (seSparse,
+ * read-only), vmdk-io.c (read, write, status,
  * flush), vmdk-stream.c (compressed grains, markers, stream writer),
  * vmdk-create.c (create, measure), vmdk-check.c, vmdk.c (open, info,
  * driver table).
@@ -145,6 +146,13 @@ struct vmdk_extent {
     size_t gt_cached;       /* bytes of GTs in the cache */
     uint64_t desc_off, desc_size; /* embedded descriptor, bytes */
     uint8_t header[VMDK_SECTOR]; /* KDMV header as read (for writes) */
+
+    /* seSparse (read-only; vmdk-sesparse.c): byte offsets of the grain
+       table and grain areas and how many of each they hold */
+    bool sesparse;
+    uint64_t se_gt_off, se_gt_count, se_grain_off, se_grain_count;
+    uint64_t *se_gd;        /* per GD entry, host order */
+    uint64_t **se_gt;       /* per GD entry: cached GT or NULL */
 
     /* stream writer (streamOptimized created by us, empty so far) */
     bool stream;
@@ -269,7 +277,23 @@ int vmdk_footer_read(struct vdk_node *file, uint64_t file_len, uint8_t buf[VMDK_
    last grain (lock held).  Idempotent: rewritten after more grains. */
 int vmdk_stream_finish(struct vmdk_extent *e, uint64_t capacity_sectors);
 
+/* ---- vmdk-sesparse.c ---- */
+/* Open the seSparse extent e->file: both headers checked as qemu checks
+   them, every area bounded, the grain directory read. */
+int vmdk_se_open(struct vmdk_extent *e, struct vdk_error **errp);
+void vmdk_se_free(struct vmdk_extent *e);
+/* States of a grain (vmdk_grain_find, vmdk_se_grain_find). */
+enum { VMDK_G_UNALLOC = 0, VMDK_G_ZERO = 1, VMDK_G_DATA = 2 };
+/* Grain g of a seSparse extent (lock held): a VMDK_G_* state, *sector
+   the grain's first sector for VMDK_G_DATA; -EINVAL for a malformed
+   entry, -ERANGE for a table or grain past the end of the file. */
+int vmdk_se_grain_find(struct vmdk_extent *e, uint64_t g, uint64_t *sector);
+
 /* ---- vmdk-io.c ---- */
+/* Grain g of a sparse or seSparse extent (lock held), as
+   vmdk_se_grain_find answers; for a compressed extent *sector is that of
+   the grain's marker. */
+int vmdk_grain_find(struct vmdk_extent *e, uint64_t g, uint64_t *sector);
 int vmdk_pread(struct vdk_node *n, uint64_t offset, uint64_t bytes, void *buf,
                unsigned flags);
 int vmdk_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void *buf,

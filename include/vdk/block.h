@@ -374,6 +374,44 @@ VDK_API int vdk_snapshot_goto(struct vdk_node *n, const char *id_or_name,
 VDK_API int vdk_snapshot_delete(struct vdk_node *n, const char *id_or_name,
                         struct vdk_error **errp);
 
+/* ---- persistent dirty bitmaps (qcow2) ----
+ * Bitmaps live in the format node; every write, write-zeroes and discard
+ * through it marks the enabled ones.  Changes are stored when the node is
+ * closed (or reopened read-only).  Control operations must not run beside
+ * I/O to the same node.  Nodes without bitmap support fail with -ENOTSUP. */
+struct vdk_bitmap_info {
+    char *name;
+    uint64_t granularity;       /* bytes */
+    bool enabled;               /* "auto": writes mark it */
+    bool in_use;                /* inconsistent: found in use (a crash) */
+};
+/* The node's bitmaps; -ENOTSUP when it cannot hold any (not qcow2 v3). */
+VDK_API int vdk_bitmap_list(struct vdk_node *n, struct vdk_bitmap_info **list,
+                            int *count, struct vdk_error **errp);
+VDK_API void vdk_bitmap_list_free(struct vdk_bitmap_info *list, int count);
+
+enum vdk_bitmap_op {
+    VDK_BITMAP_ADD,             /* granularity 0: the format's default */
+    VDK_BITMAP_ADD_DISABLED,
+    VDK_BITMAP_REMOVE,
+    VDK_BITMAP_CLEAR,
+    VDK_BITMAP_ENABLE,
+    VDK_BITMAP_DISABLE,
+};
+/* One operation on the bitmap `name` of a read-write node; errors carry
+   qemu-img's words ("Dirty bitmap 'x' not found", ...). */
+VDK_API int vdk_bitmap_op(struct vdk_node *n, enum vdk_bitmap_op op, const char *name,
+                          uint64_t granularity, struct vdk_error **errp);
+/* OR the dirty bits of src's bitmap src_name into n's bitmap name (any
+   granularities; src may be n). */
+VDK_API int vdk_bitmap_merge(struct vdk_node *n, const char *name, struct vdk_node *src,
+                             const char *src_name, struct vdk_error **errp);
+/* Whether [offset, offset+bytes) starts dirty in bitmap `name`: 1 dirty,
+   0 clean, with *pnum the length of that run (at most bytes); -ENOENT
+   when there is no such bitmap, -EINVAL when it is inconsistent. */
+VDK_API int vdk_bitmap_status(struct vdk_node *n, const char *name, uint64_t offset,
+                              uint64_t bytes, uint64_t *pnum);
+
 /* ---- backing chains ---- */
 
 /*

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Structure-aware mutator for fuzz-luks2 (libFuzzer builds only): byte
+ * Structure-aware mutator for fuzz-luks2: byte
  * flips rarely give JSON that parses with a wrong type, so most mutations
  * parse the primary copy's JSON area, change one node of the tree -- its
  * type, value, key or nesting -- serialise it into both header copies and
  * reseal both checksums.  Inputs without parseable JSON fall back to
- * libFuzzer's byte mutations.
+ * byte mutations (fuzz-mutator.h).
  */
 #ifndef VDK_FUZZ_LUKS2_MUTATOR_H
 #define VDK_FUZZ_LUKS2_MUTATOR_H
@@ -14,8 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
-size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed);
+#include "fuzz-mutator.h"
 
 /* Names LUKS2 metadata uses: renaming a key to one of these (or a value
    to one) reaches the parser's lookups. */
@@ -153,37 +152,28 @@ static void jmutate(json_object *root, unsigned *rs)
     }
 }
 
-static uint64_t mbe64(const uint8_t *p)
+/* One structural change, written into both header copies and resealed;
+   false when the primary copy holds no JSON object. */
+static bool luks2_step(struct fmut *m)
 {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
-{
-    unsigned rs = seed;
-    uint64_t hs = size >= LUKS2_BIN_SIZE ? mbe64(data + 8) : 0;
-    if (rand_r(&rs) % 4 == 0 || hs <= LUKS2_BIN_SIZE || hs > LUKS2_HDR_SIZE_MAX ||
-        hs > size || hs > size - hs)
-        return LLVMFuzzerMutate(data, size, max_size);
+    uint64_t hs = m->size >= LUKS2_BIN_SIZE ? fm_get(m, 8, 8, true) : 0;
+    if (hs <= LUKS2_BIN_SIZE || hs > LUKS2_HDR_SIZE_MAX || hs > m->size || hs > m->size - hs)
+        return false;
     size_t area = (size_t)hs - LUKS2_BIN_SIZE;
-    const char *js = (const char *)data + LUKS2_BIN_SIZE;
+    const char *js = (const char *)m->data + LUKS2_BIN_SIZE;
     json_tokener *tok = json_tokener_new_ex(64);
     json_object *root = tok ? json_tokener_parse_ex(tok, js, (int)strnlen(js, area)) : NULL;
     json_tokener_free(tok);
     if (!root || !json_object_is_type(root, json_type_object)) {
         json_object_put(root);
-        return LLVMFuzzerMutate(data, size, max_size);
+        return false;
     }
-    for (unsigned k = 1 + rand_r(&rs) % 3; k; k--)
-        jmutate(root, &rs);
+    jmutate(root, &m->rs);
     const char *out = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
     size_t ol = out ? strlen(out) : area;
     if (ol < area) {
         for (int c = 0; c < 2; c++) {   /* both copies, resealed */
-            uint8_t *h = data + (c ? hs : 0);
+            uint8_t *h = m->data + (c ? hs : 0);
             memset(h + LUKS2_BIN_SIZE, 0, area);
             memcpy(h + LUKS2_BIN_SIZE, out, ol);
             h[264] &= 0xfe;             /* the target reseals too */
@@ -192,7 +182,12 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsi
         }
     }
     json_object_put(root);
-    return size;
+    return true;
+}
+
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
+{
+    return fm_run(data, size, max_size, seed, luks2_step, NULL);
 }
 
 #endif /* VDK_FUZZ_LUKS2_MUTATOR_H */

@@ -13,9 +13,7 @@
 #include <string.h>
 
 #include "fuzz-luks-common.h"
-#ifdef VDK_LIBFUZZER
 #include "fuzz-luks2-mutator.h"
-#endif
 
 /* Recompute the sha256 checksum of the header copy at off, if sane. */
 static void reseal(uint8_t *buf, size_t size, uint64_t off)

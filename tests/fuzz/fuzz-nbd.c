@@ -6,12 +6,15 @@
  * transport, against a 1 MiB memory-backed export with 512-byte alignment
  * (so unaligned requests take the read-modify-write path) plus a read-only
  * one.  Requests run inline (no worker threads) so a run is deterministic.
+ * The structure-aware mutator (fuzz-nbd-mutator.h) edits option and
+ * request sequences.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nbd-server/server.h"
+#include "fuzz-nbd-mutator.h"
 
 static struct nbd_server srv;
 static struct nbd_export *exports[2];

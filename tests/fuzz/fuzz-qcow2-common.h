@@ -15,6 +15,7 @@
 #include "block/driver.h"
 #include "fuzz-util.h"
 #include "formats/qcow2/qcow2.h"
+#include "formats/qcow2/qcow2-bitmap.h"
 
 extern const struct vdk_driver vdk_driver_qcow2;
 
@@ -74,6 +75,21 @@ static void fuzz_close(struct vdk_node *n)
     free(n->backing_fmt);
     n->opaque = NULL;
     n->backing_file = n->backing_fmt = NULL;
+}
+
+/* Open qcow2 over file with flags, run fn on it (when not NULL), close.
+   Returns whether the open succeeded. */
+static inline bool fuzz_with(struct vdk_node *file, unsigned flags,
+                             void (*fn)(struct vdk_node *n))
+{
+    struct vdk_node n;
+    memset(&n, 0, sizeof(n));
+    if (fuzz_open(&n, file, flags) < 0)
+        return false;
+    if (fn)
+        fn(&n);
+    fuzz_close(&n);
+    return true;
 }
 
 #endif

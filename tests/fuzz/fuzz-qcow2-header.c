@@ -6,6 +6,7 @@
 #include <json-c/json.h>
 
 #include "fuzz-qcow2-common.h"
+#include "fuzz-qcow2-mutator.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -7,6 +7,7 @@
  * errors, never crashes, hangs or writes outside the file.
  */
 #include "fuzz-qcow2-common.h"
+#include "fuzz-qcow2-mutator.h"
 #include "formats/qcow2/qcow2-snapshot.h"
 
 #define READ_LIMIT (256u << 10)

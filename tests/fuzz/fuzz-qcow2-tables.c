@@ -9,6 +9,7 @@
  * give errors, never crashes, hangs or writes outside the file.
  */
 #include "fuzz-qcow2-common.h"
+#include "fuzz-qcow2-mutator.h"
 
 #define READ_LIMIT (1u << 20)
 
@@ -60,17 +61,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct vdk_node *file = fuzz_memory(data, size);
     if (!file)
         return 0;
+    fuzz_with(file, 0, read_side);
+    fuzz_with(file, VDK_O_RDWR, write_side);
     struct vdk_node n;
-    memset(&n, 0, sizeof(n));
-    if (fuzz_open(&n, file, 0) == 0) {
-        read_side(&n);
-        fuzz_close(&n);
-    }
-    memset(&n, 0, sizeof(n));
-    if (fuzz_open(&n, file, VDK_O_RDWR) == 0) {
-        write_side(&n);
-        fuzz_close(&n);
-    }
     memset(&n, 0, sizeof(n));
     if (fuzz_open(&n, file, VDK_O_RDWR | VDK_O_CHECK_REPAIR) == 0) {
         struct vdk_check_result res = VDK_CHECK_RESULT_INIT;

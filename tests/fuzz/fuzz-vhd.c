@@ -5,6 +5,8 @@
  * parent locators; the parent itself is not opened), then reads a few
  * sectors, walks block status, asks for info and a check, and when the
  * image opened with small blocks writes one sector (allocation path).
+ * An image a write open refuses (footers that differ) is exercised
+ * read-only.  The structure-aware mutator is in fuzz-vhd-mutator.h.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 
 #include "block/driver.h"
 #include "fuzz-util.h"
+#include "fuzz-vhd-mutator.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,7 +25,7 @@ static void quiet(const char *msg, void *opaque)
     (void)opaque;
 }
 
-static void exercise(struct vdk_node *n)
+static void exercise(struct vdk_node *n, bool rw)
 {
     uint8_t buf[8192];
     uint64_t len = n->size;
@@ -42,7 +45,7 @@ static void exercise(struct vdk_node *n)
     if (vdk_get_info(n, &info, NULL) == 0) {
         uint32_t cs = info.cluster_size;
         vdk_image_info_clear(&info);
-        if (len >= 4096 && cs <= (2u << 20)) {
+        if (rw && len >= 4096 && cs <= (2u << 20)) {
             memset(buf, 0xa5, 4096);
             if (vdk_pwrite(n, buf, 4096, (len / 3) & ~511ull, 0) == 0)
                 vdk_pread(n, buf, 4096, (len / 3) & ~511ull, 0);
@@ -62,10 +65,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!mem)
         return 0;
     /* A format node over the memory file, as node.c builds one. */
+    vdk_node_ref(mem);
+    bool rw = true;
     struct vdk_node *n = fuzz_format_open(drv, "fuzz.vhd", mem, VDK_O_RDWR | VDK_O_NO_BACKING);
+    if (!n) {
+        vdk_node_ref(mem);
+        rw = false;
+        n = fuzz_format_open(drv, "fuzz.vhd", mem, VDK_O_NO_BACKING);
+    }
+    vdk_node_unref(mem);
     if (!n)
         return 0;
-    exercise(n);
+    exercise(n, rw);
     fuzz_format_close(n);
     return 0;
 }

@@ -7,8 +7,9 @@
  *
  * Runs LLVMFuzzerTestOneInput on every file, then on MUTATIONS
  * deterministic variants of each (bit flips, interesting byte values,
- * truncations, 32/64-bit field overwrites), seeded from the file name so a
- * failure reproduces.  A crash or sanitizer report fails the run; the
+ * truncations, 32/64-bit field overwrites; every other one from the
+ * target's structure-aware mutator when it has one), seeded from the file
+ * name so a failure reproduces.  A crash or sanitizer report fails the run; the
  * variant is written to ./crash-<target>-<n> first so it can be kept.
  */
 #include <dirent.h>
@@ -22,6 +23,10 @@
 #include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* A target's structure-aware mutator (fuzz-mutator.h), when it has one. */
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
+    __attribute__((weak));
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
 
 #define REPLAY_MAX_INPUT (16u << 20)
 
@@ -80,6 +85,14 @@ static void mutate(uint8_t *buf, size_t *len)
     }
 }
 
+/* libFuzzer's byte mutator, for the structure-aware mutators' fallback. */
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size)
+{
+    (void)max_size;
+    mutate(data, &size);
+    return size;
+}
+
 static int run_file(const char *path, unsigned mutations, const char *tag)
 {
     FILE *f = fopen(path, "rb");
@@ -108,8 +121,11 @@ static int run_file(const char *path, unsigned mutations, const char *tag)
     for (unsigned m = 0; m < mutations; m++) {
         size_t wl = len;
         memcpy(work, data, len);
-        for (int k = 0, n = 1 + (int)(rng() % 3); k < n; k++)
-            mutate(work, &wl);
+        if (LLVMFuzzerCustomMutator && (m & 1))
+            wl = LLVMFuzzerCustomMutator(work, wl, REPLAY_MAX_INPUT, (unsigned)rng());
+        else
+            for (int k = 0, n = 1 + (int)(rng() % 3); k < n; k++)
+                mutate(work, &wl);
         /* Keep the input that is about to run, so a crash leaves it behind. */
         if (cfd >= 0 && (pwrite(cfd, work, wl, 0) != (ssize_t)wl || ftruncate(cfd, (off_t)wl)))
             perror(crash);

@@ -3,7 +3,7 @@
 # Seeds for fuzz-vmdk-sparse: small sparse extents made now by qemu-img
 # (monolithicSparse, zeroed grains, a split extent, streamOptimized with
 # preallocated tables) and by vdk (streamOptimized with footer), with data
-# written by qemu-io.
+# written by qemu-io; seSparse extents from the tests' generator.
 set -eu
 out=${1:?usage: $0 OUTDIR}
 mkdir -p "$out"
@@ -24,3 +24,10 @@ img=${VDK_BUILD:-}/img-tool/vdk-img
 if [ -n "${VDK_BUILD:-}" ] && [ -x "$img" ]; then
     "$img" convert -O vmdk -o subformat=streamOptimized "$tmp/r.raw" vstream.vmdk
 fi
+# seSparse: one table and two (the first without a table); the extent is
+# the seed, its descriptor is the fuzz target's own.
+mk=${VDK_SRC:?}/tests/integration/vmdk/mk-sesparse.py
+/usr/bin/python3 "$mk" "$tmp/se1.vmdk" 2048 --seed 1 --compact >/dev/null
+cp "$tmp/se1-sesparse.vmdk" sesparse-small.vmdk
+/usr/bin/python3 "$mk" "$tmp/se2.vmdk" 40960 --seed 2 --compact >/dev/null
+cp "$tmp/se2-sesparse.vmdk" sesparse-two.vmdk

@@ -23,6 +23,7 @@
 LANE=$VDK_SRC/tests/integration/boot/lane
 . "$LANE/kernel.sh"
 . "$LANE/scenarios.sh"
+. "$VDK_SRC/tests/integration/boot/image-lib.sh"
 
 if grep -qwE 'vmx|svm' /proc/cpuinfo; then
     need_kvm

@@ -4,8 +4,10 @@
 # the test guest's 64 KiB read of the host pattern fails when one sector
 # of it is faulted (the device answers VIRTIO_BLK_S_IOERR; the unit test
 # boot-blk checks the status byte itself), and the same guest passes when
-# the fault lies where it never reads.  The real-kernel version (a guest's
-# dmesg shows the I/O error) needs the nested boot lane.
+# the fault lies where it never reads.  The real-kernel version (the stock
+# kernel's dmesg shows the I/O error at the faulted sector, the rest of the
+# disk reads) is the flt- disk of boot-debian's disks scenario
+# (lane/scenarios.sh).
 . "$VDK_SRC/tests/integration/lib.sh"
 . "$VDK_SRC/tests/integration/boot/common.sh"
 need_kvm

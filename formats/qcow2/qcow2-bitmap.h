@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qcow2 persistent dirty bitmaps (the 0x23852875 header extension).
+ *
+ * On disk (qcow2.txt, "Bitmaps extension"): the extension names a
+ * directory of entries {table offset, table size, flags, type,
+ * granularity bits, name size, extra data size, extra data, name}, each
+ * padded to 8 bytes.  A bitmap table has one 8-byte entry per cluster of
+ * bitmap data: 0 (all zeros), 1 (all ones, no cluster) or the offset of a
+ * data cluster.  Bit j of data byte i covers the guest range
+ * [(8i + j) << granularity_bits, ...).  The autoclear bit 0 says the
+ * extension is valid: a program that writes without keeping bitmaps clears
+ * it, and the next bitmap-aware read-write open drops the extension.
+ *
+ * qcow2-bitmap.c owns that format and its bounds (QEMU's limits: 65535
+ * bitmaps, a 64 MiB directory, names up to 1023 bytes, granularity 2^9 to
+ * 2^31, tables up to 2^27 entries and 512 MiB of data per bitmap); every
+ * other file (info, check, measure, the write path) goes through it.
+ *
+ * In memory a bitmap is a flat array of 64-bit words, one bit per
+ * granularity chunk, loaded when the image is opened read-write (lazily on
+ * first use otherwise), so marking a write costs a few word operations
+ * whatever the image size.  Rules (QEMU's):
+ *   - a read-write open marks every bitmap "in use" on disk (directory
+ *     rewritten in place with the autoclear bit dropped around it);
+ *   - every write, write-zeroes and discard marks the enabled ("auto")
+ *     bitmaps dirty; disabled ones never change;
+ *   - a clean close writes changed bitmaps to fresh clusters, then a fresh
+ *     directory, then the header, then frees the old clusters, and clears
+ *     "in use";
+ *   - a bitmap found "in use" at open (a crash) is inconsistent: its data
+ *     is never read, it is kept as it is, listed with the in-use flag, and
+ *     can only be removed.
+ * Control operations (add, remove, clear, enable, disable, merge, store)
+ * run on the control thread, never beside I/O to the same node; marking
+ * (the I/O path) uses atomic word operations.
+ */
+#ifndef VDK_QCOW2_BITMAP_H
+#define VDK_QCOW2_BITMAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "formats/qcow2/qcow2.h"
+
+#define QCOW2_BME_FLAG_IN_USE      1u
+#define QCOW2_BME_FLAG_AUTO        2u
+#define QCOW2_BME_FLAG_EXTRA_COMPAT 4u
+#define QCOW2_BME_RESERVED_FLAGS   0xfffffff8u
+#define QCOW2_BME_TYPE_DIRTY       1
+#define QCOW2_BME_MAX_BITMAPS      65535u
+#define QCOW2_BME_MAX_NAME         1023u
+#define QCOW2_BME_MIN_GRAN_BITS    9
+#define QCOW2_BME_MAX_GRAN_BITS    31
+#define QCOW2_BME_MAX_TABLE        0x8000000u         /* entries */
+#define QCOW2_BME_MAX_PHYS         (512ull << 20)      /* data bytes per bitmap */
+/* Memory all the loaded bitmaps of one image may take (ours: QEMU's
+   per-bitmap bound times 65535 bitmaps would let an image exhaust memory). */
+#define QCOW2_BME_MAX_MEM          (1ull << 30)
+#define QCOW2_BME_ENTRY_HDR        24
+/* Bitmap table entry: data cluster offset (bits 9-55), bit 0 "all ones". */
+#define QCOW2_BME_TE_OFFSET        0x00fffffffffffe00ull
+#define QCOW2_BME_TE_RESERVED      0xff000000000001feull
+#define QCOW2_BME_TE_ALL_ONES      1ull
+
+struct qcow2_bitmap {
+    char *name;             /* NUL terminated; name_len bytes on disk */
+    uint16_t name_len;
+    uint8_t gran_bits;
+    bool enabled;           /* the "auto" flag */
+    bool inconsistent;      /* in use when found: data never read or changed */
+    bool loaded;            /* words hold the data */
+    bool changed;           /* words differ from the table on disk */
+    uint64_t table_offset;  /* on disk, 0: none yet */
+    uint32_t table_size;
+    uint64_t nbits;         /* chunks covering the virtual size */
+    uint64_t *words;        /* (nbits + 63) / 64 words, bit i = chunk i */
+};
+
+struct qcow2_bitmaps {
+    /* The extension as the header states it. */
+    bool has_ext;
+    uint32_t ext_nb;
+    uint64_t dir_size, dir_offset;
+    bool stale_ext;         /* present but the autoclear bit is clear */
+
+    struct qcow2_bitmap *bm;
+    uint32_t nb;
+    bool in_use_set;        /* we set "in use" on disk this session */
+    /* Tables (with their data) to free once the next directory is written. */
+    struct qcow2_bm_table { uint64_t off; uint32_t size; } *dead;
+    uint32_t ndead;
+    uint64_t mem;           /* bytes of words allocated, <= QCOW2_BME_MAX_MEM */
+};
+
+/* ---- the extension ---- */
+/* Parse the 24-byte extension body (its length is checked; the fields once
+   the autoclear bit is known, at qcow2_bitmaps_open). */
+int qcow2_bitmap_parse_ext(struct vdk_node *n, const uint8_t *d, uint32_t len,
+                           struct vdk_error **errp);
+/* The extension body to write into the header; false: none. */
+bool qcow2_bitmap_ext(const struct qcow2_state *s, uint8_t out[24]);
+
+/* ---- life cycle (qcow2-bitmap.c) ---- */
+/* After the tables are known: read and validate the directory (an
+   unusable one fails the open as in QEMU), load the data of a writable
+   image and mark every bitmap in use; drop a stale extension. */
+int qcow2_bitmaps_open(struct vdk_node *n, struct vdk_error **errp);
+/* Clean close, or a reopen read-only: store changed bitmaps, clear in-use. */
+int qcow2_bitmaps_store(struct vdk_node *n);
+/* Reopen read-write: load and mark in use, as at open. */
+int qcow2_bitmaps_reopen_rw(struct vdk_node *n, struct vdk_error **errp);
+void qcow2_bitmaps_free(struct qcow2_state *s);
+/* Load one bitmap's data (read-only opens load on first use). */
+int qcow2_bitmap_load(struct vdk_node *n, struct qcow2_bitmap *b);
+/* Every cluster the bitmaps hold on disk (directory, tables, data), for
+   check's reference count: add(ctx, offset, length) per range. */
+int qcow2_bitmaps_refs(struct vdk_node *n, void (*add)(void *ctx, uint64_t off,
+                       uint64_t len), void *ctx);
+/* Bytes the bitmaps would take fully allocated in an image of cluster
+   size cs (qemu-img measure's "bitmaps size"). */
+uint64_t qcow2_bitmaps_measure(struct vdk_node *n, uint64_t cs);
+/* Resize every loaded bitmap with the image (new chunks clean). */
+int qcow2_bitmaps_resize(struct vdk_node *n, uint64_t size);
+
+/* ---- in memory (qcow2-bitmap-ops.c) ---- */
+/* Hot path: mark guest [off, off+bytes) in every enabled bitmap. */
+void qcow2_bitmaps_mark_slow(struct qcow2_state *s, uint64_t off, uint64_t bytes);
+static inline void qcow2_bitmaps_mark(struct qcow2_state *s, uint64_t off, uint64_t bytes)
+{
+    if (s->bm_track && bytes)
+        qcow2_bitmaps_mark_slow(s, off, bytes);
+}
+/* Recompute s->bm_track after a change of the list or of a flag. */
+void qcow2_bitmaps_update_track(struct qcow2_state *s);
+void qcow2_bitmap_set_range(struct qcow2_bitmap *b, uint64_t off, uint64_t bytes);
+struct qcow2_bitmap *qcow2_bitmap_find(struct qcow2_state *s, const char *name);
+/* qemu's "bitmaps" list for info; NULL when there are none. */
+struct json_object *qcow2_bitmaps_json(struct vdk_node *n);
+/* Driver callbacks. */
+int qcow2_bitmap_list(struct vdk_node *n, struct vdk_bitmap_info **list, int *count,
+                      struct vdk_error **errp);
+int qcow2_bitmap_op(struct vdk_node *n, enum vdk_bitmap_op op, const char *name,
+                    uint64_t granularity, struct vdk_error **errp);
+int qcow2_bitmap_status(struct vdk_node *n, const char *name, uint64_t offset,
+                        uint64_t bytes, uint64_t *pnum);
+int qcow2_bitmap_mark_named(struct vdk_node *n, const char *name, uint64_t offset,
+                            uint64_t bytes);
+
+#endif /* VDK_QCOW2_BITMAP_H */

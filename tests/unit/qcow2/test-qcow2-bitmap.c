@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of qcow2 persistent dirty bitmaps on the memory protocol:
+ * dirty runs at 64-bit word edges, granularity rounding, concurrent
+ * writers, disabled bitmaps, merge across granularities, and the stored
+ * bitmaps read back by a fresh open with the image checking clean.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "block/driver.h"
+#include "formats/qcow2/qcow2.h"
+
+extern const struct vdk_driver vdk_driver_qcow2;
+
+static struct vdk_node *open_on(struct vdk_node *file, const char *name, unsigned flags)
+{
+    struct vdk_error *err = NULL;
+    struct vdk_node *n = vdk_node_new_internal(&vdk_driver_qcow2, name);
+    assert_non_null(n);
+    vdk_node_ref(file);
+    n->file = file;
+    n->read_only = !(flags & VDK_O_RDWR);
+    struct vdk_opts *o = vdk_opts_new();
+    assert_int_equal(vdk_driver_qcow2.open(n, o, flags, &err), 0);
+    vdk_opts_free(o);
+    n->open_flags = flags;
+    return n;
+}
+
+static struct vdk_node *create_mem(const char *name, const char *opts, struct vdk_node **file)
+{
+    struct vdk_error *err = NULL;
+    struct vdk_opts *fo = vdk_opts_new();
+    vdk_opts_set(fo, "size", "0");
+    assert_int_equal(vdk_open_protocol(file, name, fo, VDK_O_RDWR, &err), 0);
+    struct vdk_opts *co = vdk_opts_new();
+    vdk_opts_parse(co, opts, NULL, NULL);
+    assert_int_equal(vdk_driver_qcow2.create(name, *file, co, &err), 0);
+    vdk_opts_free(co);
+    return open_on(*file, name, VDK_O_RDWR);
+}
+
+/* The dirty runs of bitmap `name` as "start+len" pairs of dirty ranges. */
+static void runs(struct vdk_node *n, const char *name, char *out, size_t cap)
+{
+    uint64_t size = (uint64_t)vdk_get_length(n), off = 0, pnum;
+    size_t l = 0;
+    out[0] = 0;
+    while (off < size) {
+        int r = vdk_bitmap_status(n, name, off, size - off, &pnum);
+        assert_true(r == 0 || r == 1);
+        assert_true(pnum > 0);
+        if (r)
+            l += (size_t)snprintf(out + l, cap - l, "%s%llu+%llu", l ? " " : "",
+                                  (unsigned long long)off, (unsigned long long)pnum);
+        off += pnum;
+    }
+}
+
+static void test_runs(void **state)
+{
+    (void)state;
+    struct vdk_node *file, *n = create_mem("memory://bm1", "size=1M,cluster_size=4k", &file);
+    struct vdk_error *err = NULL;
+    assert_int_equal(vdk_bitmap_op(n, VDK_BITMAP_ADD, "fine", 512, &err), 0);
+    assert_int_equal(vdk_bitmap_op(n, VDK_BITMAP_ADD, "coarse", 65536, &err), 0);
+    assert_int_equal(vdk_bitmap_op(n, VDK_BITMAP_ADD_DISABLED, "off", 0, &err), 0);
+    uint8_t buf[4096] = { 1 };
+    /* Across the first word edge (chunks 63 and 64), one byte in chunk
+       127 (the last bit of word 1), and the image's last byte. */
+    assert_int_equal(vdk_pwrite(n, buf, 1024, 63 * 512, 0), 0);
+    assert_int_equal(vdk_pwrite(n, buf, 1, 127 * 512 + 511, 0), 0);
+    assert_int_equal(vdk_pwrite(n, buf, 1, (1 << 20) - 1, 0), 0);
+    char s[512];
+    runs(n, "fine", s, sizeof(s));
+    assert_string_equal(s, "32256+1024 65024+512 1048064+512");
+    runs(n, "coarse", s, sizeof(s));
+    assert_string_equal(s, "0+65536 983040+65536");
+    runs(n, "off", s, sizeof(s));
+    assert_string_equal(s, "");
+    /* Status asked from inside a run reports the rest of it. */
+    uint64_t pnum;
+    assert_int_equal(vdk_bitmap_status(n, "fine", 32256 + 100, 5000, &pnum), 1);
+    assert_int_equal(pnum, 1024 - 100);
+    assert_int_equal(vdk_bitmap_status(n, "nope", 0, 512, &pnum), -ENOENT);
+    /* Write-zeroes and discard mark the whole request. */
+    assert_int_equal(vdk_pwrite_zeroes(n, 200000, 3000, 0), 0);
+    assert_int_equal(vdk_discard(n, 300000, 100), 0);
+    runs(n, "fine", s, sizeof(s));
+    assert_string_equal(s, "32256+1024 65024+512 199680+3584 299520+1024 1048064+512");
+    /* Merge the fine bitmap into the disabled one (4 KiB: the default). */
+    assert_int_equal(vdk_bitmap_merge(n, "off", n, "fine", &err), 0);
+    runs(n, "off", s, sizeof(s));
+    assert_string_equal(s, "28672+8192 61440+4096 196608+8192 299008+4096 1044480+4096");
+    assert_int_equal(vdk_bitmap_op(n, VDK_BITMAP_CLEAR, "coarse", 0, &err), 0);
+    runs(n, "coarse", s, sizeof(s));
+    assert_string_equal(s, "");
+
+    /* Stored at close, read back by a fresh open; the image checks clean. */
+    vdk_node_unref(n);
+    n = open_on(file, "memory://bm1", 0);
+    runs(n, "fine", s, sizeof(s));
+    assert_string_equal(s, "32256+1024 65024+512 199680+3584 299520+1024 1048064+512");
+    runs(n, "off", s, sizeof(s));
+    assert_string_equal(s, "28672+8192 61440+4096 196608+8192 299008+4096 1044480+4096");
+    struct vdk_bitmap_info *l;
+    int cnt;
+    assert_int_equal(vdk_bitmap_list(n, &l, &cnt, &err), 0);
+    assert_int_equal(cnt, 3);
+    assert_string_equal(l[2].name, "off");
+    assert_false(l[2].enabled);
+    assert_int_equal(l[2].granularity, 4096); /* the default for 4 KiB clusters */
+    vdk_bitmap_list_free(l, cnt);
+    struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
+    assert_int_equal(vdk_check(n, &res, 0, &err), 0);
+    assert_int_equal(res.corruptions, 0);
+    assert_int_equal(res.leaks, 0);
+    vdk_node_unref(n);
+    vdk_node_unref(file);
+}
+
+struct job {
+    struct vdk_node *n;
+    unsigned id;
+};
+
+static void *writer(void *arg)
+{
+    struct job *j = arg;
+    uint8_t buf[512];
+    memset(buf, (int)j->id, sizeof(buf));
+    /* Interleaved chunks: every 64-bit word is shared by all threads. */
+    for (uint64_t c = j->id; c < 4096; c += 4)
+        if (vdk_pwrite(j->n, buf, 512, c * 512, 0) < 0)
+            return (void *)1;
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    struct vdk_node *file, *n = create_mem("memory://bm2", "size=2M,cluster_size=64k", &file);
+    struct vdk_error *err = NULL;
+    assert_int_equal(vdk_bitmap_op(n, VDK_BITMAP_ADD, "b", 512, &err), 0);
+    pthread_t th[4];
+    struct job jobs[4];
+    for (unsigned i = 0; i < 4; i++) {
+        jobs[i] = (struct job){ n, i };
+        pthread_create(&th[i], NULL, writer, &jobs[i]);
+    }
+    for (unsigned i = 0; i < 4; i++) {
+        void *ret;
+        pthread_join(th[i], &ret);
+        assert_null(ret);
+    }
+    uint64_t pnum;
+    assert_int_equal(vdk_bitmap_status(n, "b", 0, 2 << 20, &pnum), 1);
+    assert_int_equal(pnum, 2 << 20);
+    vdk_node_unref(n);
+    vdk_node_unref(file);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_runs),
+        cmocka_unit_test(test_threads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
