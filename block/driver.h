@@ -114,6 +114,10 @@ struct vdk_driver {
     const struct vdk_opt_desc *create_opts; /* create options */
     /* This format stores a backing file reference (qcow2, vhd diff). */
     bool supports_backing;
+    /* A child records its parent's state (VHDX: the data write GUID), so
+       commit writes the child's link again (change_backing_file) once the
+       parent changed. */
+    bool relink_after_commit;
     /* A new image does not read back as zeros (vdk_node_has_zero_init). */
     bool no_zero_init;
 
@@ -186,7 +190,9 @@ struct vdk_driver {
                     bool allow_shrink, struct vdk_error **errp);
     /*
      * Switch between read-only and read-write (flags: VDK_O_RDWR or not).
-     * Called after n->file was reopened, before n->read_only changes.
+     * To read-write: called after n->file was reopened; to read-only:
+     * before it is (the driver may still write its last metadata).  Both
+     * before n->read_only changes.
      * NULL: nothing to do (protocols without it refuse to switch).
      */
     int (*reopen)(struct vdk_node *n, unsigned flags, struct vdk_error **errp);
@@ -252,6 +258,7 @@ extern const struct vdk_driver vdk_driver_file;
 extern const struct vdk_driver vdk_driver_memory;
 extern const struct vdk_driver vdk_driver_null;
 extern const struct vdk_driver vdk_driver_nbd;
+extern const struct vdk_driver vdk_driver_rbd;
 extern const struct vdk_driver vdk_driver_raw;
 extern const struct vdk_driver vdk_driver_qcow2;
 extern const struct vdk_driver vdk_driver_vpc;

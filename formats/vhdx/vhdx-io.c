@@ -200,8 +200,8 @@ static int user_visible_write(struct vdk_node *n, struct vhdx_state *s)
  * content around the write: parent sectors (not present in a differencing
  * image, or clear bitmap bits), else zeros.
  */
-static int fill_block(struct vdk_node *n, struct vhdx_state *s, uint64_t b, uint64_t in,
-                      uint64_t len, const uint8_t *buf)
+int vhdx_fill_block(struct vdk_node *n, struct vhdx_state *s, uint64_t b, uint64_t in,
+                    uint64_t len, const uint8_t *buf)
 {
     uint64_t idx = vhdx_payload_index(s, b), e = s->bat[idx];
     unsigned st = VHDX_BAT_STATE(e);
@@ -246,7 +246,7 @@ static int fill_block(struct vdk_node *n, struct vhdx_state *s, uint64_t b, uint
         vdk_blk_free(tmp);
         free(bits);
     }
-    if (r == 0)
+    if (r == 0 && len)
         r = vdk_pwrite(n->file, buf, len, off + in, 0);
     if (r < 0) {
         s->file_end = old_end;
@@ -273,7 +273,7 @@ int vhdx_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void 
             r = vdk_pwrite(n->file, p, len, VHDX_BAT_OFFSET(e) + in, 0);
         } else {
             if (r == 0)
-                r = fill_block(n, s, b, in, len, p);
+                r = vhdx_fill_block(n, s, b, in, len, p);
             pthread_mutex_unlock(&s->lock);
         }
         if (r < 0)

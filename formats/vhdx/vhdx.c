@@ -279,6 +279,7 @@ const struct vdk_driver vdk_driver_vhdx = {
     .state_size = sizeof(struct vhdx_state),
     .create_opts = vhdx_create_opts,
     .supports_backing = true,
+    .relink_after_commit = true,
     .probe = vhdx_probe,
     .open = vhdx_open,
     .close = vhdx_close,
@@ -293,4 +294,6 @@ const struct vdk_driver vdk_driver_vhdx = {
     .get_info = vhdx_get_info,
     .check = vhdx_check,
     .measure = vhdx_measure,
+    .change_backing_file = vhdx_change_backing_file,
+    .make_empty = vhdx_make_empty,
 };

@@ -26,8 +26,8 @@
  * Files: vhdx-header.c (CRC-32C, GUIDs, file identifier, headers, region
  * table), vhdx-metadata.c (metadata table and items, parent locator),
  * vhdx-log.c (log reading, replay, writing), vhdx-io.c (reads, writes,
- * allocation, block status), vhdx-create.c, vhdx-check.c, vhdx.c (open,
- * close, info, driver table).
+ * allocation, block status), vhdx-create.c, vhdx-check.c, vhdx-chain.c
+ * (rebase, commit's emptying), vhdx.c (open, close, info, driver table).
  */
 #ifndef VDK_FORMATS_VHDX_H
 #define VDK_FORMATS_VHDX_H
@@ -226,6 +226,21 @@ static inline uint64_t vhdx_payload_index(const struct vhdx_state *s, uint64_t b
 void vhdx_bat_set(struct vhdx_state *s, uint64_t i, uint64_t entry);
 /* Write the dirty BAT sectors through the log (lock held). */
 int vhdx_bat_sync(struct vdk_node *n, struct vhdx_state *s);
+/* Make block b fully present holding buf at [in, in+len) (len may be 0):
+   the rest from the block's present sectors, the parent (n->backing, or
+   zeros without one) or zeros; BAT entry set, not synced.  Lock held. */
+int vhdx_fill_block(struct vdk_node *n, struct vhdx_state *s, uint64_t b, uint64_t in,
+                    uint64_t len, const uint8_t *buf);
+
+/* ---- vhdx-chain.c ---- */
+/* rebase: point the parent locator at another VHDX (its data write GUID
+   as the linkage), or with backing_file NULL make the image a dynamic
+   one (partially present blocks filled, parent locator removed). */
+int vhdx_change_backing_file(struct vdk_node *n, const char *backing_file,
+                             const char *backing_fmt, struct vdk_error **errp);
+/* commit without -d: every block of a differencing image not present
+   again, its space given back. */
+int vhdx_make_empty(struct vdk_node *n, struct vdk_error **errp);
 
 /* ---- vhdx-create.c ---- */
 extern const struct vdk_opt_desc vhdx_create_opts[];

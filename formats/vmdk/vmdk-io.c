@@ -185,24 +185,34 @@ static int compressed_write(struct vdk_node *n, struct vmdk_extent *e, uint64_t 
     if (r == 0) {
         pthread_mutex_lock(&s->lock);
         uint64_t pos = e->stream ? e->stream_end : e->next_alloc;
+        uint64_t old_next = e->next_alloc;
         if (pos / VMDK_SECTOR > UINT32_MAX) {
             r = -EFBIG;
-        } else {
+        } else if (e->stream) {
             r = vdk_pwrite(e->file, cbuf, (uint64_t)clen, pos, 0);
             if (r == 0)
                 r = vmdk_gte_set(e, g, (uint32_t)(pos / VMDK_SECTOR));
-        }
-        if (r == 0) {
-            pos += (uint64_t)clen;
-            if (e->stream) {
-                e->stream_end = pos;
+            if (r == 0) {
+                e->stream_end = pos + (uint64_t)clen;
                 e->stream_tail = false;
-            } else {
-                e->next_alloc = pos;
             }
-            if (pos > e->file_len)
-                e->file_len = pos;
+        } else {
+            /* The grain's place is taken first, so that a new grain table
+               goes after it.  A footer image gets its footer and EOS at
+               the new end before the grain overwrites the old ones: at
+               every moment the file ends in a valid footer. */
+            e->next_alloc = pos + (uint64_t)clen;
+            r = vmdk_gte_set(e, g, (uint32_t)(pos / VMDK_SECTOR));
+            if (r == 0 && e->footer)
+                r = vmdk_footer_move(e);
+            if (r == 0)
+                r = vdk_pwrite(e->file, cbuf, (uint64_t)clen, pos, 0);
+            if (r < 0)
+                e->next_alloc = old_next;
         }
+        uint64_t end = e->stream ? e->stream_end : e->next_alloc;
+        if (r == 0 && end > e->file_len)
+            e->file_len = end;
         pthread_mutex_unlock(&s->lock);
     }
     return r;

@@ -198,6 +198,16 @@ int vmdk_sparse_open(struct vmdk_extent *e, bool writable, struct vdk_error **er
         return r;
     memcpy(e->header, hdr, VMDK_SECTOR);
     e->next_alloc = vdk_align_up(e->file_len, VMDK_SECTOR);
+    if (vmdk_le32(hdr) == VMDK4_MAGIC && e->compressed && e->has_marker &&
+        vmdk_le64(hdr + 56) != VMDK4_GD_AT_END && e->file_len >= 4 * VMDK_SECTOR) {
+        uint8_t first[VMDK_SECTOR];
+        /* a footer image: what is appended goes where the footer is */
+        if (vdk_pread(e->file, first, VMDK_SECTOR, 0, 0) == 0 &&
+            vmdk_le64(first + 56) == VMDK4_GD_AT_END) {
+            e->footer = true;
+            e->next_alloc = vdk_align_down(e->file_len, VMDK_SECTOR) - 3 * VMDK_SECTOR;
+        }
+    }
     if ((r = read_gd(e, e->gd_off, &e->gd)) < 0 ||
         (e->rgd_off && (r = read_gd(e, e->rgd_off, &e->rgd)) < 0)) {
         vmdk_sparse_free(e);
@@ -302,6 +312,8 @@ static int gt_alloc(struct vmdk_extent *e, uint32_t i)
     if (!e->gt[i])
         e->gt_cached += (size_t)e->gtes * 4;
     e->gt[i] = gt;
+    if (e->footer)
+        e->next_alloc += VMDK_SECTOR; /* its GT marker, as a stream has */
     e->gd[i] = (uint32_t)(e->next_alloc / VMDK_SECTOR);
     e->next_alloc += bytes;
     if (e->rgd) {
@@ -337,6 +349,11 @@ static int write_gt(struct vmdk_extent *e, uint32_t i)
     for (uint32_t k = 0; k < e->gtes; k++)
         vmdk_put_le32(raw + 4 * (size_t)k, e->gt[i][k]);
     int r = vdk_pwrite(e->file, raw, bytes, (uint64_t)e->gd[i] * VMDK_SECTOR, 0);
+    if (r == 0 && e->footer && e->gd_dirty[i]) {
+        uint8_t m[VMDK_SECTOR];
+        vmdk_marker_build(m, vdk_align_up(bytes, VMDK_SECTOR) / VMDK_SECTOR, VMDK_MARKER_GT);
+        r = vdk_pwrite(e->file, m, VMDK_SECTOR, ((uint64_t)e->gd[i] - 1) * VMDK_SECTOR, 0);
+    }
     if (r == 0 && e->rgd && e->rgd[i])
         r = vdk_pwrite(e->file, raw, bytes, (uint64_t)e->rgd[i] * VMDK_SECTOR, 0);
     free(raw);

@@ -187,7 +187,7 @@ long vmdk_cgrain_build(const struct vmdk_extent *e, uint64_t g, const uint8_t *g
     return (long)padded;
 }
 
-static void marker_build(uint8_t m[VMDK_SECTOR], uint64_t sectors, uint32_t type)
+void vmdk_marker_build(uint8_t m[VMDK_SECTOR], uint64_t sectors, uint32_t type)
 {
     memset(m, 0, VMDK_SECTOR);
     vmdk_put_le64(m, sectors);
@@ -218,6 +218,18 @@ int vmdk_footer_read(struct vdk_node *file, uint64_t file_len, uint8_t buf[VMDK_
     return 0;
 }
 
+int vmdk_footer_move(struct vmdk_extent *e)
+{
+    uint8_t tail[3 * VMDK_SECTOR];
+    vmdk_marker_build(tail, 1, VMDK_MARKER_FOOTER);
+    memcpy(tail + VMDK_SECTOR, e->header, VMDK_SECTOR);
+    vmdk_marker_build(tail + 2 * VMDK_SECTOR, 0, VMDK_MARKER_EOS);
+    int r = vdk_pwrite(e->file, tail, sizeof(tail), e->next_alloc, 0);
+    if (r == 0 && e->next_alloc + sizeof(tail) > e->file_len)
+        e->file_len = e->next_alloc + sizeof(tail);
+    return r;
+}
+
 int vmdk_stream_finish(struct vmdk_extent *e, uint64_t capacity)
 {
     uint64_t gt_bytes = vdk_align_up((uint64_t)e->gtes * 4, VMDK_SECTOR);
@@ -230,7 +242,7 @@ int vmdk_stream_finish(struct vmdk_extent *e, uint64_t capacity)
         e->gd[i] = 0;
         if (!e->gt[i])
             continue;
-        marker_build(m, gt_bytes / VMDK_SECTOR, VMDK_MARKER_GT);
+        vmdk_marker_build(m, gt_bytes / VMDK_SECTOR, VMDK_MARKER_GT);
         memset(buf, 0, gt_bytes);
         for (uint32_t k = 0; k < e->gtes; k++)
             vmdk_put_le32(buf + 4 * (size_t)k, e->gt[i][k]);
@@ -242,7 +254,7 @@ int vmdk_stream_finish(struct vmdk_extent *e, uint64_t capacity)
     }
     uint64_t gd_pos = pos + VMDK_SECTOR;
     if (r == 0) {
-        marker_build(m, gd_bytes / VMDK_SECTOR, VMDK_MARKER_GD);
+        vmdk_marker_build(m, gd_bytes / VMDK_SECTOR, VMDK_MARKER_GD);
         memset(buf, 0, gd_bytes);
         for (uint32_t k = 0; k < e->gd_entries; k++)
             vmdk_put_le32(buf + 4 * (size_t)k, e->gd[k]);
@@ -253,7 +265,7 @@ int vmdk_stream_finish(struct vmdk_extent *e, uint64_t capacity)
     if (r == 0) {
         /* Footer: the header with the grain directory's real place. */
         uint8_t foot[3 * VMDK_SECTOR];
-        marker_build(foot, 1, VMDK_MARKER_FOOTER);
+        vmdk_marker_build(foot, 1, VMDK_MARKER_FOOTER);
         struct vmdk_hdr_params p = {
             .version = e->version, .flags = e->flags, .capacity = capacity,
             .grain = e->grain / VMDK_SECTOR, .desc_off = e->desc_off / VMDK_SECTOR,
@@ -262,7 +274,7 @@ int vmdk_stream_finish(struct vmdk_extent *e, uint64_t capacity)
             .overhead = e->overhead / VMDK_SECTOR, .compress = e->compress_algo,
         };
         vmdk_header_build(foot + VMDK_SECTOR, &p);
-        marker_build(foot + 2 * VMDK_SECTOR, 0, VMDK_MARKER_EOS);
+        vmdk_marker_build(foot + 2 * VMDK_SECTOR, 0, VMDK_MARKER_EOS);
         r = vdk_pwrite(e->file, foot, sizeof(foot), pos, 0);
         pos += sizeof(foot);
     }

@@ -154,6 +154,10 @@ struct vmdk_extent {
     uint64_t *se_gd;        /* per GD entry, host order */
     uint64_t **se_gt;       /* per GD entry: cached GT or NULL */
 
+    /* A finished stream image (GD_AT_END) taking writes: new grains and
+       tables go where the footer was, the footer and EOS after them. */
+    bool footer;
+
     /* stream writer (streamOptimized created by us, empty so far) */
     bool stream;
     bool stream_tail;       /* metadata tail written after stream_end */
@@ -270,6 +274,11 @@ int vmdk_cgrain_read(struct vmdk_extent *e, uint64_t g, uint64_t sec, uint8_t *o
    e->has_marker; returns bytes to write (sector padded) or -errno. */
 long vmdk_cgrain_build(const struct vmdk_extent *e, uint64_t g, const uint8_t *grain,
                        uint8_t *out, size_t cap);
+/* A marker sector: val = sectors, type (GT, GD, FOOTER, EOS). */
+void vmdk_marker_build(uint8_t m[VMDK_SECTOR], uint64_t sectors, uint32_t type);
+/* Footer images (e->footer): write the footer marker, the footer
+   (e->header) and the EOS marker at e->next_alloc, the file's new end. */
+int vmdk_footer_move(struct vmdk_extent *e);
 /* Stream images: read the footer of a GD_AT_END extent into buf. */
 int vmdk_footer_read(struct vdk_node *file, uint64_t file_len, uint8_t buf[VMDK_SECTOR],
                      struct vdk_error **errp);

@@ -77,22 +77,7 @@ qemu-img compare -q -f qcow2 -F raw flat.qcow2 expect.raw || fail "vhdx chain ->
 # agree; a write into the block makes it fully present with the same data.
 "$VDK_IMG" create -q -f vhdx -o block_size=1M -b base.vhdx -F vhdx part.vhdx
 "$VT" write part.vhdx 0 1048576 0x71
-bat=$(vhdx_region part.vhdx bat)
-$PY - part.vhdx "$bat" <<'PYEOF'
-import struct, sys
-f, bat = sys.argv[1], int(sys.argv[2])
-with open(f, 'r+b') as fh:
-    fh.seek(0, 2); end = fh.tell()
-    end = (end + (1 << 20) - 1) & ~((1 << 20) - 1)
-    bm = bytearray(1 << 20)
-    bm[0] = 0xff                      # sectors 0-7
-    bm[12] = 0xf0                     # sectors 100-103
-    fh.seek(end); fh.write(bm)
-    fh.seek(bat); e = struct.unpack('<Q', fh.read(8))[0]
-    fh.seek(bat); fh.write(struct.pack('<Q', (e & ~7) | 7))
-    chunk_ratio = (1 << 23) * 512 // (1 << 20)
-    fh.seek(bat + 8 * chunk_ratio); fh.write(struct.pack('<Q', end | 6))
-PYEOF
+make_partial part.vhdx
 $PY - src.raw part-expect.raw <<'PYEOF'
 import sys
 d = bytearray(open(sys.argv[1], 'rb').read())

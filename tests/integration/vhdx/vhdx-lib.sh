@@ -3,7 +3,10 @@
 #   vhdx_diff_mask Q V   differing bytes of two new images outside what
 #                        may differ (creator, header GUIDs, sequence
 #                        numbers and checksums, page 83 data); prints them
-#   pyread IMG OUT [PARENT]  guest bytes as libvhdi (pyvhdi) reads them
+#   pyread IMG OUT [PARENT...]  guest bytes as libvhdi (pyvhdi) reads them
+#   make_partial IMG     block 0 (1 MiB, written whole) of a differencing
+#                        IMG becomes PARTIALLY_PRESENT, as Hyper-V writes
+#                        them, with sectors 0-7 and 100-103 present
 #   kill_writer IMG CMDS...  serve IMG with vdk-nbd, run qemu-io commands
 #                        (with a flush) over NBD, then SIGKILL the server
 export FMT=vhdx
@@ -33,8 +36,9 @@ pyread() {
 import sys, pyvhdi
 img, out = sys.argv[1], sys.argv[2]
 f = pyvhdi.file(); f.open(img)
-if len(sys.argv) > 3:
-    p = pyvhdi.file(); p.open(sys.argv[3]); f.set_parent(p)
+chain = [f]                    # kept alive while f reads through them
+for name in sys.argv[3:]:      # the parent, its parent, ...
+    p = pyvhdi.file(); p.open(name); chain[-1].set_parent(p); chain.append(p)
 with open(out, 'wb') as o:
     off = 0
     while off < f.media_size:
@@ -91,5 +95,23 @@ for i in range(n):
     e = 196608 + 16 + 32 * i
     if f[e:e + 4].hex() == want:
         print(struct.unpack_from('<Q', f, e + 16)[0])
+PYEOF
+}
+
+make_partial() {
+    $PY - "$1" "$(vhdx_region "$1" bat)" <<'PYEOF'
+import struct, sys
+f, bat = sys.argv[1], int(sys.argv[2])
+with open(f, 'r+b') as fh:
+    fh.seek(0, 2); end = fh.tell()
+    end = (end + (1 << 20) - 1) & ~((1 << 20) - 1)
+    bm = bytearray(1 << 20)
+    bm[0] = 0xff                      # sectors 0-7
+    bm[12] = 0xf0                     # sectors 100-103
+    fh.seek(end); fh.write(bm)
+    fh.seek(bat); e = struct.unpack('<Q', fh.read(8))[0]
+    fh.seek(bat); fh.write(struct.pack('<Q', (e & ~7) | 7))
+    chunk_ratio = (1 << 23) * 512 // (1 << 20)
+    fh.seek(bat + 8 * chunk_ratio); fh.write(struct.pack('<Q', end | 6))
 PYEOF
 }

@@ -66,6 +66,37 @@ qemu-img compare -q e.vmdk <(true) 2>/dev/null || qemu-img info e.vmdk >/dev/nul
     fail "qemu cannot open an empty stream"
 vmdkinfo e.vmdk >/dev/null || fail "vmdkinfo cannot open an empty stream"
 
+# Writes to a finished stream (footer and EOS at the end, VMware's layout).
+# qemu-io refuses to overwrite an allocated grain ("Could not write to
+# allocated cluster for streamOptimized") and appends other grains after
+# the EOS marker, after which qemu itself finds no footer ("Invalid
+# footer"); see vdk-vmdk(7), also for where qemu puts a grain whose table
+# does not exist yet.  vdk stores every write as a new compressed
+# grain where the footer was, a new grain table (with its marker) when the
+# write needs one, and the footer and EOS after them: qemu-img, vmdkinfo
+# and vdk read the result.
+head -c 2M /dev/urandom > w.raw; truncate -s 100M w.raw
+"$VDK_IMG" convert -O vmdk -o subformat=streamOptimized w.raw w.vmdk
+cp w.vmdk wq.vmdk
+expect_fail 'Could not write to allocated cluster' qemu-io -f vmdk -c 'write -P 0x11 0 64k' wq.vmdk
+qemu-io -f vmdk -c 'write -P 0x22 4M 64k' wq.vmdk >/dev/null
+expect_fail 'Invalid footer' qemu-img info wq.vmdk
+expect_fail 'no valid footer' "$VDK_IMG" info wq.vmdk
+"$VT" write w.vmdk 0 65536 0x11              # an allocated grain
+"$VT" write w.vmdk 83886080 70000 0x22       # a new grain table
+"$VT" write w.vmdk 4194304 512 0x33          # a grain in an existing table
+$PY - w.raw <<'PYEOF'
+import sys
+with open(sys.argv[1], 'r+b') as f:
+    for o, n, v in ((0, 65536, 0x11), (83886080, 70000, 0x22), (4194304, 512, 0x33)):
+        f.seek(o); f.write(bytes([v]) * n)
+PYEOF
+qemu-img check -q w.vmdk || fail "written stream: qemu-img check"
+qemu-img compare -q -f vmdk -F raw w.vmdk w.raw || fail "written stream: qemu-img reads it wrong"
+cmp <("$VT" cat w.vmdk) w.raw || fail "written stream: vdk reads it wrong"
+vmdkinfo w.vmdk >/dev/null || fail "written stream: vmdkinfo"
+"$VDK_IMG" check -q w.vmdk || fail "written stream: vdk-img check"
+
 # vdk info of a stream
 "$VDK_IMG" info --output=json v.vmdk | grep -q '"compressed": true' || fail "info: compressed"
 echo ok
