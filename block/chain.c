@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "block/driver.h"
+#include "vdk/ratelimit.h"
 
 /* Copy granularity: big enough to stream, small enough to bound memory. */
 #define CHAIN_CHUNK (2u << 20)
@@ -66,14 +67,25 @@ static struct vdk_node *parent_of(struct vdk_node *top, struct vdk_node *base)
     return NULL;
 }
 
+/* The caller's options, as far as its struct_size reaches; zeros past it. */
+static struct vdk_chain_opts chain_opts(const struct vdk_chain_opts *in)
+{
+    struct vdk_chain_opts o = { 0 };
+    if (in)
+        memcpy(&o, in, vdk_min_u64(in->struct_size, sizeof(o)));
+    o.struct_size = sizeof(o);
+    return o;
+}
+
 static int copy_range(struct vdk_node *top, struct vdk_node *base, uint64_t off,
-                      uint64_t len, uint8_t *buf)
+                      uint64_t len, uint8_t *buf, struct vdk_ratelimit *limit)
 {
     while (len) {
         uint64_t c = vdk_min_u64(len, CHAIN_CHUNK);
         int r = vdk_pread(top, buf, c, off, 0);
         if (r < 0)
             return r;
+        vdk_ratelimit_wait(limit, c);
         r = vdk_buffer_is_zero(buf, c) ? vdk_pwrite_zeroes(base, off, c, VDK_REQ_MAY_UNMAP)
                                        : vdk_pwrite(base, buf, c, off, 0);
         if (r < 0)
@@ -85,8 +97,9 @@ static int copy_range(struct vdk_node *top, struct vdk_node *base, uint64_t off,
 }
 
 int vdk_commit(struct vdk_node *top, struct vdk_node *base, bool keep_top,
-               vdk_progress_fn progress, void *opaque, struct vdk_error **errp)
+               const struct vdk_chain_opts *copts, struct vdk_error **errp)
 {
+    struct vdk_chain_opts o = chain_opts(copts);
     if (!top->backing)
         return vdk_error_setf(errp, EINVAL, "image '%s' has no backing file to commit into",
                               top->filename);
@@ -127,10 +140,12 @@ int vdk_commit(struct vdk_node *top, struct vdk_node *base, bool keep_top,
             goto out;
         }
         if (st & VDK_BS_ALLOCATED) {
-            if ((st & VDK_BS_ZERO) && !(st & VDK_BS_DATA))
+            if ((st & VDK_BS_ZERO) && !(st & VDK_BS_DATA)) {
+                vdk_ratelimit_wait(o.limit, pnum); /* as qemu: zeros count too */
                 r = vdk_pwrite_zeroes(base, off, pnum, VDK_REQ_MAY_UNMAP);
-            else
-                r = copy_range(top, base, off, pnum, buf);
+            } else {
+                r = copy_range(top, base, off, pnum, buf, o.limit);
+            }
             if (r < 0) {
                 r = vdk_error_setf_errno(errp, r, "could not copy offset %" PRIu64
                                          " into '%s'", off, base->filename);
@@ -138,8 +153,8 @@ int vdk_commit(struct vdk_node *top, struct vdk_node *base, bool keep_top,
             }
         }
         off += pnum;
-        if (progress)
-            progress(off, (uint64_t)len, opaque);
+        if (o.progress)
+            o.progress(off, (uint64_t)len, o.opaque);
     }
     if ((r = vdk_flush(base)) < 0) {
         r = vdk_error_setf_errno(errp, r, "could not flush '%s'", base->filename);
@@ -194,18 +209,37 @@ static int read_or_zero(struct vdk_node *n, uint8_t *buf, uint64_t len, uint64_t
     return 0;
 }
 
-static int rebase_range(struct vdk_node *top, struct vdk_node *nb, uint64_t off,
-                        uint64_t len, uint8_t *old, uint8_t *nw)
+/* One safe rebase: the old chain is read through top, the new backing
+   file through nb (NULL: none). */
+struct rebase_job {
+    struct vdk_node *top, *nb;
+    uint8_t *old, *nw;       /* CHAIN_CHUNK each */
+    uint64_t len;            /* top's length */
+    uint64_t unit;           /* compared and written in units of this,
+                                on a grid of it */
+    bool compress;           /* whole units are clusters, written compressed */
+};
+
+static int rebase_range(struct rebase_job *rj, uint64_t off, uint64_t len)
 {
     while (len) {
-        uint64_t c = vdk_min_u64(len, CHAIN_CHUNK);
-        int r = vdk_pread(top, old, c, off, 0); /* through the old chain */
+        /* Chunks on the CHAIN_CHUNK grid, so units never straddle two. */
+        uint64_t c = vdk_min_u64(len, CHAIN_CHUNK - off % CHAIN_CHUNK);
+        int r = vdk_pread(rj->top, rj->old, c, off, 0); /* through the old chain */
         if (r == 0)
-            r = read_or_zero(nb, nw, c, off);
-        for (uint64_t u = 0; r == 0 && u < c; u += REBASE_UNIT) {
-            uint64_t ul = vdk_min_u64(REBASE_UNIT, c - u);
-            if (memcmp(old + u, nw + u, ul) != 0)
-                r = vdk_pwrite(top, old + u, ul, off + u, 0);
+            r = read_or_zero(rj->nb, rj->nw, c, off);
+        for (uint64_t u = 0; r == 0 && u < c;) {
+            uint64_t at = off + u;
+            uint64_t ul = vdk_min_u64(rj->unit - at % rj->unit, c - u);
+            if (memcmp(rj->old + u, rj->nw + u, ul) != 0) {
+                /* A compressed write replaces a whole cluster (or the
+                   image's last, shorter one); a part of one (the rest is
+                   allocated in top) is written as it is. */
+                bool whole = at % rj->unit == 0 && (ul == rj->unit || at + ul == rj->len);
+                r = vdk_pwrite(rj->top, rj->old + u, ul, at,
+                               rj->compress && whole ? VDK_REQ_COMPRESSED : 0);
+            }
+            u += ul;
         }
         if (r < 0)
             return r;
@@ -216,13 +250,22 @@ static int rebase_range(struct vdk_node *top, struct vdk_node *nb, uint64_t off,
 }
 
 int vdk_rebase(struct vdk_node *top, const char *new_backing, const char *new_fmt,
-               bool unsafe, vdk_progress_fn progress, void *opaque,
-               struct vdk_error **errp)
+               bool unsafe, const struct vdk_chain_opts *copts, struct vdk_error **errp)
 {
+    struct vdk_chain_opts o = chain_opts(copts);
     if (new_backing && !*new_backing)
         new_backing = NULL;
     if (top->read_only)
         return vdk_error_setf(errp, EPERM, "image '%s' is read-only", top->filename);
+    struct rebase_job rj = { .top = top, .unit = REBASE_UNIT, .compress = o.compress };
+    if (o.compress) {
+        uint32_t cs = vdk_node_cluster_size(top);
+        if (!(vdk_node_write_flags(top) & VDK_REQ_COMPRESSED) || !cs || cs > CHAIN_CHUNK ||
+            CHAIN_CHUNK % cs)
+            return vdk_error_setf(errp, ENOTSUP, "Compression not supported for this "
+                                  "file format");
+        rj.unit = cs;
+    }
     if (unsafe)
         return vdk_change_backing_file(top, new_backing, new_backing ? new_fmt : NULL, errp);
 
@@ -247,6 +290,10 @@ int vdk_rebase(struct vdk_node *top, const char *new_backing, const char *new_fm
         r = vdk_error_setf(errp, ENOMEM, "out of memory");
         goto out;
     }
+    rj.nb = nb;
+    rj.old = old;
+    rj.nw = nw;
+    rj.len = (uint64_t)len;
     for (uint64_t off = 0; off < (uint64_t)len;) {
         uint64_t pnum = 0;
         int st = vdk_block_status(top, off, vdk_min_u64((uint64_t)len - off, 1u << 30),
@@ -256,14 +303,14 @@ int vdk_rebase(struct vdk_node *top, const char *new_backing, const char *new_fm
                                      top->filename);
             goto out;
         }
-        if (!(st & VDK_BS_ALLOCATED) && (r = rebase_range(top, nb, off, pnum, old, nw)) < 0) {
+        if (!(st & VDK_BS_ALLOCATED) && (r = rebase_range(&rj, off, pnum)) < 0) {
             r = vdk_error_setf_errno(errp, r, "could not copy offset %" PRIu64 " into '%s'",
                                      off, top->filename);
             goto out;
         }
         off += pnum;
-        if (progress)
-            progress(off, (uint64_t)len, opaque);
+        if (o.progress)
+            o.progress(off, (uint64_t)len, o.opaque);
     }
     if ((r = vdk_flush(top)) < 0) {
         r = vdk_error_setf_errno(errp, r, "could not flush '%s'", top->filename);

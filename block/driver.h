@@ -258,6 +258,7 @@ extern const struct vdk_driver vdk_driver_file;
 extern const struct vdk_driver vdk_driver_memory;
 extern const struct vdk_driver vdk_driver_null;
 extern const struct vdk_driver vdk_driver_nbd;
+extern const struct vdk_driver vdk_driver_rbd;
 extern const struct vdk_driver vdk_driver_raw;
 extern const struct vdk_driver vdk_driver_qcow2;
 extern const struct vdk_driver vdk_driver_vpc;

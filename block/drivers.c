@@ -15,6 +15,9 @@ static const struct vdk_driver *const driver_table[] = {
     &vdk_driver_memory,
     &vdk_driver_null,
     &vdk_driver_nbd,
+#ifdef VDK_HAVE_RBD
+    &vdk_driver_rbd,
+#endif
     /* formats */
     &vdk_driver_raw,
     &vdk_driver_qcow2,
@@ -56,19 +59,41 @@ const struct vdk_driver *vdk_driver_find(const char *name)
     return NULL;
 }
 
+/* A protocol entry ending in ':' ("rbd:") is a prefix, qemu's style for
+   names that are not URIs; the others are URI schemes before "://". */
 const struct vdk_driver *vdk_driver_for_uri(const char *filename)
 {
-    const char *sep = filename ? strstr(filename, "://") : NULL;
-    if (!sep)
+    if (!filename)
         return NULL;
-    size_t sl = (size_t)(sep - filename);
+    const char *sep = strstr(filename, "://");
+    size_t sl = sep ? (size_t)(sep - filename) : 0;
     for (size_t i = 0; i < N_DRIVERS; i++) {
         const char *const *p = driver_table[i]->protocols;
-        for (; p && *p; p++)
-            if (strlen(*p) == sl && strncmp(*p, filename, sl) == 0)
+        for (; p && *p; p++) {
+            size_t pl = strlen(*p);
+            if (pl && (*p)[pl - 1] == ':') {
+                if (strncmp(*p, filename, pl) == 0)
+                    return driver_table[i];
+            } else if (sep && pl == sl && strncmp(*p, filename, sl) == 0) {
                 return driver_table[i];
+            }
+        }
     }
     return NULL;
+}
+
+const struct vdk_driver *vdk_protocol_driver(const char *filename)
+{
+    const struct vdk_driver *d = vdk_driver_for_uri(filename);
+    if (d || vdk_filename_is_remote(filename))
+        return d;
+    return vdk_driver_find("file");
+}
+
+bool vdk_filename_is_remote(const char *filename)
+{
+    return filename && (strstr(filename, "://") || strncmp(filename, "rbd:", 4) == 0 ||
+                        vdk_driver_for_uri(filename));
 }
 
 const char *vdk_driver_name(const struct vdk_driver *drv)

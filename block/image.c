@@ -45,7 +45,7 @@ static int split_protocol_opts(const struct vdk_driver *fmt,
 
 static bool is_local(const char *filename)
 {
-    return filename && !strstr(filename, "://");
+    return filename && !vdk_filename_is_remote(filename);
 }
 
 void vdk_created_file_before(struct vdk_created_file *c, const char *filename)
@@ -326,8 +326,18 @@ int vdk_change_backing_file(struct vdk_node *n, const char *backing_file,
     return n->drv->change_backing_file(n, backing_file, backing_fmt, errp);
 }
 
+/* A format without snapshots of its own over a protocol with them (raw
+   over rbd) passes snapshot operations down, as qemu-img does. */
+static struct vdk_node *snapshot_target(struct vdk_node *n)
+{
+    if (!n->drv->snapshot_list && n->file && !n->backing && n->file->drv->snapshot_list)
+        return n->file;
+    return n;
+}
+
 #define SNAPSHOT_OP(call, ...)                                                        \
     do {                                                                              \
+        n = snapshot_target(n);                                                       \
         if (!n->drv->call)                                                            \
             return vdk_error_setf(errp, ENOTSUP, "format '%s' does not support "     \
                                   "internal snapshots", n->drv->name);                \

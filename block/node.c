@@ -120,6 +120,11 @@ int vdk_open_protocol(struct vdk_node **out, const char *filename,
     if (!drv)
         drv = vdk_driver_for_uri(filename);
     if (!drv) {
+        if (filename && strncmp(filename, "rbd:", 4) == 0) {
+            r = vdk_error_setf(errp, ENOTSUP, "'%s': this vdk was built without the rbd "
+                               "driver (meson -Drbd=enabled, librbd-dev)", filename);
+            goto out;
+        }
         if (filename && strstr(filename, "://")) {
             r = vdk_error_setf(errp, EINVAL, "unknown protocol in '%s'", filename);
             goto out;

@@ -53,7 +53,8 @@ char *vdk_path_combine(const char *base_filename, const char *rel)
 {
     if (!rel)
         return NULL;
-    if (rel[0] == '/' || is_uri(rel) || !base_filename || is_uri(base_filename))
+    if (rel[0] == '/' || is_uri(rel) || vdk_filename_is_remote(rel) || !base_filename ||
+        is_uri(base_filename))
         return strdup(rel);
     const char *slash = strrchr(base_filename, '/');
     if (!slash)

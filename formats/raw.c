@@ -164,6 +164,13 @@ static int raw_get_info(struct vdk_node *n, struct vdk_driver_info *info,
                         struct vdk_error **errp)
 {
     info->has_dirty_flag = true; /* qemu-img prints "dirty-flag": false for raw */
+    /* The protocol's allocation unit (an rbd image's object size), as
+       qemu-img shows it for raw. */
+    if (n->file && n->file->drv->kind == VDK_DRV_PROTOCOL && n->file->drv->get_info) {
+        struct vdk_driver_info fi = { .cluster_size = n->file->cluster_size };
+        if (n->file->drv->get_info(n->file, &fi, NULL) == 0)
+            info->cluster_size = fi.cluster_size;
+    }
     return 0;
 }
 

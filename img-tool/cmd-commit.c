@@ -12,6 +12,7 @@
 
 #include "img.h"
 #include "progress.h"
+#include "vdk/ratelimit.h"
 
 const char img_commit_options[] =
     "  -f fmt                 image format (probed when absent)\n"
@@ -21,7 +22,8 @@ const char img_commit_options[] =
     "  -d                     keep the data in the image (do not empty it)\n"
     "  -p                     show progress\n"
     "  -q                     quiet\n"
-    "  -r rate_limit          accepted for compatibility; not throttled\n";
+    "  -r rate_limit          write at most rate_limit bytes a second into the\n"
+    "                         base (k, M, G, ... suffixes; 0: no limit)\n";
 
 /* Find the chain member whose file is `name` (as given, or the same file). */
 static struct vdk_node *find_in_chain(struct vdk_node *top, const char *name)
@@ -44,13 +46,17 @@ int img_cmd_commit(int argc, char **argv)
     struct img_image_args ia = { .flags = VDK_O_RDWR };
     const char *base_name = NULL;
     bool quiet = false, keep = false, progress = false;
+    uint64_t rate = 0;
     int c;
     img_getopt_reset();
     while ((c = getopt_long(argc, argv, ":hf:t:b:r:dpq", img_image_long_opts, NULL)) != -1) {
         switch (c) {
         case 'h': return img_command_help("commit");
         case 'b': base_name = optarg; break;
-        case 'r': break; /* rate limit: accepted, the copy is not throttled */
+        case 'r':
+            if (img_parse_num_arg("rate limit", optarg, &rate))
+                return 1;
+            break;
         case 'd': keep = true; break;
         case 'p': progress = true; break;
         case 'q': quiet = true; break;
@@ -71,10 +77,18 @@ int img_cmd_commit(int argc, char **argv)
         vdk_close(top);
         return img_error("Did not find '%s' in the backing chain of '%s'", base_name, filename);
     }
+    struct vdk_chain_opts o = { .struct_size = sizeof(o) };
+    if (rate && vdk_ratelimit_new(&o.limit, rate) < 0) {
+        vdk_close(top);
+        return img_error("out of memory");
+    }
     struct progress *prog = progress_new(progress && !quiet, stdout);
+    o.progress = img_chain_progress;
+    o.opaque = prog;
     progress_update(prog, 0, 1);
-    int r = vdk_commit(top, base, keep, img_chain_progress, prog, &err);
+    int r = vdk_commit(top, base, keep, &o, &err);
     int ret = img_chain_done(top, filename, r, err, prog);
+    vdk_ratelimit_free(o.limit);
     if (ret == 0 && !quiet)
         printf("Image committed.\n");
     return ret;

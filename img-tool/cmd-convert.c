@@ -11,12 +11,14 @@
 #include <sys/stat.h>
 
 #include "convert.h"
+#include "vdk/ratelimit.h"
 
 enum {
     OPT_TARGET_IMAGE_OPTS = IMG_OPT_FORCE + 1,
     OPT_TARGET_IS_ZERO,
     OPT_BITMAPS,
     OPT_SKIP_BROKEN,
+    OPT_SALVAGE,
 };
 
 struct convert_args {
@@ -31,6 +33,8 @@ struct convert_args {
     bool out_of_order, compress, copy_offload, progress, quiet;
     bool no_create, tgt_image_opts, target_is_zero;
     bool bitmaps, skip_broken; /* --bitmaps, --skip-broken-bitmaps */
+    uint64_t rate;  /* -r, bytes/s; 0: no limit */
+    bool salvage;
 };
 
 const char img_convert_options[] =
@@ -47,6 +51,8 @@ const char img_convert_options[] =
     "                         snapshot.id=..,snapshot.name=..)\n"
     "  -S sparse_size         zero runs of at least this size become holes\n"
     "                         (default 4k; 0 writes every byte)\n"
+    "  -r rate_limit          write at most rate_limit bytes a second (k, M,\n"
+    "                         G, ... suffixes; 0: no limit)\n"
     "  -m num_coroutines      parallel requests (default 8, at most 16)\n"
     "  -W                     allow out-of-order writes\n"
     "  -t cache, -T src_cache cache modes of the output and the sources\n"
@@ -58,6 +64,8 @@ const char img_convert_options[] =
     "  --image-opts           the sources are option strings\n"
     "  --target-image-opts    the output is an option string (with -n)\n"
     "  --target-is-zero       the output reads as zeros already (with -n)\n"
+    "  --salvage              read errors become zeros, with a warning per\n"
+    "                         failed range, instead of stopping the copy\n"
     "  --object objectdef     define an object (a secret)\n"
     "  --bitmaps              copy the persistent dirty bitmaps (qcow2 to qcow2)\n"
     "  --skip-broken-bitmaps  with --bitmaps: skip inconsistent bitmaps\n"
@@ -87,6 +95,7 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
         { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS },
         { "target-image-opts", no_argument, NULL, OPT_TARGET_IMAGE_OPTS },
         { "target-is-zero", no_argument, NULL, OPT_TARGET_IS_ZERO },
+        { "salvage", no_argument, NULL, OPT_SALVAGE },
         { "force-share", no_argument, NULL, 'U' },
         { "bitmaps", no_argument, NULL, OPT_BITMAPS },
         { "skip-broken-bitmaps", no_argument, NULL, OPT_SKIP_BROKEN },
@@ -95,7 +104,7 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
     struct vdk_error *err = NULL;
     int c;
     optind = 0;
-    while ((c = getopt_long(argc, argv, ":hf:O:B:F:Cco:l:S:pt:T:qnm:WU", longopts,
+    while ((c = getopt_long(argc, argv, ":hf:O:B:F:Cco:l:S:pt:T:qnm:WUr:", longopts,
                             NULL)) != -1) {
         switch (c) {
         case 'h':
@@ -136,6 +145,11 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
         case OPT_TARGET_IS_ZERO: a->target_is_zero = true; break;
         case OPT_BITMAPS: a->bitmaps = true; break;
         case OPT_SKIP_BROKEN: a->skip_broken = true; break;
+        case OPT_SALVAGE: a->salvage = true; break;
+        case 'r':
+            if (img_parse_num_arg("rate limit", optarg, &a->rate))
+                return 1;
+            break;
         default: /* -f, -U, -T, --image-opts, --object, or an error */
             if (img_image_opt(&a->src, c, optarg, argv))
                 return 1;
@@ -153,6 +167,8 @@ static int parse_args(int argc, char **argv, struct convert_args *a)
         return img_error("Compression and encryption not supported at the same time");
     if (a->explicit_sparse && a->copy_offload)
         return img_error("Cannot enable copy offloading when -S is used");
+    if (a->salvage && a->copy_offload)
+        return img_error("Cannot use copy offloading in salvaging mode");
     if (a->tgt_image_opts && !a->no_create)
         return img_error("--target-image-opts requires use of -n flag");
     if (a->target_is_zero && !a->no_create)
@@ -404,6 +420,11 @@ int img_cmd_convert(int argc, char **argv)
         .out_of_order = a.out_of_order,
         .progress = prog,
     };
+    if ((a.rate && vdk_ratelimit_new(&p.limit, a.rate) < 0) ||
+        (a.salvage && cvt_salvage_new(&p.salvage) < 0)) {
+        ret = img_error("out of memory");
+        goto out_run;
+    }
     /* A new image reads as zeros (a block device or a LUKS image does
        not); so does a target the user vouches for. */
     p.has_zero_init = a.target_is_zero ||
@@ -412,9 +433,11 @@ int img_cmd_convert(int argc, char **argv)
     if (p.compressed && (p.cluster_size < CVT_SECTOR || CVT_BUF_SIZE % p.cluster_size)) {
         ret = img_error("Compression not supported for cluster size %" PRIu32,
                         p.cluster_size);
-        goto out;
+        goto out_run;
     }
     ret = cvt_run(&p);
+    /* The warnings come after the progress display, whatever the outcome. */
+    cvt_salvage_report(p.salvage, &p, a.quiet);
     if (ret == 0 && a.bitmaps)
         ret = cvt_bitmaps_copy(src[0].node, tgt, a.skip_broken);
     if (ret == 0) {
@@ -423,6 +446,9 @@ int img_cmd_convert(int argc, char **argv)
         if (r < 0)
             ret = img_error("error while flushing '%s': %s", out_name, strerror(-r));
     }
+out_run:
+    vdk_ratelimit_free(p.limit);
+    cvt_salvage_free(p.salvage);
 out:
     if (tgt)
         vdk_close(tgt);

@@ -124,7 +124,7 @@ static int open_backing(const char *filename, const char *base, const char *base
     struct vdk_error *err = NULL;
     char *path = NULL;
     const char *slash = strrchr(filename, '/');
-    if (base[0] != '/' && !strstr(base, "://") && slash) {
+    if (base[0] != '/' && !vdk_filename_is_remote(base) && slash) {
         if (asprintf(&path, "%.*s%s", (int)(slash - filename + 1), filename, base) < 0)
             return img_error("out of memory");
     }
@@ -245,7 +245,7 @@ int img_cmd_create(int argc, char **argv)
         ret = img_error("out of memory");
         goto out;
     }
-    const struct vdk_driver *proto = strstr(filename, "://") ? NULL : vdk_driver_find("file");
+    const struct vdk_driver *proto = vdk_protocol_driver(filename);
     if (check_keys(filename, drv, proto, o))
         goto out;
     uint64_t size = 0;

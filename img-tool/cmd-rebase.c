@@ -2,7 +2,8 @@
 /*
  * vdk-img rebase, over vdk_rebase():
  *   rebase [--object objectdef] [--image-opts] [-U] [-q] [-f fmt] [-t cache]
- *          [-T src_cache] [-p] [-u] -b backing_file [-F backing_fmt] filename
+ *          [-T src_cache] [-p] [-u] [-c] -b backing_file [-F backing_fmt] filename
+ * (-c, --compress as in qemu-img 8.2: the copied clusters are compressed).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -15,6 +16,8 @@ const char img_rebase_options[] =
     "  -b backing_file        the new backing file (\"\" for none)\n"
     "  -F backing_fmt         its format (recorded in the image)\n"
     "  -u                     unsafe: change the reference only, copy no data\n"
+    "  -c, --compress         write the clusters the rebase copies compressed\n"
+    "                         (qcow2)\n"
     "  -p                     show progress\n"
     "  -U                     open without taking image locks\n"
     "  -t/-T cache            cache modes\n";
@@ -23,16 +26,25 @@ int img_cmd_rebase(int argc, char **argv)
 {
     struct img_image_args ia = { .flags = VDK_O_RDWR };
     const char *backing = NULL, *bfmt = NULL;
-    bool quiet = false, unsafe = false, progress = false;
+    static const struct option longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "object", required_argument, NULL, IMG_OPT_OBJECT },
+        { "image-opts", no_argument, NULL, IMG_OPT_IMAGE_OPTS },
+        { "force-share", no_argument, NULL, 'U' },
+        { "compress", no_argument, NULL, 'c' },
+        { NULL, 0, NULL, 0 },
+    };
+    bool quiet = false, unsafe = false, progress = false, compress = false;
     int c;
     img_getopt_reset();
-    while ((c = getopt_long(argc, argv, ":hf:t:T:b:F:upqU", img_image_long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hf:t:T:b:F:upqUc", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': return img_command_help("rebase");
         case 'T': break; /* source cache mode: reads use the default */
         case 'b': backing = optarg; break;
         case 'F': bfmt = optarg; break;
         case 'u': unsafe = true; break;
+        case 'c': compress = true; break;
         case 'p': progress = true; break;
         case 'q': quiet = true; break;
         default:
@@ -60,6 +72,8 @@ int img_cmd_rebase(int argc, char **argv)
     }
     struct progress *prog = progress_new(progress && !quiet, stdout);
     progress_update(prog, 0, 1);
-    int r = vdk_rebase(top, backing, bfmt, unsafe, img_chain_progress, prog, &err);
+    struct vdk_chain_opts o = { .struct_size = sizeof(o), .progress = img_chain_progress,
+                                .opaque = prog, .compress = compress };
+    int r = vdk_rebase(top, backing, bfmt, unsafe, &o, &err);
     return img_chain_done(top, filename, r, err, prog);
 }

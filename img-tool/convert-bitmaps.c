@@ -47,9 +47,11 @@ int cvt_bitmaps_check_target(struct vdk_node *tgt)
     struct vdk_bitmap_info *l = NULL;
     struct vdk_error *err = NULL;
     int cnt = 0;
-    if (vdk_bitmap_list(tgt, &l, &cnt, &err) < 0)
+    if (vdk_bitmap_list(tgt, &l, &cnt, &err) < 0) {
+        vdk_error_free(err);
         return img_error("Format driver '%s' does not support bitmaps",
                          vdk_node_driver_name(tgt));
+    }
     vdk_bitmap_list_free(l, cnt);
     return -1;
 }

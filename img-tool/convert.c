@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "convert.h"
+#include "vdk/ratelimit.h"
 
 /* Block status is asked for at most this much at a time (qemu's request
    limit, which also splits its status runs). */
@@ -135,6 +136,15 @@ static int plan_status(struct job *j)
     uint64_t pnum = 0, map = 0;
     struct vdk_node *file = NULL;
     int st = cvt_status(s->node, base, s->len, soff, want, &pnum, &map, &file);
+    if (st < 0 && p->salvage) {
+        /* As qemu-img: copy one sector as data, which reads as it can. */
+        if ((st = cvt_salvage_failed(p->salvage, CVT_SALVAGE_STATUS, j->si, soff,
+                                     CVT_SECTOR, st)) == 0) {
+            st = VDK_BS_DATA;
+            pnum = CVT_SECTOR;
+            file = NULL;
+        }
+    }
     if (st < 0)
         return st;
     enum chunk_kind kind = (st & VDK_BS_ZERO)   ? CHUNK_ZERO
@@ -215,10 +225,8 @@ static int plan_next(struct job *j, struct chunk *c)
     return 0;
 }
 
-/* Read [pos, pos+n) of the concatenated sources into buf. */
-static int read_chunk(struct job *j, uint64_t pos, uint64_t n, uint8_t *buf)
+int cvt_read_stream(const struct cvt_params *p, uint64_t pos, uint64_t n, uint8_t *buf)
 {
-    const struct cvt_params *p = j->p;
     uint64_t base = 0;
     size_t i = 0;
     while (n) {
@@ -235,6 +243,15 @@ static int read_chunk(struct job *j, uint64_t pos, uint64_t n, uint8_t *buf)
         n -= c;
     }
     return 0;
+}
+
+/* With --salvage a read that fails is read again sector by sector. */
+static int read_chunk(struct job *j, uint64_t pos, uint64_t n, uint8_t *buf)
+{
+    int r = cvt_read_stream(j->p, pos, n, buf);
+    if (r < 0 && j->p->salvage)
+        r = cvt_salvage_read(j->p, pos, n, buf);
+    return r;
 }
 
 /*
@@ -306,23 +323,44 @@ static bool sector_run_min(const uint8_t *buf, uint64_t n, uint64_t *pnum,
     return true;
 }
 
+/* Every write into the target pays the -r rate limit first, zeros
+   included (qemu-img throttles the target's writes the same way). */
 static int write_zeroes(struct job *j, uint64_t pos, uint64_t n)
 {
     if (j->p->has_zero_init)
         return 0;
+    vdk_ratelimit_wait(j->p->limit, n);
     return vdk_pwrite_zeroes(j->p->target, pos, n, VDK_REQ_MAY_UNMAP);
+}
+
+static int write_data(struct job *j, const void *buf, uint64_t n, uint64_t pos,
+                      unsigned flags)
+{
+    vdk_ratelimit_wait(j->p->limit, n);
+    return vdk_pwrite(j->p->target, buf, n, pos, flags);
 }
 
 static int write_compressed(struct job *j, const struct chunk *c, const uint8_t *buf)
 {
     const struct cvt_params *p = j->p;
-    for (uint64_t o = 0; o < c->n; o += p->cluster_size) {
+    /* Runs of data clusters go down in one write each: the driver then
+       takes its locks and writes the file once per run, not per cluster. */
+    uint64_t run = 0; /* start of the pending data run */
+    for (uint64_t o = 0;; ) {
         uint64_t len = c->n - o < p->cluster_size ? c->n - o : p->cluster_size;
-        int r = vdk_buffer_is_zero(buf + o, len)
-                    ? write_zeroes(j, c->pos + o, len)
-                    : vdk_pwrite(p->target, buf + o, len, c->pos + o, VDK_REQ_COMPRESSED);
+        bool zero = len && vdk_buffer_is_zero(buf + o, len);
+        int r = 0;
+        if ((zero || !len) && o > run)
+            r = write_data(j, buf + run, o - run, c->pos + run, VDK_REQ_COMPRESSED);
+        if (r == 0 && zero)
+            r = write_zeroes(j, c->pos + o, len);
         if (r < 0)
             return r;
+        if (!len)
+            break;
+        o += len;
+        if (zero)
+            run = o;
     }
     return 0;
 }
@@ -375,7 +413,7 @@ static int write_chunk(struct job *j, const struct chunk *c, const uint8_t *buf,
         return 0;
     case CHUNK_ZERO:
         if (!p->min_sparse && !p->compressed) /* -S 0: allocate everything */
-            return vdk_pwrite(p->target, j->zero_buf, c->n, c->pos, 0);
+            return write_data(j, j->zero_buf, c->n, c->pos, 0);
         return write_zeroes(j, c->pos, c->n);
     case CHUNK_DATA:
         break;
@@ -383,11 +421,11 @@ static int write_chunk(struct job *j, const struct chunk *c, const uint8_t *buf,
     if (p->compressed)
         return write_compressed(j, c, buf);
     if (!p->min_sparse)
-        return vdk_pwrite(p->target, buf, c->n, c->pos, 0);
+        return write_data(j, buf, c->n, c->pos, 0);
     uint64_t off = c->pos;
     for (size_t i = 0; i < np; i++) {
         uint64_t len = pieces[i].sectors * CVT_SECTOR;
-        int r = pieces[i].data ? vdk_pwrite(p->target, buf, len, off, 0)
+        int r = pieces[i].data ? write_data(j, buf, len, off, 0)
                                : write_zeroes(j, off, len);
         if (r < 0)
             return r;

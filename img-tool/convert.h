@@ -70,7 +70,38 @@ struct cvt_params {
     int workers;             /* -m */
     bool out_of_order;       /* -W */
     struct progress *progress; /* may be NULL */
+    struct vdk_ratelimit *limit; /* -r: writes pay first; NULL: none */
+    struct cvt_salvage *salvage; /* --salvage: failed reads become zeros,
+                                    recorded here; NULL: they fail */
 };
+
+/*
+ * Read [pos, pos+n) of the concatenated sources into buf (-errno on the
+ * first failure).
+ */
+int cvt_read_stream(const struct cvt_params *p, uint64_t pos, uint64_t n, uint8_t *buf);
+
+/*
+ * --salvage (convert-salvage.c).  A read that failed is read again sector
+ * by sector as qemu-img does; the sectors that still fail read as zeros
+ * and are recorded, and a block status that fails is recorded and its
+ * sector copied as data.  The records become one warning per failed
+ * range, merged and in offset order, when cvt_salvage_report() runs.
+ * Thread-safe: the workers record into one list.
+ */
+struct cvt_salvage;
+enum cvt_salvage_kind { CVT_SALVAGE_READ, CVT_SALVAGE_STATUS };
+int cvt_salvage_new(struct cvt_salvage **out);
+void cvt_salvage_free(struct cvt_salvage *sv);
+/* Read [pos, pos+n) sector by sector; 0, or -errno when even recording
+   fails (out of memory). */
+int cvt_salvage_read(const struct cvt_params *p, uint64_t pos, uint64_t n, uint8_t *buf);
+/* Record that [off, off+len) of source si failed with err; 0 or -ENOMEM. */
+int cvt_salvage_failed(struct cvt_salvage *sv, enum cvt_salvage_kind kind, size_t si,
+                       uint64_t off, uint64_t len, int err);
+/* Print the warnings ("vdk-img: warning: error while reading offset N
+   (L bytes): reason") unless quiet; returns how many ranges failed. */
+size_t cvt_salvage_report(struct cvt_salvage *sv, const struct cvt_params *p, bool quiet);
 
 /*
  * Copy the sources into the target with a pool of p->workers threads

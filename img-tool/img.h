@@ -32,6 +32,7 @@ struct img_command {
    lines. */
 int img_cmd_help(int argc, char **argv);
 int img_cmd_amend(int argc, char **argv);
+int img_cmd_bench(int argc, char **argv);
 int img_cmd_bitmap(int argc, char **argv);
 int img_cmd_check(int argc, char **argv);
 int img_cmd_commit(int argc, char **argv);
@@ -45,7 +46,7 @@ int img_cmd_measure(int argc, char **argv);
 int img_cmd_rebase(int argc, char **argv);
 int img_cmd_resize(int argc, char **argv);
 int img_cmd_snapshot(int argc, char **argv);
-extern const char img_amend_options[], img_check_options[], img_commit_options[],
+extern const char img_amend_options[], img_bench_options[], img_check_options[], img_commit_options[],
     img_compare_options[], img_convert_options[], img_create_options[], img_dd_options[],
     img_info_options[], img_map_options[], img_measure_options[], img_rebase_options[],
     img_resize_options[], img_snapshot_options[], img_bitmap_options[];

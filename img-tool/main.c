@@ -11,6 +11,10 @@ const struct img_command img_commands[] = {
     { "amend", img_cmd_amend,
       "amend [--object objectdef] [--image-opts] [-p] [-q] [-f fmt] [-t cache] [--force] "
       "-o options filename", img_amend_options },
+    { "bench", img_cmd_bench,
+      "bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [-i aio] [-n] "
+      "[--no-drain] [-o offset] [--pattern=pattern] [-q] [-s buffer_size] [-S step_size] "
+      "[-t cache] [-w] [-U] filename", img_bench_options },
     { "bitmap", img_cmd_bitmap,
       "bitmap (--merge SOURCE | --add | --remove | --clear | --enable | --disable)... "
       "[-b source_file [-F source_fmt]] [-g granularity] [--object objectdef] "
@@ -28,8 +32,8 @@ const struct img_command img_commands[] = {
       "convert [--object objectdef] [--image-opts] [--target-image-opts] [--target-is-zero] "
       "[-U] [-C] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] [-O output_fmt] "
       "[-B backing_file [-F backing_fmt]] [-o options] [-l snapshot_param] [-S sparse_size] "
-      "[-m num_coroutines] [-W] [--bitmaps [--skip-broken-bitmaps]] filename "
-      "[filename2 [...]] output_filename",
+      "[-r rate_limit] [-m num_coroutines] [-W] [--salvage] [--bitmaps [--skip-broken-bitmaps]] "
+      "filename [filename2 [...]] output_filename",
       img_convert_options },
     { "create", img_cmd_create,
       "create [--object objectdef] [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] "
@@ -49,7 +53,7 @@ const struct img_command img_commands[] = {
       img_measure_options },
     { "rebase", img_cmd_rebase,
       "rebase [--object objectdef] [--image-opts] [-U] [-q] [-f fmt] [-t cache] "
-      "[-T src_cache] [-p] [-u] -b backing_file [-F backing_fmt] filename",
+      "[-T src_cache] [-p] [-u] [-c] -b backing_file [-F backing_fmt] filename",
       img_rebase_options },
     { "resize", img_cmd_resize,
       "resize [--object objectdef] [--image-opts] [-f fmt] [--preallocation=prealloc] "

@@ -320,7 +320,7 @@ static char *full_backing_name(const char *image, const char *backing)
 {
     const char *slash = strrchr(image, '/');
     char *s = NULL;
-    if (backing[0] == '/' || strstr(backing, "://") || !slash)
+    if (backing[0] == '/' || vdk_filename_is_remote(backing) || !slash)
         return strdup(backing);
     if (asprintf(&s, "%.*s%s", (int)(slash - image + 1), image, backing) < 0)
         return NULL;

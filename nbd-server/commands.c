@@ -181,7 +181,7 @@ static int send_ok(struct nbd_conn *c, const struct nbd_work *w)
 }
 
 /* Reply to a failed operation, logging errors that are the server's. */
-static int reply_errno(struct nbd_conn *c, const struct nbd_work *w, int err, const char *what)
+int nbd_reply_errno(struct nbd_conn *c, const struct nbd_work *w, int err, const char *what)
 {
     char msg[160];
     snprintf(msg, sizeof(msg), "%s at offset %" PRIu64 " length %" PRIu32 ": %s", what,
@@ -247,14 +247,14 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
     }
     uint8_t *buf = nbd_buf_get(len);
     if (!buf)
-        return reply_errno(c, w, -ENOMEM, "read");
+        return nbd_reply_errno(c, w, -ENOMEM, "read");
     uint64_t pos = 0;
     for (int i = 0; i < next; i++) {
         if (!ext[i].zero) {
             int r = vdk_pread(n, buf + pos, ext[i].len, off + pos, 0);
             if (r < 0) {
                 nbd_buf_put(buf, len);
-                return reply_errno(c, w, r, "read");
+                return nbd_reply_errno(c, w, r, "read");
             }
         }
         pos += ext[i].len;
@@ -297,7 +297,7 @@ static int cmd_read(struct nbd_conn *c, struct nbd_work *w)
     return r;
 }
 
-static unsigned write_flags(struct nbd_conn *c, const struct nbd_work *w)
+unsigned nbd_write_flags(const struct nbd_conn *c, const struct nbd_work *w)
 {
     return (w->req.flags & NBD_CMD_FLAG_FUA) || c->exp->writethrough ? VDK_REQ_FUA : 0;
 }
@@ -305,19 +305,19 @@ static unsigned write_flags(struct nbd_conn *c, const struct nbd_work *w)
 static int cmd_write(struct nbd_conn *c, struct nbd_work *w)
 {
     int r = vdk_pwrite(c->exp->node, w->buf, w->req.length, w->req.offset,
-                       write_flags(c, w));
-    return r < 0 ? reply_errno(c, w, r, "write") : send_ok(c, w);
+                       nbd_write_flags(c, w));
+    return r < 0 ? nbd_reply_errno(c, w, r, "write") : send_ok(c, w);
 }
 
 static int cmd_zeroes(struct nbd_conn *c, struct nbd_work *w)
 {
-    unsigned fl = write_flags(c, w);
+    unsigned fl = nbd_write_flags(c, w);
     if (!(w->req.flags & NBD_CMD_FLAG_NO_HOLE) && c->exp->discard)
         fl |= VDK_REQ_MAY_UNMAP;
     if (w->req.flags & NBD_CMD_FLAG_FAST_ZERO)
         fl |= VDK_REQ_NO_FALLBACK;
     int r = vdk_pwrite_zeroes(c->exp->node, w->req.offset, w->req.length, fl);
-    return r < 0 ? reply_errno(c, w, r, "write zeroes") : send_ok(c, w);
+    return r < 0 ? nbd_reply_errno(c, w, r, "write zeroes") : send_ok(c, w);
 }
 
 static int cmd_trim(struct nbd_conn *c, struct nbd_work *w)
@@ -325,15 +325,15 @@ static int cmd_trim(struct nbd_conn *c, struct nbd_work *w)
     int r = 0;
     if (c->exp->discard)
         r = vdk_discard(c->exp->node, w->req.offset, w->req.length);
-    if (r == 0 && (write_flags(c, w) & VDK_REQ_FUA))
+    if (r == 0 && (nbd_write_flags(c, w) & VDK_REQ_FUA))
         r = vdk_flush(c->exp->node);
-    return r < 0 ? reply_errno(c, w, r, "trim") : send_ok(c, w);
+    return r < 0 ? nbd_reply_errno(c, w, r, "trim") : send_ok(c, w);
 }
 
 static int cmd_flush(struct nbd_conn *c, struct nbd_work *w)
 {
     int r = vdk_flush(c->exp->node);
-    return r < 0 ? reply_errno(c, w, r, "flush") : send_ok(c, w);
+    return r < 0 ? nbd_reply_errno(c, w, r, "flush") : send_ok(c, w);
 }
 
 /* Advisory prefetch: read the range through the page cache and drop it. */
@@ -342,7 +342,7 @@ static int cmd_cache(struct nbd_conn *c, struct nbd_work *w)
     uint64_t off = w->req.offset, left = w->req.length;
     uint8_t *buf = vdk_buffer_alloc(CACHE_CHUNK);
     if (!buf)
-        return reply_errno(c, w, -ENOMEM, "cache");
+        return nbd_reply_errno(c, w, -ENOMEM, "cache");
     int r = 0;
     while (left && r == 0 && !atomic_load(&c->dead)) {
         uint64_t n = left < CACHE_CHUNK ? left : CACHE_CHUNK;
@@ -351,7 +351,7 @@ static int cmd_cache(struct nbd_conn *c, struct nbd_work *w)
         left -= n;
     }
     vdk_buffer_free(buf);
-    return r < 0 ? reply_errno(c, w, r, "cache") : send_ok(c, w);
+    return r < 0 ? nbd_reply_errno(c, w, r, "cache") : send_ok(c, w);
 }
 
 /* Fill descriptors for one context.  Returns the count or -errno. */
@@ -436,7 +436,7 @@ static int cmd_block_status(struct nbd_conn *c, struct nbd_work *w)
         r = nbd_send_iov(c, iov, ni);
         pthread_mutex_unlock(&c->write_lock);
     } else {
-        r = reply_errno(c, w, r, "block status");
+        r = nbd_reply_errno(c, w, r, "block status");
     }
     for (int i = 0; i < nctx; i++)
         free(d[i]);

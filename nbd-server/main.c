@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "vdk/secret.h"
@@ -180,20 +181,52 @@ static int write_pid_file(const char *path, pid_t pid)
     return 0;
 }
 
-/* Detach once listening; the parent writes the pid file and exits 0. */
-static int daemonize(const char *pid_file)
+/*
+ * --fork: fork before anything opens (librados, like any library with
+ * threads, does not survive a fork, so the exports open in the child).
+ * The parent waits until the child says it is listening with every
+ * export open, then exits 0; it exits 1 when the child fails first (the
+ * child's messages still reach the terminal).  Returns the child's end
+ * of the pipe.
+ */
+static int daemon_fork(void)
 {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        fprintf(stderr, PROG ": pipe: %s\n", strerror(errno));
+        return -1;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, PROG ": fork: %s\n", strerror(errno));
         return -1;
     }
     if (pid > 0) {
-        if (pid_file && write_pid_file(pid_file, pid) < 0)
-            _exit(1);
-        _exit(0);
+        close(p[1]);
+        char c = 0;
+        ssize_t n;
+        do
+            n = read(p[0], &c, 1);
+        while (n < 0 && errno == EINTR);
+        if (n == 1 && c == 'R')
+            _exit(0);
+        int st;
+        waitpid(pid, &st, 0);
+        _exit(1);
     }
+    close(p[0]);
     setsid();
+    return p[1];
+}
+
+/* The child is serving: write the pid file, tell the parent, detach. */
+static int daemonize(int ready_fd, const char *pid_file)
+{
+    if (pid_file && write_pid_file(pid_file, getpid()) < 0)
+        return -1;
+    if (write(ready_fd, "R", 1) != 1)
+        return -1;
+    close(ready_fd);
     int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (fd >= 0) {
         dup2(fd, STDIN_FILENO);
@@ -374,6 +407,9 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    int ready_fd = -1;
+    if (cl.do_fork && (ready_fd = daemon_fork()) < 0)
+        goto out;
     if (nbd_signals_init(&err) < 0) {
         vdk_error_report(PROG, err);
         goto out;
@@ -405,7 +441,7 @@ int main(int argc, char **argv)
     vdk_objects_clear();
 
     if (cl.do_fork) {
-        if (daemonize(cl.pid_file) < 0)
+        if (daemonize(ready_fd, cl.pid_file) < 0)
             goto out;
         nbd_log_init(true, cl.verbose ? NBD_LOG_DEBUG : NBD_LOG_INFO);
     } else if (cl.pid_file && write_pid_file(cl.pid_file, getpid()) < 0) {

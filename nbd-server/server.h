@@ -13,6 +13,8 @@
  *   transmission.c  request parsing and validation, the per-connection
  *                   worker pool, the in-flight cap
  *   commands.c      running requests, simple and structured replies
+ *   batch.c         small requests received together, run and answered
+ *                   as one batch
  *   export.c        export definitions, opening images, export flags
  *   zerocopy.c      large reads sent straight from mapped image files
  *   log.c           stderr or syslog
@@ -96,6 +98,12 @@ void nbd_io_init_mem(struct nbd_io *io, const uint8_t *data, size_t len);
 int nbd_io_read(struct nbd_io *io, void *buf, size_t len);
 /* Bytes received but not yet consumed (plain sockets). */
 size_t nbd_io_pending(const struct nbd_io *io);
+/* The next len input bytes if they are already received (plain sockets
+   and memory), without consuming them; else NULL. */
+const uint8_t *nbd_io_peek(const struct nbd_io *io, size_t len);
+/* Plain sockets: when nothing is buffered, wait for input and buffer what
+   one recv() brings.  0, or -errno (-ECONNRESET at end of stream). */
+int nbd_io_wait_input(struct nbd_io *io);
 /* Discard exactly len bytes of input. */
 int nbd_io_skip(struct nbd_io *io, uint64_t len);
 /* Write all of iov (the caller serialises whole messages). */
@@ -216,7 +224,8 @@ struct nbd_work {
     struct nbd_req req;
     uint32_t error;          /* wire error found while parsing, 0: none */
     const char *errmsg;
-    uint8_t *buf;            /* a write's payload */
+    uint8_t *buf;            /* a write's payload (or a batched read's data) */
+    bool in_batch;           /* buf is a slice of the thread's batch arena */
     uint64_t cost;           /* bytes charged to the in-flight cap */
 };
 
@@ -229,6 +238,27 @@ int nbd_run_request(struct nbd_conn *c, struct nbd_work *w);
    when it fits; give it back with nbd_buf_put (same thread), never free. */
 void *nbd_buf_get(size_t n);
 void nbd_buf_put(void *p, size_t n);
+
+/* Reply to a request that failed with err (a negative errno), naming the
+   operation in the structured error message. */
+int nbd_reply_errno(struct nbd_conn *c, const struct nbd_work *w, int err, const char *what);
+/* VDK_REQ_FUA when a write must be durable before its reply. */
+unsigned nbd_write_flags(const struct nbd_conn *c, const struct nbd_work *w);
+
+/* ---- batch.c: small requests run and answered together ---- */
+#define NBD_BATCH_MAX 16              /* requests in one batch */
+#define NBD_BATCH_ARENA (256u << 10)  /* data bytes one batch holds */
+#define NBD_BATCH_LEN_MAX (32u << 10) /* largest request batched */
+/* Whether a request may join a batch (before validation: one that fails
+   it still gets its error reply from the batch). */
+bool nbd_batchable(const struct nbd_conn *c, const struct nbd_req *q);
+/* The calling thread's arena (NBD_BATCH_ARENA bytes), NULL if out of
+   memory; and the arena bytes a request of len bytes takes. */
+uint8_t *nbd_batch_arena(void);
+uint32_t nbd_batch_slice(uint32_t len);
+/* Run n requests whose data buffers are arena slices and send their
+   replies together. */
+void nbd_run_batch(struct nbd_conn *c, struct nbd_work *w, int n);
 
 /* Fill a structured reply chunk header (handle kept in wire order). */
 void nbd_chunk_header(struct nbd_structured_reply *h, uint16_t flags, uint16_t type,

@@ -5,7 +5,8 @@
  * against the export's node and sends the reply as soon as it is ready,
  * holding the connection's write lock only while the reply is on the
  * wire.  Replies may therefore leave in a different order than the
- * requests came, as the protocol allows.
+ * requests came, as the protocol allows.  Small requests that arrived
+ * together are taken and answered as one batch (batch.c).
  *
  * Bounds: a request's length is checked against NBD_MAX_REQUEST_LEN and
  * the export size before any buffer is allocated, and the reader stops
@@ -152,11 +153,12 @@ static void release(struct pool *p, uint64_t cost)
 }
 
 /*
- * Read one request (and a write's payload).  Returns 1 with *out set, or
- * 0 at DISC / end of stream, or -errno.  Requests that fail validation
- * come back with w->error set so they are answered in order of arrival.
+ * Read one request (and a write's payload, into slot when it is not NULL:
+ * a batch arena slice).  Returns 1 with *w set, or 0 at DISC / end of
+ * stream, or -errno.  Requests that fail validation come back with
+ * w->error set so they are answered in order of arrival.
  */
-static int read_request(struct pool *p, struct nbd_work *w)
+static int read_request(struct pool *p, struct nbd_work *w, uint8_t *slot)
 {
     struct nbd_conn *c = p->c;
     struct nbd_request raw;
@@ -184,7 +186,8 @@ static int read_request(struct pool *p, struct nbd_work *w)
         cost += q.length;
     reserve(p, cost);
     memset(w, 0, sizeof(*w));
-    if (payload && !err && !(w->buf = nbd_buf_get(payload))) {
+    w->in_batch = slot != NULL;
+    if (payload && !err && !(w->buf = slot ? slot : nbd_buf_get(payload))) {
         release(p, cost);
         nbd_log(NBD_LOG_ERR, "%s: out of memory", c->peer);
         return -ENOMEM;
@@ -197,7 +200,8 @@ static int read_request(struct pool *p, struct nbd_work *w)
         /* A refused write's data is read and dropped to stay in step. */
         r = w->buf ? nbd_io_read(&c->io, w->buf, payload) : nbd_io_skip(&c->io, payload);
         if (r < 0) {
-            nbd_buf_put(w->buf, payload);
+            if (!w->in_batch)
+                nbd_buf_put(w->buf, payload);
             w->buf = NULL;
             release(p, cost);
             return r == -ECONNRESET ? 0 : r;
@@ -208,18 +212,69 @@ static int read_request(struct pool *p, struct nbd_work *w)
         w->error = NBD_ESHUTDOWN;
         w->errmsg = "server is shutting down";
     }
+    if (slot && !err && q.type == NBD_CMD_READ)
+        w->buf = slot; /* where the batch reads the data to */
     return 1;
 }
 
-static void finish_work(struct pool *p, struct nbd_work *w)
+/*
+ * Take the requests to run next (called holding the reader role): every
+ * small request already received, as one batch (batch.c), or else one
+ * request read the ordinary way.  Returns 1 with *n >= 1 requests in w,
+ * or the end of reading (0 or -errno), with *n requests still to run.
+ */
+static int take_requests(struct pool *p, struct nbd_work *w, int *n)
 {
-    int r = nbd_run_request(p->c, w);
+    struct nbd_conn *c = p->c;
+    *n = 0;
+    int r = nbd_io_wait_input(&c->io);
     if (r < 0)
-        nbd_log(NBD_LOG_DEBUG, "%s: reply to request %" PRIu64 " not sent: %s",
-                p->c->peer, be64toh(w->req.handle), strerror(-r));
-    nbd_buf_put(w->buf, w->req.type == NBD_CMD_WRITE ? w->req.length : 0);
-    w->buf = NULL;
-    release(p, w->cost);
+        return r == -ECONNRESET ? 0 : r;
+    uint8_t *arena = nbd_batch_arena();
+    uint32_t used = 0;
+    while (arena && *n < NBD_BATCH_MAX) {
+        const uint8_t *h = nbd_io_peek(&c->io, sizeof(struct nbd_request));
+        if (!h)
+            break;
+        struct nbd_request raw;
+        memcpy(&raw, h, sizeof(raw));
+        struct nbd_req q = { .type = be16toh(raw.type), .length = be32toh(raw.length) };
+        if (be32toh(raw.magic) != NBD_REQUEST_MAGIC || !nbd_batchable(c, &q))
+            break;
+        uint32_t slice = nbd_batch_slice(q.length);
+        /* Never wait for in-flight room while holding a batch: stop. */
+        if (used + slice > NBD_BATCH_ARENA ||
+            (*n && !has_room(p, MIN_COST + (uint64_t)q.length)))
+            break;
+        r = read_request(p, &w[*n], arena + used);
+        if (r <= 0)
+            return r;
+        used += slice;
+        (*n)++;
+    }
+    if (*n)
+        return 1;
+    r = read_request(p, &w[0], NULL);
+    if (r > 0)
+        *n = 1;
+    return r;
+}
+
+static void finish_work(struct pool *p, struct nbd_work *w, int n)
+{
+    if (n == 1 && !w->in_batch) {
+        int r = nbd_run_request(p->c, w);
+        if (r < 0)
+            nbd_log(NBD_LOG_DEBUG, "%s: reply to request %" PRIu64 " not sent: %s",
+                    p->c->peer, be64toh(w->req.handle), strerror(-r));
+        nbd_buf_put(w->buf, w->req.type == NBD_CMD_WRITE ? w->req.length : 0);
+    } else {
+        nbd_run_batch(p->c, w, n);
+    }
+    for (int i = 0; i < n; i++) {
+        w[i].buf = NULL;
+        release(p, w[i].cost);
+    }
 }
 
 static void *worker_main(void *arg);
@@ -249,17 +304,20 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&p->read_lock);
             break;
         }
-        struct nbd_work w;
-        int r = read_request(p, &w);
+        struct nbd_work w[NBD_BATCH_MAX];
+        int n;
+        int r = take_requests(p, w, &n);
         if (r <= 0) {
             p->result = r;
             atomic_store(&p->closing, true);
             pthread_mutex_unlock(&p->read_lock);
+            if (n)
+                finish_work(p, w, n); /* read before the end: still answered */
             break;
         }
         maybe_grow(p);
         pthread_mutex_unlock(&p->read_lock);
-        finish_work(p, &w);
+        finish_work(p, w, n);
     }
     return NULL;
 }
@@ -283,10 +341,12 @@ int nbd_transmission(struct nbd_conn *c)
     p.max_threads = max ? max - 1 : 0; /* the caller is one of them */
     if (max == 0) {
         /* Inline: read, run, repeat (the fuzzer; deterministic). */
-        struct nbd_work w;
-        int r;
-        while ((r = read_request(&p, &w)) > 0)
-            finish_work(&p, &w);
+        struct nbd_work w[NBD_BATCH_MAX];
+        int n, r;
+        while ((r = take_requests(&p, w, &n)) > 0)
+            finish_work(&p, w, n);
+        if (n)
+            finish_work(&p, w, n);
         p.result = r;
     } else {
         worker_main(&p);

@@ -24,7 +24,10 @@
 
 #include "nbd-server/server.h"
 
-#define RBUF_SIZE 4096u /* small: write payloads mostly go straight to their buffer */
+/* Read-ahead buffer: enough for many pipelined headers and small write
+   payloads per recv(); larger payloads go straight to their buffer. */
+#define RBUF_SIZE (64u << 10)
+#define TLS_RECORD 16384u /* largest TLS plaintext record */
 
 void nbd_io_init_fd(struct nbd_io *io, int fd)
 {
@@ -146,6 +149,36 @@ size_t nbd_io_pending(const struct nbd_io *io)
     return io->rlen - io->rpos;
 }
 
+const uint8_t *nbd_io_peek(const struct nbd_io *io, size_t len)
+{
+    if (io->mem)
+        return io->mem_len - io->mem_pos >= len ? io->mem + io->mem_pos : NULL;
+    if (io->ssl || !io->rbuf)
+        return NULL;
+    return io->rlen - io->rpos >= len ? io->rbuf + io->rpos : NULL;
+}
+
+int nbd_io_wait_input(struct nbd_io *io)
+{
+    if (io->mem || io->ssl || io->fd < 0 || io->rpos < io->rlen)
+        return 0;
+    if (!io->rbuf && !(io->rbuf = malloc(RBUF_SIZE)))
+        return 0; /* the reads that follow go direct */
+    for (;;) {
+        ssize_t k = recv(io->fd, io->rbuf, RBUF_SIZE, 0);
+        if (k > 0) {
+            io->rlen = (size_t)k;
+            io->rpos = 0;
+            return 0;
+        }
+        if (k == 0)
+            return -ECONNRESET;
+        if (errno == EINTR)
+            continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
+    }
+}
+
 int nbd_io_skip(struct nbd_io *io, uint64_t len)
 {
     uint8_t scratch[16384];
@@ -159,26 +192,69 @@ int nbd_io_skip(struct nbd_io *io, uint64_t len)
     return 0;
 }
 
+static int ssl_write_all(struct nbd_io *io, const uint8_t *p, size_t len)
+{
+    while (len) {
+        /* Chunks below INT_MAX so the step's int return cannot wrap. */
+        int k = ssl_step(io, true, (void *)p, len > (1u << 30) ? (1u << 30) : len);
+        if (k < 0)
+            return k;
+        p += k;
+        len -= (size_t)k;
+    }
+    return 0;
+}
+
+/*
+ * A whole reply over TLS.  Every SSL_write of a short piece (a 20-byte
+ * chunk header, an 8-byte offset) would be a record and a system call of
+ * its own, so short pieces are gathered with the start of what follows
+ * into one full record; the bulk of a large payload goes to SSL_write
+ * as it is, which cuts it into full records without a copy.
+ */
+static int ssl_writev(struct nbd_io *io, const struct iovec *iov, int iovcnt)
+{
+    uint8_t stage[TLS_RECORD];
+    size_t used = 0;
+    int r = 0;
+    for (int i = 0; i < iovcnt && r == 0; i++) {
+        const uint8_t *p = iov[i].iov_base;
+        size_t len = iov[i].iov_len;
+        while (len && r == 0) {
+            if (used == 0 && len >= TLS_RECORD) {
+                /* Whole records straight from the caller's buffer; a
+                   tail shorter than a record is gathered with the next
+                   piece, if there is one. */
+                size_t direct = i + 1 < iovcnt ? len - len % TLS_RECORD : len;
+                r = ssl_write_all(io, p, direct);
+                p += direct;
+                len -= direct;
+                continue;
+            }
+            size_t n = len < TLS_RECORD - used ? len : TLS_RECORD - used;
+            memcpy(stage + used, p, n);
+            used += n;
+            p += n;
+            len -= n;
+            if (used == TLS_RECORD) {
+                r = ssl_write_all(io, stage, used);
+                used = 0;
+            }
+        }
+    }
+    if (r == 0 && used)
+        r = ssl_write_all(io, stage, used);
+    return r;
+}
+
 int nbd_io_writev(struct nbd_io *io, struct iovec *iov, int iovcnt)
 {
     if (io->mem)
         return 0;
     if (io->fd < 0)
         return -EPIPE;
-    if (io->ssl) {
-        for (int i = 0; i < iovcnt; i++) {
-            uint8_t *p = iov[i].iov_base;
-            size_t len = iov[i].iov_len;
-            while (len) {
-                int k = ssl_step(io, true, p, len > (1u << 30) ? (1u << 30) : len);
-                if (k < 0)
-                    return k;
-                p += k;
-                len -= (size_t)k;
-            }
-        }
-        return 0;
-    }
+    if (io->ssl)
+        return ssl_writev(io, iov, iovcnt);
     while (iovcnt > 0) {
         struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)iovcnt };
         ssize_t k = sendmsg(io->fd, &m, MSG_NOSIGNAL);

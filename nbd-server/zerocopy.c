@@ -3,14 +3,16 @@
  * Zero-copy reads: a large read whose data the image stores as it is
  * (block status DATA | OFFSET_VALID | PLAIN) in a file the library can
  * map (vdk_node_map: files held under the reader's lock, so nobody writes
- * or resizes them; not O_DIRECT) goes to a plain socket in one writev of
+ * or resizes them; not O_DIRECT) goes to the socket in one writev of
  * the reply headers and the mapped page-cache bytes: one block-status
  * descent gives both the holes and where the data lies, and the data is
- * copied once, by the kernel, instead of into a user buffer first.
+ * copied once, by the kernel, instead of into a user buffer first.  Over
+ * TLS the cipher reads the mapped bytes in place, which saves the same
+ * copy into a buffer.
  *
  * Anything else (writable images, encrypted or compressed clusters,
  * backing files not mapped, ranges a filter such as fault reports as
- * plain data, TLS, more extents than a reply carries) takes the ordinary
+ * plain data, more extents than a reply carries) takes the ordinary
  * path.
  */
 #include <endian.h>
@@ -69,7 +71,7 @@ int nbd_read_zerocopy(struct nbd_conn *c, const struct nbd_work *w)
 {
     uint64_t off = w->req.offset;
     uint32_t len = w->req.length;
-    if (c->io.ssl || c->io.fd < 0 || len < ZEROCOPY_MIN)
+    if (c->io.fd < 0 || len < ZEROCOPY_MIN)
         return 0;
     /* Holes become hole chunks only with structured replies (and not
        under DF, which asks for one data chunk). */

@@ -12,10 +12,6 @@
 
 #include "protocols/file-map.h"
 
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22
-#endif
-
 /* Mappings the handler knows about; more at once are simply not made. */
 #define MAP_SLOTS 64
 
@@ -104,6 +100,7 @@ static int map_file(struct vdk_file_map *m, int fd)
     /* base last: the handler matches on base and len */
     atomic_thread_fence(memory_order_release);
     m->base = p;
+    atomic_store_explicit(&m->ready, true, memory_order_release);
     return 0;
 }
 
@@ -112,24 +109,24 @@ int vdk_file_map_get(struct vdk_file_map *m, int fd, uint64_t off, uint64_t byte
 {
     if (atomic_load(&m->damaged))
         return -EFAULT;
-    pthread_mutex_lock(&m->lock);
-    int r = 0;
-    if (!m->base && !m->impossible && (r = map_file(m, fd)) < 0)
-        m->impossible = true;
-    pthread_mutex_unlock(&m->lock);
-    if (!m->base)
-        return -ENOTSUP;
+    /* Once mapped, no lock: every worker of every connection comes here. */
+    if (!atomic_load_explicit(&m->ready, memory_order_acquire)) {
+        pthread_mutex_lock(&m->lock);
+        if (!m->base && !m->impossible && map_file(m, fd) < 0)
+            m->impossible = true;
+        pthread_mutex_unlock(&m->lock);
+        if (!atomic_load_explicit(&m->ready, memory_order_acquire))
+            return -ENOTSUP;
+    }
     if (off > m->len || bytes > m->len - off)
         return -ENOTSUP;
-    const uint8_t *p = m->base + off;
-    /* Fault the pages in with one call rather than one fault per page; it
-       fails on pages past the end of a file that shrank.  Kernels without
-       MADV_POPULATE_READ (EINVAL) fault as the caller goes. */
-    uintptr_t a = (uintptr_t)p & ~(uintptr_t)4095;
-    if (bytes && madvise((void *)a, (size_t)((uintptr_t)p + bytes - a), MADV_POPULATE_READ) < 0 &&
-        errno != EINVAL)
+    /* The range must still be inside the file: one fstat is far cheaper
+       than faulting the pages in ahead (MADV_POPULATE_READ walks every
+       page a second time). */
+    struct stat st;
+    if (bytes && (fstat(fd, &st) < 0 || (uint64_t)st.st_size < off + bytes))
         return -EFAULT;
-    *ptr = p;
+    *ptr = m->base + off;
     return 0;
 }
 
@@ -146,4 +143,5 @@ void vdk_file_map_release(struct vdk_file_map *m)
     }
     pthread_mutex_destroy(&m->lock);
     m->base = NULL;
+    atomic_store(&m->ready, false);
 }

@@ -29,6 +29,7 @@ struct vdk_file_map {
     uint64_t len;
     int slot;                /* index in the fault handler's table, -1 none */
     bool impossible;         /* mmap failed once: do not try again */
+    atomic_bool ready;       /* base and len are set (read without lock) */
     atomic_bool damaged;     /* a page vanished under the mapping */
 };
 
@@ -36,9 +37,12 @@ void vdk_file_map_init(struct vdk_file_map *m);
 
 /*
  * Point *ptr at [off, off+bytes) of the file behind fd, mapping it on
- * first use and faulting the range in.  -ENOTSUP when the file cannot be
- * mapped or the range lies past the mapped length, -EFAULT when the range
- * is gone (the file shrank) or the mapping was damaged.
+ * first use.  -ENOTSUP when the file cannot be mapped or the range lies
+ * past the mapped length, -EFAULT when the range is gone (the file is
+ * shorter now) or the mapping was damaged.  The pages fault in as the
+ * caller touches them (the kernel maps a batch around each fault); a
+ * file that shrinks after the check makes a kernel copy from the range
+ * fail with EFAULT, and a user-space access read zeros (see above).
  */
 int vdk_file_map_get(struct vdk_file_map *m, int fd, uint64_t off, uint64_t bytes,
                      const void **ptr);

@@ -8,7 +8,9 @@
  * Include after <libnbd.h>: each libnbd function the nbd driver calls
  * becomes a call through the pointer table, with libnbd's own prototype
  * (so the compiler still checks every call).  vdk_libnbd_load() must have
- * succeeded before any of them is called.
+ * succeeded before any of them is called.  A libnbd function called
+ * without being listed here fails to link (libvdk does not link libnbd):
+ * add it to both lists.
  */
 #ifndef VDK_PROTOCOLS_NBD_LIB_H
 #define VDK_PROTOCOLS_NBD_LIB_H

@@ -20,7 +20,7 @@ set -u
 VDK_PACKAGES="
   gcc libc6-dev pkg-config meson ninja-build python3
   zlib1g-dev libzstd-dev libdeflate-dev libssl-dev libnbd-dev libcmocka-dev libjson-c-dev
-  libargon2-dev
+  libargon2-dev librbd-dev
   clang libclang-rt-14-dev scdoc bash-completion
   qemu-utils qemu-system-x86 libnbd-bin python3-libnbd nbdkit cryptsetup-bin
   busybox-static cpio kmod fio hyperfine strace valgrind
@@ -28,6 +28,7 @@ VDK_PACKAGES="
   libvhdi-utils python3-libvhdi
   dpkg-dev debhelper lintian systemd libvirt-daemon libvirt-clients
   libvmdk-utils python3-vmdkstream
+  ceph-mon ceph-osd ceph-mgr qemu-block-extra jq
 "
 
 cd "$(dirname "$0")/.." || exit 1

@@ -177,6 +177,12 @@ static int walk_l2(struct check_ctx *c, uint64_t l2off, bool active)
                 c->res->corruptions++;
                 continue;
             }
+            if (s->extended_l2 && bm) {   /* qemu-img check's rule */
+                fprintf(stderr, "ERROR compressed cluster %" PRIu64 " with non-zero subcluster "
+                        "allocation bitmap, entry=0x%" PRIx64 "\n", i, e);
+                c->res->corruptions++;
+                continue;
+            }
             uint64_t coff = e & s->coffset_mask;
             uint64_t nbs = ((e >> s->csize_shift) & s->csize_mask) + 1;
             inc_refs(c, coff & ~511ull, nbs * 512);
@@ -207,6 +213,12 @@ static int walk_l2(struct check_ctx *c, uint64_t l2off, bool active)
         }
         if (!has)
             continue;
+        if (s->extended_l2 && ((bm >> 32) & bm)) {
+            /* A subcluster both allocated and zero: reads refuse it. */
+            fprintf(stderr, "ERROR offset=%" PRIx64 ": Allocated cluster has corrupted "
+                    "subcluster allocation bitmap\n", off);
+            c->res->corruptions++;
+        }
         if (q_offset_in_cluster(s, off)) {
             fprintf(stderr, "ERROR offset=%" PRIx64 ": Cluster is not properly aligned; "
                     "L2 entry corrupted.\n", off);

@@ -305,6 +305,118 @@ int qcow2_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     return 0;
 }
 
+/* Clusters one compressed write handles per pass (bounds its buffer). */
+#define COMPRESS_BATCH 32
+
+/*
+ * Allocate host bytes for the compressed clusters of one pass (clen[i] < 0:
+ * not compressed, skipped).  Called with s->lock held.  No cluster is freed
+ * here, so free_lock is not needed: the allocator only hands out clusters
+ * whose refcount is zero, which no reader can still be using.
+ */
+static int batch_alloc(struct vdk_node *n, uint64_t offset, int k, const int64_t *clen,
+                       uint64_t *host)
+{
+    struct qcow2_state *s = n->opaque;
+    if (s->corrupt)
+        return -EIO;
+    for (int i = 0; i < k; i++) {
+        if (clen[i] < 0)
+            continue;
+        int64_t t = qcow2_get_l2_for_write(n, offset + (uint64_t)i * s->cluster_size);
+        if (t < 0)
+            return (int)t;
+        int64_t h = qcow2_alloc_bytes(n, (uint64_t)clen[i]);
+        if (h < 0)
+            return (int)h;
+        int r = qcow2_check_overlap(n, (uint64_t)h, (uint64_t)clen[i]);
+        if (r < 0)
+            return r;
+        host[i] = (uint64_t)h;
+    }
+    return 0;
+}
+
+/*
+ * Point the L2 entries of one pass at their compressed data.  Called with
+ * s->lock held (and free_lock exclusively when excl).  Returns -EAGAIN
+ * when an entry replaced owns a host cluster and excl is false: freeing
+ * it needs free_lock, so the caller takes it and calls again.
+ */
+static int batch_commit(struct vdk_node *n, uint64_t offset, int k, const int64_t *clen,
+                        const uint64_t *host, bool excl)
+{
+    struct qcow2_state *s = n->opaque;
+    uint64_t cur[COMPRESS_BATCH];
+    int m = 0;
+    if (s->corrupt)
+        return -EIO;
+    for (int i = 0; i < k; i++) {
+        if (clen[i] < 0)
+            continue;
+        uint64_t g = offset + (uint64_t)i * s->cluster_size, bm;
+        int r = qcow2_get_l2_entry(n, g, &cur[m], &bm);
+        if (r < 0)
+            return r;
+        if (qcow2_entry_owns_host(s, cur[m]) && !excl)
+            return -EAGAIN; /* nothing set yet: the retry starts over */
+        m++;
+    }
+    m = 0;
+    for (int i = 0; i < k; i++) {
+        if (clen[i] < 0)
+            continue;
+        uint64_t g = offset + (uint64_t)i * s->cluster_size;
+        uint64_t nb = ((host[i] + (uint64_t)clen[i] - 1) >> 9) - (host[i] >> 9);
+        uint64_t e = QCOW2_OFLAG_COMPRESSED | nb << s->csize_shift | host[i];
+        int r = qcow2_set_l2_entry(n, g, e, 0);
+        if (r < 0)
+            return r;
+        m++;
+    }
+    return qcow2_free_old_entries(n, cur, (uint64_t)m);
+}
+
+/* Write the compressed streams of one pass, one write per run that the
+   allocator placed back to back (streams are packed in out in order). */
+static int batch_write(struct vdk_node *n, int k, const int64_t *clen, const uint64_t *host,
+                       const uint8_t *out)
+{
+    int i = 0;
+    uint64_t pos = 0;
+    while (i < k) {
+        if (clen[i] < 0) {
+            i++;
+            continue;
+        }
+        uint64_t start = host[i], len = (uint64_t)clen[i], from = pos;
+        pos += (uint64_t)clen[i];
+        int j = i + 1;
+        for (; j < k && clen[j] >= 0 && host[j] == start + len; j++) {
+            len += (uint64_t)clen[j];
+            pos += (uint64_t)clen[j];
+        }
+        while (j < k && clen[j] < 0)
+            j++;
+        int r = vdk_pwrite(n->file, out + from, len, start, 0);
+        if (r < 0)
+            return r;
+        i = j;
+    }
+    return 0;
+}
+
+/*
+ * Compressed write of whole clusters.  Each pass compresses up to
+ * COMPRESS_BATCH clusters in the caller's thread outside every lock,
+ * allocates their host bytes under s->lock once, writes the streams
+ * without locks (few writes: consecutive streams are usually adjacent),
+ * then sets the L2 entries under s->lock once.  free_lock is taken only
+ * when an entry replaced owns a cluster that must be freed; a convert
+ * into a new image never needs it.  (Taking it for every cluster made
+ * every worker wait whenever one holding it was descheduled on a loaded
+ * host.)  Data reaches the file before the entries that point at it.
+ */
 static int write_compressed(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                             const uint8_t *data)
 {
@@ -315,68 +427,59 @@ static int write_compressed(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         return -EINVAL;
     if (s->data != n->file || s->crypt_method) /* encrypted: never compressed */
         return -ENOTSUP;
-    uint8_t *in = NULL, *out = malloc(cs);
+    uint64_t nclu = (bytes + cs - 1) / cs;
+    int per = nclu < COMPRESS_BATCH ? (int)nclu : COMPRESS_BATCH;
+    uint8_t *in = NULL, *out = malloc((size_t)per * cs);
     int r = out ? 0 : -ENOMEM;
     while (r == 0 && bytes) {
-        uint64_t len = vdk_min_u64(bytes, cs);
-        const uint8_t *src = data;
-        if (len < cs) { /* the image's last cluster: pad it with zeros */
-            if (!in && !(in = malloc(cs))) {
-                r = -ENOMEM;
-                break;
+        int64_t clen[COMPRESS_BATCH];
+        uint64_t host[COMPRESS_BATCH], pos = 0, done = 0;
+        int k = 0;
+        for (; k < COMPRESS_BATCH && done < bytes && r == 0; k++) {
+            uint64_t len = vdk_min_u64(bytes - done, cs);
+            const uint8_t *src = data + done;
+            if (len < cs) { /* the image's last cluster: pad it with zeros */
+                if (!in && !(in = malloc(cs))) {
+                    r = -ENOMEM;
+                    break;
+                }
+                memcpy(in, src, len);
+                memset(in + len, 0, cs - len);
+                src = in;
             }
-            memcpy(in, data, len);
-            memset(in + len, 0, cs - len);
-            src = in;
+            clen[k] = qcow2_compress(s->compression_type, src, cs, out + pos, cs - 1);
+            if (clen[k] == -ENOSPC) /* incompressible: stored as it is */
+                r = qcow2_pwrite(n, offset + done, len, data + done, 0);
+            else if (clen[k] < 0)
+                r = (int)clen[k];
+            else
+                pos += (uint64_t)clen[k];
+            done += len;
         }
-        /* Compress in the caller's thread, outside every lock. */
-        int64_t clen = qcow2_compress(s->compression_type, src, cs, out, cs - 1);
-        if (clen == -ENOSPC) {
-            r = qcow2_pwrite(n, offset, len, data, 0); /* does not shrink */
-        } else if (clen < 0) {
-            r = (int)clen;
-        } else {
-            /* Allocate under the locks, write the data without them (a
-               worker descheduled inside the write must not hold up every
-               other worker's allocation), then point the L2 entry at it.
-               The entry replaced is the one found then, so a concurrent
-               write to the same cluster frees each old entry once. */
-            pthread_rwlock_wrlock(&s->free_lock);
+        if (r == 0 && pos) {
             pthread_mutex_lock(&s->lock);
-            uint64_t cur, bm;
-            r = s->corrupt ? -EIO : 0;
-            int64_t t = r < 0 ? r : qcow2_get_l2_for_write(n, offset);
-            if (t < 0)
-                r = (int)t;
-            int64_t host = r < 0 ? r : qcow2_alloc_bytes(n, (uint64_t)clen);
-            if (host < 0)
-                r = (int)host;
-            if (r == 0)
-                r = qcow2_check_overlap(n, (uint64_t)host, (uint64_t)clen);
+            r = batch_alloc(n, offset, k, clen, host);
             pthread_mutex_unlock(&s->lock);
-            pthread_rwlock_unlock(&s->free_lock);
             if (r == 0)
-                r = vdk_pwrite(n->file, out, (uint64_t)clen, (uint64_t)host, 0);
+                r = batch_write(n, k, clen, host, out);
             if (r == 0) {
+                pthread_mutex_lock(&s->lock);
+                r = batch_commit(n, offset, k, clen, host, false);
+                pthread_mutex_unlock(&s->lock);
+            }
+            if (r == -EAGAIN) {
+                /* The entries replaced own clusters: free them under
+                   free_lock, so no reader still uses them. */
                 pthread_rwlock_wrlock(&s->free_lock);
                 pthread_mutex_lock(&s->lock);
-                r = s->corrupt ? -EIO : qcow2_get_l2_entry(n, offset, &cur, &bm);
-                if (r == 0) {
-                    uint64_t nb = (((uint64_t)host + (uint64_t)clen - 1) >> 9) -
-                                  ((uint64_t)host >> 9);
-                    uint64_t e = QCOW2_OFLAG_COMPRESSED | nb << s->csize_shift |
-                                 (uint64_t)host;
-                    r = qcow2_set_l2_entry(n, offset, e, 0);
-                }
-                if (r == 0)
-                    r = qcow2_free_old_entries(n, &cur, 1);
+                r = batch_commit(n, offset, k, clen, host, true);
                 pthread_mutex_unlock(&s->lock);
                 pthread_rwlock_unlock(&s->free_lock);
             }
         }
-        offset += len;
-        data += len;
-        bytes -= len;
+        offset += done;
+        data += done;
+        bytes -= done;
     }
     free(in);
     free(out);

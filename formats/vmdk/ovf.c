@@ -267,11 +267,23 @@ int ovf_parse(const char *xml, size_t len, struct ovf_info *out, struct vdk_erro
             break;
         }
         d->capacity = cap * mult;
-        for (size_t k = 0; k < n_files && disks[i].v[A_FILEREF]; k++) {
-            if (files[k].id && strcmp(files[k].id, disks[i].v[A_FILEREF]) == 0 && files[k].href) {
-                d->href = strdup(files[k].href);
-                d->file_size = files[k].size;
-            }
+        for (size_t k = 0; r == 0 && k < n_files && disks[i].v[A_FILEREF]; k++) {
+            if (!files[k].id || strcmp(files[k].id, disks[i].v[A_FILEREF]) != 0 ||
+                !files[k].href)
+                continue;
+            /* File ids are unique in a valid OVF: which of two would be
+               the disk's cannot be told. */
+            if (d->href)
+                r = vdk_error_setf(errp, EINVAL, "OVF file id '%s' is listed more than once",
+                                   files[k].id);
+            else if (!(d->href = strdup(files[k].href)))
+                r = vdk_error_setf(errp, ENOMEM, "out of memory");
+            d->file_size = files[k].size;
+        }
+        if (r < 0) {
+            free(d->href);   /* not yet counted in out->n */
+            d->href = NULL;
+            break;
         }
         d->format = disks[i].v[A_FORMAT];
         disks[i].v[A_FORMAT] = NULL;

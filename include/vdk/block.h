@@ -270,6 +270,12 @@ VDK_API const struct vdk_driver *vdk_driver_find(const char *name);
 /* Iterate the table: returns NULL past the end. */
 VDK_API const struct vdk_driver *vdk_driver_nth(size_t i);
 VDK_API const char *vdk_driver_name(const struct vdk_driver *drv);
+/* Does filename name a network image ("nbd://...", "rbd:pool/image") rather
+   than a local path?  Such names are never combined with a directory. */
+VDK_API bool vdk_filename_is_remote(const char *filename);
+/* The protocol driver that opens filename: "file" for a local path, the
+   driver of its scheme or prefix ("nbd", "rbd"), NULL for one vdk lacks. */
+VDK_API const struct vdk_driver *vdk_protocol_driver(const char *filename);
 VDK_API bool vdk_driver_is_format(const struct vdk_driver *drv);
 VDK_API bool vdk_driver_can_create(const struct vdk_driver *drv);
 /* The format can change options of existing images (vdk_amend). */
@@ -424,6 +430,24 @@ VDK_API int vdk_reopen(struct vdk_node *n, unsigned flags, struct vdk_error **er
 /* Progress callback for long operations; total may grow. */
 typedef void (*vdk_progress_fn)(uint64_t done, uint64_t total, void *opaque);
 
+struct vdk_ratelimit; /* vdk/ratelimit.h */
+
+/*
+ * Options of vdk_commit() and vdk_rebase(); NULL means all defaults.
+ * struct_size is sizeof(struct vdk_chain_opts) as the caller was built
+ * (fields past it read as zero), so the struct can grow.
+ */
+struct vdk_chain_opts {
+    size_t struct_size;
+    vdk_progress_fn progress;     /* may be NULL */
+    void *opaque;                 /* for progress */
+    struct vdk_ratelimit *limit;  /* commit: every byte written into the
+                                     base is paid for first; NULL: none */
+    bool compress;                /* rebase: the clusters it copies are
+                                     written VDK_REQ_COMPRESSED (the image
+                                     must support it) */
+};
+
 /*
  * Commit (qemu-img commit): copy everything the layers from `top` down to,
  * but not including, `base` allocate into `base` (NULL: top's backing
@@ -433,7 +457,7 @@ typedef void (*vdk_progress_fn)(uint64_t done, uint64_t total, void *opaque);
  * keep_top, top is emptied afterwards so the chain still reads the same.
  */
 VDK_API int vdk_commit(struct vdk_node *top, struct vdk_node *base, bool keep_top,
-               vdk_progress_fn progress, void *opaque, struct vdk_error **errp);
+               const struct vdk_chain_opts *opts, struct vdk_error **errp);
 
 /*
  * Rebase (qemu-img rebase).  Safe mode (unsafe false): for every range top
@@ -442,10 +466,12 @@ VDK_API int vdk_commit(struct vdk_node *top, struct vdk_node *base, bool keep_to
  * unchanged; then the backing file reference is changed.  Unsafe mode
  * changes only the reference.  new_backing NULL or "" removes the backing
  * file; new_fmt may be NULL to probe (safe mode) / not record (unsafe).
+ * With opts->compress, data is copied in whole clusters, each written
+ * compressed; it fails with ENOTSUP when top cannot store compressed
+ * clusters.
  */
 VDK_API int vdk_rebase(struct vdk_node *top, const char *new_backing, const char *new_fmt,
-               bool unsafe, vdk_progress_fn progress, void *opaque,
-               struct vdk_error **errp);
+               bool unsafe, const struct vdk_chain_opts *opts, struct vdk_error **errp);
 
 /* ---- helpers ---- */
 

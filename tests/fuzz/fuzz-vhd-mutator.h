@@ -129,8 +129,11 @@ static void fvh_seal(struct fmut *m)
     if (!fvh_footer(m, &foot))
         return;
     uint64_t end = m->size - FVH_FOOTER;
-    if (!fvh_disagree && foot == end && memcmp(m->data, "conectix", 8) == 0)
-        memcpy(m->data, m->data + end, FVH_FOOTER);   /* keep the copy equal */
+    /* Keep the copy equal; a file shorter than two footers has no room for
+       both (they would overlap: memcpy's arguments must not). */
+    if (!fvh_disagree && foot == end && end >= FVH_FOOTER &&
+        memcmp(m->data, "conectix", 8) == 0)
+        memcpy(m->data, m->data + end, FVH_FOOTER);
     fvh_sum(m, end, FVH_FOOTER, 64);
     if (memcmp(m->data, "conectix", 8) == 0)
         fvh_sum(m, 0, FVH_FOOTER, 64);

@@ -68,3 +68,39 @@ h.flush()
 h.shutdown()
 PYEOF
 sleep 0.2
+# Option and request sequences the structure-aware mutator
+# (fuzz-nbd-mutator.h) makes, kept as seeds: lengths that disagree with
+# the data, GO for an unknown export then the right one, meta contexts
+# asked twice, a write whose payload is cut short, requests at the edges.
+/usr/bin/python3 - "$out" <<'PYEOF'
+import os, struct, sys
+out = sys.argv[1]
+def opt(code, data=b"", length=None):
+    return b"IHAVEOPT" + struct.pack(">II", code, len(data) if length is None else length) + data
+def name(s):
+    return struct.pack(">I", len(s)) + s
+def go(export, infos=()):
+    return name(export) + struct.pack(">H", len(infos)) + b"".join(struct.pack(">H", i) for i in infos)
+def meta(export, *queries):
+    return name(export) + struct.pack(">I", len(queries)) + b"".join(name(q) for q in queries)
+def req(typ, off, ln, flags=0, payload=b""):
+    return struct.pack(">IHHQQI", 0x25609513, flags, typ, 7, off, ln) + payload
+flags = struct.pack(">I", 3)
+seeds = {
+    "opt-length-short": flags + opt(6, go(b"", (0, 1, 2, 3)), 5) + opt(7, go(b"")) + req(0, 0, 512),
+    "opt-length-long": flags + opt(9, meta(b"", b"base:allocation"), 400),
+    "go-unknown-then-good": flags + opt(7, go(b"nope")) + opt(8) + opt(7, go(b"", (3,)))
+        + req(1, 1000, 600, 1, bytes(600)) + req(7, 0, 1 << 20, 8) + req(2, 0, 0),
+    "meta-twice": flags + opt(8) + opt(10, meta(b"", b"base:allocation", b"qemu:allocation-depth"))
+        + opt(10, meta(b"ro", b"base:", b"qemu:")) + opt(9, meta(b"", b"")) + opt(7, go(b"ro"))
+        + req(7, 0, 1 << 20) + req(1, 0, 512, 0, bytes(512)) + req(2, 0, 0),
+    "write-cut-short": flags + opt(7, go(b"")) + req(1, 4096, 4096, 0, bytes(100)),
+    "edges": flags + opt(1, b"") + req(0, (1 << 20) - 1, 2) + req(4, 1 << 20, 0)
+        + req(6, (1 << 20) - 512, 512, 16) + req(5, 0, 0xffffffff) + req(3, 0, 0, 1)
+        + req(0, 1 << 63, 512) + req(9, 0, 0) + req(2, 0, 0),
+    "abort-then-more": flags + opt(3) + opt(2) + opt(7, go(b"")),
+}
+for k, v in seeds.items():
+    with open(os.path.join(out, k), "wb") as f:
+        f.write(v)
+PYEOF

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Seeds for fuzz-ova: small OVAs built now with tar (ustar and pax, a long
 # name), holding an OVF, a manifest and streamOptimized disks from
-# qemu-img; the bare OVF and manifest too.
+# qemu-img; the bare OVF and manifest too, and an OVF naming one file id
+# twice.
 set -eu
 out=${1:?usage: $0 OUTDIR}
 mkdir -p "$out"
@@ -32,3 +33,5 @@ long=$(printf 'x%.0s' $(seq 1 120)).vmdk
 cp d2.vmdk "$long"
 tar --format=gnu -cf "$out/gnu-long.ova" a.ovf "$long"
 cp a.ovf a.mf "$out/"
+# Two File entries with one id (the campaign's leak in the OVF parser).
+sed 's/ovf:id="f2"/ovf:id="f1"/' a.ovf > "$out/dup-file-id.ovf"

@@ -3,7 +3,8 @@
 # Seeds for fuzz-qcow2-tables: small whole qcow2 images made now by
 # qemu-img and qemu-io (data, zero and discarded clusters, compressed
 # clusters, subclusters, snapshots, refcount widths), and two with damaged
-# refcount structures for the repair (rebuild) path.
+# refcount structures for the repair (rebuild) path, and the table damage
+# of the structure-aware mutator (at the end).
 set -eu
 out=$1
 tmp=$(mktemp -d)
@@ -40,3 +41,35 @@ dd if=/dev/zero of="$out/rb-zeroed" bs=512 seek=2 count=1 conv=notrunc status=no
 cp "$out/snapshot" "$out/rb-on-data"
 printf '\x00\x00\x00\x00\x00\x00\x50\x00' |
     dd of="$out/rb-on-data" bs=1 seek=4096 conv=notrunc status=none
+# Table damage the structure-aware mutator (fuzz-qcow2-mutator.h) makes,
+# kept as seeds so the suite replays it: a v3 zero cluster in an image
+# relabelled v2 (the flag is reserved there), an L2 reserved bit, an L1
+# entry naming the refcount table, two L2 entries sharing one cluster, and
+# an extended L2 bitmap with both bits of a subcluster set.
+qpatch() { # IN OUT WHAT
+    /usr/bin/python3 - "$@" <<'PYEOF'
+import struct, sys
+src, dst, what = sys.argv[1:4]
+b = bytearray(open(src, "rb").read())
+be = lambda o, n: int.from_bytes(b[o:o + n], "big")
+def put(o, n, v): b[o:o + n] = v.to_bytes(n, "big")
+l1 = be(40, 8)
+l2 = be(l1, 8) & 0x00fffffffffffe00
+if what == "v2-zero":
+    put(4, 4, 2)
+elif what == "l2-reserved":
+    put(l2, 8, be(l2, 8) | 2)
+elif what == "l1-on-refcount-table":
+    put(l1, 8, be(48, 8) | 1 << 63)
+elif what == "l2-shared":
+    put(l2 + 8, 8, be(l2, 8))
+elif what == "ext-l2-both":
+    put(l2 + 8, 8, be(l2 + 8, 8) | 1 | 1 << 32)
+open(dst, "wb").write(b)
+PYEOF
+}
+qpatch "$out/img-6" "$out/v2-zero" v2-zero
+qpatch "$out/img-2" "$out/l2-reserved" l2-reserved
+qpatch "$out/img-2" "$out/l1-on-refcount-table" l1-on-refcount-table
+qpatch "$out/img-2" "$out/l2-shared" l2-shared
+qpatch "$out/img-5" "$out/ext-l2-both" ext-l2-both

@@ -10,3 +10,18 @@ qemu-img create -q -f vdi dyn-3m.vdi 3M
 qemu-img create -q -f vdi -o static=on static-2m.vdi 2M
 qemu-img create -q -f vdi data.vdi 4M
 qemu-io -f vdi -c "write -P 0x41 0 4096" -c "write -P 0x42 2097152 512" data.vdi >/dev/null
+# Block-map damage the structure-aware mutator makes, kept as seeds: two
+# entries naming one block, an index past the allocated count, and the
+# discarded value on an allocated block.
+/usr/bin/python3 - data.vdi <<'PYEOF'
+import sys
+src = open(sys.argv[1], "rb").read()
+bmap = int.from_bytes(src[0x154:0x158], "little")
+def make(name, entry, value):
+    b = bytearray(src)
+    b[bmap + 4 * entry:bmap + 4 * entry + 4] = value.to_bytes(4, "little")
+    open(name, "wb").write(b)
+make("bmap-shared.vdi", 2, int.from_bytes(src[bmap:bmap + 4], "little"))
+make("bmap-past-allocated.vdi", 1, 7)
+make("bmap-discarded.vdi", 0, 0xfffffffe)
+PYEOF

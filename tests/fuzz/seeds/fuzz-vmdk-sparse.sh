@@ -31,3 +31,20 @@ mk=${VDK_SRC:?}/tests/integration/vmdk/mk-sesparse.py
 cp "$tmp/se1-sesparse.vmdk" sesparse-small.vmdk
 /usr/bin/python3 "$mk" "$tmp/se2.vmdk" 40960 --seed 2 --compact >/dev/null
 cp "$tmp/se2-sesparse.vmdk" sesparse-two.vmdk
+# Grain-table damage the structure-aware mutator makes, kept as seeds: two
+# entries naming one grain, an entry pointing into the grain directory, and
+# the redundant directory naming other tables than the primary one.
+/usr/bin/python3 - data.vmdk <<'PYEOF'
+import sys
+src = open(sys.argv[1], "rb").read()
+le = lambda b, o, n: int.from_bytes(b[o:o + n], "little")
+gd, rgd = le(src, 56, 8) * 512, le(src, 48, 8) * 512
+gt = le(src, gd, 4) * 512
+def make(name, at, value):
+    b = bytearray(src)
+    b[at:at + 4] = value.to_bytes(4, "little")
+    open(name, "wb").write(b)
+make("gt-shared.vmdk", gt + 4 * 20, le(src, gt, 4))
+make("gt-on-gd.vmdk", gt, gd // 512)
+make("rgd-differs.vmdk", rgd, le(src, rgd, 4) + 1)
+PYEOF

@@ -28,7 +28,7 @@ grep -q 'PVH entry' "$T/out" || fail "symlink layout: guest did not come through
 # a disk that holds a filesystem: so the option did come from the entry.
 qemu-img convert -q -f raw -O qcow2 "$T/gpt-ext4-bls.img" "$T/d.qcow2"
 expect_rc 0 --disk "$T/d.qcow2,snapshot=on" --timeout 300
-qemu-img convert -q -f raw -O luks --object secret,id=s0,data=vdk-test-pass \
+retry_setup --if "$LOAD_FLAKES" qemu-img convert -q -f raw -O luks --object secret,id=s0,data=vdk-test-pass \
     -o key-secret=s0,iter-time=10 "$T/esp-bls.img" "$T/d.luks"
 VDK_SECRET=vdk-test-pass expect_rc 0 --disk "$T/d.luks,readonly=on" --timeout 300
 echo "qcow2 and LUKS disks: booted"

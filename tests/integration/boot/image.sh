@@ -94,7 +94,7 @@ extract "$T/nocons.img" "$T/x" --append "quiet"
 qemu-img convert -q -f raw -O qcow2 "$d" "$T/d.qcow2"
 qemu-img create -q -f qcow2 -b "$T/d.qcow2" -F qcow2 "$T/top.qcow2"
 qemu-img convert -q -f raw -O vpc "$d" "$T/d.vhd"
-qemu-img convert -q -f raw -O luks --object secret,id=s0,data=vdk-test-pass \
+retry_setup --if "$LOAD_FLAKES" qemu-img convert -q -f raw -O luks --object secret,id=s0,data=vdk-test-pass \
     -o key-secret=s0,iter-time=10 "$d" "$T/d.luks"
 for img in d.qcow2 top.qcow2 d.vhd d.luks; do
     VDK_SECRET=vdk-test-pass extract "$T/$img" "$T/x"

@@ -5,7 +5,7 @@
 # non-zero exit, for raw and qcow2 targets, sparse sources included (the
 # filter reports faulted holes as data so that the copy reads them); a
 # fault the copy never meets changes nothing.  (convert --salvage, which
-# would go on past the error, does not exist yet.)
+# goes on past the error, is convert-salvage.sh.)
 . "$VDK_SRC/tests/integration/lib.sh"
 qimg create -q -f qcow2 "$T/s.qcow2" 8M
 qemu-io -f qcow2 -c 'write -P 0x33 0 2M' -c 'write -P 0x44 6M 1M' "$T/s.qcow2" >/dev/null

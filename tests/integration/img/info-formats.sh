@@ -38,14 +38,14 @@ n=0
 for o in "" cipher-alg=aes-128 cipher-alg=aes-256,cipher-mode=cbc,ivgen-alg=essiv \
          hash-alg=sha1 ivgen-alg=plain,ivgen-hash-alg=sha256; do
     img=l$n.luks; n=$((n + 1))
-    qimg create -q -f luks "${sec[@]}" -o key-secret=s0,iter-time=10${o:+,$o} "$img" 4M
+    retry_setup --if "$LOAD_FLAKES" qimg create -q -f luks "${sec[@]}" -o key-secret=s0,iter-time=10${o:+,$o} "$img" 4M
     both_info "$img"
     both_info "$img" luks
 done
 
 # qcow2: encrypted, backing chains, snapshots, extended L2 with data,
 # preallocation, a corrupt bit and a dirty bit.
-qimg create -q -f qcow2 "${sec[@]}" -o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 \
+retry_setup --if "$LOAD_FLAKES" qimg create -q -f qcow2 "${sec[@]}" -o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 \
     enc.qcow2 4M
 both_info enc.qcow2
 qimg create -q -f qcow2 base.qcow2 8M

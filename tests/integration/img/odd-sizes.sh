@@ -70,7 +70,7 @@ echo "ok vpc"
 # luks: a LUKS1 payload 100 bytes past a sector (qemu-img and cryptsetup made)
 printf 'pass phrase' >"$T/pw"
 O=(--object "secret,id=s,file=$T/pw")
-qemu-img create -q -f luks "${O[@]}" -o key-secret=s,iter-time=10 "$T/q.luks" 1M
+retry_setup --if "$LOAD_FLAKES" qemu-img create -q -f luks "${O[@]}" -o key-secret=s,iter-time=10 "$T/q.luks" 1M
 qemu-io "${O[@]}" --image-opts -c "write -P 0x55 0 1M" "driver=luks,key-secret=s,file.filename=$T/q.luks" >/dev/null
 truncate -s +100 "$T/q.luks"
 same "driver=luks,key-secret=s,file.filename=$T/q.luks" "${O[@]}" --image-opts

@@ -143,7 +143,7 @@ head -c 50 new.qcow2 >short.qcow2
 damaged 'too short' short.qcow2 error
 printf 'QFI\xfb\0\0' >tiny.qcow2
 damaged 'too short' tiny.qcow2                      # qemu-img: raw
-qimg create -q -f luks --object secret,id=s0,data=x -o key-secret=s0,iter-time=10 l.luks 1M
+retry_setup --if "$LOAD_FLAKES" qimg create -q -f luks --object secret,id=s0,data=x -o key-secret=s0,iter-time=10 l.luks 1M
 cp l.luks v3.luks; printf '\0\3' | dd of=v3.luks bs=1 seek=6 conv=notrunc status=none
 damaged 'unsupported LUKS version 3' v3.luks        # qemu-img: raw
 for f in sparse.vmdk d.vhdx d.vdi d.qed d.hdd old.qcow; do

@@ -49,7 +49,7 @@ expect_fail 'Iterations 1000 is above the limit 999 \(raise it with the open opt
 echo "ok luks1 limits"
 
 # ---- qcow2 with LUKS (qemu-img), the option under encrypt. ----
-qemu-img create -q -f qcow2 "${O[@]}" -o encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10 \
+retry_setup --if "$LOAD_FLAKES" qemu-img create -q -f qcow2 "${O[@]}" -o encrypt.format=luks,encrypt.key-secret=s,encrypt.iter-time=10 \
     "$T/e.qcow2" 1M
 LOFF=$(/usr/bin/python3 -c 'import sys; print(open(sys.argv[1],"rb").read().find(b"LUKS\xba\xbe"))' "$T/e.qcow2")
 put_be32 "$T/e.qcow2" $((LOFF + 164)) 1070000000

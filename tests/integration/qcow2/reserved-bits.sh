@@ -98,3 +98,25 @@ for ver in 3 2; do
     check_corrupt "$T/rb.qcow2" 'ERROR found L1 entry with reserved bits set: [0-9a-f]+'
 done
 echo "ok reserved bits"
+
+# ---- extended L2 bitmaps qemu-img check calls corrupt (exit 2) ----
+# A subcluster both allocated and zero in an allocated cluster, and a
+# compressed cluster with a non-zero bitmap (found by fuzz-qcow2-tables'
+# structure-aware mutator; vdk's check used to pass both).
+ext_l2_bitmap() { # IMG REGEX: set bits 0 and 32 of cluster 0's bitmap
+    local img=$1 re=$2 rc=0
+    L1=$(field "$img" 40 Q)
+    L2=$(( $(field "$img" "$L1" Q) & 0x00fffffffffffe00 ))
+    patch "$img" $((L2 + 8)) Q $(( $(field "$img" $((L2 + 8)) Q) | 1 | (1 << 32) ))
+    qemu-img check "$img" >"$T/q.out" 2>&1 || rc=$?
+    [ "$rc" -eq 2 ] && grep -qE -- "$re" "$T/q.out" ||
+        { cat "$T/q.out" >&2; fail "qemu-img check (the premise): exit $rc"; }
+    check_corrupt "$img" "$re"
+}
+qemu-img create -q -f qcow2 -o extended_l2=on,cluster_size=16k "$T/x.qcow2" 1M
+qio -c "write -P 0xab 0 3k" "$T/x.qcow2"
+ext_l2_bitmap "$T/x.qcow2" 'ERROR offset=[0-9a-f]+: Allocated cluster has corrupted subcluster allocation bitmap'
+head -c 65536 /dev/zero | tr '\0' 'q' >"$T/q.raw"
+qemu-img convert -c -f raw -O qcow2 -o extended_l2=on,cluster_size=16k "$T/q.raw" "$T/c.qcow2"
+ext_l2_bitmap "$T/c.qcow2" 'ERROR compressed cluster 0 with non-zero subcluster allocation bitmap'
+echo "ok extended L2 bitmaps"

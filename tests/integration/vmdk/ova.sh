@@ -5,8 +5,9 @@
 #  - info lists the disks with their sizes;
 #  - convert takes the first disk by default, disk=2 through --image-opts;
 #  - verify=on checks the manifest and names the file on a mismatch;
-#  - a hostile OVF (entity declaration), a truncated archive, a disk past
-#    the end and a missing disk get clean errors.
+#  - a hostile OVF (entity declaration, a file id listed twice), a
+#    truncated archive, a disk past the end and a missing disk get clean
+#    errors.
 . "$VDK_SRC/tests/integration/lib.sh"
 . "$VDK_SRC/tests/integration/vmdk/vmdk-lib.sh"
 cd "$T"
@@ -77,6 +78,10 @@ tar --format=pax -cf plain.tar app-disk1.vmdk app.ovf
 { echo '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'; ovf | tail -n +2; } > app.ovf
 tar --format=ustar -cf ent.ova app.ovf app-disk1.vmdk
 expect_fail "no entity expansion" "$VDK_IMG" info -f ova ent.ova
+# two File entries with one id (fuzz-ova's campaign found a leak there)
+ovf | sed 's/ovf:id="file2"/ovf:id="file1"/' > app.ovf
+tar --format=ustar -cf dupid.ova app.ovf app-disk1.vmdk app-disk2.vmdk
+expect_fail "OVF file id 'file1' is listed more than once" "$VDK_IMG" info -f ova dupid.ova
 ovf > app.ovf
 head -c 30000 app.ova > trunc.ova
 expect_fail "runs past the end of the archive|no OVF|does not hold" "$VDK_IMG" info -f ova trunc.ova

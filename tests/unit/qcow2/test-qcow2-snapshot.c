@@ -145,7 +145,7 @@ static void test_reopen_and_commit(void **state)
     assert_int_equal(vdk_reopen(base, 0, NULL), 0);
     uint8_t b[512] = { 0 };
     assert_true(vdk_pwrite(base, b, sizeof(b), 0, 0) < 0);
-    assert_int_equal(vdk_commit(t, NULL, false, NULL, NULL, NULL), 0);
+    assert_int_equal(vdk_commit(t, NULL, false, NULL, NULL), 0);
     assert_true(base->read_only);
     expect(t, 0x44);
     expect(base, 0x44);
