@@ -96,7 +96,6 @@ int nbd_bitmap_extents(struct nbd_export *e, size_t idx, uint64_t off, uint64_t 
                        int max, struct nbd_block_descriptor *d)
 {
     int k = 0;
-    uint32_t last = 0;
     while (len) {
         uint64_t pnum = 0;
         int r = vdk_bitmap_status(e->bitmap_node, e->bitmaps[idx], off, len, &pnum);
@@ -105,19 +104,9 @@ int nbd_bitmap_extents(struct nbd_export *e, size_t idx, uint64_t off, uint64_t 
         if (pnum == 0 || pnum > len)
             return -EIO;
         uint32_t v = r ? NBD_STATE_DIRTY : 0;
-        if (k > 0 && v == last && (uint64_t)be32toh(d[k - 1].length) + pnum <= UINT32_MAX) {
-            d[k - 1].length = htobe32(be32toh(d[k - 1].length) + (uint32_t)pnum);
-        } else {
-            if (k == max)
-                break;
-            /* One descriptor holds under 4 GiB. */
-            if (pnum > UINT32_MAX - 511)
-                pnum = UINT32_MAX - 511;
-            d[k].length = htobe32((uint32_t)pnum);
-            d[k].status_flags = htobe32(v);
-            last = v;
-            k++;
-        }
+        pnum = nbd_extent_push(d, &k, max, pnum, v);
+        if (pnum == 0)
+            break;
         off += pnum;
         len -= pnum;
     }

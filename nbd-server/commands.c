@@ -354,13 +354,30 @@ static int cmd_cache(struct nbd_conn *c, struct nbd_work *w)
     return r < 0 ? nbd_reply_errno(c, w, r, "cache") : send_ok(c, w);
 }
 
+uint64_t nbd_extent_push(struct nbd_block_descriptor *d, int *k, int max, uint64_t pnum,
+                         uint32_t flags)
+{
+    if (*k > 0 && be32toh(d[*k - 1].status_flags) == flags &&
+        (uint64_t)be32toh(d[*k - 1].length) + pnum <= UINT32_MAX) {
+        d[*k - 1].length = htobe32(be32toh(d[*k - 1].length) + (uint32_t)pnum);
+        return pnum;
+    }
+    if (*k == max)
+        return 0;
+    if (pnum > UINT32_MAX - 511) /* one descriptor holds under 4 GiB, in sectors */
+        pnum = UINT32_MAX - 511;
+    d[*k].length = htobe32((uint32_t)pnum);
+    d[*k].status_flags = htobe32(flags);
+    (*k)++;
+    return pnum;
+}
+
 /* Fill descriptors for one context.  Returns the count or -errno. */
 static int status_extents(struct nbd_conn *c, bool depth_ctx, uint64_t off, uint64_t len,
                           int max, struct nbd_block_descriptor *d)
 {
     struct vdk_node *n = c->exp->node;
     int k = 0;
-    uint32_t last = 0;
     while (len) {
         uint64_t pnum = 0;
         int depth = 0;
@@ -374,17 +391,9 @@ static int status_extents(struct nbd_conn *c, bool depth_ctx, uint64_t off, uint
             v = (r & VDK_BS_ALLOCATED) ? (uint32_t)depth + 1 : 0;
         else
             v = ((r & VDK_BS_DATA) ? 0 : NBD_STATE_HOLE) | ((r & VDK_BS_ZERO) ? NBD_STATE_ZERO : 0);
-        /* Merge with the previous descriptor while it stays under 4 GiB. */
-        if (k > 0 && v == last && (uint64_t)be32toh(d[k - 1].length) + pnum <= UINT32_MAX) {
-            d[k - 1].length = htobe32(be32toh(d[k - 1].length) + (uint32_t)pnum);
-        } else {
-            if (k == max)
-                break;
-            d[k].length = htobe32((uint32_t)pnum);
-            d[k].status_flags = htobe32(v);
-            last = v;
-            k++;
-        }
+        pnum = nbd_extent_push(d, &k, max, pnum, v);
+        if (pnum == 0)
+            break;
         off += pnum;
         len -= pnum;
     }

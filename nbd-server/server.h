@@ -183,6 +183,12 @@ uint64_t nbd_meta_bitmap_query(const struct nbd_export *e, const char *q, bool l
 /* send(ctx, id, name) for each selected bitmap, in qemu-nbd's order. */
 int nbd_meta_bitmap_send(const struct nbd_export *e, uint64_t mask,
                          int (*send)(void *ctx, uint32_t id, const char *name), void *ctx);
+/* commands.c: append an extent of pnum bytes with these flags to d[0..*k),
+   merging it into the last descriptor when the flags match and the sum
+   stays under 4 GiB.  Returns the bytes taken (pnum, or less when one
+   descriptor cannot hold it), or 0 when d already holds max descriptors. */
+uint64_t nbd_extent_push(struct nbd_block_descriptor *d, int *k, int max, uint64_t pnum,
+                         uint32_t flags);
 /* Block-status descriptors of bitmap idx; the count or -errno. */
 int nbd_bitmap_extents(struct nbd_export *e, size_t idx, uint64_t off, uint64_t len,
                        int max, struct nbd_block_descriptor *d);

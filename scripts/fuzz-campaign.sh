@@ -10,8 +10,8 @@
 # generator (tests/fuzz/seeds/<target>.sh) makes now plus the corpus kept
 # from earlier campaigns (fuzz-corpus/<target>, under the build dir), and
 # ends with corpus minimisation (-merge=1) into that kept corpus.  Crash,
-# leak and timeout inputs land in fuzz-artifacts/<target>/; a target with
-# any makes the script exit 1.  Needs an otherwise idle machine for
+# leak and timeout inputs land in fuzz-artifacts/<target>/ (emptied when
+# the target's run starts); a target with any makes the script exit 1.  Needs an otherwise idle machine for
 # meaningful figures: libFuzzer's speed is CPU bound.
 set -eu
 secs=${1:-600}
@@ -31,8 +31,10 @@ if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(sed -n "s/^ *\['\(fuzz-[a-z0-9-]*\)'.*/\1/p" \
         "$src/tests/fuzz/meson.build")
 fi
-# Only the fuzz targets (and what they link).
-ninja -C "$bdir" "${targets[@]/#/tests/fuzz/}" >/dev/null
+# Only the fuzz targets (and what they link), and what seed generators
+# take from the build (vdk-img, vdk-nbd, vhd-tool, the test guest).
+ninja -C "$bdir" "${targets[@]/#/tests/fuzz/}" img-tool/vdk-img tests/unit/vhd/vhd-tool \
+    nbd-server/vdk-nbd tests/guest/vdk-guest.elf tests/guest/vdk-guest.bzImage >/dev/null
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}
 work=$bdir/fuzz-campaign
@@ -43,6 +45,7 @@ bad=0
 for t in "${targets[@]}"; do
     seeds=$work/$t-seeds corpus=$work/$t-corpus keep=$bdir/fuzz-corpus/$t
     art=$bdir/fuzz-artifacts/$t
+    rm -rf "$art"   # this campaign's findings only
     mkdir -p "$seeds" "$corpus" "$keep" "$art"
     VDK_SRC=$src VDK_BUILD=$bdir "$src/tests/fuzz/seeds/$t.sh" "$seeds" >/dev/null 2>&1 ||
         echo "warning: seed generator of $t failed" >&2

@@ -178,6 +178,13 @@ int prl_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
     int64_t prev = off;
     while (off >= 0 && done < bytes) {
         idx++;
+        if (!off && idx >= s->bat_entries) {
+            /* Past the BAT (its size is the header's, not the virtual
+               size's) nothing is allocated: one answer, not a loop over
+               every cluster of a virtual size of up to 2 TiB. */
+            done = bytes;
+            break;
+        }
         int64_t next = idx < s->bat_entries ? cluster_offset(s, s->bat[idx]) : 0;
         if (next < 0 || (next == 0) != (off == 0) ||
             (off && next != prev + (int64_t)cs))

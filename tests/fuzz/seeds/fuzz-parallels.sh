@@ -24,4 +24,9 @@ make("bat-shared.img", 8, int.from_bytes(src[64:68], "little"))
 make("bat-outside.img", 1, len(src) // 512 + 128)
 make("bat-first-cluster.img", 8, 1)
 make("bat-largest.img", 2, 0xffffffff)
+# A virtual size of 2 TiB over a BAT of a few entries (block status once
+# walked every cluster past the BAT: a campaign timeout).
+b = bytearray(open("small.img", "rb").read())
+b[36:44] = (0xffffffff).to_bytes(8, "little")
+open("huge-past-bat.img", "wb").write(b)
 PYEOF

@@ -60,7 +60,7 @@ expect_fail "at most 86400" "$VDK_IMG" info --image-opts \
 expect_fail 'no NBD handshake within 30 s' "$VDK_IMG" info "$unix"
 # And a real server still connects with a short timeout.
 qemu-img create -q -f raw r.raw 1M
-start_nbd "$T/ok.sock" -f raw r.raw
+start_nbd "$T/ok.sock" -t -f raw r.raw  # -t: a one-shot server may be gone before stop_nbd
 "$VDK_IMG" info --image-opts "driver=nbd,filename=nbd+unix:///?socket=$T/ok.sock,connect-timeout=1" |
     grep -q '^virtual size: 1 MiB' || fail "connect with connect-timeout=1"
 stop_nbd
