@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUILD_DEPS="build-essential meson ninja-build pkg-config zlib1g-dev libzstd-dev
+BUILD_DEPS="build-essential meson ninja-build pkg-config zlib1g-dev libzstd-dev libdeflate-dev
   libssl-dev libnbd-dev libcmocka-dev libjson-c-dev libargon2-dev librbd-dev scdoc
   qemu-utils"
 

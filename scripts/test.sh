@@ -19,7 +19,7 @@ set -u
 # Add packages here.
 VDK_PACKAGES="
   gcc libc6-dev pkg-config meson ninja-build python3
-  zlib1g-dev libzstd-dev libssl-dev libnbd-dev libcmocka-dev libjson-c-dev
+  zlib1g-dev libzstd-dev libdeflate-dev libssl-dev libnbd-dev libcmocka-dev libjson-c-dev
   libargon2-dev librbd-dev
   clang libclang-rt-14-dev scdoc bash-completion
   qemu-utils qemu-system-x86 libnbd-bin python3-libnbd nbdkit cryptsetup-bin

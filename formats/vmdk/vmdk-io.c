@@ -421,7 +421,7 @@ int vmdk_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         *map = e->flat_offset + eoff;
         *file = e->file;
         /* qemu's answer: data, and zero too where the file has a hole */
-        return VDK_BS_DATA | VDK_BS_OFFSET_VALID | VDK_BS_PEEK_HOLES;
+        return VDK_BS_DATA | VDK_BS_OFFSET_VALID | VDK_BS_PLAIN | VDK_BS_PEEK_HOLES;
     }
     int ret = -1;
     uint64_t done = 0, want_next = 0;
@@ -445,7 +445,8 @@ int vmdk_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         } else if (e->compressed) {
             st = VDK_BS_DATA | VDK_BS_ALLOCATED | VDK_BS_COMPRESSED;
         } else {
-            st = VDK_BS_DATA | VDK_BS_ALLOCATED | VDK_BS_OFFSET_VALID;
+            /* stored as it is: convert may map it instead of reading */
+            st = VDK_BS_DATA | VDK_BS_ALLOCATED | VDK_BS_OFFSET_VALID | VDK_BS_PLAIN;
             m = sec * VMDK_SECTOR + in;
         }
         if (ret < 0) {
