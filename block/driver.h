@@ -306,6 +306,9 @@ int vdk_probe_format(struct vdk_node *file, const struct vdk_driver **out,
 
 /* Driver used for a URI such as "nbd://..."; NULL if not a URI we serve. */
 const struct vdk_driver *vdk_driver_for_uri(const char *filename);
+/* The protocol of a plain path (the file driver): block/ names it only
+   through the registry, never by its symbol. */
+const struct vdk_driver *vdk_driver_default_protocol(void);
 
 /*
  * Open a protocol node for `filename` (file or URI) with options opts

@@ -87,7 +87,12 @@ const struct vdk_driver *vdk_protocol_driver(const char *filename)
     const struct vdk_driver *d = vdk_driver_for_uri(filename);
     if (d || vdk_filename_is_remote(filename))
         return d;
-    return vdk_driver_find("file");
+    return vdk_driver_default_protocol();
+}
+
+const struct vdk_driver *vdk_driver_default_protocol(void)
+{
+    return &vdk_driver_file;
 }
 
 bool vdk_filename_is_remote(const char *filename)

@@ -16,7 +16,7 @@
 static const struct vdk_driver *protocol_for(const char *filename)
 {
     const struct vdk_driver *p = vdk_driver_for_uri(filename);
-    return p ? p : &vdk_driver_file;
+    return p ? p : vdk_driver_default_protocol();
 }
 
 /*

@@ -129,9 +129,9 @@ int vdk_open_protocol(struct vdk_node **out, const char *filename,
             r = vdk_error_setf(errp, EINVAL, "unknown protocol in '%s'", filename);
             goto out;
         }
-        drv = &vdk_driver_file;
+        drv = vdk_driver_default_protocol();
     }
-    if (!filename && drv == &vdk_driver_file) {
+    if (!filename && drv == vdk_driver_default_protocol()) {
         r = vdk_error_setf(errp, EINVAL, "no file name given");
         goto out;
     }
