@@ -184,6 +184,8 @@ static inline int crash_replay(struct crash_run *run, const char *path, int cuts
             }
         size_t cap = run->start_len, len = run->start_len;
         uint8_t *st = malloc(cap ? cap : 1);
+        if (!st)
+            return crash_fail(run, "out of memory replaying to ", path);
         memcpy(st, run->start, run->start_len);
         for (size_t i = 0; i < cut; i++) {
             const struct vdk_record_op *op = vdk_record_get(rec, i);
@@ -195,8 +197,13 @@ static inline int crash_replay(struct crash_run *run, const char *path, int cuts
                 continue;
             uint64_t end = op->kind == VDK_RECORD_WRITE ? op->offset + op->len : op->offset;
             if (end > cap) {
+                uint8_t *grown = realloc(st, end * 2);
+                if (!grown) {
+                    free(st);
+                    return crash_fail(run, "out of memory replaying to ", path);
+                }
+                st = grown;
                 cap = end * 2;
-                st = realloc(st, cap);
             }
             if (end > len) {
                 memset(st + len, 0, end - len);
