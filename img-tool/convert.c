@@ -271,6 +271,8 @@ static int read_chunk(struct job *j, uint64_t pos, uint64_t n, uint8_t *buf)
  * otherwise), zeros shrink to it, and zeros shorter than the distance are
  * folded into the data that follows.
  */
+#define ZERO_STEP 64 /* sectors */
+
 static inline bool sector_is_zero(const uint8_t *p)
 {
     /* Most data sectors show it in their first word: no library call. */
@@ -284,6 +286,13 @@ static bool sector_run(const uint8_t *buf, uint64_t n, uint64_t *pnum,
 {
     bool zero = sector_is_zero(buf);
     uint64_t i = 1;
+    /* A zero run is checked 32 KiB at a time first: one vectorised scan
+       instead of 64 calls (zero scanning was a sixth of the CPU time of a
+       convert from a fully allocated VHDX). */
+    if (zero)
+        while (i + ZERO_STEP <= n && vdk_buffer_is_zero(buf + i * CVT_SECTOR,
+                                                        ZERO_STEP * CVT_SECTOR))
+            i += ZERO_STEP;
     while (i < n && sector_is_zero(buf + i * CVT_SECTOR) == zero)
         i++;
     if (i < n) {
