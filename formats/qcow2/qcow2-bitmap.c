@@ -566,6 +566,7 @@ int qcow2_bitmaps_refs(struct vdk_node *n, void (*add)(void *ctx, uint64_t off,
 {
     struct qcow2_state *s = n->opaque;
     struct qcow2_bitmaps *b = s->bitmaps;
+    int bad = 0;
     if (!b || !b->has_ext || b->stale_ext || !b->ext_nb)
         return 0;
     add(ctx, b->dir_offset, b->dir_size);
@@ -582,6 +583,7 @@ int qcow2_bitmaps_refs(struct vdk_node *n, void (*add)(void *ctx, uint64_t off,
         int r = read_table(n, toff, tsize, &t);
         if (r == -EINVAL) {
             fprintf(stderr, "ERROR bitmap table at 0x%" PRIx64 " is invalid\n", toff);
+            bad++;
             continue;
         }
         if (r < 0)
@@ -591,7 +593,7 @@ int qcow2_bitmaps_refs(struct vdk_node *n, void (*add)(void *ctx, uint64_t off,
                 add(ctx, t[j] & QCOW2_BME_TE_OFFSET, s->cluster_size);
         free(t);
     }
-    return 0;
+    return bad;
 }
 
 uint64_t qcow2_bitmaps_measure(struct vdk_node *n, uint64_t cs)

@@ -114,7 +114,9 @@ void qcow2_bitmaps_free(struct qcow2_state *s);
 /* Load one bitmap's data (read-only opens load on first use). */
 int qcow2_bitmap_load(struct vdk_node *n, struct qcow2_bitmap *b);
 /* Every cluster the bitmaps hold on disk (directory, tables, data), for
-   check's reference count: add(ctx, offset, length) per range. */
+   check's reference count: add(ctx, offset, length) per range.  Returns
+   the number of bitmap tables that are invalid (each named on stderr;
+   check counts them as corruptions, as QEMU does), or -errno. */
 int qcow2_bitmaps_refs(struct vdk_node *n, void (*add)(void *ctx, uint64_t off,
                        uint64_t len), void *ctx);
 /* Bytes the bitmaps would take fully allocated in an image of cluster

@@ -382,8 +382,13 @@ static int count_all(struct check_ctx *c)
         r = walk_snapshots(c);
     if (r == 0)
         r = walk_all_l2(c);
-    if (r == 0)
+    if (r == 0) {
         r = qcow2_bitmaps_refs(c->n, add_bitmap_refs, c);
+        if (r > 0) {
+            c->res->corruptions += r;
+            r = 0;
+        }
+    }
     if (r < 0)
         return r;
     uint64_t bad = qcow2_count_refcount_structs(c->n, c->refs, c->nb,

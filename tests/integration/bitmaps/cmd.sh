@@ -146,6 +146,12 @@ cp "$T/d.qcow2" "$T/bad.qcow2"
 poke "$T/bad.qcow2" $((toff + 7)) 02
 expect_fail "Could not read bitmap 'b0'" "$VDK_IMG" bitmap --add "$T/bad.qcow2" x
 qemu-img bitmap --add "$T/bad.qcow2" x 2>/dev/null && fail "qemu-img loads a bad table"
+# check reports it as corruption (exit 2), as qemu's check counts a table
+# it cannot load (qemu-img itself refuses to open such an image: exit 1).
+rc=0; "$VDK_IMG" check "$T/bad.qcow2" >"$T/.c" 2>&1 || rc=$?
+grep -q "bitmap table at .* is invalid" "$T/.c" || fail "check does not name the bad table"
+[ "$rc" = 2 ] || { cat "$T/.c" >&2; fail "check exits $rc on a bad bitmap table, not 2"; }
+grep -q "1 errors were found" "$T/.c" || fail "check does not count the bad table"
 # Too many bitmaps claimed by the extension, and a directory past 64 MiB.
 hdr_ext() { $PY - "$1" "$2" "$3" <<'PY'
 import struct, sys
