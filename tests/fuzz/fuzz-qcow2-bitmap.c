@@ -11,7 +11,7 @@
 #include <json-c/json.h>
 
 #include "fuzz-qcow2-common.h"
-#include "fuzz-qcow2-mutator.h"
+#include "fuzz-qcow2-bitmap-mutator.h"
 
 /* Dirty runs of every bitmap, at most this many steps each. */
 #define STATUS_STEPS 4096

@@ -7,7 +7,8 @@
  * tables, at a duplicate or an overlapping cluster, past the end, off by
  * a sector; the COPIED, COMPRESSED and ZERO flags (the ZERO flag of a
  * version 2 image is reserved); reserved bits; extended L2 bitmaps with
- * both bits of a subcluster; refcounts of 0, 1 and their maximum.  qcow2
+ * both bits of a subcluster; refcounts of 0, 1 and their maximum;
+ * compressed cluster descriptors and the streams they name.  qcow2
  * has no checksums, so nothing is resealed.
  */
 #ifndef VDK_FUZZ_QCOW2_MUTATOR_H
@@ -69,6 +70,66 @@ static uint64_t fq_named(struct fmut *m, const struct fm_table *t, uint64_t mask
     return 0;
 }
 
+/*
+ * A compressed cluster descriptor in the L2 table at l2_off (a data
+ * cluster's entry becomes one when the table has none), or the deflate or
+ * zstd stream one names.  A descriptor is a host byte offset in bits 0 to
+ * x - 1 and the count of further 512-byte sectors in bits x to 61, x = 62
+ * - (cluster_bits - 8): streams that run past the end, start inside a
+ * sector or on metadata, claim no or every sector; COPIED set (invalid);
+ * COMPRESSED cleared; and damage inside the stream itself.
+ */
+static bool fq_compressed(struct fmut *m, const struct fq_hdr *h, uint64_t l2_off,
+                          const uint64_t *hot, unsigned nhot)
+{
+    unsigned stride = h->ext_l2 ? 16 : 8, x = 62 - (h->cluster_bits - 8);
+    uint64_t n = h->cs / stride, at = 0, v = 0;
+    uint64_t omask = (1ull << x) - 1, smask = (1ull << (h->cluster_bits - 8)) - 1;
+    if (!l2_off || !fm_in(m, l2_off, 8))
+        return false;
+    for (unsigned k = 0; k < 32 && !(v >> 62 & 1); k++) {
+        at = l2_off + stride * (fm_rand64(m) % n);
+        v = fm_get(m, at, 8, true);
+    }
+    if (!fm_in(m, at, 8))
+        return false;
+    if (!(v >> 62 & 1)) { /* make one: the cluster's data as a stream */
+        uint64_t host = v & FQ_OFFSET_MASK;
+        if (!host)
+            return false;
+        fm_put(m, at, 8, true, 1ull << 62 | (fm_rand64(m) & smask) << x | (host & omask));
+        return true;
+    }
+    uint64_t host = v & omask, ns = v >> x & smask;
+    switch (fm_rand(m, 12)) {
+    case 0: ns = 0; break;
+    case 1: ns = smask; break;
+    case 2: ns = (ns + (fm_rand(m, 2) ? 1 : smask)) & smask; break;
+    case 3: host = m->size - 1 - fm_rand(m, m->size < 512 ? (unsigned)m->size : 512); break;
+    case 4: host = m->size + fm_rand(m, 4096); break;
+    case 5: host = hot[fm_rand(m, nhot)]; break;
+    case 6: host ^= 1ull << fm_rand(m, 12); break;
+    case 7: v |= 1ull << 63; break;
+    case 8: v &= ~(1ull << 62); break;
+    default: { /* the stream: a bit, its first (block header) byte, its tail */
+        uint64_t len = (ns + 1) * 512 - (host & 511);
+        if (!fm_in(m, host, 1))
+            return false;
+        if (len > m->size - host)
+            len = m->size - host;
+        uint64_t p = fm_rand64(m) % len;
+        switch (fm_rand(m, 3)) {
+        case 0: m->data[host + p] ^= (uint8_t)(1u << fm_rand(m, 8)); break;
+        case 1: m->data[host] = (uint8_t)fm_rand(m, 256); break;
+        default: memset(m->data + host + p, fm_rand(m, 2) ? 0 : 0xff, len - p); break;
+        }
+        return true;
+    }
+    }
+    fm_put(m, at, 8, true, (v & ~(omask | smask << x)) | (host & omask) | (ns & smask) << x);
+    return true;
+}
+
 static bool fq_step(struct fmut *m)
 {
     struct fq_hdr h;
@@ -82,7 +143,7 @@ static bool fq_step(struct fmut *m)
     uint64_t l2_off = fq_named(m, &l1, FQ_OFFSET_MASK);
     uint64_t rb_off = fq_named(m, &rt, ~0x1ffull);
     hot[4] = l2_off ? l2_off : rb_off;
-    switch (fm_rand(m, 20)) {
+    switch (fm_rand(m, 22)) {
     case 0: case 1: case 2:
         fm_table_mutate(m, &l1);
         break;
@@ -143,6 +204,8 @@ static bool fq_step(struct fmut *m)
             fm_put(m, 72 + 8 * fm_rand(m, 3), 8, true,
                    fm_get(m, 72, 8, true) ^ 1ull << fm_rand(m, 6));
         break;
+    case 18: case 19:
+        return fq_compressed(m, &h, l2_off, hot, 6);
     default: { /* a snapshot table entry: L1 offset and size, extra data size */
         if (!h.nb_sn || h.sn_off >= m->size)
             return false;
@@ -168,9 +231,11 @@ static bool fq_step(struct fmut *m)
     return true;
 }
 
+#ifndef FQ_CUSTOM_MUTATOR /* a target's own mutator builds on fq_step */
 size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
 {
     return fm_run(data, size, max_size, seed, fq_step, NULL);
 }
+#endif
 
 #endif /* VDK_FUZZ_QCOW2_MUTATOR_H */

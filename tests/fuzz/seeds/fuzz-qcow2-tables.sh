@@ -44,8 +44,11 @@ printf '\x00\x00\x00\x00\x00\x00\x50\x00' |
 # Table damage the structure-aware mutator (fuzz-qcow2-mutator.h) makes,
 # kept as seeds so the suite replays it: a v3 zero cluster in an image
 # relabelled v2 (the flag is reserved there), an L2 reserved bit, an L1
-# entry naming the refcount table, two L2 entries sharing one cluster, and
-# an extended L2 bitmap with both bits of a subcluster set.
+# entry naming the refcount table, two L2 entries sharing one cluster, an
+# extended L2 bitmap with both bits of a subcluster set; and compressed
+# descriptors claiming every sector or none, past the end, on the header,
+# with COPIED set or COMPRESSED cleared, a data cluster's entry made one,
+# and their streams with a flipped bit or cut short.
 qpatch() { # IN OUT WHAT
     /usr/bin/python3 - "$@" <<'PYEOF'
 import struct, sys
@@ -65,6 +68,34 @@ elif what == "l2-shared":
     put(l2 + 8, 8, be(l2, 8))
 elif what == "ext-l2-both":
     put(l2 + 8, 8, be(l2 + 8, 8) | 1 | 1 << 32)
+else:
+    # compressed descriptors (4 KiB clusters: offset in bits 0-57, extra
+    # sectors in 58-61) and the streams they name
+    x = 62 - (be(20, 4) - 8)
+    e = be(l2, 8)
+    off, ns = e & ((1 << x) - 1), (e >> x) & ((1 << (62 - x)) - 1)
+    desc = lambda o, n: 1 << 62 | (n & ((1 << (62 - x)) - 1)) << x | o
+    if what == "c-sectors-max":
+        put(l2, 8, desc(off, (1 << (62 - x)) - 1))
+    elif what == "c-sectors-0":
+        put(l2, 8, desc(off, 0))
+    elif what == "c-past-eof":
+        put(l2, 8, desc(len(b) - 100, ns))
+    elif what == "c-on-header":
+        put(l2, 8, desc(0, ns))
+    elif what == "c-copied":
+        put(l2, 8, e | 1 << 63)
+    elif what == "c-flag-cleared":
+        put(l2, 8, e & ~(1 << 62))
+    elif what == "c-stream-bit":
+        b[off + 5] ^= 0x10
+    elif what == "c-stream-cut":
+        end = min(off + (ns + 1) * 512 - (off & 511), len(b))
+        b[off + 8:end] = bytes(max(0, end - off - 8))
+    elif what == "c-from-data":
+        # a data cluster's entry turned into a descriptor of its raw bytes
+        l2d = be(be(40, 8), 8) & 0x00fffffffffffe00
+        put(l2d, 8, desc(be(l2d, 8) & 0x00fffffffffffe00, 7))
 open(dst, "wb").write(b)
 PYEOF
 }
@@ -73,3 +104,9 @@ qpatch "$out/img-2" "$out/l2-reserved" l2-reserved
 qpatch "$out/img-2" "$out/l1-on-refcount-table" l1-on-refcount-table
 qpatch "$out/img-2" "$out/l2-shared" l2-shared
 qpatch "$out/img-5" "$out/ext-l2-both" ext-l2-both
+for c in c-sectors-max c-sectors-0 c-past-eof c-on-header c-copied c-flag-cleared \
+    c-stream-bit c-stream-cut; do
+    qpatch "$out/compressed-zlib" "$out/$c" "$c"
+done
+qpatch "$out/compressed-zstd" "$out/c-zstd-stream-bit" c-stream-bit
+qpatch "$out/img-2" "$out/c-from-data" c-from-data
