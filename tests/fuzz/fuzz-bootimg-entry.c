@@ -10,6 +10,24 @@
 #include <string.h>
 
 #include "guest-boot/image/image.h"
+#include "fuzz-text-mutator.h"
+
+/* The grammar for the structure-aware mutator: BLS lines and grub.cfg
+   commands, blocks and variables, the bounds the parsers keep. */
+static const char *const entry_words[] = {
+    "title ", "version ", "linux ", "initrd ", "options ", "machine-id ", "sort-key ",
+    "devicetree ", "architecture ", "efi ", "/vmlinuz", "/initrd.img", "root=/dev/vda1 ro",
+    "menuentry 'L' {\n", "submenu 'S' {\n", "}\n", "{", "}", "linux\t", "initrd\t",
+    "set default=", "\"0\"", "\"1>0\"", "\"${saved_entry}\"", "${root}", "$prefix",
+    "search --set=root ", "insmod gzio\n", "if [ x ]; then\n", "fi\n", "else\n",
+    "function f {\n", "'", "\"", "\\\n", ";", "#", "(hd0,gpt1)", "1.2~rc1", "6.5.6-300",
+};
+static const size_t entry_bounds[] = { IMG_OPTIONS_MAX, IMG_PATH_MAX, 255 };
+static const struct ft_grammar entry_grammar = {
+    " \t'\"{};", '\\', true, entry_words, sizeof(entry_words) / sizeof(entry_words[0]),
+    entry_bounds, 3,
+};
+FT_MUTATOR(entry_grammar)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

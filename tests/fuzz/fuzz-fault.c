@@ -12,6 +12,21 @@
 #include <string.h>
 
 #include "filters/fault.h"
+#include "fuzz-text-mutator.h"
+
+/* The grammar for the structure-aware mutator: one fault a line, keys
+   and values as the filter takes them. */
+static const char *const fault_words[] = {
+    "ops=", "errno=", "offset=", "length=", "rate=", "seed=", "after=", "once=", "delay=",
+    "control=", "read", "write", "flush", "trim", "zero", "all", "read|write", "EIO",
+    "ENOSPC", "EROFS", "EPERM", "5", "on", "off", "1M", "64K", "1G", "0.5", "1e-9", "10ms",
+    "1.5s", "60s", "61s", "1ns", "# c\n", "\n", "\r\n",
+};
+static const size_t fault_bounds[] = { 4096, 1024 };
+static const struct ft_grammar fault_grammar = {
+    ",=|", 0, true, fault_words, sizeof(fault_words) / sizeof(fault_words[0]), fault_bounds, 2,
+};
+FT_MUTATOR(fault_grammar)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -19,6 +19,25 @@
 #include "block/driver.h"
 #include "vdk/options.h"
 #include "vdk/secret.h"
+#include "fuzz-text-mutator.h"
+
+/* The grammar for the structure-aware mutator: key=value pairs split at
+   commas (",," is a literal comma), dotted keys, every driver's keys
+   worth a try, values of each type, the bounds. */
+static const char *const opt_words[] = {
+    "driver=", "file.", "file.driver=", "filename=", "file.filename=", "format=", "size=",
+    "cluster_size=", "compat=", "lazy_refcounts=", "refcount_bits=", "preallocation=",
+    "backing_file=", "backing_fmt=", "encrypt.format=", "encrypt.key-secret=",
+    "key-secret=", "data=", "id=", "secret", "base64", "raw", "qcow2", "luks", "vmdk",
+    "file", "memory://x", "null-co://", "on", "off", "yes", "no", "true", "false", "1k",
+    "64k", "2M", "1.5G", "1T", "8E", "16E", "1Q", "kind=", "count=", "flag=", "name=",
+    "metadata", "falloc", "full", ",,", ".", "=",
+};
+static const size_t opt_bounds[] = { VDK_OPTS_MAX_LEN, 1024, 4096 };
+static const struct ft_grammar opt_grammar = {
+    ",=.", 0, false, opt_words, sizeof(opt_words) / sizeof(opt_words[0]), opt_bounds, 3,
+};
+FT_MUTATOR(opt_grammar)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

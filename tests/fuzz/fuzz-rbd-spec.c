@@ -12,6 +12,22 @@
 #include <string.h>
 
 #include "protocols/rbd-spec.h"
+#include "fuzz-text-mutator.h"
+
+/* The grammar for the structure-aware mutator: separators, the escape,
+   keys and values as qemu, libvirt and OpenStack write them, the bounds. */
+static const char *const rbd_words[] = {
+    "rbd:", "conf", "id", "keyring", "mon_host", "auth_supported", "key", "user",
+    "client_mount_timeout", "rados_osd_op_timeout", "admin", "none", "cephx",
+    "/etc/ceph/ceph.conf", "127.0.0.1\\:6789", "[::1]\\:6789", "pool", "ns", "image",
+    "snap", "@", ":", "/", "=", "\\", "conf=", "id=", ".", "..", "",
+};
+static const size_t rbd_bounds[] = { RBD_SPEC_MAX_NAME, RBD_SPEC_MAX_LEN - 4 };
+static const struct ft_grammar rbd_grammar = {
+    ":/@=", '\\', false, rbd_words, sizeof(rbd_words) / sizeof(rbd_words[0]),
+    rbd_bounds, 2,
+};
+FT_MUTATOR(rbd_grammar)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -16,6 +16,21 @@
 #include <string.h>
 
 #include "vdk/options.h"
+#include "fuzz-text-mutator.h"
+
+/* The grammar for the structure-aware mutator: a number, a fraction, an
+   exponent, a suffix. */
+static const char *const size_words[] = {
+    "0", "1", "9", ".", "5", "e", "E", "-", "+", " ", "0x", "k", "K", "M", "G", "T", "P",
+    "E", "B", "b", "KiB", "MB", "kB", "on", "off", "yes", "no", "true", "false",
+    "9223372036854775807", "9223372036854775808", "18446744073709551616", "8E", "7.99E",
+    "16383P", "0.0000001K", "1e19",
+};
+static const size_t size_bounds[] = { 19, 20, 255 };
+static const struct ft_grammar size_grammar = {
+    ".", 0, false, size_words, sizeof(size_words) / sizeof(size_words[0]), size_bounds, 3,
+};
+FT_MUTATOR(size_grammar)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

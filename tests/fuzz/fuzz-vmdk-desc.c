@@ -9,6 +9,28 @@
 #include <string.h>
 
 #include "formats/vmdk/vmdk.h"
+#include "fuzz-text-mutator.h"
+
+/* The grammar for the structure-aware mutator: lines of key=value and
+   extent lines, their keywords, and the bounds the parser keeps. */
+static const char *const vmdk_words[] = {
+    "# Disk DescriptorFile\n", "version=1\n", "version=3\n", "encoding=\"UTF-8\"\n",
+    "CID=fffffffe\n", "parentCID=ffffffff\n", "parentFileNameHint=\"p.vmdk\"\n",
+    "createType=", "\"monolithicSparse\"", "\"monolithicFlat\"", "\"streamOptimized\"",
+    "\"twoGbMaxExtentSparse\"", "\"twoGbMaxExtentFlat\"", "\"vmfs\"", "\"vmfsSparse\"",
+    "\"seSparse\"", "\"custom\"", "RW ", "RDONLY ", "NOACCESS ", "SPARSE ", "FLAT ", "ZERO ",
+    "VMFS ", "VMFSSPARSE ", "SESPARSE ", "RW 2048 FLAT \"f.vmdk\" 0\n",
+    "RW 4294967296 SPARSE \"s.vmdk\"\n", "RDONLY 0 ZERO\n", "# Extent description\n",
+    "# The Disk Data Base\n", "#DDB\n", "ddb.adapterType = \"ide\"\n",
+    "ddb.geometry.cylinders = \"16383\"\n", "ddb.geometry.heads = \"16\"\n",
+    "ddb.virtualHWVersion = \"4\"\n", "ddb.uuid.image", "ddb.longContentID", "\"", "=",
+    "parentFileNameHint", "parentCID", "CID", "isNativeSnapshot=\"no\"\n",
+};
+static const size_t vmdk_bounds[] = { VMDK_MAX_DESC_LINE, 255, 1024 };
+static const struct ft_grammar vmdk_grammar = {
+    "= \"", 0, true, vmdk_words, sizeof(vmdk_words) / sizeof(vmdk_words[0]), vmdk_bounds, 3,
+};
+FT_MUTATOR(vmdk_grammar)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

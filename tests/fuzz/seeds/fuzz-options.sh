@@ -48,3 +48,17 @@ s=k0=0
 for i in $(seq 1 200); do s="$s,k$i=$i"; done
 seed "$s"
 seed "filename=$(head -c 3000 /dev/zero | tr '\0' 'x')"
+# What the structure-aware mutator (fuzz-text-mutator.h) makes: the item
+# bound (1024) and one over, the length bound (64 KiB) one under, at and
+# one over, an escaped comma at the end, a dotted key with nothing after.
+for c in 1024 1025; do
+    s=k0=0
+    for i in $(seq 1 $((c - 1))); do s="$s,k$i=$i"; done
+    seed "$s"
+done
+for l in 65535 65536 65537; do
+    seed "name=$(head -c $((l - 5)) /dev/zero | tr '\0' 'n')"
+done
+seed 'name=a,,'
+seed 'file.=1,file.driver='
+seed 'size=18446744073709551616,count=9223372036854775808,flag=ON'

@@ -36,3 +36,28 @@ seed 'vdk/disk:conf='
 seed 'vdk/disk\'
 seed "vdk/disk$(for i in $(seq 1 40); do printf ':k%d=v' "$i"; done)"
 seed "vdk/$(head -c 1100 /dev/zero | tr '\0' x)"
+# What the structure-aware mutator (fuzz-text-mutator.h) makes: escapes at
+# the end, doubled, before each separator; repeated and empty keys; names
+# and the whole spec at their bounds (one under, at, one over); the pair
+# limit and one over it; bytes outside ASCII.
+seed 'vdk/disk:id=admin\'
+seed 'vdk/disk:id=a\\\\b'
+seed 'v\:d\@k/d\/i\=sk@s\:n:conf=\:\@\/\='
+seed 'vdk/disk:id=a:id=b:conf=x:conf=y'
+seed 'vdk/disk::id=a'
+seed 'vdk/disk:id=a::'
+seed 'vdk/disk@:id=a'
+seed 'vdk/ns/disk@snap@snap2'
+seed 'vdk/ns/disk/extra@s'
+seed "vdk/disk:k=$(printf 'caf\303\251\342\200\256')"
+for l in 1023 1024 1025; do
+    seed "vdk/$(head -c $l /dev/zero | tr '\0' i)"
+    seed "$(head -c $l /dev/zero | tr '\0' p)/disk"
+    seed "vdk/disk@$(head -c $l /dev/zero | tr '\0' s)"
+done
+for l in 4091 4092 4093; do
+    seed "vdk/disk:k=$(head -c $((l - 11)) /dev/zero | tr '\0' v)"
+done
+for p in 32 33; do
+    seed "vdk/disk$(for i in $(seq 1 "$p"); do printf ':k%d=v' "$i"; done)"
+done

@@ -26,3 +26,16 @@ qemu-img create -q -f vmdk "$tmp/p.vmdk" 1M
 qemu-img create -q -f vmdk -b "$tmp/p.vmdk" -F vmdk "$tmp/c.vmdk"
 dd if="$tmp/c.vmdk" bs=512 skip=1 count=20 status=none | tr -d '\0' > desc-child.txt
 printf '# Disk DescriptorFile\r\nversion=1\r\nencoding="UTF-8"\r\nCID=fffffffe\r\nparentCID=ffffffff\r\nisNativeSnapshot="no"\r\ncreateType="vmfs"\r\n\r\nRW 2048 VMFS "a-flat.vmdk"\r\nRDONLY 2048 FLAT "b.img" 7\r\nNOACCESS 1 ZERO\r\nRW 8 VMFSSPARSE "c.vmdk"\r\nRW 8 SESPARSE "d.vmdk"\r\n\r\nddb.adapterType = "lsilogic"\r\nddb.uuid = "60 00 C2 9a"\r\n' > desc-vmfs.txt
+# What the structure-aware mutator (fuzz-text-mutator.h) makes: lines at
+# the line bound (one under, at, one over), a key twice, an extent line
+# repeated past the extent bound, quotes left open, a line without '='.
+long() { head -c "$1" /dev/zero | tr '\0' "$2"; }
+for l in 4095 4096 4097; do
+    printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\nRW 8 FLAT "%s" 0\n' \
+        "$(long $((l - 14)) f)" > "desc-line-$l.txt"
+done
+printf '# Disk DescriptorFile\nversion=1\nversion=3\nCID=fffffffe\nCID=1\ncreateType="monolithicFlat"\ncreateType="vmfs"\nRW 8 FLAT "a" 0\n' > desc-twice.txt
+{ printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\n'
+  for e in $(seq 1 4097); do printf 'RW 1 ZERO\n'; done; } > desc-extents-over.txt
+printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\ncreateType="monolithicFlat\nRW 8 FLAT "a 0\nparentFileNameHint="x\nddb.adapterType = "ide\n' > desc-open-quotes.txt
+printf '# Disk DescriptorFile\nversion\nCID\n=fffffffe\ncreateType monolithicFlat\nRW\nRW 8\nRW 8 FLAT\n' > desc-no-equals.txt
