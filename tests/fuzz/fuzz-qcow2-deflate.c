@@ -13,8 +13,76 @@
 #include <zlib.h>
 
 #include "formats/qcow2/qcow2.h"
+#include "fuzz-mutator.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * Structure-aware mutator: what the encoder decides is matches (3 to 258
+ * bytes at a distance of 1 to 4096, its window) and whether the output
+ * still fits under the cluster size.  So mutations copy earlier bytes at
+ * distances and lengths around those edges (one inside, one outside),
+ * write runs, overwrite spans with incompressible bytes (which moves the
+ * output across the fit limit), bring the input to the cluster size or
+ * one byte off it, and pick another cluster size.
+ */
+static bool deflate_step(struct fmut *m)
+{
+    static const size_t dists[] = { 1, 2, 3, 4, 255, 256, 257, 4095, 4096, 4097, 8192, 32768 };
+    static const size_t lens[] = { 1, 2, 3, 4, 5, 257, 258, 259, 515, 516, 4096 };
+    if (m->size < 2)
+        return false;
+    uint8_t *d = m->data + 1;
+    size_t n = m->size - 1, cs = (size_t)512 << (m->data[0] % 8);
+    size_t len = fm_rand(m, 2) ? lens[fm_rand(m, sizeof(lens) / sizeof(lens[0]))]
+                               : 1 + fm_rand64(m) % n;
+    switch (fm_rand(m, 8)) {
+    case 0: /* another cluster size */
+        m->data[0] = (uint8_t)((m->data[0] & 0xf8) | fm_rand(m, 8));
+        return true;
+    case 1: { /* the input at the cluster size, one under or one over */
+        size_t want = cs + fm_rand(m, 3) - 1;
+        if (want + 1 > m->max)
+            return false;
+        for (size_t k = n; k < want; k++)
+            d[k] = n ? d[k % n] : 0;
+        m->size = want + 1;
+        return true;
+    }
+    case 2: case 3: case 4: { /* a match: earlier bytes copied forward */
+        size_t dist = fm_rand(m, 3) ? dists[fm_rand(m, sizeof(dists) / sizeof(dists[0]))]
+                                    : 1 + fm_rand64(m) % n;
+        if (dist >= n || len > n - dist)
+            return false;
+        size_t at = dist + fm_rand64(m) % (n - dist - len + 1);
+        for (size_t k = 0; k < len; k++) /* byte by byte: overlapping copies repeat */
+            d[at + k] = d[at + k - dist];
+        return true;
+    }
+    case 5: { /* a run of one byte */
+        if (len > n)
+            len = n;
+        memset(d + fm_rand64(m) % (n - len + 1), fm_rand(m, 2) ? 0 : (int)fm_rand(m, 256), len);
+        return true;
+    }
+    case 6: { /* incompressible bytes */
+        if (len > n)
+            len = n;
+        size_t at = fm_rand64(m) % (n - len + 1);
+        for (size_t k = 0; k < len; k++)
+            d[at + k] = (uint8_t)fm_rand(m, 256);
+        return true;
+    }
+    default: /* the tail cut: zero padding takes its place */
+        m->size = 1 + fm_rand64(m) % n;
+        return true;
+    }
+}
+
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
+{
+    return fm_run(data, size, max_size, seed, deflate_step, NULL);
+}
 
 static int64_t zlib_deflate(const uint8_t *src, size_t n, uint8_t *dst, size_t cap)
 {

@@ -22,3 +22,24 @@ rm -f "$out/.pat"
 # a short input (zero-padded), and runs of one byte around the longest match
 printf '\007abc' >"$out/short"
 { printf '\007'; for l in 255 256 257 258 259 260 515 516; do head -c $l /dev/zero | tr '\0' a; printf b; done; } >"$out/runs"
+# What the structure-aware mutator makes: matches at the window's edge (a
+# distance of 4096 fits the 4 KiB window, 4097 does not) and around the
+# longest match (258), and incompressible data that compresses to just
+# under or just over the cluster size.
+/usr/bin/python3 - "$out" <<'PYEOF'
+import os, random, sys
+out = sys.argv[1]
+r = random.Random(7)
+def rnd(n): return bytes(r.getrandbits(8) for _ in range(n))
+def seed(name, sel, data): open(f'{out}/{name}-{sel}', 'wb').write(bytes([sel]) + data)
+for dist in (4095, 4096, 4097):
+    head = rnd(dist)
+    seed(f'window-{dist}', 3, head + head[:300] + rnd(200))
+for n in (257, 258, 259, 516, 517):
+    block = rnd(n)
+    seed(f'match-{n}', 1, rnd(64) + block + rnd(7) + block)
+for keep in (0, 8, 16, 24, 40, 64):
+    # a random cluster with a zero run: the output lands near the limit
+    seed(f'border-{keep}', 0, rnd(512 - keep) + bytes(keep))
+    seed(f'border-{keep}', 3, rnd(4096 - keep) + bytes(keep))
+PYEOF
