@@ -18,8 +18,66 @@
 #include "block/driver.h"
 #include "protocols/memory.h"
 #include "vdk/block.h"
+#define FQ_CUSTOM_MUTATOR /* below: magics first, qcow2 tables for qcow2 */
+#include "fuzz-qcow2-mutator.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * Structure-aware mutator: what the probes look at is magic numbers at
+ * fixed places (the start, byte 64, byte 257, the last sector), so one
+ * format's body gets another's magic (or a second magic beside its own,
+ * or a magic with nothing after it), and the chosen driver opens
+ * something that is not its format; qcow2 inputs also get the qcow2
+ * table mutations.
+ */
+static const struct {
+    const char *magic;
+    unsigned len;
+    int at;            /* -1: the last 512 bytes */
+} probe_magics[] = {
+    { "QFI\xfb\0\0\0\3", 8, 0 }, { "QFI\xfb\0\0\0\2", 8, 0 }, { "QFI\xfb\0\0\0\1", 8, 0 },
+    { "conectix", 8, -1 }, { "conectix", 8, 0 }, { "vhdxfile", 8, 0 }, { "KDMV\1\0\0\0", 8, 0 },
+    { "COWD", 4, 0 }, { "# Disk DescriptorFile\n", 22, 0 },
+    { "<<< Oracle VM VirtualBox Disk Image >>>\n", 40, 0 }, { "\x7f\x10\xda\xbe", 4, 64 },
+    { "WithoutFreeSpace", 16, 0 }, { "WithouFreSpacExt", 16, 0 }, { "LUKS\xba\xbe\0\1", 8, 0 },
+    { "LUKS\xba\xbe\0\2", 8, 0 }, { "SKUL\xba\xbe\0\2", 8, 0 }, { "ustar\0" "00", 8, 257 },
+    { "ustar  \0", 8, 257 },
+};
+#define PROBE_NMAGICS (sizeof(probe_magics) / sizeof(probe_magics[0]))
+
+static bool probe_step(struct fmut *m)
+{
+    if (fm_rand(m, 2) && fq_step(m))
+        return true;
+    unsigned k = fm_rand(m, PROBE_NMAGICS);
+    unsigned len = probe_magics[k].len;
+    uint64_t at = probe_magics[k].at < 0 ? (m->size >= 512 ? m->size - 512 : 0)
+                                         : (uint64_t)probe_magics[k].at;
+    switch (fm_rand(m, 4)) {
+    case 0: /* the magic and nothing after it */
+        if (at + len > m->max)
+            return false;
+        if (m->size < at)
+            memset(m->data + m->size, 0, at - m->size);
+        m->size = at + len;
+        break;
+    case 1: /* only part of the magic */
+        len = 1 + fm_rand(m, len - 1);
+        /* fall through */
+    default:
+        if (!fm_in(m, at, len))
+            return false;
+        break;
+    }
+    memcpy(m->data + at, probe_magics[k].magic, len);
+    return true;
+}
+
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
+{
+    return fm_run(data, size, max_size, seed, probe_step, NULL);
+}
 
 #define MAX_INPUT (4u << 20)
 #define MAX_STATUS_STEPS 256

@@ -7,6 +7,7 @@
  * reached (read-only: replay in memory; read-write: in place).
  */
 #include "fuzz-vhdx-common.h"
+#include "fuzz-vhdx-mutator.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -23,4 +24,9 @@ static void put_log(uint8_t *img, const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     return fv_run(data, size, 0, 0, put_log);
+}
+
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
+{
+    return fm_run(data, size, max_size, seed, fvx_log_step, NULL);
 }
