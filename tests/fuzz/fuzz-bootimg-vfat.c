@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "tests/fuzz/fuzz-bootimg-fs.h"
+#include "tests/fuzz/fuzz-bootimg-fs-mutator.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -11,4 +12,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_fs_walk(data, size, img_vfat_open);
     return 0;
+}
+
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
+{
+    return fm_run(data, size, max_size, seed, ffs_vfat_step, NULL);
 }
