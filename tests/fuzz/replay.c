@@ -8,8 +8,8 @@
  * Runs LLVMFuzzerTestOneInput on every file, then on MUTATIONS
  * deterministic variants of each (bit flips, interesting byte values,
  * truncations, 32/64-bit field overwrites; every other one from the
- * target's structure-aware mutator when it has one), seeded from the file
- * name so a failure reproduces.  A crash or sanitizer report fails the run; the
+ * target's structure-aware mutator, which every target has now), seeded
+ * from the file name so a failure reproduces.  A crash or sanitizer report fails the run; the
  * variant is written to ./crash-<target>-<n> first so it can be kept.
  */
 #include <dirent.h>
@@ -181,6 +181,7 @@ int main(int argc, char **argv)
     for (; i < argc; i++)
         if (run_path(argv[i], mutations, tag, &count))
             return 1;
-    printf("%s: %u inputs, %u mutations each, no crash\n", tag, count, mutations);
+    printf("%s: %u inputs, %u mutations each (%s), no crash\n", tag, count, mutations,
+           LLVMFuzzerCustomMutator ? "half structure-aware" : "bytes only");
     return 0;
 }
