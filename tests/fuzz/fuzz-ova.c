@@ -106,13 +106,17 @@ static bool ova_step(struct fmut *m)
                                             "20 path=../x.vmdk\n", "9999 path=x\n",
                                             "0 size=1\n", "12 size=-1\n", "11 path=\n\n",
                                             "13 linkpath=\n" };
-        if (m->data[h + 156] != 'x' && m->data[h + 156] != 'g')
-            m->data[h + 156] = 'x';
         const char *r = recs[fm_rand(m, 7)];
         size_t rl = strlen(r);
-        if (!fm_in(m, data, (unsigned)rl))
-            return false;
+        /* somewhere in the member's data, which may claim more than the
+           input holds */
         uint64_t off = len > rl && fm_rand(m, 2) ? fm_rand64(m) % (len - rl) : 0;
+        if (!fm_in(m, data + off, (unsigned)rl))
+            off = 0;
+        if (!fm_in(m, data + off, (unsigned)rl))
+            return false;
+        if (m->data[h + 156] != 'x' && m->data[h + 156] != 'g')
+            m->data[h + 156] = 'x';
         memcpy(m->data + data + off, r, rl);
         break;
     }
