@@ -9,8 +9,8 @@
  * qemu reads it and a write through it overwrites the metadata, which vdk
  * refuses).  vdk also warns
  * (stderr, exit code unchanged) about a redundant grain table that
- * differs from its primary one (qemu reads and updates the primary only,
- * and so does vdk, so the difference harms no read or write) and about
+ * differs from its primary one (qemu and vdk read only the primary ones
+ * and write new entries to both, so the difference harms no read) and about
  * compressed grains that do not decode (their reads fail in both).
  * Repair (-r all; qemu-img has none for VMDK and exits 63) rewrites a
  * redundant grain table that differs from its primary; entries past the
@@ -54,7 +54,7 @@ static int check_extent(struct vmdk_extent *e, struct vdk_check_result *res, uns
             continue;
         }
         vdk_warn("redundant grain table %" PRIu32 " of '%s' differs from the primary one "
-                 "(unused by qemu and vdk; 'check -r all' rewrites it)", i, e->filename);
+                 "(reads use the primary one; 'check -r all' rewrites it)", i, e->filename);
     }
     free(a);
     free(b);
