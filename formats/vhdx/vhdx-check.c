@@ -100,7 +100,7 @@ int vhdx_check_bat(struct vdk_node *n, struct vhdx_state *s, uint64_t file_len, 
                 bad = "is a sector bitmap in an image without a parent";
         } else {
             present = st == VHDX_BLK_FULLY_PRESENT || st == VHDX_BLK_PARTIALLY_PRESENT;
-            if (st == 4 || st == 5)
+            if (st == 4)
                 bad = "has an undefined block state";
             if (st == VHDX_BLK_PARTIALLY_PRESENT && !s->has_parent)
                 bad = "is partially present in an image without a parent";

@@ -121,8 +121,8 @@ qemu-io -f vmdk -c "write -P 0x61 0 64k" -c "write -P 0x62 2M 64k" -c "write -P 
 side vmdk.img; same "vmdk clean"; nowarn "vmdk clean"
 rgd=$(( $(get vmdk.img 48 '<Q') * 512 )); gd=$(( $(get vmdk.img 56 '<Q') * 512 ))
 rgt=$(( $(get vmdk.img $rgd '<I') * 512 )); gt=$(( $(get vmdk.img $gd '<I') * 512 ))
-# 3. the redundant grain table differs (qemu reads and updates only the
-#    primary one): exit 0 as qemu-img, and a warning
+# 3. the redundant grain table differs (qemu and vdk read only the primary
+#    one): exit 0 as qemu-img, and a warning
 cp vmdk.img a.img; put a.img $((rgt + 4 * 32)) '<I' 0
 side a.img; same "vmdk redundant table"; warned "vmdk redundant table" 'redundant grain table 0'
 cp vmdk.img a.img; put a.img $((rgd)) '<I' 0
@@ -202,6 +202,15 @@ cp vhdx.img a.img; put a.img $((bat + 8 * 4)) '<Q' "$(ent 1)"
 side a.img; same "vhdx block over the log"
 cp vhdx.img a.img; truncate -s $(( (10 << 20) + 4096 )) a.img
 side a.img; same "vhdx truncated block"
+# state 5 (unmapped in the 0.95 draft): qemu reads zeros, and so does vdk
+cp vhdx.img a.img; put a.img $((bat + 8 * 2)) '<Q' $(( (9 << 20) | 5 ))
+side a.img; same "vhdx state 5"
+"$VDK_IMG" convert -f vhdx -O raw a.img v.raw && qemu-img convert -f vhdx -O raw a.img q.raw &&
+    cmp -s v.raw q.raw || fail "vhdx state 5: vdk reads other bytes than qemu"
+env FMT=vhdx "$VT" write a.img $((2 << 20)) 4096 0x79
+qemu-io -f vhdx -c "read -P 0x79 2M 4k" -c "read -P 0 2052k 1020k" -c "read -P 0x61 0 1M" \
+    -c "read -P 0x63 5M 1M" a.img >/dev/null || fail "vhdx state 5: a write there"
+qemu-img check -q -f vhdx a.img || fail "vhdx state 5: qemu-img check after a write there"
 # 2 MiB blocks over two regions each: qemu names the region it registered
 # last (metadata, then BAT, then log)
 qemu-img create -q -f vhdx -o block_size=2M vhdx2.img 8M
