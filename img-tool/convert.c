@@ -53,7 +53,15 @@ struct chunk {
 struct job {
     const struct cvt_params *p;
     pthread_mutex_t lock;
-    pthread_cond_t turn;     /* signalled when next_write advances */
+    /* In-order mode: the chunk with seq S waits on turn[S % nturn].  At
+       most one chunk per worker is planned and not yet written, and seqs
+       are planned consecutively, so the waiting seqs lie in
+       [next_write, next_write + workers) and never share a slot: each
+       advance wakes exactly the one worker whose turn it is, instead of
+       waking every worker to find it (which cost about a tenth of a
+       raw->raw convert's CPU in wake-ups). */
+    pthread_cond_t *turn;
+    unsigned nturn;
     /* planner state */
     uint64_t pos;            /* next byte to plan */
     size_t si;               /* source holding pos */
@@ -121,7 +129,8 @@ static void job_fail(struct job *j, int err, const char *what, uint64_t at)
         progress_abort(j->p->progress);
         img_error("error while %s at byte %" PRIu64 ": %s", what, at, strerror(-err));
     }
-    pthread_cond_broadcast(&j->turn);
+    for (unsigned i = 0; i < j->nturn; i++)
+        pthread_cond_broadcast(&j->turn[i]);
     pthread_mutex_unlock(&j->lock);
 }
 
@@ -262,6 +271,8 @@ static int read_chunk(struct job *j, uint64_t pos, uint64_t n, uint8_t *buf)
  * otherwise), zeros shrink to it, and zeros shorter than the distance are
  * folded into the data that follows.
  */
+#define ZERO_STEP 64 /* sectors */
+
 static inline bool sector_is_zero(const uint8_t *p)
 {
     /* Most data sectors show it in their first word: no library call. */
@@ -275,6 +286,13 @@ static bool sector_run(const uint8_t *buf, uint64_t n, uint64_t *pnum,
 {
     bool zero = sector_is_zero(buf);
     uint64_t i = 1;
+    /* A zero run is checked 32 KiB at a time first: one vectorised scan
+       instead of 64 calls (zero scanning was a sixth of the CPU time of a
+       convert from a fully allocated VHDX). */
+    if (zero)
+        while (i + ZERO_STEP <= n && vdk_buffer_is_zero(buf + i * CVT_SECTOR,
+                                                        ZERO_STEP * CVT_SECTOR))
+            i += ZERO_STEP;
     while (i < n && sector_is_zero(buf + i * CVT_SECTOR) == zero)
         i++;
     if (i < n) {
@@ -510,7 +528,7 @@ static void *worker(void *opaque)
         if (!j->p->out_of_order && !j->p->compressed) {
             pthread_mutex_lock(&j->lock);
             while (j->next_write != c.seq && !j->error)
-                pthread_cond_wait(&j->turn, &j->lock);
+                pthread_cond_wait(&j->turn[c.seq % j->nturn], &j->lock);
             r = j->error;
             pthread_mutex_unlock(&j->lock);
             if (r) {
@@ -530,7 +548,7 @@ static void *worker(void *opaque)
         j->next_write++;
         j->done += c.n;
         progress_update(j->p->progress, j->done, j->p->total);
-        pthread_cond_broadcast(&j->turn);
+        pthread_cond_signal(&j->turn[j->next_write % j->nturn]);
         pthread_mutex_unlock(&j->lock);
     }
     free(buf);
@@ -541,20 +559,25 @@ static void *worker(void *opaque)
 int cvt_run(const struct cvt_params *p)
 {
     struct job j = { .p = p };
-    pthread_mutex_init(&j.lock, NULL);
-    pthread_cond_init(&j.turn, NULL);
+    int nw = p->workers < 1 ? 1 : p->workers;
     uint8_t *zero = NULL;
     if (!p->min_sparse) {
         if (!(zero = calloc(1, CVT_BUF_SIZE)))
             return img_error("out of memory");
         j.zero_buf = zero;
     }
-    int nw = p->workers < 1 ? 1 : p->workers;
     pthread_t *tids = calloc((size_t)nw, sizeof(*tids));
-    if (!tids) {
+    j.turn = calloc((size_t)nw, sizeof(*j.turn));
+    if (!tids || !j.turn) {
+        free(tids);
+        free(j.turn);
         free(zero);
         return img_error("out of memory");
     }
+    pthread_mutex_init(&j.lock, NULL);
+    j.nturn = (unsigned)nw;
+    for (int i = 0; i < nw; i++)
+        pthread_cond_init(&j.turn[i], NULL);
     progress_update(p->progress, 0, p->total);
     /* The calling thread is worker 0. */
     int started = 1;
@@ -568,7 +591,9 @@ int cvt_run(const struct cvt_params *p)
         pthread_join(tids[i], NULL);
     free(tids);
     free(zero);
-    pthread_cond_destroy(&j.turn);
+    for (int i = 0; i < nw; i++)
+        pthread_cond_destroy(&j.turn[i]);
+    free(j.turn);
     pthread_mutex_destroy(&j.lock);
     if (j.error)
         return 1;

@@ -42,10 +42,24 @@ expect_fail 'Failed to get .*"write" lock' "$V" convert a.raw a.raw
 # A target held by qemu-nbd (writable export) is refused, and not touched.
 mkimg held.raw 2097152 0:2097152:r
 cp held.raw held.orig
-qemu-nbd -f raw -k "$T/nbd.sock" held.raw &
-nbd_pid=$!
-trap 'kill $nbd_pid 2>/dev/null || true; wait $nbd_pid 2>/dev/null || true; rm -rf "$T"' EXIT
-for _ in $(seq 100); do [ -S "$T/nbd.sock" ] && break; sleep 0.1; done
+# Starting qemu-nbd is set-up, retried: twice in a few hundred suite runs
+# it said 'Failed to get "write" lock' on this fresh file and exited.
+nbd_pid=
+trap 'if [ -n "$nbd_pid" ]; then kill $nbd_pid 2>/dev/null || true; wait $nbd_pid 2>/dev/null || true; fi; rm -rf "$T"' EXIT
+for attempt in 1 2 3; do
+    qemu-nbd -f raw -k "$T/nbd.sock" held.raw &
+    nbd_pid=$!
+    for _ in $(seq 100); do
+        [ -S "$T/nbd.sock" ] && break
+        kill -0 $nbd_pid 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -S "$T/nbd.sock" ] && break
+    wait $nbd_pid 2>/dev/null || true
+    nbd_pid=
+    echo "qemu-nbd did not start (attempt $attempt), retrying" >&2
+    sleep 1
+done
 [ -S "$T/nbd.sock" ] || fail "qemu-nbd did not start"
 expect_fail 'Failed to get .*"write" lock' "$V" convert a.raw held.raw
 expect_fail 'Failed to get .*"write" lock' "$V" convert -n a.raw held.raw
