@@ -64,7 +64,7 @@ bad $((meta + 64)) 3767a1ca36fa434db3b633f0aa44e76b "appears twice"
 bad $((meta + 65536 + 4)) 02000000 "without a parent locator"
 bad $((meta + 52)) 04000000 "has 4 bytes, expected 8"
 # BAT: entries past the file, over metadata, undefined states
-bad "$bat" "$(printf '%02x' 5)" "bad entries"
+bad "$bat" "$(printf '%02x' 4)" "bad entries"
 bad $((bat + 8)) 0600a00f00000000 "bad entries"
 bad $((bat + 16)) 0700100000000000 "bad entries"
 # a truncated file
