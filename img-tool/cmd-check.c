@@ -151,8 +151,11 @@ int img_cmd_check(int argc, char **argv)
             print_human(&res);
     }
     if (r < 0 || res.check_errors) {
+        /* qemu-img's words: the errno's text only.  Drivers print what
+           they found on stderr as they go, as qemu's do. */
+        vdk_error_free(err);
         if (r < 0)
-            img_report(err, "Check failed");
+            img_error("Check failed: %s", strerror(-r));
         else
             img_error("Check failed");
         ret = 1;

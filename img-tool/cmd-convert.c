@@ -277,6 +277,20 @@ static bool is_block_device(const char *filename)
     return stat(filename, &st) == 0 && S_ISBLK(st.st_mode);
 }
 
+/*
+ * Raw over rbd: the objects are named by offset and nothing is laid out
+ * by the order of the writes, so they need not wait for their turn (-W):
+ * up to -m writes go to the cluster at once instead of one, with the same
+ * result.
+ */
+static bool order_free_target(struct vdk_node *tgt)
+{
+    struct vdk_node *f = vdk_node_file(tgt);
+    const char *fmt = vdk_node_driver_name(tgt);
+    const char *proto = f ? vdk_node_driver_name(f) : fmt;
+    return fmt && proto && strcmp(proto, "rbd") == 0 && (!f || strcmp(fmt, "raw") == 0);
+}
+
 /* Create the target unless -n.  Returns -1 to go on, else the exit code. */
 static int create_target(struct convert_args *a, const char *out, uint64_t total)
 {
@@ -417,7 +431,7 @@ int img_cmd_convert(int argc, char **argv)
         .compressed = a.compress || vdk_node_needs_compressed_writes(tgt),
         .cluster_size = vdk_node_cluster_size(tgt),
         .workers = a.workers,
-        .out_of_order = a.out_of_order,
+        .out_of_order = a.out_of_order || order_free_target(tgt),
         .progress = prog,
     };
     if ((a.rate && vdk_ratelimit_new(&p.limit, a.rate) < 0) ||

@@ -127,10 +127,12 @@ int vdk_rbd_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc preall
     if (size == n->size)
         return 0;
     int r = rbd_resize(s->image, size);
+    if (r == 0)
+        n->size = size;
+    vdk_rbd_status_forget(s);
     if (r < 0)
         return vdk_error_setf(errp, -r, "rbd: cannot resize '%s': %s", s->display,
                               strerror(-r));
-    n->size = size;
     return 0;
 }
 
@@ -150,6 +152,7 @@ int vdk_rbd_reopen(struct vdk_node *n, unsigned flags, struct vdk_error **errp)
     rbd_close(s->image);
     s->image = img;
     s->locked = now_locked;
+    vdk_rbd_status_forget(s);
     return 0;
 }
 
@@ -187,6 +190,7 @@ int vdk_rbd_snapshot_goto(struct vdk_node *n, const char *name, struct vdk_error
 {
     struct rbd_state *s = n->opaque;
     int r = rbd_snap_rollback(s->image, name);
+    vdk_rbd_status_forget(s);
     return r < 0 ? snap_error(s, r, "apply", name, errp) : 0;
 }
 

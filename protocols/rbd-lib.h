@@ -30,11 +30,11 @@
 #define VDK_LIBRBD_FUNCS(X) \
     X(rbd_aio_create_completion) X(rbd_aio_discard) X(rbd_aio_flush) \
     X(rbd_aio_get_return_value) X(rbd_aio_read) X(rbd_aio_release) \
-    X(rbd_aio_write) X(rbd_aio_write_zeroes) X(rbd_close) X(rbd_create4) \
-    X(rbd_diff_iterate2) X(rbd_get_features) X(rbd_get_flags) \
-    X(rbd_get_size) X(rbd_image_options_create) X(rbd_image_options_destroy) \
-    X(rbd_image_options_set_uint64) X(rbd_lock_acquire) \
-    X(rbd_lock_get_owners) X(rbd_lock_get_owners_cleanup) \
+    X(rbd_aio_wait_for_complete) X(rbd_aio_write) X(rbd_aio_write_zeroes) \
+    X(rbd_close) X(rbd_create4) X(rbd_diff_iterate2) X(rbd_get_features) \
+    X(rbd_get_flags) X(rbd_get_size) X(rbd_image_options_create) \
+    X(rbd_image_options_destroy) X(rbd_image_options_set_uint64) \
+    X(rbd_lock_acquire) X(rbd_lock_get_owners) X(rbd_lock_get_owners_cleanup) \
     X(rbd_lock_release) X(rbd_open) X(rbd_open_read_only) X(rbd_resize) \
     X(rbd_snap_create) X(rbd_snap_get_timestamp) X(rbd_snap_list) \
     X(rbd_snap_list_end) X(rbd_snap_remove) X(rbd_snap_rollback) X(rbd_stat)
@@ -72,6 +72,7 @@ int vdk_librbd_load(struct vdk_error **errp);
 #define rbd_aio_get_return_value (vdk_librbd.rbd_aio_get_return_value)
 #define rbd_aio_read (vdk_librbd.rbd_aio_read)
 #define rbd_aio_release (vdk_librbd.rbd_aio_release)
+#define rbd_aio_wait_for_complete (vdk_librbd.rbd_aio_wait_for_complete)
 #define rbd_aio_write (vdk_librbd.rbd_aio_write)
 #define rbd_aio_write_zeroes (vdk_librbd.rbd_aio_write_zeroes)
 #define rbd_close (vdk_librbd.rbd_close)

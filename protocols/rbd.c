@@ -5,11 +5,13 @@
  * (rbd-spec.h), or --image-opts driver=rbd,pool=,namespace=,image=,
  * snapshot=,conf=,user=.
  *
- * Every request goes through librbd's asynchronous API with a completion
- * callback: the calling thread waits only for its own request, so the
- * NBD server's workers, convert's workers and the virtio-blk queues of one
- * node keep as many requests in flight as they have threads, and librbd
- * splits each into parallel per-object operations.
+ * Every request goes through librbd's asynchronous API and the calling
+ * thread waits only for its own request, so the NBD server's workers,
+ * convert's workers and the virtio-blk queues of one node keep as many
+ * requests in flight as they have threads, and librbd splits each into
+ * parallel per-object operations.  Since our callers are threads that
+ * may block, requests skip librbd's two hand-offs to its work-queue
+ * thread (see rbd_request and vdk_rbd_connect).
  *
  * Waits are bounded: connecting by connect-timeout (client_mount_timeout),
  * each cluster operation by op-timeout (rados_osd_op_timeout and
@@ -166,6 +168,16 @@ fail:
 
 /* ---- connecting ---- */
 
+/* Our value for a Ceph option the conf file left at Ceph's default. */
+static int set_if_default(rados_t c, const char *key, const char *ceph_default,
+                          const char *ours)
+{
+    char cur[32] = "";
+    if (rados_conf_get(c, key, cur, sizeof(cur)) == 0 && strcmp(cur, ceph_default) != 0)
+        return 0; /* the conf file chose */
+    return rados_conf_set(c, key, ours);
+}
+
 /*
  * Set a timeout: the option when given, else our default when the conf
  * file left Ceph's own default (which waits for ever or 5 minutes).
@@ -173,14 +185,10 @@ fail:
 static int set_timeout(rados_t c, const char *key, uint64_t given, uint64_t ours,
                        const char *ceph_default)
 {
-    char cur[32] = "";
-    if (given == UINT64_MAX) {
-        if (rados_conf_get(c, key, cur, sizeof(cur)) == 0 && strcmp(cur, ceph_default) != 0)
-            return 0; /* the conf file chose */
-        given = ours;
-    }
     char v[24];
-    snprintf(v, sizeof(v), "%" PRIu64, given);
+    snprintf(v, sizeof(v), "%" PRIu64, given == UINT64_MAX ? ours : given);
+    if (given == UINT64_MAX)
+        return set_if_default(c, key, ceph_default, v);
     return rados_conf_set(c, key, v);
 }
 
@@ -240,6 +248,16 @@ int vdk_rbd_connect(const struct rbd_where *w, rados_t *cluster, rados_ioctx_t *
         vdk_error_setf(errp, -r, "rbd: cannot set the timeouts: %s", strerror(-r));
         goto fail;
     }
+    /* librbd hands every request to its work-queue thread so that an event
+       loop calling it never blocks; our callers are threads that wait for
+       the request anyway, so they submit it themselves (one thread
+       hand-off less per request).  A conf file or name key may say
+       otherwise. */
+    set_if_default(c, "rbd_non_blocking_aio", "true", "false");
+    /* cache=none turns librbd's cache off, as qemu does; otherwise the
+       conf file's choice (Ceph's default: on, which qemu sets too). */
+    if (w->no_cache)
+        rados_conf_set(c, "rbd_cache", "false");
     for (int i = 0; i < s->n_pairs; i++) {
         r = rados_conf_set(c, s->key[i], s->value[i]);
         if (r == -ENOENT) {
@@ -359,6 +377,7 @@ static void rbd_state_free(struct rbd_state *s)
     }
     vdk_rbd_disconnect(s->cluster, s->io);
     vdk_rbd_spec_clear(&s->where.spec);
+    vdk_rbd_status_destroy(s);
     free(s->display);
     memset(s, 0, sizeof(*s));
 }
@@ -367,9 +386,10 @@ static int rbdp_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
                      struct vdk_error **errp)
 {
     struct rbd_state *s = n->opaque;
+    vdk_rbd_status_init(s);
     int r = vdk_rbd_where_from_opts(&s->where, opts, false, errp);
     if (r < 0)
-        return r;
+        goto fail;
     if (!(s->display = vdk_rbd_spec_display(&s->where.spec))) {
         r = vdk_error_setf(errp, ENOMEM, "out of memory");
         goto fail;
@@ -379,6 +399,7 @@ static int rbdp_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
         r = vdk_error_setf(errp, ENOMEM, "out of memory");
         goto fail;
     }
+    s->where.no_cache = (flags & VDK_O_DIRECT) != 0;
     r = vdk_rbd_connect(&s->where, &s->cluster, &s->io, errp);
     if (r < 0)
         goto fail;
@@ -393,6 +414,7 @@ static int rbdp_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
         goto fail;
     }
     n->size = size;
+    s->obj_size = st.obj_size ? st.obj_size : (4u << 20);
     n->cluster_size = st.obj_size <= (1u << 30) ? (uint32_t)st.obj_size : 0;
     n->limits.request_alignment = 1;
     n->limits.max_transfer = VDK_DEFAULT_MAX_TRANSFER;
@@ -412,33 +434,20 @@ static void rbdp_close(struct vdk_node *n)
 
 /* ---- the request path: one asynchronous request, waited for ---- */
 
-struct rbd_wait {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool done;
-    ssize_t ret;
-};
-
-static void rbd_complete(rbd_completion_t c, void *arg)
-{
-    struct rbd_wait *w = arg;
-    ssize_t ret = rbd_aio_get_return_value(c);
-    pthread_mutex_lock(&w->lock);
-    w->ret = ret;
-    w->done = true;
-    pthread_cond_signal(&w->cond);
-    pthread_mutex_unlock(&w->lock);
-}
-
 enum rbd_op { RBD_READ, RBD_WRITE, RBD_DISCARD, RBD_ZERO, RBD_FLUSH };
 
+/*
+ * The completion has no callback: librbd runs the callbacks of its C API
+ * on its work-queue thread (so that they never run concurrently), one
+ * more thread hand-off per request.  Without one, the thread that
+ * finishes the request wakes the waiter itself.
+ */
 static int rbd_request(struct vdk_node *n, enum rbd_op op, uint64_t offset, uint64_t bytes,
                        void *buf, int zero_flags)
 {
     struct rbd_state *s = n->opaque;
-    struct rbd_wait w = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
     rbd_completion_t c;
-    int r = rbd_aio_create_completion(&w, rbd_complete, &c);
+    int r = rbd_aio_create_completion(NULL, NULL, &c);
     if (r < 0)
         return r;
     switch (op) {
@@ -462,17 +471,15 @@ static int rbd_request(struct vdk_node *n, enum rbd_op op, uint64_t offset, uint
         rbd_aio_release(c);
         return r;
     }
-    pthread_mutex_lock(&w.lock);
-    while (!w.done)
-        pthread_cond_wait(&w.cond, &w.lock);
-    pthread_mutex_unlock(&w.lock);
+    rbd_aio_wait_for_complete(c);
+    ssize_t ret = rbd_aio_get_return_value(c);
     rbd_aio_release(c);
-    pthread_mutex_destroy(&w.lock);
-    pthread_cond_destroy(&w.cond);
-    if (w.ret < 0)
-        return w.ret < -4095 ? -EIO : (int)w.ret;
-    if (op == RBD_READ && (uint64_t)w.ret < bytes)
-        memset((char *)buf + w.ret, 0, bytes - (uint64_t)w.ret); /* past the end */
+    if (op == RBD_DISCARD || op == RBD_ZERO)
+        vdk_rbd_status_forget(s); /* data may have become holes */
+    if (ret < 0)
+        return ret < -4095 ? -EIO : (int)ret;
+    if (op == RBD_READ && (uint64_t)ret < bytes)
+        memset((char *)buf + ret, 0, bytes - (uint64_t)ret); /* past the end */
     return 0;
 }
 
@@ -506,99 +513,6 @@ static int rbdp_flush(struct vdk_node *n)
     return rbd_request(n, RBD_FLUSH, 0, 0, NULL, 0);
 }
 
-/* ---- block status from rbd_diff_iterate2 ---- */
-
-/* The extents of one window, collected (librbd may report them out of
-   order) and bounded. */
-#define RBD_STATUS_MAX_EXTENTS 4096
-/* Window of one question: enough objects to skip big holes at once, few
-   enough that an image without fast-diff (one listing per object) answers
-   quickly. */
-#define RBD_STATUS_WINDOW_OBJECTS 256
-
-struct diff_extents {
-    uint64_t start, end;
-    size_t n;
-    bool overflow;
-    uint64_t (*e)[2];
-};
-
-static int diff_cb(uint64_t off, size_t len, int exists, void *arg)
-{
-    struct diff_extents *d = arg;
-    if (!exists || !len)
-        return 0;
-    uint64_t a = off < d->start ? d->start : off, b = off + len > d->end ? d->end : off + len;
-    if (a >= b)
-        return 0;
-    if (d->n == RBD_STATUS_MAX_EXTENTS) {
-        d->overflow = true;
-        return -E2BIG; /* stops the iteration */
-    }
-    d->e[d->n][0] = a;
-    d->e[d->n][1] = b;
-    d->n++;
-    return 0;
-}
-
-static int cmp_extent(const void *a, const void *b)
-{
-    uint64_t x = ((const uint64_t *)a)[0], y = ((const uint64_t *)b)[0];
-    return x < y ? -1 : x > y;
-}
-
-static int rbdp_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
-                             uint64_t *pnum, uint64_t *map, struct vdk_node **file)
-{
-    struct rbd_state *s = n->opaque;
-    *pnum = bytes;
-    *map = offset;
-    *file = n;
-    bool whole_object = false;
-    if (s->features & RBD_FEATURE_FAST_DIFF) {
-        uint64_t flags = 0;
-        whole_object = rbd_get_flags(s->image, &flags) == 0 &&
-                       !(flags & RBD_FLAG_FAST_DIFF_INVALID);
-    }
-    uint64_t obj = n->cluster_size ? n->cluster_size : (4u << 20);
-    uint64_t window = bytes;
-    if (!whole_object && window > obj * RBD_STATUS_WINDOW_OBJECTS)
-        window = obj * RBD_STATUS_WINDOW_OBJECTS;
-    struct diff_extents d = { .start = offset, .end = offset + window };
-    d.e = malloc(sizeof(*d.e) * RBD_STATUS_MAX_EXTENTS);
-    if (!d.e)
-        return -ENOMEM;
-    int r = rbd_diff_iterate2(s->image, NULL, offset, window, 1, whole_object, diff_cb, &d);
-    if (r < 0 && !d.overflow) {
-        free(d.e);
-        return r;
-    }
-    int ret;
-    if (d.overflow) {
-        /* More pieces than we keep: call the window data (it is read). */
-        ret = VDK_BS_DATA | VDK_BS_OFFSET_VALID;
-        *pnum = window;
-    } else if (d.n == 0) {
-        ret = VDK_BS_ZERO | VDK_BS_OFFSET_VALID;
-        *pnum = window;
-    } else {
-        qsort(d.e, d.n, sizeof(*d.e), cmp_extent);
-        if (d.e[0][0] > offset) {
-            ret = VDK_BS_ZERO | VDK_BS_OFFSET_VALID;
-            *pnum = d.e[0][0] - offset;
-        } else {
-            uint64_t end = d.e[0][1];
-            for (size_t i = 1; i < d.n && d.e[i][0] <= end; i++)
-                if (d.e[i][1] > end)
-                    end = d.e[i][1];
-            ret = VDK_BS_DATA | VDK_BS_OFFSET_VALID;
-            *pnum = end - offset;
-        }
-    }
-    free(d.e);
-    return ret;
-}
-
 const struct vdk_driver vdk_driver_rbd = {
     .name = "rbd",
     .kind = VDK_DRV_PROTOCOL,
@@ -614,7 +528,7 @@ const struct vdk_driver vdk_driver_rbd = {
     .pwrite_zeroes = rbdp_pwrite_zeroes,
     .discard = rbdp_discard,
     .flush = rbdp_flush,
-    .block_status = rbdp_block_status,
+    .block_status = vdk_rbd_block_status,
     .truncate = vdk_rbd_truncate,
     .reopen = vdk_rbd_reopen,
     .get_info = vdk_rbd_get_info,

@@ -21,6 +21,18 @@ struct rbd_where {
     uint64_t connect_timeout; /* client_mount_timeout (and the ceph CLI's) */
     uint64_t op_timeout;      /* rados_osd_op_timeout, rados_mon_op_timeout */
     bool lock;                /* writers take the exclusive lock */
+    bool no_cache;            /* cache=none: rbd_cache=false, as qemu */
+};
+
+/* Objects seen holding data by the last per-object block status
+   (rbd-status.c), under lock. */
+struct rbd_status_cache {
+    pthread_mutex_t lock;
+    bool ready;               /* lock initialised */
+    uint64_t first, count;    /* the window: objects [first, first+count) */
+    uint64_t *bits;           /* one per object: held data at filled_ns */
+    uint64_t filled_ns;       /* CLOCK_MONOTONIC */
+    uint64_t gen;             /* bumped by vdk_rbd_status_forget */
 };
 
 struct rbd_state {
@@ -30,7 +42,9 @@ struct rbd_state {
     rados_ioctx_t io;
     rbd_image_t image;
     uint64_t features;
+    uint64_t obj_size;        /* bytes per object */
     bool locked;              /* we hold the exclusive lock (managed) */
+    struct rbd_status_cache status;
 };
 
 /*
@@ -50,6 +64,19 @@ void vdk_rbd_disconnect(rados_t cluster, rados_ioctx_t io);
    clear message for a missing image or snapshot and a held lock. */
 int vdk_rbd_open_image(struct rbd_state *s, bool writable, rbd_image_t *out,
                        struct vdk_error **errp);
+
+/*
+ * Block status (rbd-status.c): from rbd_diff_iterate2, per object from a
+ * short-lived window when the image has a valid fast-diff.  init before
+ * the first question, forget after anything that may turn data into holes
+ * (our discards and zero writes, resize, rollback, reopen), destroy at
+ * close (safe when init never ran).
+ */
+int vdk_rbd_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
+                         uint64_t *pnum, uint64_t *map, struct vdk_node **file);
+void vdk_rbd_status_init(struct rbd_state *s);
+void vdk_rbd_status_forget(struct rbd_state *s);
+void vdk_rbd_status_destroy(struct rbd_state *s);
 
 extern const struct vdk_opt_desc vdk_rbd_create_opts[];
 int vdk_rbd_create(const char *filename, struct vdk_node *file, struct vdk_opts *opts,

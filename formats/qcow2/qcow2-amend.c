@@ -86,6 +86,9 @@ int qcow2_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc prealloc
         if (s->bitmaps->bm[i].inconsistent)
             return vdk_error_setf(errp, EBUSY, "Bitmap '%s' is inconsistent and cannot "
                                   "be used", s->bitmaps->bm[i].name);
+    /* A stored (clean) bitmap would not fit the new size: "in use" first. */
+    if ((r = qcow2_bitmaps_ensure_in_use(n)) < 0)
+        return vdk_error_setf_errno(errp, r, "could not mark the bitmaps in use");
     uint64_t old = s->size;
     if (size < old) {
         if (prealloc != VDK_PREALLOC_OFF)

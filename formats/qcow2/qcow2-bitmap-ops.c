@@ -35,36 +35,55 @@ void qcow2_bitmaps_update_track(struct qcow2_state *s)
     s->bm_track = track;
 }
 
-void qcow2_bitmap_set_range(struct qcow2_bitmap *b, uint64_t off, uint64_t bytes)
+bool qcow2_bitmap_chunks(const struct qcow2_bitmap *b, uint64_t off, uint64_t bytes,
+                         uint64_t *first, uint64_t *last)
 {
-    uint64_t first = off >> b->gran_bits, last = (off + bytes - 1) >> b->gran_bits;
-    if (first >= b->nbits)
-        return;
-    if (last >= b->nbits)
-        last = b->nbits - 1;
+    *first = off >> b->gran_bits;
+    *last = (off + bytes - 1) >> b->gran_bits;
+    if (!bytes || *first >= b->nbits)
+        return false;
+    if (*last >= b->nbits)
+        *last = b->nbits - 1;
+    return true;
+}
+
+static uint64_t word_mask(uint64_t w, uint64_t first, uint64_t last)
+{
+    unsigned lo = w == first / 64 ? first % 64 : 0;
+    unsigned hi = w == last / 64 ? last % 64 : 63;
+    return (hi == 63 ? ~0ull : (1ull << (hi + 1)) - 1) & ~((1ull << lo) - 1);
+}
+
+bool qcow2_bits_all_set(const uint64_t *w, uint64_t first, uint64_t last)
+{
+    for (uint64_t i = first / 64; i <= last / 64; i++) {
+        uint64_t m = word_mask(i, first, last);
+        if ((__atomic_load_n(&w[i], __ATOMIC_ACQUIRE) & m) != m)
+            return false;
+    }
+    return true;
+}
+
+bool qcow2_bits_set(uint64_t *w, uint64_t first, uint64_t last)
+{
     bool changed = false;
-    for (uint64_t w = first / 64; w <= last / 64; w++) {
-        unsigned lo = w == first / 64 ? first % 64 : 0;
-        unsigned hi = w == last / 64 ? last % 64 : 63;
-        uint64_t mask = (hi == 63 ? ~0ull : (1ull << (hi + 1)) - 1) & ~((1ull << lo) - 1);
+    for (uint64_t i = first / 64; i <= last / 64; i++) {
+        uint64_t m = word_mask(i, first, last);
         /* Most writes land in chunks already dirty: read before the atomic. */
-        if ((__atomic_load_n(&b->words[w], __ATOMIC_RELAXED) & mask) != mask) {
-            __atomic_fetch_or(&b->words[w], mask, __ATOMIC_RELAXED);
+        if ((__atomic_load_n(&w[i], __ATOMIC_RELAXED) & m) != m) {
+            __atomic_fetch_or(&w[i], m, __ATOMIC_RELEASE);
             changed = true;
         }
     }
-    if (changed && !__atomic_load_n(&b->changed, __ATOMIC_RELAXED))
-        __atomic_store_n(&b->changed, true, __ATOMIC_RELAXED);
+    return changed;
 }
 
-void qcow2_bitmaps_mark_slow(struct qcow2_state *s, uint64_t off, uint64_t bytes)
+bool qcow2_bits_any(const uint64_t *w, uint64_t nbits)
 {
-    struct qcow2_bitmaps *bs = s->bitmaps;
-    for (uint32_t i = 0; i < bs->nb; i++) {
-        struct qcow2_bitmap *b = &bs->bm[i];
-        if (b->enabled && b->loaded && !b->inconsistent)
-            qcow2_bitmap_set_range(b, off, bytes);
-    }
+    for (uint64_t i = 0; w && i < (nbits + 63) / 64; i++)
+        if (__atomic_load_n(&w[i], __ATOMIC_RELAXED))
+            return true;
+    return false;
 }
 
 static bool test_bit(const struct qcow2_bitmap *b, uint64_t i)
@@ -134,8 +153,16 @@ int qcow2_bitmap_mark_named(struct vdk_node *n, const char *name, uint64_t offse
     int r = get_loaded(n, name, &b);
     if (r < 0)
         return r;
-    if (bytes)
-        qcow2_bitmap_set_range(b, offset, bytes);
+    uint64_t f, l;
+    if (!qcow2_bitmap_chunks(b, offset, bytes, &f, &l))
+        return 0;
+    /* A control operation (merge, convert --bitmaps): stored whole. */
+    if ((r = qcow2_bitmaps_ensure_in_use(n)) < 0)
+        return r;
+    if (qcow2_bits_set(b->words, f, l)) {
+        b->changed = true;
+        ((struct qcow2_state *)n->opaque)->bitmaps->structural = true;
+    }
     return 0;
 }
 
@@ -184,8 +211,11 @@ static int add_bitmap(struct vdk_node *n, const char *name, uint64_t gran, bool 
                               name, n->filename, why);
     if (qcow2_bitmap_find(s, name))
         return vdk_error_setf(errp, EEXIST, "Bitmap already exists: %s", name);
-    if (!s->bitmaps && !(s->bitmaps = calloc(1, sizeof(*s->bitmaps))))
+    if (qcow2_bitmaps_alloc(s) < 0)
         return vdk_error_setf(errp, ENOMEM, "out of memory");
+    int r = qcow2_bitmaps_ensure_in_use(n);
+    if (r < 0)
+        return vdk_error_setf_errno(errp, r, "could not mark the bitmaps in use");
     struct qcow2_bitmaps *bs = s->bitmaps;
     struct qcow2_bitmap *arr = realloc(bs->bm, (bs->nb + 1) * sizeof(*arr));
     if (!arr)
@@ -200,9 +230,12 @@ static int add_bitmap(struct vdk_node *n, const char *name, uint64_t gran, bool 
                               "MiB of memory", n->filename, QCOW2_BME_MAX_MEM >> 20);
     b->words = calloc(1, bytes ? bytes : 8);
     b->name = strdup(name);
-    if (!b->words || !b->name) {
+    if (!b->words || !b->name || qcow2_bitmap_alloc_dirty(s, b) < 0) {
         free(b->words);
         free(b->name);
+        free(b->dirty);
+        free(b->writing);
+        memset(b, 0, sizeof(*b));
         return vdk_error_setf(errp, ENOMEM, "out of memory");
     }
     bs->mem += bytes;
@@ -212,15 +245,19 @@ static int add_bitmap(struct vdk_node *n, const char *name, uint64_t gran, bool 
     b->loaded = true;
     b->changed = true;
     bs->nb++;
-    bs->in_use_set = true;
+    bs->structural = true;
     qcow2_bitmaps_update_track(s);
     return 0;
 }
 
-static int remove_bitmap(struct qcow2_state *s, struct qcow2_bitmap *b,
+static int remove_bitmap(struct vdk_node *n, struct qcow2_bitmap *b,
                          struct vdk_error **errp)
 {
+    struct qcow2_state *s = n->opaque;
     struct qcow2_bitmaps *bs = s->bitmaps;
+    int r = qcow2_bitmaps_ensure_in_use(n);
+    if (r < 0)
+        return vdk_error_setf_errno(errp, r, "could not mark the bitmaps in use");
     if (b->table_offset) {
         struct qcow2_bm_table *d = realloc(bs->dead, (bs->ndead + 1) * sizeof(*d));
         if (!d)
@@ -232,10 +269,12 @@ static int remove_bitmap(struct qcow2_state *s, struct qcow2_bitmap *b,
         bs->mem -= (b->nbits + 63) / 64 * 8;
     free(b->name);
     free(b->words);
+    free(b->dirty);
+    free(b->writing);
     uint32_t i = (uint32_t)(b - bs->bm);
     memmove(b, b + 1, (bs->nb - i - 1) * sizeof(*b));
     bs->nb--;
-    bs->in_use_set = true;
+    bs->structural = true;
     qcow2_bitmaps_update_track(s);
     return 0;
 }
@@ -250,10 +289,12 @@ int qcow2_bitmap_op(struct vdk_node *n, enum vdk_bitmap_op op, const char *name,
     if (!b)
         return vdk_error_setf(errp, ENOENT, "Dirty bitmap '%s' not found", name);
     if (op == VDK_BITMAP_REMOVE)
-        return remove_bitmap(s, b, errp);
+        return remove_bitmap(n, b, errp);
     if (b->inconsistent)
         return vdk_error_setf(errp, EBUSY, INCONSISTENT_FMT, name);
-    int r = 0;
+    int r = qcow2_bitmaps_ensure_in_use(n);
+    if (r < 0)
+        return vdk_error_setf_errno(errp, r, "could not mark the bitmaps in use");
     switch (op) {
     case VDK_BITMAP_CLEAR:
         if ((r = get_loaded(n, name, &b)) < 0)
@@ -269,7 +310,7 @@ int qcow2_bitmap_op(struct vdk_node *n, enum vdk_bitmap_op op, const char *name,
     default:
         return vdk_error_setf(errp, EINVAL, "unknown bitmap operation");
     }
-    s->bitmaps->in_use_set = true;
+    s->bitmaps->structural = true;
     qcow2_bitmaps_update_track(s);
     return 0;
 }

@@ -2,7 +2,9 @@
 /*
  * qcow2 persistent dirty bitmaps: the on-disk format (extension,
  * directory, tables, data) with its bounds, loading at open, marking in
- * use, and storing at close.  See qcow2-bitmap.h for the rules.
+ * use, and the store after a structural change (fresh clusters, directory
+ * and header).  See qcow2-bitmap.h for the rules; the store on flush and
+ * the in-use protocol of writers are in qcow2-bitmap-sync.c.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,7 +21,7 @@ int qcow2_bitmap_parse_ext(struct vdk_node *n, const uint8_t *d, uint32_t len,
     struct qcow2_state *s = n->opaque;
     if (len != 24)
         return vdk_error_setf(errp, EINVAL, "bitmaps_ext: Invalid extension length");
-    if (!s->bitmaps && !(s->bitmaps = calloc(1, sizeof(*s->bitmaps))))
+    if (qcow2_bitmaps_alloc(s) < 0)
         return vdk_error_setf(errp, ENOMEM, "out of memory");
     struct qcow2_bitmaps *b = s->bitmaps;
     b->has_ext = true;
@@ -99,7 +101,24 @@ static void bitmap_free(struct qcow2_bitmap *b)
 {
     free(b->name);
     free(b->words);
+    free(b->dirty);
+    free(b->writing);
     memset(b, 0, sizeof(*b));
+}
+
+int qcow2_bitmaps_alloc(struct qcow2_state *s)
+{
+    if (s->bitmaps)
+        return 0;
+    struct qcow2_bitmaps *b = calloc(1, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    pthread_rwlock_init(&b->mark_lock, NULL);
+    pthread_mutex_init(&b->flag_lock, NULL);
+    pthread_mutex_init(&b->sync_lock, NULL);
+    b->disk = QCOW2_BM_DISK_DIRTY;
+    s->bitmaps = b;
+    return 0;
 }
 
 void qcow2_bitmaps_free(struct qcow2_state *s)
@@ -111,6 +130,9 @@ void qcow2_bitmaps_free(struct qcow2_state *s)
         bitmap_free(&b->bm[i]);
     free(b->bm);
     free(b->dead);
+    pthread_rwlock_destroy(&b->mark_lock);
+    pthread_mutex_destroy(&b->flag_lock);
+    pthread_mutex_destroy(&b->sync_lock);
     free(b);
     s->bitmaps = NULL;
     s->bm_track = false;
@@ -190,8 +212,7 @@ static int read_directory(struct vdk_node *n, struct vdk_error **errp)
     return r;
 }
 
-/* Read a bitmap table (host endian), each entry checked. */
-static int read_table(struct vdk_node *n, uint64_t off, uint32_t size, uint64_t **out)
+int qcow2_bitmap_read_table(struct vdk_node *n, uint64_t off, uint32_t size, uint64_t **out)
 {
     struct qcow2_state *s = n->opaque;
     uint64_t *t = malloc((uint64_t)size * 8);
@@ -221,10 +242,32 @@ static void words_from_bytes(uint64_t *w, const uint8_t *p, uint64_t bytes)
         w[i / 8] |= (uint64_t)p[i] << (8 * (i % 8));
 }
 
-static void words_to_bytes(uint8_t *p, const uint64_t *w, uint64_t bytes)
+void qcow2_bitmap_data(const struct qcow2_bitmap *b, uint8_t *p, uint64_t at, uint64_t len)
 {
-    for (uint64_t i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(w[i / 8] >> (8 * (i % 8)));
+    for (uint64_t i = 0; i < len; i += 8) {
+        uint64_t w = __atomic_load_n(&b->words[(at + i) / 8], __ATOMIC_RELAXED);
+        for (uint64_t k = 0; k < 8 && i + k < len; k++)
+            p[i + k] = (uint8_t)(w >> (8 * k));
+    }
+}
+
+int qcow2_bitmap_alloc_dirty(const struct qcow2_state *s, struct qcow2_bitmap *b)
+{
+    uint64_t bytes = (b->nbits + 7) / 8;
+    uint64_t nc = (bytes + s->cluster_size - 1) >> s->cluster_bits;
+    uint64_t nw = (nc + 63) / 64;
+    uint64_t *d = calloc(nw ? nw : 1, 8), *w = calloc(nw ? nw : 1, 8);
+    if (!d || !w) {
+        free(d);
+        free(w);
+        return -ENOMEM;
+    }
+    free(b->dirty);
+    free(b->writing);
+    b->dirty = d;
+    b->writing = w;
+    b->nclusters = nc;
+    return 0;
 }
 
 static uint64_t nwords(uint64_t nbits)
@@ -250,10 +293,13 @@ int qcow2_bitmap_load(struct vdk_node *n, struct qcow2_bitmap *b)
     if (nw * 8 > QCOW2_BME_MAX_MEM - s->bitmaps->mem)
         return -EFBIG;
     uint64_t *w = calloc(nw ? nw : 1, 8);
-    if (!w)
+    if (!w || qcow2_bitmap_alloc_dirty(s, b) < 0) {
+        free(w);
         return -ENOMEM;
+    }
     uint64_t *t = NULL;
-    int r = b->table_offset ? read_table(n, b->table_offset, b->table_size, &t) : 0;
+    int r = b->table_offset ? qcow2_bitmap_read_table(n, b->table_offset, b->table_size, &t)
+                            : 0;
     uint8_t *buf = r == 0 ? malloc(s->cluster_size) : NULL;
     if (r == 0 && !buf)
         r = -ENOMEM;
@@ -304,9 +350,7 @@ static int load_all(struct vdk_node *n, struct vdk_error **errp)
     return 0;
 }
 
-/* Serialize the directory of the current list; flags: the on-disk ones,
-   with in_use for consistent bitmaps when `in_use`. */
-static uint8_t *build_directory(struct qcow2_state *s, bool in_use, uint64_t *size)
+uint8_t *qcow2_bitmaps_build_directory(struct qcow2_state *s, bool in_use, uint64_t *size)
 {
     struct qcow2_bitmaps *b = s->bitmaps;
     uint64_t total = 0;
@@ -350,7 +394,7 @@ static int set_in_use(struct vdk_node *n)
     struct qcow2_state *s = n->opaque;
     struct qcow2_bitmaps *b = s->bitmaps;
     uint64_t size;
-    uint8_t *d = build_directory(s, true, &size);
+    uint8_t *d = qcow2_bitmaps_build_directory(s, true, &size);
     if (!d)
         return -ENOMEM;
     int r = -EIO;
@@ -368,7 +412,7 @@ static int set_in_use(struct vdk_node *n)
     }
     free(d);
     if (r == 0)
-        b->in_use_set = true;
+        __atomic_store_n(&b->disk, QCOW2_BM_DISK_DIRTY, __ATOMIC_RELEASE);
     return r;
 }
 
@@ -431,7 +475,7 @@ static int write_bitmap(struct vdk_node *n, struct qcow2_bitmap *bm, uint8_t *bu
             break;
         uint64_t len = vdk_min_u64(cs, bytes - at);
         memset(buf, 0, cs);
-        words_to_bytes(buf, bm->words + at / 8, len);
+        qcow2_bitmap_data(bm, buf, at, len);
         bool zero = true;
         for (uint64_t k = 0; k < len && zero; k++)
             zero = buf[k] == 0;
@@ -463,7 +507,7 @@ static int free_table(struct vdk_node *n, uint64_t off, uint32_t size)
 {
     struct qcow2_state *s = n->opaque;
     uint64_t *t;
-    int r = read_table(n, off, size, &t);
+    int r = qcow2_bitmap_read_table(n, off, size, &t);
     if (r < 0)
         return r;
     for (uint32_t i = 0; r == 0 && i < size; i++) {
@@ -478,14 +522,10 @@ static int free_table(struct vdk_node *n, uint64_t off, uint32_t size)
     return r;
 }
 
-int qcow2_bitmaps_store(struct vdk_node *n)
+int qcow2_bitmaps_store_full(struct vdk_node *n)
 {
     struct qcow2_state *s = n->opaque;
     struct qcow2_bitmaps *b = s->bitmaps;
-    /* A downgrade to compat=0.10 dropped the extension: the clusters it
-       named leak, as with QEMU. */
-    if (!b || !s->writable || (!b->in_use_set && !b->ndead) || s->version < 3)
-        return 0;
     pthread_mutex_lock(&s->lock);
     int r = 0;
     uint8_t *buf = malloc(s->cluster_size);
@@ -496,7 +536,9 @@ int qcow2_bitmaps_store(struct vdk_node *n)
     /* 1. Changed bitmaps to fresh clusters. */
     for (uint32_t i = 0; r == 0 && i < b->nb; i++) {
         struct qcow2_bitmap *bm = &b->bm[i];
-        if (bm->inconsistent || !bm->loaded || (!bm->changed && bm->table_offset))
+        if (bm->inconsistent || !bm->loaded ||
+            (!bm->changed && bm->table_offset && !qcow2_bits_any(bm->dirty, bm->nclusters) &&
+             !qcow2_bits_any(bm->writing, bm->nclusters)))
             continue;
         uint64_t toff = 0;
         uint32_t tsize = 0;
@@ -507,12 +549,14 @@ int qcow2_bitmaps_store(struct vdk_node *n)
         bm->table_offset = toff;
         bm->table_size = tsize;
         bm->changed = false;
+        memset(bm->dirty, 0, (bm->nclusters + 63) / 64 * 8);
+        memset(bm->writing, 0, (bm->nclusters + 63) / 64 * 8);
     }
     /* 2. A fresh directory, refcounts and data on disk before the header. */
     uint64_t dsize = 0, doff = 0;
     uint8_t *d = NULL;
     if (r == 0 && b->nb) {
-        d = build_directory(s, false, &dsize);
+        d = qcow2_bitmaps_build_directory(s, false, &dsize);
         if (!d)
             r = -ENOMEM;
         int64_t o = r == 0 ? qcow2_alloc_clusters(n, vdk_align_up(dsize, s->cluster_size) >>
@@ -552,7 +596,9 @@ int qcow2_bitmaps_store(struct vdk_node *n)
         r = free_table(n, b->dead[i].off, b->dead[i].size);
     if (r == 0) {
         b->ndead = 0;
-        b->in_use_set = false;
+        b->structural = false;
+        __atomic_store_n(&b->disk, b->has_ext ? QCOW2_BM_DISK_CLEAN : QCOW2_BM_DISK_DIRTY,
+                         __ATOMIC_RELEASE);
         r = qcow2_flush_metadata(n);
     }
     pthread_mutex_unlock(&s->lock);
@@ -580,7 +626,7 @@ int qcow2_bitmaps_refs(struct vdk_node *n, void (*add)(void *ctx, uint64_t off,
             continue;
         add(ctx, toff, (uint64_t)tsize * 8);
         uint64_t *t;
-        int r = read_table(n, toff, tsize, &t);
+        int r = qcow2_bitmap_read_table(n, toff, tsize, &t);
         if (r == -EINVAL) {
             fprintf(stderr, "ERROR bitmap table at 0x%" PRIx64 " is invalid\n", toff);
             bad++;
@@ -635,6 +681,10 @@ int qcow2_bitmaps_resize(struct vdk_node *n, uint64_t size)
         bm->nbits = nb;
         trim_tail(bm);
         bm->changed = true;
+        if (qcow2_bitmap_alloc_dirty(s, bm) < 0)
+            return -ENOMEM;
     }
+    if (b)
+        b->structural = true;
     return 0;
 }

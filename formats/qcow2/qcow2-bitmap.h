@@ -20,20 +20,43 @@
  * In memory a bitmap is a flat array of 64-bit words, one bit per
  * granularity chunk, loaded when the image is opened read-write (lazily on
  * first use otherwise), so marking a write costs a few word operations
- * whatever the image size.  Rules (QEMU's):
+ * whatever the image size.  Rules (QEMU's, plus the store on flush):
  *   - a read-write open marks every bitmap "in use" on disk (directory
  *     rewritten in place with the autoclear bit dropped around it);
  *   - every write, write-zeroes and discard marks the enabled ("auto")
  *     bitmaps dirty; disabled ones never change;
- *   - a clean close writes changed bitmaps to fresh clusters, then a fresh
- *     directory, then the header, then frees the old clusters, and clears
- *     "in use";
+ *   - a flush (unless the node was opened with bitmap-store=close) stores
+ *     the bitmaps and clears "in use" (qcow2-bitmap-sync.c): the data
+ *     clusters changed since the last store are written in place (the
+ *     directory says "in use", so nobody trusts them meanwhile), then the
+ *     tables, a flush, and the directory rewritten in place with the flag
+ *     cleared.  The first write after that which sets a bit not already
+ *     set rewrites the directory "in use" and flushes before it goes on;
+ *     a write whose chunks are all set already is covered by the stored
+ *     bitmap and goes straight through;
+ *   - a clean close stores the same way; after add, remove, clear, merge,
+ *     enable, disable or resize the store writes changed bitmaps to fresh
+ *     clusters, then a fresh directory, then the header, then frees the
+ *     old clusters;
  *   - a bitmap found "in use" at open (a crash) is inconsistent: its data
  *     is never read, it is kept as it is, listed with the in-use flag, and
  *     can only be removed.
- * Control operations (add, remove, clear, enable, disable, merge, store)
+ * Control operations (add, remove, clear, enable, disable, merge, resize)
  * run on the control thread, never beside I/O to the same node; marking
  * (the I/O path) uses atomic word operations.
+ *
+ * Concurrency of marking and storing (qcow2_bitmaps.disk, mark_lock):
+ *   - a writer that sets new bits holds mark_lock for reading while it
+ *     makes sure the disk says "in use" (state DIRTY; PENDING is turned
+ *     back into DIRTY, which cancels the clear of a store in progress;
+ *     CLEAN means one writer rewrites the directory under flag_lock), then
+ *     notes the data clusters it changes and sets the bits;
+ *   - a store swaps the noted clusters out and sets PENDING under
+ *     mark_lock for writing, writes them without the lock, and clears the
+ *     flag on disk under mark_lock for writing only if the state is still
+ *     PENDING (no new bit since), moving to CLEAN.
+ * So the flag is clear on disk only while every bit set in memory is in
+ * the data on disk.
  */
 #ifndef VDK_QCOW2_BITMAP_H
 #define VDK_QCOW2_BITMAP_H
@@ -70,11 +93,23 @@ struct qcow2_bitmap {
     bool enabled;           /* the "auto" flag */
     bool inconsistent;      /* in use when found: data never read or changed */
     bool loaded;            /* words hold the data */
-    bool changed;           /* words differ from the table on disk */
+    bool changed;           /* rewrite whole at the next store (clear,
+                               merge, resize, new) */
     uint64_t table_offset;  /* on disk, 0: none yet */
     uint32_t table_size;
     uint64_t nbits;         /* chunks covering the virtual size */
     uint64_t *words;        /* (nbits + 63) / 64 words, bit i = chunk i */
+    /* Data clusters (table entries) with bits set since the last store:
+       one bit per cluster; `writing` holds those a store is writing. */
+    uint64_t nclusters;
+    uint64_t *dirty, *writing;
+};
+
+/* What the directory on disk says about the consistent bitmaps. */
+enum {
+    QCOW2_BM_DISK_DIRTY = 0,  /* "in use" (or no directory yet) */
+    QCOW2_BM_DISK_PENDING,    /* "in use"; a store will clear it */
+    QCOW2_BM_DISK_CLEAN,      /* flag clear, data on disk complete */
 };
 
 struct qcow2_bitmaps {
@@ -86,7 +121,11 @@ struct qcow2_bitmaps {
 
     struct qcow2_bitmap *bm;
     uint32_t nb;
-    bool in_use_set;        /* we set "in use" on disk this session */
+    int disk;               /* QCOW2_BM_DISK_*, atomic */
+    bool structural;        /* the next store rewrites (see the rules) */
+    pthread_rwlock_t mark_lock;
+    pthread_mutex_t flag_lock;   /* writers setting "in use" again */
+    pthread_mutex_t sync_lock;   /* one store at a time */
     /* Tables (with their data) to free once the next directory is written. */
     struct qcow2_bm_table { uint64_t off; uint32_t size; } *dead;
     uint32_t ndead;
@@ -102,12 +141,12 @@ int qcow2_bitmap_parse_ext(struct vdk_node *n, const uint8_t *d, uint32_t len,
 bool qcow2_bitmap_ext(const struct qcow2_state *s, uint8_t out[24]);
 
 /* ---- life cycle (qcow2-bitmap.c) ---- */
+/* The state for the extension or a first bitmap (allocated once). */
+int qcow2_bitmaps_alloc(struct qcow2_state *s);
 /* After the tables are known: read and validate the directory (an
    unusable one fails the open as in QEMU), load the data of a writable
    image and mark every bitmap in use; drop a stale extension. */
 int qcow2_bitmaps_open(struct vdk_node *n, struct vdk_error **errp);
-/* Clean close, or a reopen read-only: store changed bitmaps, clear in-use. */
-int qcow2_bitmaps_store(struct vdk_node *n);
 /* Reopen read-write: load and mark in use, as at open. */
 int qcow2_bitmaps_reopen_rw(struct vdk_node *n, struct vdk_error **errp);
 void qcow2_bitmaps_free(struct qcow2_state *s);
@@ -124,18 +163,52 @@ int qcow2_bitmaps_refs(struct vdk_node *n, void (*add)(void *ctx, uint64_t off,
 uint64_t qcow2_bitmaps_measure(struct vdk_node *n, uint64_t cs);
 /* Resize every loaded bitmap with the image (new chunks clean). */
 int qcow2_bitmaps_resize(struct vdk_node *n, uint64_t size);
+/* The store after a structural change: changed bitmaps to fresh clusters,
+   a fresh directory and header, old clusters freed.  Holds s->lock; the
+   caller holds mark_lock for writing (or runs alone). */
+int qcow2_bitmaps_store_full(struct vdk_node *n);
+/* The directory of the current list, flags as in memory with "in use" on
+   every bitmap when in_use (always on inconsistent ones); NULL: ENOMEM. */
+uint8_t *qcow2_bitmaps_build_directory(struct qcow2_state *s, bool in_use, uint64_t *size);
+/* A bitmap table, host endian, every entry checked (-EINVAL if not). */
+int qcow2_bitmap_read_table(struct vdk_node *n, uint64_t off, uint32_t size, uint64_t **out);
+/* Bitmap data bytes [at, at+len) from the words (read atomically). */
+void qcow2_bitmap_data(const struct qcow2_bitmap *b, uint8_t *p, uint64_t at, uint64_t len);
+/* Allocate (zeroed) the cluster bit arrays of b for its nbits; -ENOMEM. */
+int qcow2_bitmap_alloc_dirty(const struct qcow2_state *s, struct qcow2_bitmap *b);
+
+/* ---- storing and marking (qcow2-bitmap-sync.c) ---- */
+/* Clean close, or a reopen read-only: store, clear in-use. */
+int qcow2_bitmaps_store(struct vdk_node *n);
+/* A flush of the node: the same, unless opened with bitmap-store=close;
+   the caller flushes the file after (the cleared flag's durability). */
+int qcow2_bitmaps_flush(struct vdk_node *n);
+/* Before a control operation changes bitmaps: "in use" on disk. */
+int qcow2_bitmaps_ensure_in_use(struct vdk_node *n);
+/* Hot path: mark guest [off, off+bytes) in every enabled bitmap, after
+   setting "in use" on disk again when a store cleared it; -errno if that
+   failed (the write must not go on). */
+int qcow2_bitmaps_mark_slow(struct vdk_node *n, uint64_t off, uint64_t bytes);
+static inline int qcow2_bitmaps_mark(struct vdk_node *n, uint64_t off, uint64_t bytes)
+{
+    struct qcow2_state *s = n->opaque;
+    if (s->bm_track && bytes)
+        return qcow2_bitmaps_mark_slow(n, off, bytes);
+    return 0;
+}
 
 /* ---- in memory (qcow2-bitmap-ops.c) ---- */
-/* Hot path: mark guest [off, off+bytes) in every enabled bitmap. */
-void qcow2_bitmaps_mark_slow(struct qcow2_state *s, uint64_t off, uint64_t bytes);
-static inline void qcow2_bitmaps_mark(struct qcow2_state *s, uint64_t off, uint64_t bytes)
-{
-    if (s->bm_track && bytes)
-        qcow2_bitmaps_mark_slow(s, off, bytes);
-}
 /* Recompute s->bm_track after a change of the list or of a flag. */
 void qcow2_bitmaps_update_track(struct qcow2_state *s);
-void qcow2_bitmap_set_range(struct qcow2_bitmap *b, uint64_t off, uint64_t bytes);
+/* Bits [first, last] of the array w, read and set atomically: whether all
+   are set (acquire); set them, true when one was clear (release); whether
+   any of the first nbits is set. */
+bool qcow2_bits_all_set(const uint64_t *w, uint64_t first, uint64_t last);
+bool qcow2_bits_set(uint64_t *w, uint64_t first, uint64_t last);
+bool qcow2_bits_any(const uint64_t *w, uint64_t nbits);
+/* Guest [off, off+bytes) as chunks of b, clipped to its size; false: none. */
+bool qcow2_bitmap_chunks(const struct qcow2_bitmap *b, uint64_t off, uint64_t bytes,
+                         uint64_t *first, uint64_t *last);
 struct qcow2_bitmap *qcow2_bitmap_find(struct qcow2_state *s, const char *name);
 /* qemu's "bitmaps" list for info; NULL when there are none. */
 struct json_object *qcow2_bitmaps_json(struct vdk_node *n);

@@ -259,7 +259,9 @@ int qcow2_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
 {
     struct qcow2_state *s = n->opaque;
     const uint8_t *buf = vbuf;
-    qcow2_bitmaps_mark(s, offset, bytes);
+    int mr = qcow2_bitmaps_mark(n, offset, bytes);
+    if (mr < 0)
+        return mr;
     if (flags & VDK_REQ_COMPRESSED)
         return write_compressed(n, offset, bytes, buf);
     flags = 0; /* nothing goes down to the data file */

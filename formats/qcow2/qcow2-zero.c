@@ -100,7 +100,9 @@ int qcow2_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                         unsigned flags)
 {
     struct qcow2_state *s = n->opaque;
-    qcow2_bitmaps_mark(s, offset, bytes);
+    int r = qcow2_bitmaps_mark(n, offset, bytes);
+    if (r < 0)
+        return r;
     if (s->version < 3 && !s->extended_l2)
         return -ENOTSUP;
     uint64_t cs = s->cluster_size;
@@ -115,7 +117,9 @@ int qcow2_discard(struct vdk_node *n, uint64_t offset, uint64_t bytes)
 {
     struct qcow2_state *s = n->opaque;
     /* The whole request is dirty, as in QEMU, even where nothing is freed. */
-    qcow2_bitmaps_mark(s, offset, bytes);
+    int r = qcow2_bitmaps_mark(n, offset, bytes);
+    if (r < 0)
+        return r;
     /* Only whole clusters (the last may be partial at the image end). */
     uint64_t end = offset + bytes;
     if (end != s->size)

@@ -21,6 +21,8 @@
 #define QCOW2_L2_CACHE_MAX   (32u << 20)
 #define QCOW2_CACHE_MAX_ENTRIES 4096u
 
+static const char *const bitmap_store_values[] = { "flush", "close", NULL };
+
 static const struct vdk_opt_desc qcow2_open_opts[] = {
     { "l2-cache-size", VDK_OPT_SIZE, "Maximum L2 table cache size",
       "enough for the whole disk, at most 32M", NULL },
@@ -35,6 +37,9 @@ static const struct vdk_opt_desc qcow2_open_opts[] = {
     { "encrypt.key-secret", VDK_OPT_STRING, "ID of the secret that provides the LUKS "
       "passphrase", NULL, NULL },
     { "encrypt.format", VDK_OPT_STRING, "Encryption format expected (luks)", NULL, NULL },
+    { "bitmap-store", VDK_OPT_ENUM, "When persistent dirty bitmaps are stored and their "
+      "in-use flag cleared: on every flush and at close, or at close only", "flush",
+      bitmap_store_values },
     VDK_LUKS_LIMIT_OPTS("encrypt."),
     { NULL, 0, NULL, NULL, NULL },
 };
@@ -428,8 +433,10 @@ static int qcow2_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     if ((r = qcow2_read_header(n, errp)) < 0)
         goto fail;
     if ((r = vdk_opts_get_size(opts, "l2-cache-size", 0, &l2c, errp)) < 0 ||
-        (r = vdk_opts_get_size(opts, "refcount-cache-size", 0, &rbc, errp)) < 0)
+        (r = vdk_opts_get_size(opts, "refcount-cache-size", 0, &rbc, errp)) < 0 ||
+        (r = vdk_opts_get_enum(opts, "bitmap-store", bitmap_store_values, 0, errp)) < 0)
         goto fail;
+    s->bm_store_close = r == 1;
     s->writable = (flags & VDK_O_RDWR) != 0;
     s->repair_open = (flags & VDK_O_CHECK_REPAIR) != 0;
     if (s->writable && (s->incompat & QCOW2_INCOMPAT_CORRUPT) && !s->repair_open) {
@@ -542,6 +549,10 @@ static int qcow2_flush(struct vdk_node *n)
     pthread_mutex_unlock(&s->lock);
     if (r == 0 && s->own_data)
         r = vdk_flush(s->data);
+    /* The generic layer flushes n->file next: the cleared flag is durable
+       when the flush returns. */
+    if (r == 0)
+        r = qcow2_bitmaps_flush(n);
     return r;
 }
 

@@ -235,6 +235,7 @@ struct qcow2_state {
        none added.  bm_track: writes have enabled bitmaps to mark. */
     struct qcow2_bitmaps *bitmaps;
     bool bm_track;
+    bool bm_store_close;      /* bitmap-store=close: not on flush */
 };
 
 /* ---- big-endian helpers ---- */

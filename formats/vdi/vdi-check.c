@@ -1,15 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Checking a VDI image, with qemu's messages for what qemu finds:
+ * Checking a VDI image, with qemu-img 7.2's messages, numbers and counts
+ * for what qemu finds:
  *  - map entries that name a block past the map's size ("too large"),
- *  - two entries sharing one block ("also used by"),
- *  - a header count of allocated blocks that differs from the map;
- * and beyond qemu, entries whose block lies past the end of the file.
- * qemu cannot repair VDI images; `-r all` here clears the bad entries
- * (their data is lost or belongs to the other entry), moves the highest
- * blocks into any holes this leaves so the blocks in use are exactly
- * 0..count-1, and rewrites the count, so VirtualBox and qemu, which put
- * the next block at index `count`, never overwrite one in use.
+ *  - two entries sharing one block ("also used by"; qemu prints the
+ *    shared block's number twice, and so do we),
+ *  - a header count of allocated blocks that differs from the map ("is
+ *    <entries in the map>, should be <header count>", where the map's
+ *    count includes entries sharing a block, as qemu counts them).
+ * Beyond qemu, an entry whose block lies (partly) past the end of the
+ * file gets a warning, not an error: its missing bytes read as zeros in
+ * qemu and vdk alike and no write can land on another block through it,
+ * so the exit code stays qemu's.
+ * qemu cannot repair VDI images (`check -r` exits 63 there); `-r all`
+ * here clears the bad entries (their data is lost or belongs to the
+ * other entry), moves the highest blocks into any holes this leaves so
+ * the blocks in use are exactly 0..count-1, and rewrites the count, so
+ * VirtualBox and qemu, which put the next block at index `count`, never
+ * overwrite one in use.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -78,31 +86,28 @@ int vdi_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
         return vdk_error_setf(errp, ENOMEM, "out of memory");
     memset(owner, 0xff, (size_t)nb * 4 + 4);
     int r = 0;
+    uint32_t mapped = 0; /* qemu's count: every entry inside the map */
     pthread_mutex_lock(&s->lock);
     for (uint32_t i = 0; i < nb; i++) {
         uint32_t e = s->bmap[i];
         if (!VDI_IS_ALLOCATED(e))
             continue;
-        bool bad = false;
-        if (e >= nb) {
-            fprintf(stderr, "%s block index %" PRIu32 " too large, is %" PRIu32 "\n",
-                    what, i, e);
-            bad = true;
-        } else if (owner[e] != VDI_UNALLOCATED) {
-            fprintf(stderr, "%s block index %" PRIu32 " also used by %" PRIu32 "\n",
-                    what, owner[e], i);
-            bad = true;
-        } else if (s->hdr.offset_data + ((uint64_t)e + 1) * s->hdr.block_size >
-                   (uint64_t)flen) {
-            fprintf(stderr, "%s block index %" PRIu32 " maps block %" PRIu32
-                    " beyond the end of the file\n", what, i, e);
-            bad = true;
-        }
-        if (!bad) {
+        if (e < nb)
+            mapped++;
+        if (e < nb && owner[e] == VDI_UNALLOCATED) {
             owner[e] = i;
             count++;
+            if (s->hdr.offset_data + ((uint64_t)e + 1) * s->hdr.block_size > (uint64_t)flen)
+                vdk_warn("block index %" PRIu32 " maps block %" PRIu32 " past the end of "
+                         "the file; its missing bytes read as zeros", i, e);
             continue;
         }
+        if (e >= nb)
+            fprintf(stderr, "%s block index %" PRIu32 " too large, is %" PRIu32 "\n",
+                    what, i, e);
+        else
+            fprintf(stderr, "%s block index %" PRIu32 " also used by %" PRIu32 "\n",
+                    what, e, e);
         res->corruptions++;
         if (repair) {
             s->bmap[i] = VDI_UNALLOCATED;
@@ -111,9 +116,11 @@ int vdi_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
             res->corruptions_fixed++;
         }
     }
-    if (count != s->hdr.allocated) {
+    /* A repair keeps `count` entries (the bad ones are cleared). */
+    uint32_t have = repair ? count : mapped;
+    if (have != s->hdr.allocated) {
         fprintf(stderr, "%s allocated blocks mismatch, is %" PRIu32 ", should be %" PRIu32 "\n",
-                what, s->hdr.allocated, count);
+                what, have, s->hdr.allocated);
         res->corruptions++;
     }
     if (repair && (r = compact(n, owner, count)) == 0) {

@@ -5,6 +5,10 @@
  *  - a damaged end footer (open used the copy at offset 0), or a copy at
  *    0 that differs from the end footer: corruptions, repaired by
  *    rewriting the footer (-r all);
+ *  - blocks over the footer copy, dynamic header, BAT or locator data
+ *    (open takes them, as qemu does, and refuses writes into them):
+ *    corruptions, repaired by clearing their BAT entries (-r all; what
+ *    they read was metadata, never guest data);
  *  - blocks that overlap each other: corruptions, not repairable;
  *  - space after the last referenced block (an allocation cut short
  *    before its BAT entry was written): leaks, repaired by moving the
@@ -57,6 +61,30 @@ static int check_blocks(struct vhd_state *s, struct vdk_check_result *res)
     return 0;
 }
 
+/* Blocks over the metadata: report, and with fix clear their entries
+   (written back by the caller's flush).  Called with s->lock held. */
+static void check_meta_blocks(struct vhd_state *s, struct vdk_check_result *res, bool fix)
+{
+    for (uint32_t i = 0; s->meta_blocks && i < s->bat_entries; i++) {
+        uint32_t e = s->bat[i];
+        if (e == VHD_BAT_UNUSED || !vhd_block_over_meta(s, e))
+            continue;
+        fprintf(stderr, "%s BAT entry %" PRIu32 " (block at 0x%" PRIx64 ") overlaps the image "
+                "metadata\n", fix ? "Repairing" : "ERROR", i, (uint64_t)e * VHD_SECTOR);
+        if (!fix) {
+            res->corruptions++;
+            continue;
+        }
+        s->bat[i] = VHD_BAT_UNUSED;
+        if (s->bat_dirty_hi == 0 || i < s->bat_dirty_lo)
+            s->bat_dirty_lo = i;
+        if (i + 1 > s->bat_dirty_hi)
+            s->bat_dirty_hi = i + 1;
+        s->meta_blocks--;
+        res->corruptions_fixed++;
+    }
+}
+
 /*
  * BAT entries in [bat_entries, max_entries) that are not unused: count
  * them, and with fix clear them on disk.  Returns the count or -errno.
@@ -102,6 +130,11 @@ int vhd_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
     }
     /* Repairs work on the BAT as the file holds it. */
     if (fix && (r = vhd_flush(n)) < 0)
+        return vdk_error_setf_errno(errp, r, "cannot write back the VHD BAT");
+    pthread_mutex_lock(&s->lock);
+    check_meta_blocks(s, res, fix & VDK_CHECK_FIX_ERRORS);
+    pthread_mutex_unlock(&s->lock);
+    if (res->corruptions_fixed && (r = vhd_flush(n)) < 0)
         return vdk_error_setf_errno(errp, r, "cannot write back the VHD BAT");
     bool footer_bad = s->footer_from_copy;
     bool copy_bad = false;

@@ -109,6 +109,21 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
     return a < b + blen && b < a + alen;
 }
 
+bool vhd_block_over_meta(const struct vhd_state *s, uint32_t e)
+{
+    uint64_t off = (uint64_t)e * VHD_SECTOR, len = (uint64_t)s->bitmap_size + s->block_size;
+    if (off < VHD_FOOTER_SIZE ||
+        ranges_overlap(off, len, s->footer.data_offset, VHD_DYN_HEADER_SIZE) ||
+        ranges_overlap(off, len, s->hdr.table_offset, (uint64_t)s->hdr.max_entries * 4))
+        return true;
+    for (int i = 0; s->footer.type == VHD_TYPE_DIFF && i < VHD_LOCATORS; i++) {
+        const struct vhd_locator *l = &s->hdr.loc[i];
+        if (l->code && l->len && ranges_overlap(off, len, l->offset, l->len))
+            return true;
+    }
+    return false;
+}
+
 int vhd_dynamic_open(struct vdk_node *n, struct vhd_state *s, struct vdk_error **errp)
 {
     uint64_t flen = s->file_len;
@@ -172,12 +187,6 @@ int vhd_dynamic_open(struct vdk_node *n, struct vhd_state *s, struct vdk_error *
                                "end of the file (block at 0x%" PRIx64 ")", i, off);
             goto fail;
         }
-        if (off < VHD_FOOTER_SIZE || ranges_overlap(off, len, hoff, VHD_DYN_HEADER_SIZE) ||
-            ranges_overlap(off, len, toff, bat_bytes)) {
-            r = vdk_error_setf(errp, EINVAL, "VHD BAT entry %" PRIu32 " (block at 0x%" PRIx64
-                               ") overlaps the image metadata", i, off);
-            goto fail;
-        }
         end = vhd_max_u64(end, off + len);
     }
     for (int i = 0; s->footer.type == VHD_TYPE_DIFF && i < VHD_LOCATORS; i++) {
@@ -192,6 +201,20 @@ int vhd_dynamic_open(struct vdk_node *n, struct vhd_state *s, struct vdk_error *
         }
         end = vhd_max_u64(end, l->offset + l->len);
         meta = vhd_max_u64(meta, l->offset + l->len);
+    }
+    /* A block over the footer copy, dynamic header, BAT or locator data
+       reads as those bytes, as in qemu; writes into it are refused (they
+       would overwrite the metadata: qemu's first write there sets its
+       bitmap over the BAT) and check reports it. */
+    s->meta_blocks = 0;
+    for (uint32_t i = 0; i < needed; i++) {
+        if (s->bat[i] == VHD_BAT_UNUSED || !vhd_block_over_meta(s, s->bat[i]))
+            continue;
+        if (!s->meta_blocks)
+            vdk_warn("VHD BAT entry %" PRIu32 " of '%s' (block at 0x%" PRIx64 ") overlaps the "
+                     "image metadata: it reads as those bytes and writes to it are refused",
+                     i, n->filename, (uint64_t)s->bat[i] * VHD_SECTOR);
+        s->meta_blocks++;
     }
     s->meta_end = vdk_align_up(meta, VHD_SECTOR);
     s->alloc_off = s->used_end = vdk_align_up(end, VHD_SECTOR);

@@ -295,8 +295,11 @@ int vhd_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void *
             pthread_mutex_unlock(&s->lock);
         } else {
             bool direct = s->footer.type == VHD_TYPE_DYNAMIC || full_test(s, blk);
+            bool meta = s->meta_blocks && vhd_block_over_meta(s, e);
             pthread_mutex_unlock(&s->lock);
-            if (direct)
+            if (meta)
+                r = -EIO; /* the block is the image's metadata */
+            else if (direct)
                 r = vdk_pwrite(n->file, p, c, block_data(s, e) + in,
                                0);
             else
@@ -325,6 +328,8 @@ int vhd_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         uint32_t in = (uint32_t)(offset % s->block_size);
         uint32_t c = (uint32_t)vdk_min_u64(bytes, s->block_size - in);
         uint32_t e = bat_get(s, blk, NULL);
+        if (e != VHD_BAT_UNUSED && s->meta_blocks && vhd_block_over_meta(s, e))
+            return -EIO;
         if (e != VHD_BAT_UNUSED) {
             int r = vdk_pwrite_zeroes(n->file, block_data(s, e) + in,
                                       c, flags);

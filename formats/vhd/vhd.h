@@ -125,6 +125,8 @@ struct vhd_state {
                                 lives here */
     uint64_t used_end;       /* end of metadata and referenced blocks */
     uint64_t meta_end;       /* end of the header, BAT and locator data */
+    uint32_t meta_blocks;    /* BAT entries whose block overlaps metadata
+                                (read, never written; check reports them) */
     uint32_t bat_dirty_lo;   /* BAT entries [lo, hi) not yet written to */
     uint32_t bat_dirty_hi;   /* the file (written back on flush/close) */
 
@@ -189,6 +191,10 @@ void vhd_dyn_header_build(struct vhd_dyn_header *h, uint8_t buf[VHD_DYN_HEADER_S
  * s->bat, s->block_size, s->bitmap_size, s->alloc_off.
  */
 int vhd_dynamic_open(struct vdk_node *n, struct vhd_state *s, struct vdk_error **errp);
+
+/* Whether the block of BAT entry e overlaps the footer copy, dynamic
+   header, BAT or parent locator data. */
+bool vhd_block_over_meta(const struct vhd_state *s, uint32_t e);
 
 /*
  * Resolve the parent of a differencing image from its locators (W2ru,

@@ -211,7 +211,8 @@ int vhdx_fill_block(struct vdk_node *n, struct vhdx_state *s, uint64_t b, uint64
     int r = 0;
     if (st == VHDX_BLK_PARTIALLY_PRESENT) {
         /* keep its place; only clear sectors take parent data */
-    } else if (!off || st == VHDX_BLK_NOT_PRESENT) {
+    } else if (!off || st == VHDX_BLK_NOT_PRESENT || st == VHDX_BLK_UNMAPPED_V095) {
+        /* (a 0.95 entry's offset is not ours to trust: a new place) */
         off = s->file_end;
         s->file_end += s->block_size;
     }
@@ -303,7 +304,7 @@ int vhdx_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes, unsi
         uint64_t e = s->bat[idx];
         unsigned st = VHDX_BAT_STATE(e);
         bool reads_zero = st == VHDX_BLK_ZERO || st == VHDX_BLK_UNMAPPED ||
-                          st == VHDX_BLK_UNDEFINED ||
+                          st == VHDX_BLK_UNMAPPED_V095 || st == VHDX_BLK_UNDEFINED ||
                           (st == VHDX_BLK_NOT_PRESENT && !s->has_parent);
         if (r < 0 || reads_zero) {
             /* nothing to do */

@@ -173,8 +173,8 @@ static int vhdx_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
         goto fail;
     }
     if (bad && !(flags & VDK_O_CHECK_REPAIR)) {
-        r = vdk_error_setf(errp, EINVAL, "VHDX BAT of '%s' has %d bad entries (see above); "
-                           "'check -r all' repairs it", n->filename, bad);
+        r = vdk_error_setf(errp, EINVAL, "VHDX BAT of '%s' has %d bad entries; 'check' "
+                           "names them and 'check -r all' repairs them", n->filename, bad);
         goto fail;
     }
     /* Where new blocks go: after the file and everything it maps. */

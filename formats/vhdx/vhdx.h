@@ -63,6 +63,8 @@ enum {
     VHDX_BLK_UNDEFINED = 1,
     VHDX_BLK_ZERO = 2,
     VHDX_BLK_UNMAPPED = 3,
+    VHDX_BLK_UNMAPPED_V095 = 5, /* unmapped in the 0.95 draft: read as zeros,
+                                   as qemu reads it */
     VHDX_BLK_FULLY_PRESENT = 6,
     VHDX_BLK_PARTIALLY_PRESENT = 7,
     VHDX_SB_PRESENT = 6,

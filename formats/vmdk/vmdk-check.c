@@ -1,11 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * check: as qemu-img checks VMDK, every grain table entry of every sparse
- * extent must point inside its file; in addition the redundant grain
- * directory must match the primary one, and compressed grains must carry
- * a marker for their own grain.  Repair (-r) rewrites a redundant grain
- * table that differs from its primary; entries past the end of the file
- * are reported, not guessed at.
+ * check, as qemu-img 7.2 checks VMDK: the grain table entries of every
+ * sparse extent are walked in guest order and the first one that points
+ * past the end of its file stops the check ("ERROR: cluster offset for
+ * sector N points after EOF", then "Check failed: Invalid argument",
+ * exit 1, as qemu).  qemu looks at nothing else.  Beyond it, on purpose,
+ * a grain over the header, descriptor or tables is a corruption (exit 2;
+ * qemu reads it and a write through it overwrites the metadata, which vdk
+ * refuses).  vdk also warns
+ * (stderr, exit code unchanged) about a redundant grain table that
+ * differs from its primary one (qemu and vdk read only the primary ones
+ * and write new entries to both, so the difference harms no read) and about
+ * compressed grains that do not decode (their reads fail in both).
+ * Repair (-r all; qemu-img has none for VMDK and exits 63) rewrites a
+ * redundant grain table that differs from its primary; entries past the
+ * end of the file are reported, not guessed at.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -27,7 +36,7 @@ static int check_extent(struct vmdk_extent *e, struct vdk_check_result *res, uns
         free(b);
         return -ENOMEM;
     }
-    /* The redundant tables must hold what the primary ones hold. */
+    /* The redundant tables should hold what the primary ones hold. */
     for (uint32_t i = 0; e->rgd && i < e->gd_entries; i++) {
         if (!e->gd[i] && !e->rgd[i])
             continue;
@@ -37,45 +46,52 @@ static int check_extent(struct vmdk_extent *e, struct vdk_check_result *res, uns
                     memcmp(a, b, gt_bytes) == 0;
         if (same)
             continue;
-        fprintf(stderr, "ERROR: redundant grain table %" PRIu32 " of '%s' differs from the "
-                "primary one\n", i, e->filename);
         if ((fix & VDK_CHECK_FIX_ERRORS) && e->gd[i] && e->rgd[i] &&
             vdk_pwrite(e->file, a, gt_bytes, (uint64_t)e->rgd[i] * VMDK_SECTOR, 0) == 0) {
+            fprintf(stderr, "Repairing redundant grain table %" PRIu32 " of '%s', which "
+                    "differed from the primary one\n", i, e->filename);
             res->corruptions_fixed++;
             continue;
         }
-        res->corruptions++;
+        vdk_warn("redundant grain table %" PRIu32 " of '%s' differs from the primary one "
+                 "(reads use the primary one; 'check -r all' rewrites it)", i, e->filename);
     }
     free(a);
     free(b);
     uint8_t *tmp = e->compressed ? malloc(e->grain) : NULL;
     if (e->compressed && !tmp)
         return -ENOMEM;
+    int r = 0;
     for (uint64_t g = 0; g < grains; g++) {
         uint32_t gte;
-        int r = vmdk_gte_get(e, g, &gte);
+        r = vmdk_gte_get(e, g, &gte);
         if (r == -ERANGE || (r == 0 && gte > 1 && (uint64_t)gte * VMDK_SECTOR >= e->file_len)) {
             fprintf(stderr, "ERROR: cluster offset for sector %" PRIu64 " points after EOF\n",
                     (e->start + g * e->grain) / VMDK_SECTOR);
             res->corruptions++;
-            continue;
+            r = -EINVAL; /* qemu stops at the first one */
+            break;
         }
         if (r < 0) {
             res->check_errors++;
+            r = 0;
             continue;
         }
         if (gte == 0 || (gte == 1 && e->zeroed_grain))
             continue;
-        if (e->compressed) {
-            if (vmdk_cgrain_read(e, g, gte, tmp) < 0) {
-                fprintf(stderr, "ERROR: compressed grain for sector %" PRIu64 " is damaged\n",
-                        (e->start + g * e->grain) / VMDK_SECTOR);
-                res->corruptions++;
-            }
+        if (vmdk_grain_over_meta(e, gte)) {
+            /* beyond qemu (exit 0 there): its writes would overwrite the
+               header, descriptor or tables */
+            fprintf(stderr, "ERROR: grain for sector %" PRIu64 " lies over the VMDK metadata\n",
+                    (e->start + g * e->grain) / VMDK_SECTOR);
+            res->corruptions++;
         }
+        if (e->compressed && vmdk_cgrain_read(e, g, gte, tmp) < 0)
+            vdk_warn("compressed grain for sector %" PRIu64 " of '%s' is damaged",
+                     (e->start + g * e->grain) / VMDK_SECTOR, e->filename);
     }
     free(tmp);
-    return 0;
+    return r;
 }
 
 /* seSparse (read-only): every directory and table entry well formed and
@@ -119,6 +135,9 @@ int vmdk_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
             check_se_extent(e, res);
     }
     pthread_mutex_unlock(&s->lock);
+    if (r == -EINVAL)
+        return vdk_error_setf(errp, EINVAL, "a grain of '%s' lies past the end of its file",
+                              n->filename);
     if (r < 0)
         return vdk_error_setf_errno(errp, r, "cannot check '%s'", n->filename);
     return 0;

@@ -290,6 +290,8 @@ static int sparse_write(struct vdk_node *n, struct vmdk_extent *e, uint64_t eoff
                 pthread_mutex_unlock(&s->lock);
                 if (r < 0)
                     return r == -ERANGE ? -EIO : r;
+                if (vmdk_grain_over_meta(e, gte))
+                    return -EIO; /* the grain is the extent's metadata */
                 r = vdk_pwrite(e->file, buf, chunk, (uint64_t)gte * VMDK_SECTOR + in, 0);
                 if (r < 0)
                     return r;

@@ -253,6 +253,16 @@ void vmdk_sparse_free(struct vmdk_extent *e);
  * the end of the file.
  */
 int vmdk_gte_get(struct vmdk_extent *e, uint64_t g, uint32_t *gte);
+/*
+ * Whether an allocated GTE of an uncompressed extent puts its grain over
+ * the header, descriptor or tables, below the first grain's offset.  Such
+ * a grain reads as those bytes (as in qemu) and is never written (writing
+ * would overwrite them); check reports it.
+ */
+static inline bool vmdk_grain_over_meta(const struct vmdk_extent *e, uint32_t gte)
+{
+    return !e->cowd && !e->compressed && (uint64_t)gte * VMDK_SECTOR < e->overhead;
+}
 /* Set GTE (lock held), marking it for write-back; may allocate a GT. */
 int vmdk_gte_set(struct vmdk_extent *e, uint64_t g, uint32_t gte);
 /* Write dirty GTs, then (after a flush of the file) dirty GD entries.

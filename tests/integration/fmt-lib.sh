@@ -22,6 +22,18 @@ with open(f, 'r+b') as fh:
 PYEOF
 }
 
+# flip FILE OFFSET: invert one byte.  Damages a checksum for sure, where
+# writing a fixed byte would be a no-op when the byte already holds it
+# (1 time in 256 for a checksum over random GUIDs).
+flip() {
+    $PY - "$@" <<'PYEOF'
+import sys
+f, off = sys.argv[1], int(sys.argv[2], 0)
+with open(f, 'r+b') as fh:
+    fh.seek(off); b = fh.read(1); fh.seek(off); fh.write(bytes([b[0] ^ 0xff]))
+PYEOF
+}
+
 le32() {
     $PY -c "import struct,sys; f=open(sys.argv[1],'rb'); f.seek(int(sys.argv[2],0)); print(struct.unpack('<I', f.read(4))[0])" "$1" "$2"
 }

@@ -65,7 +65,7 @@ qemu-io -f parallels -c "read -P 0x61 0 64k" -c "read -P 0x63 3M 64k" -c "read -
 mk
 e=$(le32 c.img 64)
 patch c.img $((64 + 4 * 5)) "$(printf '%02x000000' "$e")"
-expect_fail "shares its data" "$VDK_IMG" check -f parallels c.img
+expect_fail "ERROR duplicate offset in BAT entry 5" "$VDK_IMG" check -f parallels c.img
 "$VDK_IMG" check -r all -f parallels c.img >/dev/null 2>&1 || true
 "$VDK_IMG" check -q -f parallels c.img || fail "duplicate not repaired"
 "$VT" write c.img $((5 * 65536)) 512 0x99

@@ -4,7 +4,8 @@
 # once here, for every case; cluster.sh), with qemu-img, qemu-io and
 # qemu-nbd's own rbd driver (qemu-block-extra) as the reference:
 # convert both ways, map, snapshots, resize, --image-opts and namespaces,
-# NBD exports read by nbdinfo/nbdcopy, fio verify through vdk-nbd, commit
+# NBD exports read by nbdinfo/nbdcopy, block status that sees other
+# clients' writes and its own discards, fio verify through vdk-nbd, commit
 # and rebase onto an rbd base, vdk-boot on an rbd disk, the exclusive
 # lock, every error case within a bounded time, and a stopped or killed
 # OSD (a clear error or a retry, never wrong data).
@@ -267,6 +268,56 @@ PYEOF
         fail "vdk does not read what qemu-nbd wrote"
 }
 
+# The extent of nbdinfo --map that holds OFFSET: "data" or "hole,zero".
+map_at() { # URI OFFSET
+    nbdinfo --map "$1" | awk -v o="$2" '$1 <= o && o < $1 + $2 { print $4 }'
+}
+
+# Block status with fast-diff answers "data" from a short-lived window of
+# objects (rbd-status.c): holes are still asked afresh, so data another
+# client writes into one shows at once, and the server's own discards
+# show as holes at once.
+case_status() {
+    local s=$T/st.sock p
+    nbdsh_py=$(command -v /usr/bin/python3 || command -v python3)
+    qimg create -q -f raw rbd:vdk/st 64M
+    qemu-io -f raw -c "write -P 0x55 0 8M" rbd:vdk/st >/dev/null
+    start_vdk_nbd "$s" -r -t -f raw rbd:vdk/st
+    p=${NBD_PIDS[-1]}
+    [ "$(map_at "$(uri "$s")" 0)" = data ] || fail "status: no data at 0"
+    [ "$(map_at "$(uri "$s")" $((32 << 20)))" = hole,zero ] || fail "status: no hole at 32M"
+    # Another client writes into the hole while vdk-nbd serves the image.
+    qemu-io -f raw -c "write -P 0x66 32M 4M" rbd:vdk/st >/dev/null
+    [ "$(map_at "$(uri "$s")" $((32 << 20)))" = data ] ||
+        fail "status: data another client wrote into a hole is not seen"
+    nbdcopy "$(uri "$s")" "$T/st-nbd.raw"
+    stop_nbd "$p"
+    rbd_bytes st "$T/st.raw"
+    same_file "$T/st-nbd.raw" "$T/st.raw"
+    # A name key overrides vdk's default for a Ceph option.
+    "$VDK_IMG" compare -f raw -F raw "rbd:vdk/st:rbd_non_blocking_aio=true" "$T/st.raw" \
+        >/dev/null || fail "status: rbd_non_blocking_aio=true from the name"
+    # The server's own discard is a hole at once.
+    start_vdk_nbd "$s" -t -f raw --discard=unmap rbd:vdk/st
+    p=${NBD_PIDS[-1]}
+    [ "$(map_at "$(uri "$s")" 0)" = data ] || fail "status: no data at 0 (writable)"
+    "$nbdsh_py" - "$(uri "$s")" <<'PYEOF' || fail "trim through vdk-nbd"
+import sys, nbd
+h = nbd.NBD(); h.connect_uri(sys.argv[1])
+h.trim(4 << 20, 0)
+h.flush(); h.shutdown()
+PYEOF
+    [ "$(map_at "$(uri "$s")" 0)" = hole,zero ] || fail "status: our own discard is no hole"
+    [ "$(map_at "$(uri "$s")" $((4 << 20)))" = data ] || fail "status: data at 4M lost"
+    nbdinfo --map "$(uri "$s")" >"$T/st-map-v"
+    stop_nbd "$p"
+    start_qemu_nbd "$s" -r -t -f raw rbd:vdk/st
+    p=${NBD_PIDS[-1]}
+    nbdinfo --map "$(uri "$s")" >"$T/st-map-q"
+    stop_nbd "$p"
+    same_file "$T/st-map-v" "$T/st-map-q"
+}
+
 case_chain() {
     # commit into an rbd base: vdk and qemu-img side by side.
     local who
@@ -395,7 +446,7 @@ case_osd() {
     fi
 }
 
-cases=${VDK_RBD_CASES:-convert map info snapshot resize nbd chain boot errors osd}
+cases=${VDK_RBD_CASES:-convert map info snapshot resize nbd status chain boot errors osd}
 for c in $cases; do
     echo "== $c"
     t0=$(date +%s)

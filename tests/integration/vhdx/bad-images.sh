@@ -21,11 +21,11 @@ bad() { # OFFSET HEX REGEX [nosum]
 }
 # file identifier, headers
 bad 0 00 "not a VHDX image"
-cp good.vhdx h.vhdx; patch h.vhdx 65540 00; patch h.vhdx 131076 00
+cp good.vhdx h.vhdx; flip h.vhdx 65540; flip h.vhdx 131076
 untouched h.vhdx "No valid VHDX header" "$VDK_IMG" info -f vhdx h.vhdx
 cp good.vhdx h.vhdx; patch h.vhdx 65602 02; patch h.vhdx 131138 02; vhdx_fix_sums h.vhdx
 untouched h.vhdx "No valid VHDX header" "$VDK_IMG" info -f vhdx h.vhdx   # version 2 in both
-cp good.vhdx h1.vhdx; patch h1.vhdx 65540 00             # one bad header: the other is used
+cp good.vhdx h1.vhdx; flip h1.vhdx 65540                   # one bad header: the other is used
 "$VDK_IMG" info -f vhdx h1.vhdx >/dev/null || fail "one bad header refused"
 badh() { # FIELD_OFFSET HEX REGEX: the same field in both headers
     cp good.vhdx b.vhdx
@@ -48,7 +48,7 @@ patch r.vhdx $((196608 + 80)) 0102030405060708090a0b0c0d0e0f10000060000000000000
 vhdx_fix_sums r.vhdx
 untouched r.vhdx "required but unknown" "$VDK_IMG" info -f vhdx r.vhdx
 bad $((196608 + 40)) 00000010 "outside the file"
-cp good.vhdx rr.vhdx; patch rr.vhdx 196612 00; patch rr.vhdx 262148 00
+cp good.vhdx rr.vhdx; flip rr.vhdx 196612; flip rr.vhdx 262148
 untouched rr.vhdx "No valid VHDX region table" "$VDK_IMG" info -f vhdx rr.vhdx
 # metadata
 bad "$meta" 00 "bad signature"
@@ -64,7 +64,7 @@ bad $((meta + 64)) 3767a1ca36fa434db3b633f0aa44e76b "appears twice"
 bad $((meta + 65536 + 4)) 02000000 "without a parent locator"
 bad $((meta + 52)) 04000000 "has 4 bytes, expected 8"
 # BAT: entries past the file, over metadata, undefined states
-bad "$bat" "$(printf '%02x' 5)" "bad entries"
+bad "$bat" "$(printf '%02x' 4)" "bad entries"
 bad $((bat + 8)) 0600a00f00000000 "bad entries"
 bad $((bat + 16)) 0700100000000000 "bad entries"
 # a truncated file

@@ -2,8 +2,10 @@
 /*
  * Unit tests of qcow2 persistent dirty bitmaps on the memory protocol:
  * dirty runs at 64-bit word edges, granularity rounding, concurrent
- * writers, disabled bitmaps, merge across granularities, and the stored
- * bitmaps read back by a fresh open with the image checking clean.
+ * writers, disabled bitmaps, merge across granularities, the stored
+ * bitmaps read back by a fresh open with the image checking clean, and
+ * the store on flush: what a second (read-only) open of the same bytes
+ * sees after each step, which is what a crash there would leave.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -169,11 +171,144 @@ static void test_threads(void **state)
     vdk_node_unref(file);
 }
 
+/* Whether bitmap `name` is in use in the file's bytes as they are now,
+   and its dirty runs (when it is not) into out. */
+static bool on_disk(struct vdk_node *file, const char *fname, const char *name, char *out,
+                    size_t cap)
+{
+    struct vdk_error *err = NULL;
+    struct vdk_node *c = open_on(file, fname, 0);
+    struct vdk_bitmap_info *l;
+    int cnt;
+    bool in_use = false, found = false;
+    assert_int_equal(vdk_bitmap_list(c, &l, &cnt, &err), 0);
+    for (int i = 0; i < cnt; i++)
+        if (strcmp(l[i].name, name) == 0) {
+            in_use = l[i].in_use;
+            found = true;
+        }
+    vdk_bitmap_list_free(l, cnt);
+    assert_true(found);
+    out[0] = 0;
+    if (!in_use) {
+        runs(c, name, out, cap);
+        struct vdk_check_result res = VDK_CHECK_RESULT_INIT;
+        assert_int_equal(vdk_check(c, &res, 0, &err), 0);
+        assert_int_equal(res.corruptions, 0);
+        assert_int_equal(res.leaks, 0);
+    }
+    vdk_node_unref(c);
+    return in_use;
+}
+
+static void test_flush_store(void **state)
+{
+    (void)state;
+    const char *fn = "memory://bm3";
+    /* 512-byte clusters and chunks: 1 KiB of bitmap data, two clusters. */
+    struct vdk_node *file, *n = create_mem(fn, "size=4M,cluster_size=512", &file);
+    struct vdk_error *err = NULL;
+    char s[512];
+    uint8_t buf[4096];
+    memset(buf, 7, sizeof(buf));
+    assert_int_equal(vdk_bitmap_op(n, VDK_BITMAP_ADD, "b", 512, &err), 0);
+    assert_int_equal(vdk_bitmap_op(n, VDK_BITMAP_ADD_DISABLED, "off", 0, &err), 0);
+    /* A new bitmap is stored (fresh directory) by the flush. */
+    assert_int_equal(vdk_flush(n), 0);
+    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
+    assert_string_equal(s, "");
+    assert_false(on_disk(file, fn, "off", s, sizeof(s)));
+    /* A write with new bits: "in use" before it, until the next flush. */
+    assert_int_equal(vdk_pwrite(n, buf, 1024, 1024, 0), 0);
+    assert_true(on_disk(file, fn, "b", s, sizeof(s)));
+    assert_true(on_disk(file, fn, "off", s, sizeof(s)));
+    assert_int_equal(vdk_flush(n), 0);
+    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
+    assert_string_equal(s, "1024+1024");
+    /* The second data cluster (chunks from 4096 on, 2 MiB) is new: a
+       cluster is allocated and the table entry written; the first is
+       rewritten in place. */
+    assert_int_equal(vdk_pwrite(n, buf, 512, 3 << 20, 0), 0);
+    assert_int_equal(vdk_pwrite(n, buf, 100, 5000, 0), 0);
+    assert_int_equal(vdk_discard(n, 1 << 20, 4096), 0);
+    assert_true(on_disk(file, fn, "b", s, sizeof(s)));
+    assert_int_equal(vdk_flush(n), 0);
+    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
+    assert_string_equal(s, "1024+1024 4608+512 1048576+4096 3145728+512");
+    /* Rewrites of dirty chunks and a flush with nothing new: still clean. */
+    assert_int_equal(vdk_pwrite(n, buf, 1000, 1030, 0), 0);
+    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
+    assert_int_equal(vdk_flush(n), 0);
+    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
+    assert_string_equal(s, "1024+1024 4608+512 1048576+4096 3145728+512");
+    /* After a clear (a control operation) the flush stores it whole. */
+    assert_int_equal(vdk_bitmap_op(n, VDK_BITMAP_CLEAR, "b", 0, &err), 0);
+    assert_true(on_disk(file, fn, "b", s, sizeof(s)));
+    assert_int_equal(vdk_pwrite(n, buf, 512, 2 << 20, 0), 0);
+    assert_int_equal(vdk_flush(n), 0);
+    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
+    assert_string_equal(s, "2097152+512");
+    vdk_node_unref(n);
+    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
+    assert_string_equal(s, "2097152+512");
+    vdk_node_unref(file);
+}
+
+struct flusher {
+    struct vdk_node *n;
+    int stop, failed;
+};
+
+static void *flush_loop(void *arg)
+{
+    struct flusher *f = arg;
+    while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE))
+        if (vdk_flush(f->n) < 0)
+            f->failed = 1;
+    return NULL;
+}
+
+/* Writers setting new bits while another thread flushes over and over:
+   every bit ends up stored, and the image checks clean. */
+static void test_flush_threads(void **state)
+{
+    (void)state;
+    const char *fn = "memory://bm4";
+    struct vdk_node *file, *n = create_mem(fn, "size=2M,cluster_size=512", &file);
+    struct vdk_error *err = NULL;
+    char s[512];
+    assert_int_equal(vdk_bitmap_op(n, VDK_BITMAP_ADD, "b", 512, &err), 0);
+    assert_int_equal(vdk_flush(n), 0);
+    struct flusher fl = { n, 0, 0 };
+    pthread_t ft, th[4];
+    struct job jobs[4];
+    pthread_create(&ft, NULL, flush_loop, &fl);
+    for (unsigned i = 0; i < 4; i++) {
+        jobs[i] = (struct job){ n, i };
+        pthread_create(&th[i], NULL, writer, &jobs[i]);
+    }
+    for (unsigned i = 0; i < 4; i++) {
+        void *ret;
+        pthread_join(th[i], &ret);
+        assert_null(ret);
+    }
+    __atomic_store_n(&fl.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(ft, NULL);
+    assert_int_equal(fl.failed, 0);
+    assert_int_equal(vdk_flush(n), 0);
+    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
+    assert_string_equal(s, "0+2097152");
+    vdk_node_unref(n);
+    vdk_node_unref(file);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_runs),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_flush_store),
+        cmocka_unit_test(test_flush_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

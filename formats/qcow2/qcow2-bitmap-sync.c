@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qcow2 persistent dirty bitmaps: storing them on a flush or a clean
+ * close, and the "in use" protocol between the writers that set new bits
+ * and the store (rules and states in qcow2-bitmap.h).
+ *
+ * A store without a structural change writes only the data clusters whose
+ * bits changed since the last one, in place: the directory says "in use"
+ * meanwhile, so no reader trusts them.  New data clusters (a range of
+ * chunks dirty for the first time) are allocated, their refcounts flushed
+ * before the table entries that name them are written.  After a flush of
+ * all that, the directory is rewritten in place with the flag cleared.
+ *
+ * The directory is rewritten in place without the autoclear dance of the
+ * open: only the flags change, a 4-byte field at offset 12 of an entry
+ * aligned to 8 bytes, so no sector boundary splits it; a torn write leaves
+ * each entry with its old or its new flags, and either is true of the
+ * data on disk at that moment.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/qcow2/qcow2.h"
+#include "formats/qcow2/qcow2-bitmap.h"
+
+static bool tracked(const struct qcow2_bitmap *b)
+{
+    return b->enabled && b->loaded && !b->inconsistent;
+}
+
+/* The directory in place with every flag "in use" or as stored. */
+static int write_flags(struct vdk_node *n, bool in_use, bool sync)
+{
+    struct qcow2_state *s = n->opaque;
+    struct qcow2_bitmaps *b = s->bitmaps;
+    uint64_t size;
+    uint8_t *d = qcow2_bitmaps_build_directory(s, in_use, &size);
+    if (!d)
+        return -ENOMEM;
+    /* Only a structural change alters the size, and that store writes a
+       fresh directory instead. */
+    int r = size == b->dir_size ? vdk_pwrite(n->file, d, size, b->dir_offset, 0) : -EIO;
+    free(d);
+    if (r == 0 && sync)
+        r = vdk_flush(n->file);
+    return r;
+}
+
+/* "In use" on disk before the caller changes bits; mark_lock held for
+   reading, so no store moves the state meanwhile but other writers may. */
+static int ensure_locked(struct vdk_node *n)
+{
+    struct qcow2_state *s = n->opaque;
+    struct qcow2_bitmaps *b = s->bitmaps;
+    int st = __atomic_load_n(&b->disk, __ATOMIC_ACQUIRE);
+    if (st == QCOW2_BM_DISK_DIRTY)
+        return 0;
+    if (st == QCOW2_BM_DISK_PENDING) {
+        /* The disk still says "in use": cancel the store's clear. */
+        __atomic_compare_exchange_n(&b->disk, &st, QCOW2_BM_DISK_DIRTY, false,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+        return 0;
+    }
+    int r = 0;
+    pthread_mutex_lock(&b->flag_lock);
+    if (__atomic_load_n(&b->disk, __ATOMIC_ACQUIRE) == QCOW2_BM_DISK_CLEAN) {
+        /* Durable before any write that the new bits cover. */
+        r = write_flags(n, true, true);
+        if (r == 0)
+            __atomic_store_n(&b->disk, QCOW2_BM_DISK_DIRTY, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&b->flag_lock);
+    return r;
+}
+
+int qcow2_bitmaps_ensure_in_use(struct vdk_node *n)
+{
+    struct qcow2_state *s = n->opaque;
+    struct qcow2_bitmaps *b = s->bitmaps;
+    if (!b || !s->writable)
+        return 0;
+    pthread_rwlock_rdlock(&b->mark_lock);
+    int r = ensure_locked(n);
+    pthread_rwlock_unlock(&b->mark_lock);
+    return r;
+}
+
+int qcow2_bitmaps_mark_slow(struct vdk_node *n, uint64_t off, uint64_t bytes)
+{
+    struct qcow2_state *s = n->opaque;
+    struct qcow2_bitmaps *bs = s->bitmaps;
+    uint64_t f, l;
+    uint32_t i = 0;
+    /* Fast path: every chunk already set (a store that cleared the flag
+       on disk has them, or the flag is still set). */
+    for (; i < bs->nb; i++) {
+        const struct qcow2_bitmap *b = &bs->bm[i];
+        if (tracked(b) && qcow2_bitmap_chunks(b, off, bytes, &f, &l) &&
+            !qcow2_bits_all_set(b->words, f, l))
+            break;
+    }
+    if (i == bs->nb)
+        return 0;
+    pthread_rwlock_rdlock(&bs->mark_lock);
+    int r = ensure_locked(n);
+    for (; r == 0 && i < bs->nb; i++) {
+        struct qcow2_bitmap *b = &bs->bm[i];
+        if (!tracked(b) || !qcow2_bitmap_chunks(b, off, bytes, &f, &l))
+            continue;
+        /* Chunk c lives in data cluster (c / 8) >> cluster_bits. */
+        unsigned shift = s->cluster_bits + 3;
+        if (qcow2_bits_set(b->words, f, l))
+            qcow2_bits_set(b->dirty, f >> shift, l >> shift);
+    }
+    pthread_rwlock_unlock(&bs->mark_lock);
+    return r;
+}
+
+static bool all_bytes(const uint8_t *p, uint64_t len, uint8_t v)
+{
+    for (uint64_t i = 0; i < len; i++)
+        if (p[i] != v)
+            return false;
+    return true;
+}
+
+/* The clusters of bm noted in bm->writing, in place or to new clusters;
+   *t is bm's table with the new entries, *lo..*hi the entries changed. */
+static int write_data(struct vdk_node *n, struct qcow2_bitmap *bm, uint8_t *buf,
+                      uint64_t **t, uint64_t *lo, uint64_t *hi, bool *alloc)
+{
+    struct qcow2_state *s = n->opaque;
+    uint64_t cs = s->cluster_size, bytes = (bm->nbits + 7) / 8;
+    int r = qcow2_bitmap_read_table(n, bm->table_offset, bm->table_size, t);
+    *lo = UINT64_MAX;
+    *hi = 0;
+    for (uint64_t c = 0; r == 0 && c < bm->nclusters; c++) {
+        if (!(bm->writing[c / 64] >> (c % 64) & 1))
+            continue;
+        uint64_t at = c * cs;
+        if (c >= bm->table_size || at >= bytes)
+            return -EIO;
+        uint64_t len = vdk_min_u64(cs, bytes - at);
+        memset(buf, 0, cs);
+        qcow2_bitmap_data(bm, buf, at, len);
+        uint64_t e = (*t)[c], o = e & QCOW2_BME_TE_OFFSET;
+        if (!o) {
+            if (all_bytes(buf, len, 0) ||
+                ((e & QCOW2_BME_TE_ALL_ONES) && all_bytes(buf, len, 0xff)))
+                continue;
+            pthread_mutex_lock(&s->lock);
+            int64_t a = qcow2_alloc_clusters(n, 1);
+            pthread_mutex_unlock(&s->lock);
+            if (a < 0)
+                return (int)a; /* a leak at most, reclaimed by check -r */
+            o = (uint64_t)a;
+            (*t)[c] = o;
+            *lo = vdk_min_u64(*lo, c);
+            *hi = c > *hi ? c : *hi;
+            *alloc = true;
+        }
+        r = vdk_pwrite(n->file, buf, cs, o, 0);
+    }
+    return r;
+}
+
+static int write_table_range(struct vdk_node *n, const struct qcow2_bitmap *bm,
+                             const uint64_t *t, uint64_t lo, uint64_t hi)
+{
+    uint64_t cnt = hi - lo + 1;
+    uint8_t *p = malloc(cnt * 8);
+    if (!p)
+        return -ENOMEM;
+    for (uint64_t i = 0; i < cnt; i++)
+        q_st64(p + i * 8, t[lo + i]);
+    int r = vdk_pwrite(n->file, p, cnt * 8, bm->table_offset + lo * 8, 0);
+    free(p);
+    return r;
+}
+
+/* Data, then (refcounts of new clusters on disk first) tables, then a
+   flush: everything noted in the `writing` arrays is on disk after. */
+static int write_noted(struct vdk_node *n)
+{
+    struct qcow2_state *s = n->opaque;
+    struct qcow2_bitmaps *bs = s->bitmaps;
+    uint8_t *buf = malloc(s->cluster_size);
+    uint32_t nb = bs->nb ? bs->nb : 1;
+    uint64_t **tabs = calloc(nb, sizeof(*tabs));
+    uint64_t *lo = calloc(nb, sizeof(*lo)), *hi = calloc(nb, sizeof(*hi));
+    int r = buf && tabs && lo && hi ? 0 : -ENOMEM;
+    bool alloc = false, wrote = false;
+    for (uint32_t i = 0; r == 0 && i < bs->nb; i++) {
+        struct qcow2_bitmap *bm = &bs->bm[i];
+        lo[i] = UINT64_MAX;
+        if (!bm->loaded || bm->inconsistent || !bm->writing ||
+            !qcow2_bits_any(bm->writing, bm->nclusters))
+            continue;
+        r = write_data(n, bm, buf, &tabs[i], &lo[i], &hi[i], &alloc);
+        wrote = true;
+    }
+    if (r == 0 && alloc) {
+        pthread_mutex_lock(&s->lock);
+        r = qcow2_flush_metadata(n);
+        pthread_mutex_unlock(&s->lock);
+        if (r == 0)
+            r = vdk_flush(n->file);
+    }
+    for (uint32_t i = 0; r == 0 && i < bs->nb; i++)
+        if (tabs[i] && lo[i] <= hi[i])
+            r = write_table_range(n, &bs->bm[i], tabs[i], lo[i], hi[i]);
+    if (r == 0 && wrote)
+        r = vdk_flush(n->file);
+    for (uint32_t i = 0; tabs && i < bs->nb; i++)
+        free(tabs[i]);
+    free(tabs);
+    free(lo);
+    free(hi);
+    free(buf);
+    return r;
+}
+
+/* Move the noted clusters of every bitmap between `dirty` and `writing`:
+   start (dirty -> writing), failed (writing ORed back), done (cleared).
+   mark_lock held for writing. */
+enum note_step { NOTE_START, NOTE_FAILED, NOTE_DONE };
+static void move_notes(struct qcow2_bitmaps *bs, enum note_step step)
+{
+    for (uint32_t i = 0; i < bs->nb; i++) {
+        struct qcow2_bitmap *bm = &bs->bm[i];
+        if (!bm->dirty)
+            continue;
+        uint64_t nw = (bm->nclusters + 63) / 64;
+        if (step == NOTE_START) {
+            uint64_t *t = bm->writing;
+            bm->writing = bm->dirty;
+            bm->dirty = t; /* all clear since the last store ended */
+            continue;
+        }
+        for (uint64_t w = 0; step == NOTE_FAILED && w < nw; w++)
+            bm->dirty[w] |= bm->writing[w];
+        memset(bm->writing, 0, nw * 8);
+    }
+}
+
+static int store_incremental(struct vdk_node *n, bool sync)
+{
+    struct qcow2_state *s = n->opaque;
+    struct qcow2_bitmaps *bs = s->bitmaps;
+    pthread_rwlock_wrlock(&bs->mark_lock);
+    if (__atomic_load_n(&bs->disk, __ATOMIC_ACQUIRE) == QCOW2_BM_DISK_CLEAN) {
+        pthread_rwlock_unlock(&bs->mark_lock);
+        return 0;
+    }
+    __atomic_store_n(&bs->disk, QCOW2_BM_DISK_PENDING, __ATOMIC_RELEASE);
+    move_notes(bs, NOTE_START);
+    pthread_rwlock_unlock(&bs->mark_lock);
+
+    /* Bits set from here on by writers that saw PENDING (and cancelled
+       the clear) may reach the disk too: a superset does no harm. */
+    int r = write_noted(n);
+
+    pthread_rwlock_wrlock(&bs->mark_lock);
+    move_notes(bs, r < 0 ? NOTE_FAILED : NOTE_DONE);
+    int st = QCOW2_BM_DISK_PENDING;
+    if (r < 0) {
+        __atomic_compare_exchange_n(&bs->disk, &st, QCOW2_BM_DISK_DIRTY, false,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    } else if (__atomic_load_n(&bs->disk, __ATOMIC_ACQUIRE) == st) {
+        /* No new bit since the notes were taken.  Even if this write
+           fails the data on disk is complete, so CLEAN (writers then set
+           "in use" again before new bits) is safe either way. */
+        r = write_flags(n, false, sync);
+        __atomic_store_n(&bs->disk, QCOW2_BM_DISK_CLEAN, __ATOMIC_RELEASE);
+    }
+    pthread_rwlock_unlock(&bs->mark_lock);
+    return r;
+}
+
+static int store(struct vdk_node *n, bool sync)
+{
+    struct qcow2_state *s = n->opaque;
+    struct qcow2_bitmaps *b = s->bitmaps;
+    /* A downgrade to compat=0.10 dropped the extension: the clusters it
+       named leak, as with QEMU. */
+    if (!b || !s->writable || s->version < 3)
+        return 0;
+    /* Unlocked peek: control operations never run beside I/O, and a
+       writer leaves CLEAN only to set "in use", which a store then sees. */
+    bool full = b->structural || b->ndead;
+    if (!full && (!b->has_ext ||
+                  __atomic_load_n(&b->disk, __ATOMIC_ACQUIRE) == QCOW2_BM_DISK_CLEAN))
+        return 0;
+    pthread_mutex_lock(&b->sync_lock);
+    int r;
+    if (full) {
+        /* New bits wait for the whole store (it reads the words plainly). */
+        pthread_rwlock_wrlock(&b->mark_lock);
+        r = qcow2_bitmaps_store_full(n);
+        pthread_rwlock_unlock(&b->mark_lock);
+    } else {
+        r = store_incremental(n, sync);
+    }
+    pthread_mutex_unlock(&b->sync_lock);
+    return r;
+}
+
+int qcow2_bitmaps_store(struct vdk_node *n)
+{
+    return store(n, true);
+}
+
+int qcow2_bitmaps_flush(struct vdk_node *n)
+{
+    struct qcow2_state *s = n->opaque;
+    if (s->bm_store_close)
+        return 0;
+    return store(n, false);
+}
