@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Every qemu-img step that creates LUKS key slots runs its PBKDF benchmark,
-# which fails on a loaded host ("Unable to get accurate CPU usage").  Such a
+# Every qemu-img step that creates or measures LUKS key slots runs its PBKDF
+# benchmark, which fails on a loaded host ("Unable to get accurate CPU
+# usage").  Such a
 # set-up step must go through retry_setup (lib.sh); this check finds one-line
 # calls that do not, so the suite stays green on a busy machine.
 set -euo pipefail
@@ -11,6 +12,7 @@ bad=$(grep -rnE --include='*.sh' \
         -e "${pre}create[^#]*(-f luks|encrypt\.format)" \
         -e "${pre}convert[^#]*(-O luks|encrypt\.format)" \
         -e "${pre}amend[^#]*new-secret" \
+        -e "${pre}measure[^#]*(-O luks|encrypt\.format|\\\$ENC)" \
         "$src/tests" "$src/bench" | grep -v retry_setup || true)
 if [ -n "$bad" ]; then
     echo "qemu-img LUKS set-up steps without retry_setup:" >&2
