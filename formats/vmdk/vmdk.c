@@ -126,21 +126,31 @@ static int open_flat(struct vmdk_extent *e, struct vdk_error **errp)
 }
 
 /* A streamOptimized extent we (or qemu-img create) left empty: writable
-   as a stream, grains appended, the tail rewritten on flush. */
-static void maybe_stream(struct vmdk_extent *e, bool writable)
+   as a stream, grains appended from the header's overhead on, the tail
+   rewritten on flush.  Our own empty streams hold their tail past the
+   overhead; a header whose overhead lies past the end of the file would
+   put the first grain there (a hole of up to 2^40 sectors, or a memory
+   node that large), so such an extent is refused for writing. */
+static int maybe_stream(struct vmdk_extent *e, bool writable, struct vdk_error **errp)
 {
     if (!writable || !e->compressed || !e->has_marker || e->rgd)
-        return;
+        return 0;
     uint8_t first[VMDK_SECTOR];
     if (vdk_pread(e->file, first, VMDK_SECTOR, 0, 0) < 0 ||
         vmdk_le64(first + 56) != VMDK4_GD_AT_END)
-        return;
+        return 0;
     for (uint32_t i = 0; i < e->gd_entries; i++)
         if (e->gd[i])
-            return;
+            return 0;
+    if (e->overhead > e->file_len)
+        return vdk_error_setf(errp, EINVAL, "VMDK stream '%s' says its grains start at byte "
+                              "%" PRIu64 ", past the end of the file (%" PRIu64 " bytes); "
+                              "it can only be opened read-only", e->filename, e->overhead,
+                              e->file_len);
     e->stream = true;
     e->stream_tail = true;
     e->stream_end = e->overhead;
+    return 0;
 }
 
 static int open_descriptor_file(struct vdk_node *n, struct vmdk_state *s, unsigned flags,
@@ -221,7 +231,7 @@ static int open_descriptor_file(struct vdk_node *n, struct vmdk_state *s, unsign
         /* The descriptor decides the extent's size; tables cover the
            header's capacity, grains past it read as zeros. */
         e->length = d->sectors * VMDK_SECTOR;
-        maybe_stream(e, (flags & VDK_O_RDWR) && d->access == VMDK_ACC_RW);
+        r = maybe_stream(e, (flags & VDK_O_RDWR) && d->access == VMDK_ACC_RW, errp);
     }
     free(ids);
     n->size = start;
@@ -273,9 +283,8 @@ static int open_sparse_file(struct vdk_node *n, struct vmdk_state *s, unsigned f
         s->desc.cid = 0xffffffffu;
         s->desc.parent_cid = 0xffffffffu;
     }
-    maybe_stream(e, (flags & VDK_O_RDWR) != 0);
     n->size = e->length;
-    return 0;
+    return maybe_stream(e, (flags & VDK_O_RDWR) != 0, errp);
 }
 
 static int vmdk_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,

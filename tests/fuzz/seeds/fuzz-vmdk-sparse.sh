@@ -23,6 +23,17 @@ qemu-img convert -O vmdk -o subformat=streamOptimized "$tmp/r.raw" qstream.vmdk
 img=${VDK_BUILD:-}/img-tool/vdk-img
 if [ -n "${VDK_BUILD:-}" ] && [ -x "$img" ]; then
     "$img" convert -O vmdk -o subformat=streamOptimized "$tmp/r.raw" vstream.vmdk
+    # From the 10-minute campaign: an empty stream whose header and footer
+    # put the first grain 512 MiB past the end (a write went there).
+    "$img" create -q -f vmdk -o subformat=streamOptimized vstream-far.vmdk 1M
+    /usr/bin/python3 - vstream-far.vmdk <<'PYEOF'
+import os, struct, sys
+p = sys.argv[1]
+with open(p, "r+b") as f:
+    for at in (64, os.path.getsize(p) - 1024 + 64):
+        f.seek(at)
+        f.write(struct.pack("<Q", 1 << 20))
+PYEOF
 fi
 # seSparse: one table and two (the first without a table); the extent is
 # the seed, its descriptor is the fuzz target's own.

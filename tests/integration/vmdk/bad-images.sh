@@ -108,6 +108,19 @@ cp s.vmdk m.vmdk; patch m.vmdk $(( 128 * 512 )) "$(le64 640)"
 bad m.vmdk 'Input/output error' convert -f vmdk -O raw IMG out.raw
 head -c -512 s.vmdk > m.vmdk; bad m.vmdk 'no valid footer'
 head -c 1000 s.vmdk > m.vmdk; bad m.vmdk 'no footer|too short|out of bounds'
+# An empty stream whose header and footer put the first grain 512 MiB past
+# the end of the file (found by the fuzz campaign: a write went there, a
+# hole that size, or 512 MiB of memory in a memory node): readable, but a
+# writable open is refused and the file stays as it was.
+"$VDK_IMG" create -q -f vmdk -o subformat=streamOptimized e.vmdk 1M
+sz=$(stat -c %s e.vmdk)
+patch e.vmdk 64 "$(le64 0x100000)"
+patch e.vmdk $((sz - 1024 + 64)) "$(le64 0x100000)"
+"$VDK_IMG" info -f vmdk e.vmdk >/dev/null || fail "read-only open of a stream with a far overhead"
+head -c 64k /dev/urandom > e.raw
+bad e.vmdk 'grains start at byte 536870912, past the end of the file' \
+    convert -n -f raw -O vmdk e.raw IMG
+[ "$(stat -c %s e.vmdk)" = "$sz" ] || fail "the refused stream changed size"
 
 # check warns about a redundant grain table that differs from the primary
 # one (exit 0, as qemu-img check, which does not look at the redundant
