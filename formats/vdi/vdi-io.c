@@ -12,6 +12,7 @@
  * block.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +74,29 @@ static int write_header(struct vdk_node *n)
     return vdk_pwrite(n->file, s->header_raw, VDI_HEADER_SIZE, 0, 0);
 }
 
+/*
+ * Blocks are allocated one after the other, so every block, and the next
+ * new one, starts inside the file or within a block of its end (when the
+ * last one was cut short).  Further out, the data offset, the block count
+ * or a map entry is damaged (all come from the file), and a write there
+ * would leave a hole of up to 4 GiB plus a MiB per block: refuse it with
+ * EIO and one warning per open.  Reads there return zeros, as in qemu.
+ */
+static int within_reach(struct vdk_node *n, uint64_t off)
+{
+    struct vdi_state *s = n->opaque;
+    int64_t flen = vdk_get_length(n->file);
+    if (flen < 0)
+        return (int)flen;
+    if (off < (uint64_t)flen + s->hdr.block_size)
+        return 0;
+    if (!__atomic_exchange_n(&s->warned_far, true, __ATOMIC_RELAXED))
+        vdk_warn("VDI '%s': a block at byte %" PRIu64 " lies past the end of the file "
+                 "(%" PRId64 " bytes): the header or the block map is damaged; not "
+                 "writing there", n->filename, off, flen);
+    return -EIO;
+}
+
 /* Allocate block idx holding buf at `in`; caller holds the lock.  The map
    entry and the count change in memory; vdi_flush writes them. */
 static int allocate_block(struct vdk_node *n, uint64_t idx, uint64_t in, uint64_t len,
@@ -83,8 +107,8 @@ static int allocate_block(struct vdk_node *n, uint64_t idx, uint64_t in, uint64_
         return -EIO; /* the count is corrupt: every block is taken */
     uint32_t e = s->next_block;
     uint64_t off = block_offset(s, e);
-    int r = 0;
-    if (in)
+    int r = within_reach(n, off);
+    if (r == 0 && in)
         r = vdk_pwrite_zeroes(n->file, off, in, 0);
     if (r == 0)
         r = vdk_pwrite(n->file, buf, len, off + in, 0);
@@ -139,7 +163,9 @@ int vdi_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void *
             pthread_mutex_unlock(&s->lock);
             if (e >= s->hdr.blocks)
                 return -EIO;
-            r = vdk_pwrite(n->file, p, len, block_offset(s, e) + in, 0);
+            r = within_reach(n, block_offset(s, e));
+            if (r == 0)
+                r = vdk_pwrite(n->file, p, len, block_offset(s, e) + in, 0);
         } else {
             r = allocate_block(n, idx, in, len, p);
             pthread_mutex_unlock(&s->lock);
@@ -167,7 +193,9 @@ int vdi_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         if (VDI_IS_ALLOCATED(e)) {
             if (e >= s->hdr.blocks)
                 return -EIO;
-            int r = vdk_pwrite_zeroes(n->file, block_offset(s, e) + in, len,
+            int r = within_reach(n, block_offset(s, e));
+            if (r == 0)
+                r = vdk_pwrite_zeroes(n->file, block_offset(s, e) + in, len,
                                       flags & (VDK_REQ_NO_FALLBACK | VDK_REQ_MAY_UNMAP));
             if (r < 0)
                 return r;

@@ -92,6 +92,7 @@ struct vdi_state {
        block never lands on one in use. */
     uint32_t next_block;
     uint32_t dirty_lo, dirty_hi; /* map entries not yet written */
+    bool warned_far;          /* said once that a block lies past the end */
 };
 
 /* ---- vdi.c ---- */

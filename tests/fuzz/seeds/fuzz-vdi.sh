@@ -24,4 +24,12 @@ def make(name, entry, value):
 make("bmap-shared.vdi", 2, int.from_bytes(src[bmap:bmap + 4], "little"))
 make("bmap-past-allocated.vdi", 1, 7)
 make("bmap-discarded.vdi", 0, 0xfffffffe)
+# From the 10-minute campaign: the data offset 2 GiB out (a new block
+# would go there), and a block count past the blocks in the file.
+def header(name, at, value):
+    b = bytearray(src)
+    b[at:at + 4] = value.to_bytes(4, "little")
+    open(name, "wb").write(b)
+header("data-far.vdi", 0x158, 0x80000000)
+header("count-far.vdi", 0x184, 3)
 PYEOF
