@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -95,4 +96,20 @@ int fmt_read_mapped(struct vdk_node *n, uint64_t block_size, fmt_block_map_fn ma
         bytes -= len;
     }
     return 0;
+}
+
+int fmt_check_reach(struct vdk_node *n, uint64_t off, uint64_t unit, bool *warned,
+                    const char *what, const char *table)
+{
+    int64_t flen = vdk_get_length(n->file);
+    if (flen < 0)
+        return (int)flen;
+    if (off < (uint64_t)flen + unit)
+        return 0;
+    /* Several writers may race here: at worst the line appears twice. */
+    if (!__atomic_exchange_n(warned, true, __ATOMIC_RELAXED))
+        vdk_warn("%s '%s': a %s at byte %" PRIu64 " lies past the end of the file (%" PRId64
+                 " bytes): the header or the %s is damaged; not writing there",
+                 n->drv->name, n->filename, what, off, flen, table);
+    return -EIO;
 }

@@ -6,6 +6,7 @@
 #ifndef VDK_FORMATS_FMT_UTIL_H
 #define VDK_FORMATS_FMT_UTIL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 static inline uint16_t fmt_le16(const uint8_t *p)
@@ -69,6 +70,19 @@ typedef int64_t (*fmt_block_map_fn)(struct vdk_node *n, uint64_t idx);
    block_size, each block from n->file where map puts it; 0 or -errno. */
 int fmt_read_mapped(struct vdk_node *n, uint64_t block_size, fmt_block_map_fn map,
                     uint64_t offset, uint64_t bytes, void *buf);
+
+/*
+ * For block-mapped formats whose blocks are appended one after the other
+ * (VDI, Parallels): a write to a block that starts at byte off, more than
+ * one unit (block size) past the current end of n->file, means a header
+ * offset, count or table entry is damaged, and would leave a hole of up to
+ * terabytes (qemu writes there).  Returns 0 when the block is within
+ * reach, else -EIO after a warning naming the file, printed once per
+ * *warned (what: "block", table: "block map", ...).  A block cut short at
+ * the end of the file stays writable.
+ */
+int fmt_check_reach(struct vdk_node *n, uint64_t off, uint64_t unit, bool *warned,
+                    const char *what, const char *table);
 
 struct vdk_error;
 /* measure: the size of src when given (else *size stays); 0 or -errno

@@ -12,7 +12,6 @@
  * block.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,27 +73,11 @@ static int write_header(struct vdk_node *n)
     return vdk_pwrite(n->file, s->header_raw, VDI_HEADER_SIZE, 0, 0);
 }
 
-/*
- * Blocks are allocated one after the other, so every block, and the next
- * new one, starts inside the file or within a block of its end (when the
- * last one was cut short).  Further out, the data offset, the block count
- * or a map entry is damaged (all come from the file), and a write there
- * would leave a hole of up to 4 GiB plus a MiB per block: refuse it with
- * EIO and one warning per open.  Reads there return zeros, as in qemu.
- */
+/* Blocks past the reach of the file are a damaged header or map. */
 static int within_reach(struct vdk_node *n, uint64_t off)
 {
     struct vdi_state *s = n->opaque;
-    int64_t flen = vdk_get_length(n->file);
-    if (flen < 0)
-        return (int)flen;
-    if (off < (uint64_t)flen + s->hdr.block_size)
-        return 0;
-    if (!__atomic_exchange_n(&s->warned_far, true, __ATOMIC_RELAXED))
-        vdk_warn("VDI '%s': a block at byte %" PRIu64 " lies past the end of the file "
-                 "(%" PRId64 " bytes): the header or the block map is damaged; not "
-                 "writing there", n->filename, off, flen);
-    return -EIO;
+    return fmt_check_reach(n, off, s->hdr.block_size, &s->warned_far, "block", "block map");
 }
 
 /* Allocate block idx holding buf at `in`; caller holds the lock.  The map
