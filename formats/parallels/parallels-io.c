@@ -65,12 +65,23 @@ int prl_write_bat(struct vdk_node *n, uint32_t lo, uint32_t hi)
     return r;
 }
 
+/* A cluster more than one cluster past the end of the file: the data
+   offset or a BAT entry is damaged (see fmt_check_reach). */
+static int within_reach(struct vdk_node *n, uint64_t off)
+{
+    struct prl_state *s = n->opaque;
+    return fmt_check_reach(n, off, s->cluster_size, &s->warned_far, "cluster", "BAT");
+}
+
 int64_t prl_alloc_cluster(struct vdk_node *n, uint32_t idx)
 {
     struct prl_state *s = n->opaque;
     uint64_t unit = s->data_end / s->off_multiplier;
     if (unit == 0 || unit > UINT32_MAX)
         return -ENOSPC; /* not addressable by a 32-bit BAT entry */
+    int r = within_reach(n, unit * s->off_multiplier * PRL_SECTOR);
+    if (r < 0)
+        return r;
     s->bat[idx] = (uint32_t)unit;
     s->data_end += s->tracks;
     if (idx < s->dirty_lo)
@@ -97,7 +108,9 @@ int prl_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void *
             pthread_mutex_unlock(&s->lock);
             if (off < 0)
                 return (int)off;
-            r = vdk_pwrite(n->file, p, len, (uint64_t)off + in, 0);
+            r = within_reach(n, (uint64_t)off);
+            if (r == 0)
+                r = vdk_pwrite(n->file, p, len, (uint64_t)off + in, 0);
         } else {
             uint64_t old_end = s->data_end;
             off = prl_alloc_cluster(n, (uint32_t)idx);
@@ -137,7 +150,9 @@ int prl_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         if (off < 0)
             return (int)off;
         if (off > 0) {
-            int r = vdk_pwrite_zeroes(n->file, (uint64_t)off + in, len,
+            int r = within_reach(n, (uint64_t)off);
+            if (r == 0)
+                r = vdk_pwrite_zeroes(n->file, (uint64_t)off + in, len,
                                       flags & (VDK_REQ_NO_FALLBACK | VDK_REQ_MAY_UNMAP));
             if (r < 0)
                 return r;

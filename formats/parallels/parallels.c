@@ -158,6 +158,20 @@ static int prl_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     return 0;
 }
 
+/* Cut the file after its last cluster, as qemu does on close, but never
+   grow it: a data offset or BAT entry far past the end (a damaged image)
+   would otherwise make the file that large. */
+static int cut_after_data(struct vdk_node *n)
+{
+    struct prl_state *s = n->opaque;
+    int64_t len = vdk_get_length(n->file);
+    if (len < 0)
+        return (int)len;
+    if (s->data_end * PRL_SECTOR >= (uint64_t)len)
+        return 0;
+    return vdk_truncate(n->file, s->data_end * PRL_SECTOR, VDK_PREALLOC_OFF, true, NULL);
+}
+
 static void prl_close(struct vdk_node *n)
 {
     struct prl_state *s = n->opaque;
@@ -170,8 +184,7 @@ static void prl_close(struct vdk_node *n)
             fmt_put_le32(s->header + PRL_OFF_INUSE, 0);
             if (prl_write_header(n) < 0)
                 vdk_warn("could not clear the in-use flag of '%s'", n->filename);
-            else if (vdk_truncate(n->file, s->data_end * PRL_SECTOR, VDK_PREALLOC_OFF,
-                                  true, NULL) < 0)
+            else if (cut_after_data(n) < 0)
                 vdk_warn("could not cut '%s' after its last cluster", n->filename);
         }
     }

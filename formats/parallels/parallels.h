@@ -69,6 +69,7 @@ struct prl_state {
     uint64_t meta_end;        /* end of header + BAT in bytes */
     uint64_t data_end;        /* in sectors: where the next cluster goes */
     uint32_t dirty_lo, dirty_hi; /* BAT entries not yet on disk */
+    bool warned_far;          /* said once that a cluster lies past the end */
 };
 
 /* Sector offset of BAT entry e. */
