@@ -54,3 +54,20 @@ untouched() {
     expect_fail "$@"
     cmp -s "$f" "$T/.before" || fail "$f was written by: $*"
 }
+
+# far_out GOOD WHAT "OFFSET HEX"...: each patch of a copy of GOOD (an image
+# of format $FMT) places a WHAT (block, cluster) far past the end of the
+# file.  The image still reads; a write there fails with one warning naming
+# it, and neither the write nor the close changes the file.
+far_out() {
+    local good=$1 what=$2 f; shift 2
+    for f in "$@"; do
+        cp "$good" "$T/far.img"
+        # shellcheck disable=SC2086
+        patch "$T/far.img" $f
+        "$VDK_IMG" convert -f "$FMT" -O raw "$T/far.img" "$T/far.raw" ||
+            fail "reading $FMT with a $what far past the end ($f)"
+        untouched "$T/far.img" "a $what at byte [0-9]+ lies past the end of the file" \
+            "$VT" write "$T/far.img" 0 512 1
+    done
+}
