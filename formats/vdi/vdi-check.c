@@ -31,12 +31,17 @@
 static int move_block(struct vdk_node *n, uint32_t idx, uint32_t from, uint32_t to)
 {
     struct vdi_state *s = n->opaque;
+    uint64_t base = s->hdr.offset_data;
+    /* The same rule as for a guest write: a damaged data offset must not
+       send the repair's write gigabytes past the end of the file. */
+    int r = vdi_within_reach(n, base + (uint64_t)to * s->hdr.block_size);
+    if (r < 0)
+        return r;
     uint8_t *buf = vdk_blk_alloc(s->hdr.block_size);
     if (!buf)
         return -ENOMEM;
-    uint64_t base = s->hdr.offset_data;
-    int r = vdk_pread(n->file, buf, s->hdr.block_size,
-                      base + (uint64_t)from * s->hdr.block_size, 0);
+    r = vdk_pread(n->file, buf, s->hdr.block_size,
+                  base + (uint64_t)from * s->hdr.block_size, 0);
     if (r == 0)
         r = vdk_pwrite(n->file, buf, s->hdr.block_size,
                        base + (uint64_t)to * s->hdr.block_size, 0);

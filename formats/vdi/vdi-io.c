@@ -73,8 +73,7 @@ static int write_header(struct vdk_node *n)
     return vdk_pwrite(n->file, s->header_raw, VDI_HEADER_SIZE, 0, 0);
 }
 
-/* Blocks past the reach of the file are a damaged header or map. */
-static int within_reach(struct vdk_node *n, uint64_t off)
+int vdi_within_reach(struct vdk_node *n, uint64_t off)
 {
     struct vdi_state *s = n->opaque;
     return fmt_check_reach(n, off, s->hdr.block_size, &s->warned_far, "block", "block map");
@@ -90,7 +89,7 @@ static int allocate_block(struct vdk_node *n, uint64_t idx, uint64_t in, uint64_
         return -EIO; /* the count is corrupt: every block is taken */
     uint32_t e = s->next_block;
     uint64_t off = block_offset(s, e);
-    int r = within_reach(n, off);
+    int r = vdi_within_reach(n, off);
     if (r == 0 && in)
         r = vdk_pwrite_zeroes(n->file, off, in, 0);
     if (r == 0)
@@ -146,7 +145,7 @@ int vdi_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void *
             pthread_mutex_unlock(&s->lock);
             if (e >= s->hdr.blocks)
                 return -EIO;
-            r = within_reach(n, block_offset(s, e));
+            r = vdi_within_reach(n, block_offset(s, e));
             if (r == 0)
                 r = vdk_pwrite(n->file, p, len, block_offset(s, e) + in, 0);
         } else {
@@ -176,7 +175,7 @@ int vdi_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         if (VDI_IS_ALLOCATED(e)) {
             if (e >= s->hdr.blocks)
                 return -EIO;
-            int r = within_reach(n, block_offset(s, e));
+            int r = vdi_within_reach(n, block_offset(s, e));
             if (r == 0)
                 r = vdk_pwrite_zeroes(n->file, block_offset(s, e) + in, len,
                                       flags & (VDK_REQ_NO_FALLBACK | VDK_REQ_MAY_UNMAP));

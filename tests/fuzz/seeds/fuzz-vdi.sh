@@ -33,3 +33,17 @@ def header(name, at, value):
 header("data-far.vdi", 0x158, 0x80000000)
 header("count-far.vdi", 0x184, 3)
 PYEOF
+# From the campaign's re-run: a repair (check -r all) clears a shared
+# entry and moves the last block into the hole, and the data offset 2 GiB
+# out sent that move there.
+qemu-img create -q -f vdi three.vdi 4M
+qemu-io -f vdi -c "write -P 0x43 0 3M" three.vdi >/dev/null
+/usr/bin/python3 - three.vdi <<'PYEOF'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+bmap = int.from_bytes(b[0x154:0x158], "little")
+b[bmap + 4:bmap + 8] = b[bmap:bmap + 4]
+b[0x158:0x15c] = (0x80000000).to_bytes(4, "little")
+open("repair-far.vdi", "wb").write(bytes(b))
+PYEOF
+rm -f three.vdi

@@ -44,4 +44,18 @@ expect_fail "Input/output error|error" "$VDK_IMG" convert -f vdi -O raw m.vdi m.
 # reads, but a write that needs a new block fails with one warning, and
 # the file is left as it was.
 far_out good.vdi block "0x158 00000080" "0x184 03000000"
+# check -r all on such an image: clearing a shared entry leaves a hole that
+# compaction fills by moving the last block, and the damaged data offset
+# put that move 2 GiB out (the fuzz campaign's OOM in the repair path).
+# The move is refused with the same warning; the file does not grow.
+cp good.vdi r.vdi
+qemu-io -f vdi -c "write -P 1 0 3M" r.vdi >/dev/null
+patch r.vdi 0x204 00000000
+patch r.vdi 0x158 00000080
+size=$(stat -c %s r.vdi)
+rc=0
+"$VDK_IMG" check -r all -f vdi r.vdi >r.out 2>r.err || rc=$?
+[ "$rc" -ne 0 ] && [ "$rc" -lt 128 ] || { cat r.err >&2; fail "check -r all of r.vdi: exit $rc"; }
+grep -q "a block at byte [0-9]* lies past the end of the file" r.err || { cat r.err >&2; fail "check -r all of r.vdi: no warning"; }
+[ "$(stat -c %s r.vdi)" = "$size" ] || fail "check -r all grew r.vdi from $size to $(stat -c %s r.vdi) bytes"
 echo "vdi bad images ok"
