@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The "memory" protocol: see memory.h. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@ struct memory_state {
     pthread_mutex_t stats_lock;
     uint8_t *data;
     uint64_t len;
+    uint64_t max_size;         /* growth past it fails with EFBIG */
     bool zero_support;
     bool fua;
     uint64_t latency_us;
@@ -104,6 +106,9 @@ static const struct vdk_opt_desc memory_open_opts[] = {
     { "max-transfer", VDK_OPT_SIZE, "Largest request to announce", NULL, NULL },
     { "zeroes", VDK_OPT_BOOL, "Support write-zeroes natively", "on", NULL },
     { "fua", VDK_OPT_BOOL, "Announce native FUA writes", "off", NULL },
+    { "max-size", VDK_OPT_SIZE,
+      "Largest size the image may grow to (writes past it fail with EFBIG, as with a "
+      "file-size limit)", "4G", NULL },
     { "latency", VDK_OPT_NUMBER,
       "Microseconds each read and write takes (widens race windows in tests)", "0", NULL },
     { NULL, 0, NULL, NULL, NULL },
@@ -119,12 +124,16 @@ static int memory_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags
     if ((r = vdk_opts_get_size(opts, "size", 0, &size, errp)) < 0 ||
         (r = vdk_opts_get_size(opts, "align", 1, &align, errp)) < 0 ||
         (r = vdk_opts_get_size(opts, "max-transfer", 0, &mt, errp)) < 0 ||
+        (r = vdk_opts_get_size(opts, "max-size", MEMORY_MAX_SIZE, &s->max_size, errp)) < 0 ||
         (r = vdk_opts_get_bool(opts, "zeroes", true, &s->zero_support, errp)) < 0 ||
         (r = vdk_opts_get_bool(opts, "fua", false, &s->fua, errp)) < 0 ||
         (r = vdk_opts_get_uint(opts, "latency", 0, &s->latency_us, errp)) < 0)
         return r;
-    if (size > MEMORY_MAX_SIZE)
-        return vdk_error_setf(errp, EFBIG, "memory image larger than 4 GiB");
+    if (s->max_size > MEMORY_MAX_SIZE)
+        return vdk_error_setf(errp, EINVAL, "max-size is at most 4 GiB");
+    if (size > s->max_size)
+        return vdk_error_setf(errp, EFBIG, "memory image larger than max-size (%" PRIu64
+                              " bytes)", s->max_size);
     if (s->latency_us > 1000000)
         return vdk_error_setf(errp, EINVAL, "latency is at most 1000000 microseconds");
     if (!vdk_is_pow2(align) || align > (1u << 20))
@@ -178,7 +187,7 @@ static int memory_reserve(struct memory_state *s, uint64_t end)
     if (end <= s->len)
         return 0;
     pthread_rwlock_unlock(&s->lock);
-    if (end > MEMORY_MAX_SIZE)
+    if (end > s->max_size)
         return -EFBIG;
     pthread_rwlock_wrlock(&s->lock);
     if (end > s->len) {
@@ -275,8 +284,9 @@ static int memory_truncate(struct vdk_node *n, uint64_t size, enum vdk_prealloc 
                            bool allow_shrink, struct vdk_error **errp)
 {
     struct memory_state *s = n->opaque;
-    if (size > MEMORY_MAX_SIZE)
-        return vdk_error_setf(errp, EFBIG, "memory image larger than 4 GiB");
+    if (size > s->max_size)
+        return vdk_error_setf(errp, EFBIG, "memory image larger than max-size (%" PRIu64
+                              " bytes)", s->max_size);
     pthread_rwlock_wrlock(&s->lock);
     uint8_t *nd = realloc(s->data, size ? size : 1);
     if (!nd) {

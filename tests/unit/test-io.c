@@ -328,6 +328,25 @@ static void test_max_transfer_split(void **state)
                         VDK_O_RDWR, -EINVAL));
 }
 
+/* max-size: the memory node grows up to it, and not a byte further. */
+static void test_memory_max_size(void **state)
+{
+    (void)state;
+    char o[64];
+    snprintf(o, sizeof(o), "size=%u,max-size=%u", IMG_SIZE, 2 * IMG_SIZE);
+    struct vdk_node *n = unit_open("memory://max", "memory", o, VDK_O_RDWR);
+    uint8_t buf[512] = { 1 };
+    assert_int_equal(vdk_pwrite(n, buf, 512, 2 * IMG_SIZE - 512, 0), 0);
+    assert_int_equal(vdk_pwrite(n, buf, 512, 2 * IMG_SIZE - 511, 0), -EFBIG);
+    assert_int_equal(vdk_pwrite_zeroes(n, 2 * IMG_SIZE, 512, 0), -EFBIG);
+    assert_true(vdk_truncate(n, 2 * IMG_SIZE + 512, VDK_PREALLOC_OFF, false, NULL) < 0);
+    assert_int_equal(vdk_get_length(n), 2 * IMG_SIZE);
+    vdk_close(n);
+    snprintf(o, sizeof(o), "size=%u,max-size=%u", 2 * IMG_SIZE, IMG_SIZE);
+    free(unit_open_fail("memory://max", "memory", o, VDK_O_RDWR, -EFBIG));
+    free(unit_open_fail("memory://max", "memory", "max-size=5G", VDK_O_RDWR, -EINVAL));
+}
+
 /* ---- checks before the driver ---- */
 
 static void test_out_of_range(void **state)
@@ -458,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_fua_falls_back_to_flush),
         cmocka_unit_test(test_native_fua),
         cmocka_unit_test(test_max_transfer_split),
+        cmocka_unit_test(test_memory_max_size),
         cmocka_unit_test(test_out_of_range),
         cmocka_unit_test(test_read_only),
         cmocka_unit_test(test_probed_raw_sector0),
