@@ -18,7 +18,11 @@ static inline struct vdk_node *fuzz_memory(const uint8_t *data, size_t size)
     struct vdk_opts *o = vdk_opts_new();
     char s[32];
     snprintf(s, sizeof(s), "%zu", size);
-    if (!o || vdk_opts_set(o, "size", s) < 0) {
+    /* A file-size limit: formats may place a cluster a whole cluster
+       (Parallels: up to 1 GiB) past the end of the file, which is a sparse
+       hole in a file but a zeroed buffer here; past 256 MiB the write
+       fails with EFBIG, the error path a full disk takes. */
+    if (!o || vdk_opts_set(o, "size", s) < 0 || vdk_opts_set(o, "max-size", "256M") < 0) {
         vdk_opts_free(o);
         return NULL;
     }
