@@ -31,20 +31,17 @@
 static int move_block(struct vdk_node *n, uint32_t idx, uint32_t from, uint32_t to)
 {
     struct vdi_state *s = n->opaque;
-    uint64_t base = s->hdr.offset_data;
     /* The same rule as for a guest write: a damaged data offset must not
        send the repair's write gigabytes past the end of the file. */
-    int r = vdi_within_reach(n, base + (uint64_t)to * s->hdr.block_size);
+    int r = vdi_block_within_reach(n, to);
     if (r < 0)
         return r;
     uint8_t *buf = vdk_blk_alloc(s->hdr.block_size);
     if (!buf)
         return -ENOMEM;
-    r = vdk_pread(n->file, buf, s->hdr.block_size,
-                  base + (uint64_t)from * s->hdr.block_size, 0);
+    r = vdk_pread(n->file, buf, s->hdr.block_size, vdi_block_offset(s, from), 0);
     if (r == 0)
-        r = vdk_pwrite(n->file, buf, s->hdr.block_size,
-                       base + (uint64_t)to * s->hdr.block_size, 0);
+        r = vdk_pwrite(n->file, buf, s->hdr.block_size, vdi_block_offset(s, to), 0);
     if (r == 0)
         r = vdk_flush(n->file);
     vdk_blk_free(buf);
@@ -102,7 +99,7 @@ int vdi_check(struct vdk_node *n, struct vdk_check_result *res, unsigned fix,
         if (e < nb && owner[e] == VDI_UNALLOCATED) {
             owner[e] = i;
             count++;
-            if (s->hdr.offset_data + ((uint64_t)e + 1) * s->hdr.block_size > (uint64_t)flen)
+            if (vdi_block_offset(s, e) + s->hdr.block_size > (uint64_t)flen)
                 vdk_warn("block index %" PRIu32 " maps block %" PRIu32 " past the end of "
                          "the file; its missing bytes read as zeros", i, e);
             continue;

@@ -18,11 +18,6 @@
 #include "formats/fmt-util.h"
 #include "formats/vdi/vdi.h"
 
-static uint64_t block_offset(const struct vdi_state *s, uint32_t entry)
-{
-    return (uint64_t)s->hdr.offset_data + (uint64_t)entry * s->hdr.block_size;
-}
-
 static uint32_t get_entry(struct vdi_state *s, uint64_t idx)
 {
     pthread_mutex_lock(&s->lock);
@@ -40,7 +35,7 @@ static int64_t map_block(struct vdk_node *n, uint64_t idx)
         return 0;
     if (e >= s->hdr.blocks)
         return -EIO; /* corrupt map entry: check reports it */
-    return (int64_t)block_offset(s, e); /* > 0: data follows the header */
+    return (int64_t)vdi_block_offset(s, e); /* > 0: data follows the header */
 }
 
 int vdi_pread(struct vdk_node *n, uint64_t offset, uint64_t bytes, void *buf,
@@ -73,10 +68,11 @@ static int write_header(struct vdk_node *n)
     return vdk_pwrite(n->file, s->header_raw, VDI_HEADER_SIZE, 0, 0);
 }
 
-int vdi_within_reach(struct vdk_node *n, uint64_t off)
+int vdi_block_within_reach(struct vdk_node *n, uint32_t block)
 {
     struct vdi_state *s = n->opaque;
-    return fmt_check_reach(n, off, s->hdr.block_size, &s->warned_far, "block", "block map");
+    return fmt_check_reach(n, vdi_block_offset(s, block), s->hdr.block_size, &s->warned_far,
+                           "block", "block map");
 }
 
 /* Allocate block idx holding buf at `in`; caller holds the lock.  The map
@@ -88,8 +84,8 @@ static int allocate_block(struct vdk_node *n, uint64_t idx, uint64_t in, uint64_
     if (s->next_block >= s->hdr.blocks)
         return -EIO; /* the count is corrupt: every block is taken */
     uint32_t e = s->next_block;
-    uint64_t off = block_offset(s, e);
-    int r = vdi_within_reach(n, off);
+    uint64_t off = vdi_block_offset(s, e);
+    int r = vdi_block_within_reach(n, e);
     if (r == 0 && in)
         r = vdk_pwrite_zeroes(n->file, off, in, 0);
     if (r == 0)
@@ -145,9 +141,9 @@ int vdi_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void *
             pthread_mutex_unlock(&s->lock);
             if (e >= s->hdr.blocks)
                 return -EIO;
-            r = vdi_within_reach(n, block_offset(s, e));
+            r = vdi_block_within_reach(n, e);
             if (r == 0)
-                r = vdk_pwrite(n->file, p, len, block_offset(s, e) + in, 0);
+                r = vdk_pwrite(n->file, p, len, vdi_block_offset(s, e) + in, 0);
         } else {
             r = allocate_block(n, idx, in, len, p);
             pthread_mutex_unlock(&s->lock);
@@ -175,9 +171,9 @@ int vdi_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         if (VDI_IS_ALLOCATED(e)) {
             if (e >= s->hdr.blocks)
                 return -EIO;
-            int r = vdi_within_reach(n, block_offset(s, e));
+            int r = vdi_block_within_reach(n, e);
             if (r == 0)
-                r = vdk_pwrite_zeroes(n->file, block_offset(s, e) + in, len,
+                r = vdk_pwrite_zeroes(n->file, vdi_block_offset(s, e) + in, len,
                                       flags & (VDK_REQ_NO_FALLBACK | VDK_REQ_MAY_UNMAP));
             if (r < 0)
                 return r;
@@ -217,7 +213,7 @@ int vdi_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
         return VDK_BS_ZERO | VDK_BS_ALLOCATED;
     if (e >= s->hdr.blocks || prev >= s->hdr.blocks)
         return -EIO;
-    *map = block_offset(s, e) + in;
+    *map = vdi_block_offset(s, e) + in;
     *file = n->file;
     /* Static images were extended, not written: their blocks may be
        holes of the file (qemu's BDRV_BLOCK_RECURSE). */

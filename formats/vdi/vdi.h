@@ -113,10 +113,15 @@ int vdi_pwrite_zeroes(struct vdk_node *n, uint64_t offset, uint64_t bytes,
 int vdi_flush(struct vdk_node *n);
 int vdi_block_status(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                      uint64_t *pnum, uint64_t *map, struct vdk_node **file);
-/* 0 when a block starting at byte off of the file is within reach of the
-   file's end (fmt_check_reach), else -EIO after one warning: a header
-   offset, count or map entry that puts it there is damaged. */
-int vdi_within_reach(struct vdk_node *n, uint64_t off);
+/* Byte offset in the file of data block `block` (a map entry's value). */
+static inline uint64_t vdi_block_offset(const struct vdi_state *s, uint32_t block)
+{
+    return (uint64_t)s->hdr.offset_data + (uint64_t)block * s->hdr.block_size;
+}
+/* 0 when data block `block` starts within reach of the file's end
+   (fmt_check_reach), else -EIO after one warning: a header offset, count
+   or map entry that puts it there is damaged. */
+int vdi_block_within_reach(struct vdk_node *n, uint32_t block);
 /* Write the block-map sectors covering entries [first, last] and the
    header sector.  Caller holds the lock. */
 int vdi_write_meta(struct vdk_node *n, uint32_t first, uint32_t last);

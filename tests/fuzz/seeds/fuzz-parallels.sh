@@ -29,9 +29,10 @@ make("bat-largest.img", 2, 0xffffffff)
 b = bytearray(open("small.img", "rb").read())
 b[36:44] = (0xffffffff).to_bytes(8, "little")
 open("huge-past-bat.img", "wb").write(b)
-# Clusters of 1 GiB (tracks 2097280, qemu's largest) over a 1 MiB disk: the
-# second cluster lies 1 GiB into the file (the campaign re-run's OOM; the
-# harness now caps its memory file at 256 MiB like a file-size limit).
+# Clusters of 1 GiB (tracks 2097280; vdk and qemu allow up to 4186127)
+# over a 1 MiB disk: the second cluster lies 1 GiB into the file (the
+# campaign re-run's OOM; the harness now caps its memory file at 256 MiB
+# like a file-size limit).
 b = bytearray(src)
 b[28:32] = (2097280).to_bytes(4, "little")
 b[64:68] = (1).to_bytes(4, "little")
