@@ -120,6 +120,10 @@ struct vdk_driver {
     bool relink_after_commit;
     /* A new image does not read back as zeros (vdk_node_has_zero_init). */
     bool no_zero_init;
+    /* flush() flushes n->file itself, so the generic layer does not: qcow2
+       writes its bitmaps' cleared "in use" flag after that flush, which
+       saves the flush a store would otherwise need before the clear. */
+    bool flush_covers_file;
 
     /*
      * Score 0..100 how likely buf (the first len bytes, len <= 4096,
@@ -173,7 +177,8 @@ struct vdk_driver {
     /* NULL: discard is a no-op. */
     int (*discard)(struct vdk_node *n, uint64_t offset, uint64_t bytes);
     /* Write back cached metadata.  The generic layer then flushes n->file,
-       so drivers need not.  NULL: nothing cached. */
+       so drivers need not (unless flush_covers_file: then they must).
+       NULL: nothing cached. */
     int (*flush)(struct vdk_node *n);
     /*
      * NULL: protocols report DATA|ALLOCATED|OFFSET_VALID at the same

@@ -443,7 +443,7 @@ int vdk_flush(struct vdk_node *n)
     if (!n || n->read_only || (n->open_flags & VDK_O_UNSAFE))
         return 0;
     int r = n->drv->flush ? n->drv->flush(n) : 0;
-    if (r == 0 && n->file)
+    if (r == 0 && n->file && !n->drv->flush_covers_file)
         r = vdk_flush(n->file);
     return r;
 }

@@ -10,6 +10,10 @@
  * chunks dirty for the first time) are allocated, their refcounts flushed
  * before the table entries that name them are written.  After a flush of
  * all that, the directory is rewritten in place with the flag cleared.
+ * On a flush of the node that flush is the node's own flush of its file
+ * (qcow2_bitmaps_flush_begin/_end), so a store adds no flush of its own:
+ * the clear is written after it and made durable by the next one, and a
+ * power loss meanwhile leaves the flag set, which is the safe side.
  *
  * The directory is rewritten in place without the autoclear dance of the
  * open: only the flags change, a 4-byte field at offset 12 of an entry
@@ -180,8 +184,9 @@ static int write_table_range(struct vdk_node *n, const struct qcow2_bitmap *bm,
 }
 
 /* Data, then (refcounts of new clusters on disk first) tables, then a
-   flush: everything noted in the `writing` arrays is on disk after. */
-static int write_noted(struct vdk_node *n)
+   flush if `sync`: everything noted in the `writing` arrays is on disk
+   after (without `sync`, after the caller's next flush of the file). */
+static int write_noted(struct vdk_node *n, bool sync)
 {
     struct qcow2_state *s = n->opaque;
     struct qcow2_bitmaps *bs = s->bitmaps;
@@ -210,7 +215,7 @@ static int write_noted(struct vdk_node *n)
     for (uint32_t i = 0; r == 0 && i < bs->nb; i++)
         if (tabs[i] && lo[i] <= hi[i])
             r = write_table_range(n, &bs->bm[i], tabs[i], lo[i], hi[i]);
-    if (r == 0 && wrote)
+    if (r == 0 && wrote && sync)
         r = vdk_flush(n->file);
     for (uint32_t i = 0; tabs && i < bs->nb; i++)
         free(tabs[i]);
@@ -244,6 +249,22 @@ static void move_notes(struct qcow2_bitmaps *bs, enum note_step step)
     }
 }
 
+/* The clear that ends a store, if no new bit arrived since its notes
+   were taken (the state is still PENDING); mark_lock held for writing.
+   Even if this write fails the data on disk is complete, so CLEAN
+   (writers then set "in use" again before new bits) is safe either way. */
+static int clear_if_pending(struct vdk_node *n, bool sync)
+{
+    struct qcow2_bitmaps *bs = ((struct qcow2_state *)n->opaque)->bitmaps;
+    if (__atomic_load_n(&bs->disk, __ATOMIC_ACQUIRE) != QCOW2_BM_DISK_PENDING)
+        return 0;
+    int r = write_flags(n, false, sync);
+    __atomic_store_n(&bs->disk, QCOW2_BM_DISK_CLEAN, __ATOMIC_RELEASE);
+    return r;
+}
+
+/* With `sync`, the whole store, clear included.  Without, the data only
+   (not flushed): the caller flushes the file and then clears. */
 static int store_incremental(struct vdk_node *n, bool sync)
 {
     struct qcow2_state *s = n->opaque;
@@ -259,26 +280,22 @@ static int store_incremental(struct vdk_node *n, bool sync)
 
     /* Bits set from here on by writers that saw PENDING (and cancelled
        the clear) may reach the disk too: a superset does no harm. */
-    int r = write_noted(n);
+    int r = write_noted(n, sync);
 
     pthread_rwlock_wrlock(&bs->mark_lock);
     move_notes(bs, r < 0 ? NOTE_FAILED : NOTE_DONE);
     int st = QCOW2_BM_DISK_PENDING;
-    if (r < 0) {
+    if (r < 0)
         __atomic_compare_exchange_n(&bs->disk, &st, QCOW2_BM_DISK_DIRTY, false,
                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
-    } else if (__atomic_load_n(&bs->disk, __ATOMIC_ACQUIRE) == st) {
-        /* No new bit since the notes were taken.  Even if this write
-           fails the data on disk is complete, so CLEAN (writers then set
-           "in use" again before new bits) is safe either way. */
-        r = write_flags(n, false, sync);
-        __atomic_store_n(&bs->disk, QCOW2_BM_DISK_CLEAN, __ATOMIC_RELEASE);
-    }
+    else if (sync)
+        r = clear_if_pending(n, true);
     pthread_rwlock_unlock(&bs->mark_lock);
     return r;
 }
 
-static int store(struct vdk_node *n, bool sync)
+/* *gen: this store's number if its clear is still due (0: none). */
+static int store(struct vdk_node *n, bool sync, uint64_t *gen)
 {
     struct qcow2_state *s = n->opaque;
     struct qcow2_bitmaps *b = s->bitmaps;
@@ -293,6 +310,7 @@ static int store(struct vdk_node *n, bool sync)
                   __atomic_load_n(&b->disk, __ATOMIC_ACQUIRE) == QCOW2_BM_DISK_CLEAN))
         return 0;
     pthread_mutex_lock(&b->sync_lock);
+    uint64_t g = ++b->store_gen;
     int r;
     if (full) {
         /* New bits wait for the whole store (it reads the words plainly). */
@@ -301,6 +319,9 @@ static int store(struct vdk_node *n, bool sync)
         pthread_rwlock_unlock(&b->mark_lock);
     } else {
         r = store_incremental(n, sync);
+        if (r == 0 && !sync && gen &&
+            __atomic_load_n(&b->disk, __ATOMIC_ACQUIRE) == QCOW2_BM_DISK_PENDING)
+            *gen = g;
     }
     pthread_mutex_unlock(&b->sync_lock);
     return r;
@@ -308,13 +329,31 @@ static int store(struct vdk_node *n, bool sync)
 
 int qcow2_bitmaps_store(struct vdk_node *n)
 {
-    return store(n, true);
+    return store(n, true, NULL);
 }
 
-int qcow2_bitmaps_flush(struct vdk_node *n)
+int qcow2_bitmaps_flush_begin(struct vdk_node *n, uint64_t *gen)
 {
     struct qcow2_state *s = n->opaque;
+    *gen = 0;
     if (s->bm_store_close)
         return 0;
-    return store(n, false);
+    return store(n, false, gen);
+}
+
+int qcow2_bitmaps_flush_end(struct vdk_node *n, uint64_t gen)
+{
+    struct qcow2_state *s = n->opaque;
+    struct qcow2_bitmaps *b = s->bitmaps;
+    pthread_mutex_lock(&b->sync_lock);
+    int r = 0;
+    /* A store begun since ours wrote data that our flush may have missed:
+       its own end clears, after its own flush. */
+    if (gen == b->store_gen) {
+        pthread_rwlock_wrlock(&b->mark_lock);
+        r = clear_if_pending(n, false);
+        pthread_rwlock_unlock(&b->mark_lock);
+    }
+    pthread_mutex_unlock(&b->sync_lock);
+    return r;
 }

@@ -29,8 +29,9 @@
  *     the bitmaps and clears "in use" (qcow2-bitmap-sync.c): the data
  *     clusters changed since the last store are written in place (the
  *     directory says "in use", so nobody trusts them meanwhile), then the
- *     tables, a flush, and the directory rewritten in place with the flag
- *     cleared.  The first write after that which sets a bit not already
+ *     tables, then the node's flush of its file, and after it the
+ *     directory rewritten in place with the flag cleared (durable at the
+ *     next flush; a power loss before leaves it "in use").  The first write after that which sets a bit not already
  *     set rewrites the directory "in use" and flushes before it goes on;
  *     a write whose chunks are all set already is covered by the stored
  *     bitmap and goes straight through;
@@ -126,6 +127,7 @@ struct qcow2_bitmaps {
     pthread_rwlock_t mark_lock;
     pthread_mutex_t flag_lock;   /* writers setting "in use" again */
     pthread_mutex_t sync_lock;   /* one store at a time */
+    uint64_t store_gen;          /* stores begun, under sync_lock */
     /* Tables (with their data) to free once the next directory is written. */
     struct qcow2_bm_table { uint64_t off; uint32_t size; } *dead;
     uint32_t ndead;
@@ -180,9 +182,17 @@ int qcow2_bitmap_alloc_dirty(const struct qcow2_state *s, struct qcow2_bitmap *b
 /* ---- storing and marking (qcow2-bitmap-sync.c) ---- */
 /* Clean close, or a reopen read-only: store, clear in-use. */
 int qcow2_bitmaps_store(struct vdk_node *n);
-/* A flush of the node: the same, unless opened with bitmap-store=close;
-   the caller flushes the file after (the cleared flag's durability). */
-int qcow2_bitmaps_flush(struct vdk_node *n);
+/*
+ * A flush of the node, in two steps around the node's flush of its file
+ * (both do nothing if opened with bitmap-store=close): _begin writes
+ * the bitmap data changed since the last store, unflushed, and sets *gen
+ * nonzero when the flag may be cleared after; _end(gen), called only
+ * after a flush of the file that began after _begin returned, writes the
+ * directory with the flag cleared (unflushed: durable at the next flush)
+ * unless a new bit or another store came in between.
+ */
+int qcow2_bitmaps_flush_begin(struct vdk_node *n, uint64_t *gen);
+int qcow2_bitmaps_flush_end(struct vdk_node *n, uint64_t gen);
 /* Before a control operation changes bitmaps: "in use" on disk. */
 int qcow2_bitmaps_ensure_in_use(struct vdk_node *n);
 /* Hot path: mark guest [off, off+bytes) in every enabled bitmap, after

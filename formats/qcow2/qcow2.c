@@ -543,16 +543,22 @@ static int qcow2_flush(struct vdk_node *n)
 {
     struct qcow2_state *s = n->opaque;
     if (!s->writable)
-        return 0;
+        return vdk_flush(n->file);
     pthread_mutex_lock(&s->lock);
     int r = qcow2_flush_metadata(n);
     pthread_mutex_unlock(&s->lock);
     if (r == 0 && s->own_data)
         r = vdk_flush(s->data);
-    /* The generic layer flushes n->file next: the cleared flag is durable
-       when the flush returns. */
+    /* The bitmap data changed since the last store goes out with the data
+       this flush covers; the cleared "in use" flag follows that flush and
+       is durable at the next one (until then the disk says "in use"). */
+    uint64_t gen = 0;
     if (r == 0)
-        r = qcow2_bitmaps_flush(n);
+        r = qcow2_bitmaps_flush_begin(n, &gen);
+    if (r == 0)
+        r = vdk_flush(n->file);
+    if (r == 0 && gen)
+        r = qcow2_bitmaps_flush_end(n, gen);
     return r;
 }
 
@@ -644,6 +650,7 @@ const struct vdk_driver vdk_driver_qcow2 = {
     .pwrite_zeroes = qcow2_pwrite_zeroes,
     .discard = qcow2_discard,
     .flush = qcow2_flush,
+    .flush_covers_file = true,
     .block_status = qcow2_crypto_block_status,
     .truncate = qcow2_truncate,
     .get_info = qcow2_get_info,
