@@ -15,6 +15,13 @@
  * the clear is written after it and made durable by the next one, and a
  * power loss meanwhile leaves the flag set, which is the safe side.
  *
+ * Clears are rate-limited (bitmap-clear-ms): a guest that flushes after
+ * every write into a new chunk would otherwise pay a write and a flush
+ * to set the flag again per cycle.  A clear due sooner than the limit
+ * allows is left to a timer thread, which does it when the limit has
+ * passed if no new bit and no other store came meanwhile; until then
+ * writers that set new bits find the flag still set and pay nothing.
+ *
  * The directory is rewritten in place without the autoclear dance of the
  * open: only the flags change, a 4-byte field at offset 12 of an entry
  * aligned to 8 bytes, so no sector boundary splits it; a torn write leaves
@@ -24,6 +31,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "formats/qcow2/qcow2.h"
 #include "formats/qcow2/qcow2-bitmap.h"
@@ -112,8 +120,8 @@ int qcow2_bitmaps_mark_slow(struct vdk_node *n, uint64_t off, uint64_t bytes)
         struct qcow2_bitmap *b = &bs->bm[i];
         if (!tracked(b) || !qcow2_bitmap_chunks(b, off, bytes, &f, &l))
             continue;
-        /* Chunk c lives in data cluster (c / 8) >> cluster_bits. */
-        unsigned shift = s->cluster_bits + 3;
+        /* Chunk c lives in data unit (c / 8) >> unit_bits. */
+        unsigned shift = b->unit_bits + 3;
         if (qcow2_bits_set(b->words, f, l))
             qcow2_bits_set(b->dirty, f >> shift, l >> shift);
     }
@@ -129,41 +137,62 @@ static bool all_bytes(const uint8_t *p, uint64_t len, uint8_t v)
     return true;
 }
 
-/* The clusters of bm noted in bm->writing, in place or to new clusters;
-   *t is bm's table with the new entries, *lo..*hi the entries changed. */
+static bool noted(const struct qcow2_bitmap *bm, uint64_t u)
+{
+    return bm->writing[u / 64] >> (u % 64) & 1;
+}
+
+/* The units of bm noted in bm->writing: in place, or their whole cluster
+   to a new one; *t is bm's table with the new entries, *lo..*hi the
+   entries changed. */
 static int write_data(struct vdk_node *n, struct qcow2_bitmap *bm, uint8_t *buf,
                       uint64_t **t, uint64_t *lo, uint64_t *hi, bool *alloc)
 {
     struct qcow2_state *s = n->opaque;
     uint64_t cs = s->cluster_size, bytes = (bm->nbits + 7) / 8;
+    uint64_t per = cs >> bm->unit_bits, unit = 1ull << bm->unit_bits;
     int r = qcow2_bitmap_read_table(n, bm->table_offset, bm->table_size, t);
     *lo = UINT64_MAX;
     *hi = 0;
-    for (uint64_t c = 0; r == 0 && c < bm->nclusters; c++) {
-        if (!(bm->writing[c / 64] >> (c % 64) & 1))
+    for (uint64_t u0 = 0; r == 0 && u0 < bm->nunits; u0 += per) {
+        uint64_t c = u0 / per, un = vdk_min_u64(per, bm->nunits - u0), k;
+        for (k = 0; k < un && !noted(bm, u0 + k); k++)
+            ;
+        if (k == un)
             continue;
         uint64_t at = c * cs;
         if (c >= bm->table_size || at >= bytes)
             return -EIO;
         uint64_t len = vdk_min_u64(cs, bytes - at);
+        uint64_t e = (*t)[c], o = e & QCOW2_BME_TE_OFFSET;
+        if (o) {
+            /* In place: only the noted units (a unit past the bitmap's
+               end is cut at the sector holding its last byte). */
+            for (; r == 0 && k < un; k++) {
+                if (!noted(bm, u0 + k))
+                    continue;
+                uint64_t uat = k * unit, ulen = vdk_min_u64(unit, len - uat);
+                memset(buf, 0, unit);
+                qcow2_bitmap_data(bm, buf, at + uat, ulen);
+                r = vdk_pwrite(n->file, buf, vdk_align_up(ulen, 512), o + uat, 0);
+            }
+            continue;
+        }
         memset(buf, 0, cs);
         qcow2_bitmap_data(bm, buf, at, len);
-        uint64_t e = (*t)[c], o = e & QCOW2_BME_TE_OFFSET;
-        if (!o) {
-            if (all_bytes(buf, len, 0) ||
-                ((e & QCOW2_BME_TE_ALL_ONES) && all_bytes(buf, len, 0xff)))
-                continue;
-            pthread_mutex_lock(&s->lock);
-            int64_t a = qcow2_alloc_clusters(n, 1);
-            pthread_mutex_unlock(&s->lock);
-            if (a < 0)
-                return (int)a; /* a leak at most, reclaimed by check -r */
-            o = (uint64_t)a;
-            (*t)[c] = o;
-            *lo = vdk_min_u64(*lo, c);
-            *hi = c > *hi ? c : *hi;
-            *alloc = true;
-        }
+        if (all_bytes(buf, len, 0) ||
+            ((e & QCOW2_BME_TE_ALL_ONES) && all_bytes(buf, len, 0xff)))
+            continue;
+        pthread_mutex_lock(&s->lock);
+        int64_t a = qcow2_alloc_clusters(n, 1);
+        pthread_mutex_unlock(&s->lock);
+        if (a < 0)
+            return (int)a; /* a leak at most, reclaimed by check -r */
+        o = (uint64_t)a;
+        (*t)[c] = o;
+        *lo = vdk_min_u64(*lo, c);
+        *hi = c > *hi ? c : *hi;
+        *alloc = true;
         r = vdk_pwrite(n->file, buf, cs, o, 0);
     }
     return r;
@@ -200,7 +229,7 @@ static int write_noted(struct vdk_node *n, bool sync)
         struct qcow2_bitmap *bm = &bs->bm[i];
         lo[i] = UINT64_MAX;
         if (!bm->loaded || bm->inconsistent || !bm->writing ||
-            !qcow2_bits_any(bm->writing, bm->nclusters))
+            !qcow2_bits_any(bm->writing, bm->nunits))
             continue;
         r = write_data(n, bm, buf, &tabs[i], &lo[i], &hi[i], &alloc);
         wrote = true;
@@ -236,7 +265,7 @@ static void move_notes(struct qcow2_bitmaps *bs, enum note_step step)
         struct qcow2_bitmap *bm = &bs->bm[i];
         if (!bm->dirty)
             continue;
-        uint64_t nw = (bm->nclusters + 63) / 64;
+        uint64_t nw = (bm->nunits + 63) / 64;
         if (step == NOTE_START) {
             uint64_t *t = bm->writing;
             bm->writing = bm->dirty;
@@ -341,19 +370,100 @@ int qcow2_bitmaps_flush_begin(struct vdk_node *n, uint64_t *gen)
     return store(n, false, gen);
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* The clear of store gen, if it is still the latest; sync_lock held. */
+static int clear_gen(struct vdk_node *n, uint64_t gen)
+{
+    struct qcow2_bitmaps *b = ((struct qcow2_state *)n->opaque)->bitmaps;
+    b->deferred_gen = 0;
+    /* A store begun since wrote data that the flush before this clear may
+       have missed: its own end clears, after its own flush. */
+    if (gen != b->store_gen)
+        return 0;
+    pthread_rwlock_wrlock(&b->mark_lock);
+    int r = 0;
+    if (__atomic_load_n(&b->disk, __ATOMIC_ACQUIRE) == QCOW2_BM_DISK_PENDING) {
+        r = clear_if_pending(n, false);
+        b->last_clear = now_ns();
+    }
+    pthread_rwlock_unlock(&b->mark_lock);
+    return r;
+}
+
+static void *clearer(void *arg)
+{
+    struct vdk_node *n = arg;
+    struct qcow2_state *s = n->opaque;
+    struct qcow2_bitmaps *b = s->bitmaps;
+    pthread_mutex_lock(&b->sync_lock);
+    while (!b->clearer_stop) {
+        if (!b->deferred_gen) {
+            pthread_cond_wait(&b->clearer_cond, &b->sync_lock);
+            continue;
+        }
+        uint64_t due = b->last_clear + s->bm_clear_ns;
+        if (now_ns() < due) {
+            struct timespec t = { (time_t)(due / 1000000000u), (long)(due % 1000000000u) };
+            pthread_cond_timedwait(&b->clearer_cond, &b->sync_lock, &t);
+            continue;
+        }
+        if (clear_gen(n, b->deferred_gen) < 0)
+            vdk_warn("qcow2 '%s': could not clear the bitmaps' in-use flag", n->filename);
+    }
+    pthread_mutex_unlock(&b->sync_lock);
+    return NULL;
+}
+
 int qcow2_bitmaps_flush_end(struct vdk_node *n, uint64_t gen)
 {
     struct qcow2_state *s = n->opaque;
     struct qcow2_bitmaps *b = s->bitmaps;
     pthread_mutex_lock(&b->sync_lock);
     int r = 0;
-    /* A store begun since ours wrote data that our flush may have missed:
-       its own end clears, after its own flush. */
-    if (gen == b->store_gen) {
-        pthread_rwlock_wrlock(&b->mark_lock);
-        r = clear_if_pending(n, false);
-        pthread_rwlock_unlock(&b->mark_lock);
+    if (!s->bm_clear_ns || now_ns() - b->last_clear >= s->bm_clear_ns) {
+        r = clear_gen(n, gen);
+    } else if (gen == b->store_gen) {
+        if (!b->clearer_started && !b->clearer_stop) {
+            pthread_condattr_t a;
+            pthread_condattr_init(&a);
+            pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+            pthread_cond_init(&b->clearer_cond, &a);
+            pthread_condattr_destroy(&a);
+            b->clearer_started = pthread_create(&b->clearer, NULL, clearer, n) == 0;
+            if (!b->clearer_started)
+                pthread_cond_destroy(&b->clearer_cond);
+        }
+        if (b->clearer_started) {
+            b->deferred_gen = gen;
+            pthread_cond_signal(&b->clearer_cond);
+        } else {
+            r = clear_gen(n, gen); /* no thread: clear now, as without a limit */
+        }
     }
     pthread_mutex_unlock(&b->sync_lock);
     return r;
+}
+
+void qcow2_bitmaps_stop_clearer(struct qcow2_state *s)
+{
+    struct qcow2_bitmaps *b = s->bitmaps;
+    if (!b)
+        return;
+    pthread_mutex_lock(&b->sync_lock);
+    b->clearer_stop = true;
+    bool started = b->clearer_started;
+    if (started)
+        pthread_cond_signal(&b->clearer_cond);
+    pthread_mutex_unlock(&b->sync_lock);
+    if (started) {
+        pthread_join(b->clearer, NULL);
+        pthread_cond_destroy(&b->clearer_cond);
+        b->clearer_started = false;
+    }
 }

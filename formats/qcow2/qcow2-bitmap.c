@@ -126,6 +126,7 @@ void qcow2_bitmaps_free(struct qcow2_state *s)
     struct qcow2_bitmaps *b = s->bitmaps;
     if (!b)
         return;
+    qcow2_bitmaps_stop_clearer(s);
     for (uint32_t i = 0; i < b->nb; i++)
         bitmap_free(&b->bm[i]);
     free(b->bm);
@@ -254,7 +255,8 @@ void qcow2_bitmap_data(const struct qcow2_bitmap *b, uint8_t *p, uint64_t at, ui
 int qcow2_bitmap_alloc_dirty(const struct qcow2_state *s, struct qcow2_bitmap *b)
 {
     uint64_t bytes = (b->nbits + 7) / 8;
-    uint64_t nc = (bytes + s->cluster_size - 1) >> s->cluster_bits;
+    unsigned ub = s->cluster_bits < 12 ? s->cluster_bits : 12;
+    uint64_t nc = (bytes + (1ull << ub) - 1) >> ub;
     uint64_t nw = (nc + 63) / 64;
     uint64_t *d = calloc(nw ? nw : 1, 8), *w = calloc(nw ? nw : 1, 8);
     if (!d || !w) {
@@ -266,7 +268,8 @@ int qcow2_bitmap_alloc_dirty(const struct qcow2_state *s, struct qcow2_bitmap *b
     free(b->writing);
     b->dirty = d;
     b->writing = w;
-    b->nclusters = nc;
+    b->nunits = nc;
+    b->unit_bits = ub;
     return 0;
 }
 
@@ -537,8 +540,8 @@ int qcow2_bitmaps_store_full(struct vdk_node *n)
     for (uint32_t i = 0; r == 0 && i < b->nb; i++) {
         struct qcow2_bitmap *bm = &b->bm[i];
         if (bm->inconsistent || !bm->loaded ||
-            (!bm->changed && bm->table_offset && !qcow2_bits_any(bm->dirty, bm->nclusters) &&
-             !qcow2_bits_any(bm->writing, bm->nclusters)))
+            (!bm->changed && bm->table_offset && !qcow2_bits_any(bm->dirty, bm->nunits) &&
+             !qcow2_bits_any(bm->writing, bm->nunits)))
             continue;
         uint64_t toff = 0;
         uint32_t tsize = 0;
@@ -549,8 +552,8 @@ int qcow2_bitmaps_store_full(struct vdk_node *n)
         bm->table_offset = toff;
         bm->table_size = tsize;
         bm->changed = false;
-        memset(bm->dirty, 0, (bm->nclusters + 63) / 64 * 8);
-        memset(bm->writing, 0, (bm->nclusters + 63) / 64 * 8);
+        memset(bm->dirty, 0, (bm->nunits + 63) / 64 * 8);
+        memset(bm->writing, 0, (bm->nunits + 63) / 64 * 8);
     }
     /* 2. A fresh directory, refcounts and data on disk before the header. */
     uint64_t dsize = 0, doff = 0;

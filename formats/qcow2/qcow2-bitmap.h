@@ -100,9 +100,13 @@ struct qcow2_bitmap {
     uint32_t table_size;
     uint64_t nbits;         /* chunks covering the virtual size */
     uint64_t *words;        /* (nbits + 63) / 64 words, bit i = chunk i */
-    /* Data clusters (table entries) with bits set since the last store:
-       one bit per cluster; `writing` holds those a store is writing. */
-    uint64_t nclusters;
+    /* Units of bitmap data (4 KiB, or a cluster if smaller) with bits set
+       since the last store: one bit per unit; `writing` holds those a
+       store is writing.  A store rewrites in place only the units that
+       changed, so that a flush after a 4 KiB write writes 4 KiB, not a
+       whole cluster of bitmap. */
+    uint64_t nunits;
+    unsigned unit_bits;
     uint64_t *dirty, *writing;
 };
 
@@ -128,6 +132,12 @@ struct qcow2_bitmaps {
     pthread_mutex_t flag_lock;   /* writers setting "in use" again */
     pthread_mutex_t sync_lock;   /* one store at a time */
     uint64_t store_gen;          /* stores begun, under sync_lock */
+    /* The rate limit of clears (bitmap-clear-ms), under sync_lock: the
+       time of the last one, and the store whose clear waits for it. */
+    uint64_t last_clear, deferred_gen;
+    pthread_t clearer;           /* does waiting clears, started lazily */
+    pthread_cond_t clearer_cond; /* with sync_lock */
+    bool clearer_started, clearer_stop;
     /* Tables (with their data) to free once the next directory is written. */
     struct qcow2_bm_table { uint64_t off; uint32_t size; } *dead;
     uint32_t ndead;
@@ -189,10 +199,14 @@ int qcow2_bitmaps_store(struct vdk_node *n);
  * nonzero when the flag may be cleared after; _end(gen), called only
  * after a flush of the file that began after _begin returned, writes the
  * directory with the flag cleared (unflushed: durable at the next flush)
- * unless a new bit or another store came in between.
+ * unless a new bit or another store came in between.  Less than
+ * bitmap-clear-ms after the previous clear, _end leaves the clear to a
+ * thread that does it when that time has passed, on the same conditions.
  */
 int qcow2_bitmaps_flush_begin(struct vdk_node *n, uint64_t *gen);
 int qcow2_bitmaps_flush_end(struct vdk_node *n, uint64_t gen);
+/* Ends that thread (before a close stores the bitmaps; idempotent). */
+void qcow2_bitmaps_stop_clearer(struct qcow2_state *s);
 /* Before a control operation changes bitmaps: "in use" on disk. */
 int qcow2_bitmaps_ensure_in_use(struct vdk_node *n);
 /* Hot path: mark guest [off, off+bytes) in every enabled bitmap, after

@@ -8,14 +8,16 @@
  * over the "record" protocol; random writes, write-zeroes and discards run
  * with flushes in between (each flush stores the bitmaps and clears their
  * in-use flag, the next write with new bits sets it again; one scenario
- * adds a bitmap midway, so its flush takes the full store).  The log of
+ * adds a bitmap midway, so its flush takes the full store; one limits the
+ * rate of clears, so that a thread does most of them).  The log of
  * file writes is replayed to random cut points (tests/unit/crash-replay.h:
  * writes after the last flush before the cut kept or dropped at random).
  * Every crash state must pass `qemu-img check` (leaks allowed) and read
  * back flushed data; qemu-img info and vdk must agree on whether "b" is
  * in use; and a "b" not in use must be dirty wherever the guest data
  * differs from the image's start (all zeros): never a cleared flag with
- * stale bits.  Deterministic (fixed seeds).
+ * stale bits.  Deterministic (fixed seeds), but for the rate-limited
+ * scenario, whose thread's clears land where the timing puts them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,7 @@ struct scenario {
     uint64_t gran;
     bool add_midway;
     bool prefill;   /* the first 256 KiB allocated (zeros) before */
+    const char *open_opts; /* NULL: every flush clears (deterministic) */
 };
 
 static const struct scenario scenarios[] = {
@@ -47,6 +50,9 @@ static const struct scenario scenarios[] = {
        set new bits, so "in use" must be on disk before them. */
     { "bitmap-sub", "size=4M,cluster_size=64k", 512, false, true },
     { "bitmap-add", "size=4M,cluster_size=4k", 4096, true },
+    /* Clears rate-limited: most are left to the clearer thread, at times
+       that vary from run to run, as in a server. */
+    { "bitmap-rate", "size=4M,cluster_size=64k", 65536, false, false, "bitmap-clear-ms=1" },
 };
 
 static int workload(struct vdk_node *n, struct crash_run *cr, const void *scp)
@@ -191,7 +197,8 @@ static int run(const char *dir, const struct scenario *sc, uint64_t seed)
         vdk_close(n);
     }
     if (!bad)
-        bad = crash_open_recorded(&cr, img, "qcow2", NULL, &n);
+        bad = crash_open_recorded(&cr, img, "qcow2",
+                                  sc->open_opts ? sc->open_opts : "bitmap-clear-ms=0", &n);
     if (!bad) {
         bad = workload(n, &cr, sc);
         vdk_close(n);

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -22,6 +24,10 @@
 #include "formats/qcow2/qcow2.h"
 
 extern const struct vdk_driver vdk_driver_qcow2;
+
+/* bitmap-clear-ms of read-write opens: 0 (every flush clears), so that
+   the tests can tell exactly what each flush leaves on disk. */
+static const char *clear_ms = "0";
 
 static struct vdk_node *open_on(struct vdk_node *file, const char *name, unsigned flags)
 {
@@ -32,6 +38,8 @@ static struct vdk_node *open_on(struct vdk_node *file, const char *name, unsigne
     n->file = file;
     n->read_only = !(flags & VDK_O_RDWR);
     struct vdk_opts *o = vdk_opts_new();
+    if (flags & VDK_O_RDWR)
+        vdk_opts_set(o, "bitmap-clear-ms", clear_ms);
     assert_int_equal(vdk_driver_qcow2.open(n, o, flags, &err), 0);
     vdk_opts_free(o);
     n->open_flags = flags;
@@ -302,12 +310,91 @@ static void test_flush_threads(void **state)
     vdk_node_unref(file);
 }
 
+/* 16 KiB of bitmap in one 64 KiB cluster: a store rewrites only the 4 KiB
+   units that changed, and what it leaves is the whole bitmap. */
+static void test_flush_units(void **state)
+{
+    (void)state;
+    const char *fn = "memory://bm6";
+    struct vdk_node *file, *n = create_mem(fn, "size=64M,cluster_size=64k", &file);
+    struct vdk_error *err = NULL;
+    char s[512];
+    uint8_t buf[512];
+    memset(buf, 9, sizeof(buf));
+    assert_int_equal(vdk_bitmap_op(n, VDK_BITMAP_ADD, "b", 512, &err), 0);
+    assert_int_equal(vdk_pwrite(n, buf, 512, 0, 0), 0);
+    assert_int_equal(vdk_flush(n), 0); /* the full store */
+    assert_int_equal(vdk_pwrite(n, buf, 512, 40 << 20, 0), 0);   /* unit 2 */
+    assert_int_equal(vdk_flush(n), 0);
+    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
+    assert_string_equal(s, "0+512 41943040+512");
+    assert_int_equal(vdk_pwrite(n, buf, 512, 1024, 0), 0);       /* unit 0 */
+    assert_int_equal(vdk_pwrite(n, buf, 512, (64 << 20) - 512, 0), 0); /* unit 3 */
+    assert_int_equal(vdk_flush(n), 0);
+    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
+    assert_string_equal(s, "0+512 1024+512 41943040+512 67108352+512");
+    vdk_node_unref(n);
+    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
+    assert_string_equal(s, "0+512 1024+512 41943040+512 67108352+512");
+    vdk_node_unref(file);
+}
+
+static double secs(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Clears rate-limited: a flush soon after a clear leaves the flag set,
+   a write with new bits meanwhile writes nothing to set it, and the
+   thread clears it once the time has passed, with every bit stored. */
+static void test_flush_rate(void **state)
+{
+    (void)state;
+    const char *fn = "memory://bm5";
+    clear_ms = "2000";
+    struct vdk_node *file, *n = create_mem(fn, "size=4M,cluster_size=512", &file);
+    clear_ms = "0";
+    struct vdk_error *err = NULL;
+    char s[512];
+    uint8_t buf[4096];
+    memset(buf, 7, sizeof(buf));
+    assert_int_equal(vdk_bitmap_op(n, VDK_BITMAP_ADD, "b", 512, &err), 0);
+    assert_int_equal(vdk_flush(n), 0); /* the full store */
+    assert_int_equal(vdk_pwrite(n, buf, 1024, 1024, 0), 0);
+    assert_int_equal(vdk_flush(n), 0); /* the first clear: at once */
+    double t0 = secs();
+    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
+    assert_string_equal(s, "1024+1024");
+    assert_int_equal(vdk_pwrite(n, buf, 512, 8192, 0), 0);
+    assert_true(on_disk(file, fn, "b", s, sizeof(s)));
+    assert_int_equal(vdk_flush(n), 0);
+    /* Only what timing guarantees: a slow host may pass the 2 s. */
+    bool soon = secs() - t0 < 1.5;
+    if (soon) {
+        assert_true(on_disk(file, fn, "b", s, sizeof(s)));
+        assert_int_equal(vdk_pwrite(n, buf, 512, 3 << 20, 0), 0);
+        assert_int_equal(vdk_flush(n), 0);
+    }
+    int i = 0;
+    while (on_disk(file, fn, "b", s, sizeof(s)) && i++ < 200)
+        usleep(50 * 1000);
+    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
+    assert_string_equal(s, soon ? "1024+1024 8192+512 3145728+512" : "1024+1024 8192+512");
+    vdk_node_unref(n);
+    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
+    vdk_node_unref(file);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_runs),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_flush_store),
+        cmocka_unit_test(test_flush_rate),
+        cmocka_unit_test(test_flush_units),
         cmocka_unit_test(test_flush_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
