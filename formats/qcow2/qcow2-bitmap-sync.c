@@ -15,12 +15,14 @@
  * the clear is written after it and made durable by the next one, and a
  * power loss meanwhile leaves the flag set, which is the safe side.
  *
- * Clears are rate-limited (bitmap-clear-ms): a guest that flushes after
- * every write into a new chunk would otherwise pay a write and a flush
- * to set the flag again per cycle.  A clear due sooner than the limit
- * allows is left to a timer thread, which does it when the limit has
- * passed if no new bit and no other store came meanwhile; until then
- * writers that set new bits find the flag still set and pay nothing.
+ * Stores on flush are rate-limited (bitmap-store-ms): a guest that
+ * flushes after every write into a new chunk would otherwise pay per
+ * cycle for the bitmap data, and for a write and a flush to set the flag
+ * again.  A flush less than that after the last store leaves its store
+ * to a thread, which does it (with its own flushes) once that time has
+ * passed; meanwhile the flag stays set, and writers that set new bits
+ * find it so and pay nothing.  Control operations first do a postponed
+ * store (qcow2_bitmaps_settle), so the thread never runs beside them.
  *
  * The directory is rewritten in place without the autoclear dance of the
  * open: only the flags change, a 4-byte field at offset 12 of an entry
@@ -92,8 +94,11 @@ int qcow2_bitmaps_ensure_in_use(struct vdk_node *n)
     struct qcow2_bitmaps *b = s->bitmaps;
     if (!b || !s->writable)
         return 0;
+    int r = qcow2_bitmaps_settle(n);
+    if (r < 0)
+        return r;
     pthread_rwlock_rdlock(&b->mark_lock);
-    int r = ensure_locked(n);
+    r = ensure_locked(n);
     pthread_rwlock_unlock(&b->mark_lock);
     return r;
 }
@@ -323,6 +328,85 @@ static int store_incremental(struct vdk_node *n, bool sync)
     return r;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* A store, whole or incremental, with sync_lock held; *gen (if not NULL)
+   as for qcow2_bitmaps_flush_begin. */
+static int store_locked(struct vdk_node *n, bool sync, uint64_t *gen)
+{
+    struct qcow2_bitmaps *b = ((struct qcow2_state *)n->opaque)->bitmaps;
+    uint64_t g = ++b->store_gen;
+    b->last_store = now_ns();
+    b->store_due = false; /* this store covers a postponed one */
+    int r;
+    if (b->structural || b->ndead) {
+        /* New bits wait for the whole store (it reads the words plainly). */
+        pthread_rwlock_wrlock(&b->mark_lock);
+        r = qcow2_bitmaps_store_full(n);
+        pthread_rwlock_unlock(&b->mark_lock);
+    } else {
+        r = store_incremental(n, sync);
+        if (r == 0 && !sync && gen &&
+            __atomic_load_n(&b->disk, __ATOMIC_ACQUIRE) == QCOW2_BM_DISK_PENDING)
+            *gen = g;
+    }
+    return r;
+}
+
+/* The thread that does postponed stores, each once bitmap-store-ms has
+   passed since the previous store. */
+static void *storer(void *arg)
+{
+    struct vdk_node *n = arg;
+    struct qcow2_state *s = n->opaque;
+    struct qcow2_bitmaps *b = s->bitmaps;
+    pthread_mutex_lock(&b->sync_lock);
+    while (!b->storer_stop) {
+        if (!b->store_due) {
+            pthread_cond_wait(&b->storer_cond, &b->sync_lock);
+            continue;
+        }
+        uint64_t due = b->last_store + s->bm_store_ns;
+        if (now_ns() < due) {
+            struct timespec t = { (time_t)(due / 1000000000u), (long)(due % 1000000000u) };
+            pthread_cond_timedwait(&b->storer_cond, &b->sync_lock, &t);
+            continue;
+        }
+        /* With its own flushes: no flush of the node may follow. */
+        if (store_locked(n, true, NULL) < 0)
+            vdk_warn("qcow2 '%s': could not store the dirty bitmaps", n->filename);
+    }
+    pthread_mutex_unlock(&b->sync_lock);
+    return NULL;
+}
+
+/* Leave this flush's store to the thread; false if there is none (then
+   the caller stores now).  sync_lock held. */
+static bool postpone(struct vdk_node *n)
+{
+    struct qcow2_bitmaps *b = ((struct qcow2_state *)n->opaque)->bitmaps;
+    if (!b->storer_started && !b->storer_stop) {
+        pthread_condattr_t a;
+        pthread_condattr_init(&a);
+        pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+        pthread_cond_init(&b->storer_cond, &a);
+        pthread_condattr_destroy(&a);
+        b->storer_started = pthread_create(&b->storer, NULL, storer, n) == 0;
+        if (!b->storer_started)
+            pthread_cond_destroy(&b->storer_cond);
+    }
+    if (!b->storer_started)
+        return false;
+    b->store_due = true;
+    pthread_cond_signal(&b->storer_cond);
+    return true;
+}
+
 /* *gen: this store's number if its clear is still due (0: none). */
 static int store(struct vdk_node *n, bool sync, uint64_t *gen)
 {
@@ -339,19 +423,11 @@ static int store(struct vdk_node *n, bool sync, uint64_t *gen)
                   __atomic_load_n(&b->disk, __ATOMIC_ACQUIRE) == QCOW2_BM_DISK_CLEAN))
         return 0;
     pthread_mutex_lock(&b->sync_lock);
-    uint64_t g = ++b->store_gen;
-    int r;
-    if (full) {
-        /* New bits wait for the whole store (it reads the words plainly). */
-        pthread_rwlock_wrlock(&b->mark_lock);
-        r = qcow2_bitmaps_store_full(n);
-        pthread_rwlock_unlock(&b->mark_lock);
-    } else {
-        r = store_incremental(n, sync);
-        if (r == 0 && !sync && gen &&
-            __atomic_load_n(&b->disk, __ATOMIC_ACQUIRE) == QCOW2_BM_DISK_PENDING)
-            *gen = g;
-    }
+    int r = 0;
+    /* A flush soon after the last store leaves this one to the thread. */
+    if (sync || full || !s->bm_store_ns || now_ns() - b->last_store >= s->bm_store_ns ||
+        !postpone(n))
+        r = store_locked(n, sync, gen);
     pthread_mutex_unlock(&b->sync_lock);
     return r;
 }
@@ -370,100 +446,49 @@ int qcow2_bitmaps_flush_begin(struct vdk_node *n, uint64_t *gen)
     return store(n, false, gen);
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-/* The clear of store gen, if it is still the latest; sync_lock held. */
-static int clear_gen(struct vdk_node *n, uint64_t gen)
-{
-    struct qcow2_bitmaps *b = ((struct qcow2_state *)n->opaque)->bitmaps;
-    b->deferred_gen = 0;
-    /* A store begun since wrote data that the flush before this clear may
-       have missed: its own end clears, after its own flush. */
-    if (gen != b->store_gen)
-        return 0;
-    pthread_rwlock_wrlock(&b->mark_lock);
-    int r = 0;
-    if (__atomic_load_n(&b->disk, __ATOMIC_ACQUIRE) == QCOW2_BM_DISK_PENDING) {
-        r = clear_if_pending(n, false);
-        b->last_clear = now_ns();
-    }
-    pthread_rwlock_unlock(&b->mark_lock);
-    return r;
-}
-
-static void *clearer(void *arg)
-{
-    struct vdk_node *n = arg;
-    struct qcow2_state *s = n->opaque;
-    struct qcow2_bitmaps *b = s->bitmaps;
-    pthread_mutex_lock(&b->sync_lock);
-    while (!b->clearer_stop) {
-        if (!b->deferred_gen) {
-            pthread_cond_wait(&b->clearer_cond, &b->sync_lock);
-            continue;
-        }
-        uint64_t due = b->last_clear + s->bm_clear_ns;
-        if (now_ns() < due) {
-            struct timespec t = { (time_t)(due / 1000000000u), (long)(due % 1000000000u) };
-            pthread_cond_timedwait(&b->clearer_cond, &b->sync_lock, &t);
-            continue;
-        }
-        if (clear_gen(n, b->deferred_gen) < 0)
-            vdk_warn("qcow2 '%s': could not clear the bitmaps' in-use flag", n->filename);
-    }
-    pthread_mutex_unlock(&b->sync_lock);
-    return NULL;
-}
-
 int qcow2_bitmaps_flush_end(struct vdk_node *n, uint64_t gen)
 {
     struct qcow2_state *s = n->opaque;
     struct qcow2_bitmaps *b = s->bitmaps;
     pthread_mutex_lock(&b->sync_lock);
     int r = 0;
-    if (!s->bm_clear_ns || now_ns() - b->last_clear >= s->bm_clear_ns) {
-        r = clear_gen(n, gen);
-    } else if (gen == b->store_gen) {
-        if (!b->clearer_started && !b->clearer_stop) {
-            pthread_condattr_t a;
-            pthread_condattr_init(&a);
-            pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-            pthread_cond_init(&b->clearer_cond, &a);
-            pthread_condattr_destroy(&a);
-            b->clearer_started = pthread_create(&b->clearer, NULL, clearer, n) == 0;
-            if (!b->clearer_started)
-                pthread_cond_destroy(&b->clearer_cond);
-        }
-        if (b->clearer_started) {
-            b->deferred_gen = gen;
-            pthread_cond_signal(&b->clearer_cond);
-        } else {
-            r = clear_gen(n, gen); /* no thread: clear now, as without a limit */
-        }
+    /* A store begun since ours wrote data that our flush may have missed:
+       its own end clears, after its own flush. */
+    if (gen == b->store_gen) {
+        pthread_rwlock_wrlock(&b->mark_lock);
+        r = clear_if_pending(n, false);
+        pthread_rwlock_unlock(&b->mark_lock);
     }
     pthread_mutex_unlock(&b->sync_lock);
     return r;
 }
 
-void qcow2_bitmaps_stop_clearer(struct qcow2_state *s)
+int qcow2_bitmaps_settle(struct vdk_node *n)
+{
+    struct qcow2_state *s = n->opaque;
+    struct qcow2_bitmaps *b = s->bitmaps;
+    if (!b)
+        return 0;
+    pthread_mutex_lock(&b->sync_lock);
+    int r = b->store_due ? store_locked(n, true, NULL) : 0;
+    pthread_mutex_unlock(&b->sync_lock);
+    return r;
+}
+
+void qcow2_bitmaps_stop_storer(struct qcow2_state *s)
 {
     struct qcow2_bitmaps *b = s->bitmaps;
     if (!b)
         return;
     pthread_mutex_lock(&b->sync_lock);
-    b->clearer_stop = true;
-    bool started = b->clearer_started;
+    b->storer_stop = true;
+    bool started = b->storer_started;
     if (started)
-        pthread_cond_signal(&b->clearer_cond);
+        pthread_cond_signal(&b->storer_cond);
     pthread_mutex_unlock(&b->sync_lock);
     if (started) {
-        pthread_join(b->clearer, NULL);
-        pthread_cond_destroy(&b->clearer_cond);
-        b->clearer_started = false;
+        pthread_join(b->storer, NULL);
+        pthread_cond_destroy(&b->storer_cond);
+        b->storer_started = false;
     }
 }

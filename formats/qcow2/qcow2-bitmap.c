@@ -126,7 +126,7 @@ void qcow2_bitmaps_free(struct qcow2_state *s)
     struct qcow2_bitmaps *b = s->bitmaps;
     if (!b)
         return;
-    qcow2_bitmaps_stop_clearer(s);
+    qcow2_bitmaps_stop_storer(s);
     for (uint32_t i = 0; i < b->nb; i++)
         bitmap_free(&b->bm[i]);
     free(b->bm);
@@ -664,6 +664,9 @@ int qcow2_bitmaps_resize(struct vdk_node *n, uint64_t size)
 {
     struct qcow2_state *s = n->opaque;
     struct qcow2_bitmaps *b = s->bitmaps;
+    int r = qcow2_bitmaps_settle(n);
+    if (r < 0)
+        return r;
     for (uint32_t i = 0; b && i < b->nb; i++) {
         struct qcow2_bitmap *bm = &b->bm[i];
         uint64_t nb = nbits_for(size, bm->gran_bits);

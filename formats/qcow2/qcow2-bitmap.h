@@ -31,7 +31,9 @@
  *     directory says "in use", so nobody trusts them meanwhile), then the
  *     tables, then the node's flush of its file, and after it the
  *     directory rewritten in place with the flag cleared (durable at the
- *     next flush; a power loss before leaves it "in use").  The first write after that which sets a bit not already
+ *     next flush; a power loss before leaves it "in use").  Stores on
+ *     flush are rate-limited (bitmap-store-ms): one due sooner is done
+ *     later by a thread.  The first write after that which sets a bit not already
  *     set rewrites the directory "in use" and flushes before it goes on;
  *     a write whose chunks are all set already is covered by the stored
  *     bitmap and goes straight through;
@@ -132,12 +134,13 @@ struct qcow2_bitmaps {
     pthread_mutex_t flag_lock;   /* writers setting "in use" again */
     pthread_mutex_t sync_lock;   /* one store at a time */
     uint64_t store_gen;          /* stores begun, under sync_lock */
-    /* The rate limit of clears (bitmap-clear-ms), under sync_lock: the
-       time of the last one, and the store whose clear waits for it. */
-    uint64_t last_clear, deferred_gen;
-    pthread_t clearer;           /* does waiting clears, started lazily */
-    pthread_cond_t clearer_cond; /* with sync_lock */
-    bool clearer_started, clearer_stop;
+    /* The rate limit of stores on flush (bitmap-store-ms), under
+       sync_lock: the time of the last store, and whether one waits. */
+    uint64_t last_store;
+    bool store_due;
+    pthread_t storer;            /* does postponed stores, started lazily */
+    pthread_cond_t storer_cond;  /* with sync_lock */
+    bool storer_started, storer_stop;
     /* Tables (with their data) to free once the next directory is written. */
     struct qcow2_bm_table { uint64_t off; uint32_t size; } *dead;
     uint32_t ndead;
@@ -200,13 +203,15 @@ int qcow2_bitmaps_store(struct vdk_node *n);
  * after a flush of the file that began after _begin returned, writes the
  * directory with the flag cleared (unflushed: durable at the next flush)
  * unless a new bit or another store came in between.  Less than
- * bitmap-clear-ms after the previous clear, _end leaves the clear to a
- * thread that does it when that time has passed, on the same conditions.
+ * bitmap-store-ms after the previous store, _begin leaves the store to a
+ * thread that does it, clear included, when that time has passed.
  */
 int qcow2_bitmaps_flush_begin(struct vdk_node *n, uint64_t *gen);
 int qcow2_bitmaps_flush_end(struct vdk_node *n, uint64_t gen);
+/* A postponed store, now (before control operations and resize). */
+int qcow2_bitmaps_settle(struct vdk_node *n);
 /* Ends that thread (before a close stores the bitmaps; idempotent). */
-void qcow2_bitmaps_stop_clearer(struct qcow2_state *s);
+void qcow2_bitmaps_stop_storer(struct qcow2_state *s);
 /* Before a control operation changes bitmaps: "in use" on disk. */
 int qcow2_bitmaps_ensure_in_use(struct vdk_node *n);
 /* Hot path: mark guest [off, off+bytes) in every enabled bitmap, after

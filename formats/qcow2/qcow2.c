@@ -40,10 +40,9 @@ static const struct vdk_opt_desc qcow2_open_opts[] = {
     { "bitmap-store", VDK_OPT_ENUM, "When persistent dirty bitmaps are stored and their "
       "in-use flag cleared: on every flush and at close, or at close only", "flush",
       bitmap_store_values },
-    { "bitmap-clear-ms", VDK_OPT_NUMBER, "With bitmap-store=flush, at most one clear "
-      "of the in-use flag per this many milliseconds; a clear that would come sooner "
-      "is done this long after the previous one, unless a new bit arrives first "
-      "(0: at every flush)", "50", NULL },
+    { "bitmap-store-ms", VDK_OPT_NUMBER, "With bitmap-store=flush, at most one store "
+      "on flush per this many milliseconds; a flush sooner leaves its store to be "
+      "done this long after the previous one (0: at every flush)", "50", NULL },
     VDK_LUKS_LIMIT_OPTS("encrypt."),
     { NULL, 0, NULL, NULL, NULL },
 };
@@ -441,15 +440,15 @@ static int qcow2_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
         (r = vdk_opts_get_enum(opts, "bitmap-store", bitmap_store_values, 0, errp)) < 0)
         goto fail;
     s->bm_store_close = r == 1;
-    uint64_t clear_ms;
-    if ((r = vdk_opts_get_uint(opts, "bitmap-clear-ms", 50, &clear_ms, errp)) < 0)
+    uint64_t store_ms;
+    if ((r = vdk_opts_get_uint(opts, "bitmap-store-ms", 50, &store_ms, errp)) < 0)
         goto fail;
-    if (clear_ms > 60000) {
-        r = vdk_error_setf(errp, EINVAL, "bitmap-clear-ms=%" PRIu64 " is out of range "
-                           "(0 to 60000 milliseconds)", clear_ms);
+    if (store_ms > 60000) {
+        r = vdk_error_setf(errp, EINVAL, "bitmap-store-ms=%" PRIu64 " is out of range "
+                           "(0 to 60000 milliseconds)", store_ms);
         goto fail;
     }
-    s->bm_clear_ns = clear_ms * 1000000;
+    s->bm_store_ns = store_ms * 1000000;
     s->writable = (flags & VDK_O_RDWR) != 0;
     s->repair_open = (flags & VDK_O_CHECK_REPAIR) != 0;
     if (s->writable && (s->incompat & QCOW2_INCOMPAT_CORRUPT) && !s->repair_open) {
@@ -578,7 +577,7 @@ static int qcow2_flush(struct vdk_node *n)
 static void qcow2_close(struct vdk_node *n)
 {
     struct qcow2_state *s = n->opaque;
-    qcow2_bitmaps_stop_clearer(s);
+    qcow2_bitmaps_stop_storer(s);
     if (s->writable && !(n->open_flags & VDK_O_NO_FLUSH_ON_CLOSE)) {
         int r = qcow2_bitmaps_store(n);
         if (r < 0)

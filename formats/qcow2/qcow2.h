@@ -236,7 +236,7 @@ struct qcow2_state {
     struct qcow2_bitmaps *bitmaps;
     bool bm_track;
     bool bm_store_close;      /* bitmap-store=close: not on flush */
-    uint64_t bm_clear_ns;     /* bitmap-clear-ms, in ns */
+    uint64_t bm_store_ns;     /* bitmap-store-ms, in ns */
 };
 
 /* ---- big-endian helpers ---- */

@@ -9,7 +9,7 @@
  * with flushes in between (each flush stores the bitmaps and clears their
  * in-use flag, the next write with new bits sets it again; one scenario
  * adds a bitmap midway, so its flush takes the full store; one limits the
- * rate of clears, so that a thread does most of them).  The log of
+ * rate of stores, so that a thread does many of them).  The log of
  * file writes is replayed to random cut points (tests/unit/crash-replay.h:
  * writes after the last flush before the cut kept or dropped at random).
  * Every crash state must pass `qemu-img check` (leaks allowed) and read
@@ -37,7 +37,7 @@ struct scenario {
     uint64_t gran;
     bool add_midway;
     bool prefill;   /* the first 256 KiB allocated (zeros) before */
-    const char *open_opts; /* NULL: every flush clears (deterministic) */
+    const char *open_opts; /* NULL: every flush stores (deterministic) */
 };
 
 static const struct scenario scenarios[] = {
@@ -50,9 +50,9 @@ static const struct scenario scenarios[] = {
        set new bits, so "in use" must be on disk before them. */
     { "bitmap-sub", "size=4M,cluster_size=64k", 512, false, true },
     { "bitmap-add", "size=4M,cluster_size=4k", 4096, true },
-    /* Clears rate-limited: most are left to the clearer thread, at times
-       that vary from run to run, as in a server. */
-    { "bitmap-rate", "size=4M,cluster_size=64k", 65536, false, false, "bitmap-clear-ms=1" },
+    /* Stores rate-limited: many are left to the thread, at times that
+       vary from run to run, as in a server. */
+    { "bitmap-rate", "size=4M,cluster_size=64k", 65536, false, false, "bitmap-store-ms=20" },
 };
 
 static int workload(struct vdk_node *n, struct crash_run *cr, const void *scp)
@@ -198,7 +198,7 @@ static int run(const char *dir, const struct scenario *sc, uint64_t seed)
     }
     if (!bad)
         bad = crash_open_recorded(&cr, img, "qcow2",
-                                  sc->open_opts ? sc->open_opts : "bitmap-clear-ms=0", &n);
+                                  sc->open_opts ? sc->open_opts : "bitmap-store-ms=0", &n);
     if (!bad) {
         bad = workload(n, &cr, sc);
         vdk_close(n);
