@@ -340,8 +340,9 @@ static int batch_alloc(struct vdk_node *n, uint64_t offset, int k, const int64_t
 }
 
 /*
- * Point the L2 entries of one pass at their compressed data.  Called with
- * s->lock held (and free_lock exclusively when excl).  Returns -EAGAIN
+ * Point the L2 entries of one pass at their compressed data, once no
+ * allocating write of them is in flight.  Called with s->lock held (and
+ * free_lock exclusively when excl).  Returns -EAGAIN
  * when an entry replaced owns a host cluster and excl is false: freeing
  * it needs free_lock, so the caller takes it and calls again.
  */
@@ -351,6 +352,11 @@ static int batch_commit(struct vdk_node *n, uint64_t offset, int k, const int64_
     struct qcow2_state *s = n->opaque;
     uint64_t cur[COMPRESS_BATCH];
     int m = 0;
+    /* An allocating write of these clusters in flight sets its entries
+       over ours afterwards and frees only the entries it saw before, so
+       ours would leak: wait for it, then replace (and free) its entries. */
+    while (s->inflight && inflight_overlaps(s, offset, offset + (uint64_t)k * s->cluster_size))
+        pthread_cond_wait(&s->inflight_done, &s->lock);
     if (s->corrupt)
         return -EIO;
     for (int i = 0; i < k; i++) {
