@@ -8,7 +8,8 @@
 # already dirty do not (the stored bitmap covers them).  Under concurrent
 # writes and flushes, a bitmap that is not in use after the kill covers
 # every sector whose data changed.  bitmap-store=close stores at close
-# only (QEMU's rule).  First, crash states replayed from write logs
+# only (QEMU's rule); bitmap-store-ms postpones a store that comes soon
+# after another, and the server does it by itself.  First, crash states replayed from write logs
 # (tests/unit/qcow2/qcow2-bitmap-crash.c).
 . "$VDK_SRC/tests/integration/lib.sh"
 . "$VDK_SRC/tests/integration/bitmaps/common.sh"
@@ -116,6 +117,30 @@ stop_nbd
 case $(binfo qemu-img "$T/k.qcow2") in *in-use*) fail "bitmap-store=close: not stored at exit";; esac
 qemu_clean "$T/k.qcow2"
 expect_fail "bitmap-store" "$VDK_IMG" info --image-opts "driver=qcow2,file.filename=$T/k.qcow2,bitmap-store=sometimes"
+expect_fail "bitmap-store-ms" "$VDK_IMG" info --image-opts "driver=qcow2,file.filename=$T/k.qcow2,bitmap-store-ms=60001"
+
+# 4b. Stores rate-limited (bitmap-store-ms): a flush soon after a store
+#     leaves its store to the server's thread, which does it by itself
+#     once the time has passed (no client, no flush, no exit): the
+#     bitmaps are consistent while vdk-nbd still runs, a SIGKILL then
+#     keeps them so, and the maps are QEMU's for the same writes.
+mk "$T/k.qcow2"
+cp "$T/k.qcow2" "$T/e.qcow2"
+start_nbd "$T/s" -t --image-opts "driver=qcow2,file.filename=$T/k.qcow2,bitmap-store-ms=2000"
+nbdw "$T/s" 1 "${A[@]}"
+nbdw "$T/s" 1 "${B[@]}"
+i=0
+while case $(binfo qemu-img "$T/k.qcow2") in *in-use*) true;; *) false;; esac; do
+    i=$((i + 1))
+    [ $i -lt 300 ] || fail "bitmap-store-ms: the postponed store never came"
+    sleep 0.1
+done
+kill_nbd
+qwrite close "$T/e.qcow2" "${A[@]}" "${B[@]}"
+[ "$(binfo qemu-img "$T/k.qcow2")" = "$(binfo qemu-img "$T/e.qcow2")" ] ||
+    fail "bitmap-store-ms: bitmaps differ from QEMU's"
+qemu_clean "$T/k.qcow2"
+maps_same "a postponed store, then SIGKILL"
 
 # 5. Concurrent writes (16 in flight) with a flush every few requests,
 #    killed at a different moment each round.  Whenever the kill leaves
