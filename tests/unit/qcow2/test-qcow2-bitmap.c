@@ -76,6 +76,17 @@ static void runs(struct vdk_node *n, const char *name, char *out, size_t cap)
     }
 }
 
+/* A new image (create options opts) holding an enabled bitmap "b" with
+   512-byte chunks. */
+static struct vdk_node *create_with_b(const char *name, const char *opts,
+                                      struct vdk_node **file)
+{
+    struct vdk_error *err = NULL;
+    struct vdk_node *n = create_mem(name, opts, file);
+    assert_int_equal(vdk_bitmap_op(n, VDK_BITMAP_ADD, "b", 512, &err), 0);
+    return n;
+}
+
 static void test_runs(void **state)
 {
     (void)state;
@@ -158,9 +169,7 @@ static void *writer(void *arg)
 static void test_threads(void **state)
 {
     (void)state;
-    struct vdk_node *file, *n = create_mem("memory://bm2", "size=2M,cluster_size=64k", &file);
-    struct vdk_error *err = NULL;
-    assert_int_equal(vdk_bitmap_op(n, VDK_BITMAP_ADD, "b", 512, &err), 0);
+    struct vdk_node *file, *n = create_with_b("memory://bm2", "size=2M,cluster_size=64k", &file);
     pthread_t th[4];
     struct job jobs[4];
     for (unsigned i = 0; i < 4; i++) {
@@ -209,17 +218,38 @@ static bool on_disk(struct vdk_node *file, const char *fname, const char *name, 
     return in_use;
 }
 
+/* A flush, after which "b" is stored (not in use) with dirty runs want. */
+static void flush_leaves(struct vdk_node *n, struct vdk_node *file, const char *fn,
+                         const char *want)
+{
+    char s[512];
+    assert_int_equal(vdk_flush(n), 0);
+    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
+    assert_string_equal(s, want);
+}
+
+/* The close of n, after which "b" is stored with dirty runs want; then
+   the file goes too. */
+static void close_leaves(struct vdk_node *n, struct vdk_node *file, const char *fn,
+                         const char *want)
+{
+    char s[512];
+    vdk_node_unref(n);
+    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
+    assert_string_equal(s, want);
+    vdk_node_unref(file);
+}
+
 static void test_flush_store(void **state)
 {
     (void)state;
     const char *fn = "memory://bm3";
     /* 512-byte clusters and chunks: 1 KiB of bitmap data, two clusters. */
-    struct vdk_node *file, *n = create_mem(fn, "size=4M,cluster_size=512", &file);
+    struct vdk_node *file, *n = create_with_b(fn, "size=4M,cluster_size=512", &file);
     struct vdk_error *err = NULL;
     char s[512];
     uint8_t buf[4096];
     memset(buf, 7, sizeof(buf));
-    assert_int_equal(vdk_bitmap_op(n, VDK_BITMAP_ADD, "b", 512, &err), 0);
     assert_int_equal(vdk_bitmap_op(n, VDK_BITMAP_ADD_DISABLED, "off", 0, &err), 0);
     /* A new bitmap is stored (fresh directory) by the flush. */
     assert_int_equal(vdk_flush(n), 0);
@@ -253,13 +283,8 @@ static void test_flush_store(void **state)
     assert_int_equal(vdk_bitmap_op(n, VDK_BITMAP_CLEAR, "b", 0, &err), 0);
     assert_true(on_disk(file, fn, "b", s, sizeof(s)));
     assert_int_equal(vdk_pwrite(n, buf, 512, 2 << 20, 0), 0);
-    assert_int_equal(vdk_flush(n), 0);
-    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
-    assert_string_equal(s, "2097152+512");
-    vdk_node_unref(n);
-    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
-    assert_string_equal(s, "2097152+512");
-    vdk_node_unref(file);
+    flush_leaves(n, file, fn, "2097152+512");
+    close_leaves(n, file, fn, "2097152+512");
 }
 
 struct flusher {
@@ -282,10 +307,8 @@ static void test_flush_threads(void **state)
 {
     (void)state;
     const char *fn = "memory://bm4";
-    struct vdk_node *file, *n = create_mem(fn, "size=2M,cluster_size=512", &file);
-    struct vdk_error *err = NULL;
+    struct vdk_node *file, *n = create_with_b(fn, "size=2M,cluster_size=512", &file);
     char s[512];
-    assert_int_equal(vdk_bitmap_op(n, VDK_BITMAP_ADD, "b", 512, &err), 0);
     assert_int_equal(vdk_flush(n), 0);
     struct flusher fl = { n, 0, 0 };
     pthread_t ft, th[4];
@@ -316,27 +339,17 @@ static void test_flush_units(void **state)
 {
     (void)state;
     const char *fn = "memory://bm6";
-    struct vdk_node *file, *n = create_mem(fn, "size=64M,cluster_size=64k", &file);
-    struct vdk_error *err = NULL;
-    char s[512];
+    struct vdk_node *file, *n = create_with_b(fn, "size=64M,cluster_size=64k", &file);
     uint8_t buf[512];
     memset(buf, 9, sizeof(buf));
-    assert_int_equal(vdk_bitmap_op(n, VDK_BITMAP_ADD, "b", 512, &err), 0);
     assert_int_equal(vdk_pwrite(n, buf, 512, 0, 0), 0);
     assert_int_equal(vdk_flush(n), 0); /* the full store */
     assert_int_equal(vdk_pwrite(n, buf, 512, 40 << 20, 0), 0);   /* unit 2 */
-    assert_int_equal(vdk_flush(n), 0);
-    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
-    assert_string_equal(s, "0+512 41943040+512");
+    flush_leaves(n, file, fn, "0+512 41943040+512");
     assert_int_equal(vdk_pwrite(n, buf, 512, 1024, 0), 0);       /* unit 0 */
     assert_int_equal(vdk_pwrite(n, buf, 512, (64 << 20) - 512, 0), 0); /* unit 3 */
-    assert_int_equal(vdk_flush(n), 0);
-    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
-    assert_string_equal(s, "0+512 1024+512 41943040+512 67108352+512");
-    vdk_node_unref(n);
-    assert_false(on_disk(file, fn, "b", s, sizeof(s)));
-    assert_string_equal(s, "0+512 1024+512 41943040+512 67108352+512");
-    vdk_node_unref(file);
+    flush_leaves(n, file, fn, "0+512 1024+512 41943040+512 67108352+512");
+    close_leaves(n, file, fn, "0+512 1024+512 41943040+512 67108352+512");
 }
 
 static double secs(void)
@@ -354,13 +367,12 @@ static void test_flush_rate(void **state)
     (void)state;
     const char *fn = "memory://bm5";
     store_ms = "2000";
-    struct vdk_node *file, *n = create_mem(fn, "size=4M,cluster_size=512", &file);
+    struct vdk_node *file, *n = create_with_b(fn, "size=4M,cluster_size=512", &file);
     store_ms = "0";
     struct vdk_error *err = NULL;
     char s[512];
     uint8_t buf[4096];
     memset(buf, 7, sizeof(buf));
-    assert_int_equal(vdk_bitmap_op(n, VDK_BITMAP_ADD, "b", 512, &err), 0);
     assert_int_equal(vdk_flush(n), 0); /* the whole store: never postponed */
     double t0 = secs();
     assert_false(on_disk(file, fn, "b", s, sizeof(s)));
