@@ -171,15 +171,18 @@ static int write_data(struct vdk_node *n, struct qcow2_bitmap *bm, uint8_t *buf,
         uint64_t len = vdk_min_u64(cs, bytes - at);
         uint64_t e = (*t)[c], o = e & QCOW2_BME_TE_OFFSET;
         if (o) {
-            /* In place: only the noted units (a unit past the bitmap's
-               end is cut at the sector holding its last byte). */
-            for (; r == 0 && k < un; k++) {
-                if (!noted(bm, u0 + k))
-                    continue;
-                uint64_t uat = k * unit, ulen = vdk_min_u64(unit, len - uat);
-                memset(buf, 0, unit);
-                qcow2_bitmap_data(bm, buf, at + uat, ulen);
-                r = vdk_pwrite(n->file, buf, vdk_align_up(ulen, 512), o + uat, 0);
+            /* In place: each run of noted units in one write (cut at the
+               sector that holds the bitmap's last byte). */
+            while (r == 0 && k < un) {
+                uint64_t k2 = k + 1;
+                while (k2 < un && noted(bm, u0 + k2))
+                    k2++;
+                uint64_t rat = k * unit, rlen = vdk_min_u64(k2 * unit, len) - rat;
+                memset(buf, 0, (k2 - k) * unit);
+                qcow2_bitmap_data(bm, buf, at + rat, rlen);
+                r = vdk_pwrite(n->file, buf, vdk_align_up(rlen, 512), o + rat, 0);
+                for (k = k2; k < un && !noted(bm, u0 + k); k++)
+                    ;
             }
             continue;
         }

@@ -33,8 +33,9 @@
  *     directory rewritten in place with the flag cleared (durable at the
  *     next flush; a power loss before leaves it "in use").  Stores on
  *     flush are rate-limited (bitmap-store-ms): one due sooner is done
- *     later by a thread.  The first write after that which sets a bit not already
- *     set rewrites the directory "in use" and flushes before it goes on;
+ *     later by a thread.  The first write after a store that sets a bit
+ *     not already set rewrites the directory "in use" and flushes before
+ *     it goes on;
  *     a write whose chunks are all set already is covered by the stored
  *     bitmap and goes straight through;
  *   - a clean close stores the same way; after add, remove, clear, merge,

@@ -27,6 +27,14 @@ static bool inflight_overlaps(const struct qcow2_state *s, uint64_t g0, uint64_t
     return false;
 }
 
+/* Wait, with s->lock held, until no allocating write of guest clusters
+   in [g0, g1) is in flight. */
+static void inflight_wait(struct qcow2_state *s, uint64_t g0, uint64_t g1)
+{
+    while (s->inflight && inflight_overlaps(s, g0, g1))
+        pthread_cond_wait(&s->inflight_done, &s->lock);
+}
+
 static void inflight_remove(struct qcow2_state *s, struct qcow2_inflight *me)
 {
     for (struct qcow2_inflight **p = &s->inflight; *p; p = &(*p)->next) {
@@ -275,9 +283,7 @@ int qcow2_pwrite(struct vdk_node *n, uint64_t offset, uint64_t bytes,
             pthread_rwlock_rdlock(&s->free_lock);
         pthread_mutex_lock(&s->lock);
         /* Clusters being allocated by another write: wait for their entries. */
-        while (s->inflight && inflight_overlaps(s, vdk_align_down(offset, s->cluster_size),
-                                                offset + bytes))
-            pthread_cond_wait(&s->inflight_done, &s->lock);
+        inflight_wait(s, vdk_align_down(offset, s->cluster_size), offset + bytes);
         int r = s->corrupt ? -EIO : qcow2_get_mapping(n, offset, bytes, &m);
         if (r == 0 && m.type == QCOW2_MAP_NORMAL && m.copied) {
             /* In place, outside the metadata lock. */
@@ -355,8 +361,7 @@ static int batch_commit(struct vdk_node *n, uint64_t offset, int k, const int64_
     /* An allocating write of these clusters in flight sets its entries
        over ours afterwards and frees only the entries it saw before, so
        ours would leak: wait for it, then replace (and free) its entries. */
-    while (s->inflight && inflight_overlaps(s, offset, offset + (uint64_t)k * s->cluster_size))
-        pthread_cond_wait(&s->inflight_done, &s->lock);
+    inflight_wait(s, offset, offset + (uint64_t)k * s->cluster_size);
     if (s->corrupt)
         return -EIO;
     for (int i = 0; i < k; i++) {

@@ -17,7 +17,7 @@
  * in use; and a "b" not in use must be dirty wherever the guest data
  * differs from the image's start (all zeros): never a cleared flag with
  * stale bits.  Deterministic (fixed seeds), but for the rate-limited
- * scenario, whose thread's clears land where the timing puts them.
+ * scenario, whose thread's stores land where the timing puts them.
  */
 #include <stdio.h>
 #include <stdlib.h>
