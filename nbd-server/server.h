@@ -90,6 +90,11 @@ struct nbd_io {
 int nbd_tls_new(struct nbd_tls **out, const char *certdir, const char *pskfile,
                 struct vdk_error **errp);
 void nbd_tls_free(struct nbd_tls *t);
+/* Free the calling thread's OpenSSL state (error queue, random generators).
+   A detached thread must call it before it signals that it is done: left
+   to the thread's exit, it races the process's exit, and the state of a
+   thread still exiting when OpenSSL cleans up is lost (a leak). */
+void nbd_tls_thread_end(void);
 
 /* transport.c */
 void nbd_io_init_fd(struct nbd_io *io, int fd);

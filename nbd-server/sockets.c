@@ -279,6 +279,7 @@ static void *conn_main(void *arg)
     nbd_io_close(&c->io);
     nbd_conn_destroy(c);
     free(s);
+    nbd_tls_thread_end();
     pthread_mutex_lock(&conns_lock);
     n_conns--;
     pthread_cond_broadcast(&conns_gone);

@@ -246,6 +246,11 @@ void nbd_tls_free(struct nbd_tls *t)
     free(t);
 }
 
+void nbd_tls_thread_end(void)
+{
+    OPENSSL_thread_stop();
+}
+
 int nbd_io_starttls(struct nbd_io *io, struct nbd_tls *t, const char *peer)
 {
     if (io->fd < 0 || !t)
