@@ -29,6 +29,7 @@ struct file_state {
     bool has_seek_data; /* cleared when the fs does not support it */
     bool no_punch, no_zero_range;
     bool no_locking;    /* locking=off */
+    bool map_reads;     /* map=on: zero-copy reads allowed (file_map) */
     /* Changes made through this descriptor, and the count the last
        successful fdatasync covered: a flush with nothing new to cover (a
        guest's last flush, then the close) costs no system call. */
@@ -40,6 +41,8 @@ static const char *const locking_values[] = { "auto", "on", "off", NULL };
 static const struct vdk_opt_desc file_open_opts[] = {
     { "filename", VDK_OPT_STRING, "File name of the image", NULL, NULL },
     { "locking", VDK_OPT_ENUM, "Image locking", "auto", locking_values },
+    { "map", VDK_OPT_BOOL, "Zero-copy reads from a read-only mapping of the file", "off",
+      NULL },
     { NULL, 0, NULL, NULL, NULL },
 };
 
@@ -75,6 +78,11 @@ static int file_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     int lk = vdk_opts_get_enum(opts, "locking", locking_values, 0, errp);
     if (lk < 0)
         return lk;
+    bool map_reads = false;
+    int mr = vdk_opts_get_bool(opts, "map", false, &map_reads, errp);
+    if (mr < 0)
+        return mr;
+    s->map_reads = map_reads;
     if (fn && strncmp(fn, "file://", 7) == 0)
         fn += 7;
     if (!fn || !*fn)
@@ -192,12 +200,18 @@ static void file_close(struct vdk_node *n)
  * Zero-copy reads: only where the file cannot change under the mapping
  * without someone breaking the image locks, that is while this node holds
  * the reader's lock (no writer, no resize), and not with O_DIRECT, which
- * asks to keep the page cache out.
+ * asks to keep the page cache out.  And only when asked (map=on): on a
+ * virtual machine whose hypervisor fills the guest's page tables itself
+ * (shadow paging), every page first touched through a mapping costs an
+ * exit, and reading through the mapping measured 2.7 times slower than
+ * pread's copy into a buffer that stays hot (vdk-img convert of 1 GiB
+ * raw: 0.53 s against 0.20 s; vdk-nbd sequential reads 0.65 times the
+ * MB/s).  On hardware paging the mapping saves that copy.
  */
 static int file_map(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void **ptr)
 {
     struct file_state *s = n->opaque;
-    if (s->direct || s->is_bdev || s->lock != VDK_LOCK_READ)
+    if (!s->map_reads || s->direct || s->is_bdev || s->lock != VDK_LOCK_READ)
         return -ENOTSUP;
     return vdk_file_map_get(&s->map, s->fd, offset, bytes, ptr);
 }

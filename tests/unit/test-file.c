@@ -249,8 +249,9 @@ static void test_direct(void **state)
 }
 
 /*
- * vdk_node_map on a read-only raw image: the block status of the format
- * says where the bytes are stored as they are, the file node maps them.
+ * vdk_node_map on a read-only raw image opened with file.map=on: the block
+ * status of the format says where the bytes are stored as they are, the
+ * file node maps them.
  * Truncating the file behind the locks' back must not kill the process:
  * the vanished pages read as zeros and unmapping reports -EFAULT.
  */
@@ -267,7 +268,12 @@ static void test_map(void **state)
     assert_int_equal(vdk_node_map(w, 0, 4096, &p), -ENOTSUP);
     vdk_close(w);
 
+    /* Without map=on (the default) a reader's file node does not map. */
     struct vdk_node *n = unit_open(path("map.raw"), "raw", NULL, 0);
+    assert_int_equal(vdk_node_map(vdk_node_file(n), 0, 4096, &p), -ENOTSUP);
+    vdk_close(n);
+
+    n = unit_open(path("map.raw"), "raw", "file.map=on", 0);
     uint64_t pnum = 0, map = 0;
     struct vdk_node *file = NULL;
     int st = vdk_block_status(n, MiB, MiB, &pnum, &map, &file);

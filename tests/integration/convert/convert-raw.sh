@@ -83,10 +83,17 @@ same_file v-io.raw v-s1.raw
 same_file v-u.raw v-multi.raw
 same_map v-u.raw q-multi.raw
 
-# A window of a raw file (offset=/size=): the mapped path honours it.
-"$VDK_IMG" convert --image-opts driver=raw,file.filename=s2.raw,offset=1M,size=3M v-w.raw
+# A window of a raw file (offset=/size=): both paths honour it.
 dd if=s2.raw of=w.ref bs=1M skip=1 count=3 status=none
-same_file v-w.raw w.ref
+for map in off on; do
+    "$VDK_IMG" convert --image-opts driver=raw,file.filename=s2.raw,file.map=$map,offset=1M,size=3M v-w.raw
+    same_file v-w.raw w.ref
+    rm -f v-w.raw
+done
+# The mapped path gives the same image, holes included.
+"$VDK_IMG" convert --image-opts driver=raw,file.filename=s1.raw,file.map=on v-m1.raw
+same_file v-m1.raw v-s1.raw
+same_map v-m1.raw v-s1.raw
 
 # Source cache modes and -U are accepted.
 "$VDK_IMG" convert -U -T none -t writeback s1.raw v-c.raw
