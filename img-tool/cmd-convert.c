@@ -53,7 +53,8 @@ const char img_convert_options[] =
     "                         (default 4k; 0 writes every byte)\n"
     "  -r rate_limit          write at most rate_limit bytes a second (k, M,\n"
     "                         G, ... suffixes; 0: no limit)\n"
-    "  -m num_coroutines      parallel requests (default 8, at most 16)\n"
+    "  -m num_coroutines      parallel requests (default two per CPU, at most 8;\n"
+    "                         up to 16)\n"
     "  -W                     allow out-of-order writes\n"
     "  -t cache, -T src_cache cache modes of the output and the sources\n"
     "  -C                     accepted; data is copied the ordinary way\n"
@@ -371,7 +372,7 @@ static int open_target(struct convert_args *a, const char *out, uint64_t total,
 
 int img_cmd_convert(int argc, char **argv)
 {
-    struct convert_args a = { .min_sparse = 8 * CVT_SECTOR, .workers = CVT_DEFAULT_WORKERS };
+    struct convert_args a = { .min_sparse = 8 * CVT_SECTOR, .workers = 0 };
     struct cvt_source *src = NULL;
     struct vdk_node *tgt = NULL;
     struct progress *prog = NULL;
@@ -430,7 +431,7 @@ int img_cmd_convert(int argc, char **argv)
         .target_has_backing = a.backing != NULL,
         .compressed = a.compress || vdk_node_needs_compressed_writes(tgt),
         .cluster_size = vdk_node_cluster_size(tgt),
-        .workers = a.workers,
+        .workers = a.workers ? a.workers : cvt_default_workers(),
         .out_of_order = a.out_of_order || order_free_target(tgt),
         .progress = prog,
     };

@@ -29,8 +29,10 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "convert.h"
 #include "vdk/ratelimit.h"
@@ -77,6 +79,16 @@ struct job {
     int error;               /* first error, -errno; 0 none */
     const uint8_t *zero_buf; /* CVT_BUF_SIZE zero bytes for -S 0 */
 };
+
+int cvt_default_workers(void)
+{
+    cpu_set_t set;
+    long cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+                                                              : sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 1)
+        cpus = 1;
+    return cpus * 2 > CVT_DEFAULT_WORKERS ? CVT_DEFAULT_WORKERS : (int)cpus * 2;
+}
 
 int cvt_read(struct vdk_node *n, uint64_t len, void *buf, uint64_t bytes,
              uint64_t off)
