@@ -20,8 +20,9 @@
  *
  * Zero copy: where block status says a data run is stored as it is
  * (OFFSET_VALID | PLAIN) in a node that can be mapped (vdk_node_map: a
- * locked file opened with map=on), the chunk is zero-checked and written straight from the
- * mapping, which saves the copy from the page cache into a buffer.
+ * locked file opened with map=on), the chunk is zero-checked and written
+ * straight from the mapping, which saves the copy from the page cache
+ * into a buffer.
  * Should the library report the mapping damaged afterwards (the file was
  * truncated by a process ignoring the locks), the chunk is read and
  * written again the ordinary way.

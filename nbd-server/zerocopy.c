@@ -3,12 +3,12 @@
  * Zero-copy reads: a large read whose data the image stores as it is
  * (block status DATA | OFFSET_VALID | PLAIN) in a file the library can
  * map (vdk_node_map: files opened with map=on and held under the reader's
- * lock, so nobody writes or resizes them; not O_DIRECT) goes to the socket in one writev of
- * the reply headers and the mapped page-cache bytes: one block-status
- * descent gives both the holes and where the data lies, and the data is
- * copied once, by the kernel, instead of into a user buffer first.  Over
- * TLS the cipher reads the mapped bytes in place, which saves the same
- * copy into a buffer.
+ * lock, so nobody writes or resizes them; not O_DIRECT) goes to the
+ * socket in one writev of the reply headers and the mapped page-cache
+ * bytes: one block-status descent gives both the holes and where the data
+ * lies, and the data is copied once, by the kernel, instead of into a
+ * user buffer first.  Over TLS the cipher reads the mapped bytes in
+ * place, which saves the same copy into a buffer.
  *
  * Anything else (writable images, encrypted or compressed clusters,
  * backing files not mapped, ranges a filter such as fault reports as

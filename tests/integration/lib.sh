@@ -57,7 +57,7 @@ same_file() { cmp -s "$1" "$2" || fail "$1 and $2 differ"; }
 # Assertions are never retried.
 LOAD_FLAKES='Unable to get accurate CPU usage'
 retry_setup() {
-    local only='' try=1 tries rc out wait
+    local only='' try=1 tries rc out pause
     if [ "${1:-}" = --if ]; then only=$2; shift 2; fi
     out=$(mktemp "$T/.retry.XXXXXX")
     while :; do
@@ -75,8 +75,8 @@ retry_setup() {
         fi
         echo "retry_setup: attempt $try of $tries failed (exit $rc), retrying: $*" >&2
         sed 's/^/retry_setup:   /' "$out.err" >&2
-        wait=$((${VDK_SETUP_DELAY:-1} * try))
-        sleep $((wait > 3 ? 3 : wait))
+        pause=$((${VDK_SETUP_DELAY:-1} * try))
+        sleep $((pause > 3 ? 3 : pause))
         try=$((try + 1))
     done
 }
