@@ -19,7 +19,8 @@
 # refcount table grows; extra kill points on the writes around every
 # header update), -c (compressed clusters replacing allocated ones), a
 # target with a backing file and a qcow2 source, a target with an internal
-# snapshot (which must keep its content), and the default 8 workers
+# snapshot (which must keep its content), and 8 workers (-m 8, qemu-img's
+# default; vdk-img's is two per CPU)
 # (kill points counted per thread by strace, plus random-time kill -9).
 # Single-worker variants (-m 1) write in a fixed order, so their points
 # are exact and reproducible.
@@ -272,5 +273,5 @@ rt() { od -An -tu1 -j56 -N4 "$1" | awk '{ print $1 * 16777216 + $2 * 65536 + $3 
 variant compressed cluster_size=64k 0 raw $((POINTS * 2 / 3)) 0 -c -m 1
 variant backing cluster_size=64k 1 qcow2 "$POINTS" 0 -m 1
 SNAP=1 variant snapshot cluster_size=64k 0 raw $((POINTS * 2 / 3)) 0 -m 1
-THREADS=1 variant threads cluster_size=64k 0 raw 8 6
+THREADS=1 variant threads cluster_size=64k 0 raw 8 6 -m 8
 echo "kill-convert: $total_points killed images verified"
