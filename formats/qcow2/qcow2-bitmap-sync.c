@@ -147,6 +147,15 @@ static bool noted(const struct qcow2_bitmap *bm, uint64_t u)
     return bm->writing[u / 64] >> (u % 64) & 1;
 }
 
+/* The first k' >= k below un whose unit u0 + k' is noted (un if none). */
+static uint64_t next_noted(const struct qcow2_bitmap *bm, uint64_t u0, uint64_t k,
+                           uint64_t un)
+{
+    while (k < un && !noted(bm, u0 + k))
+        k++;
+    return k;
+}
+
 /* The units of bm noted in bm->writing: in place, or their whole cluster
    to a new one; *t is bm's table with the new entries, *lo..*hi the
    entries changed. */
@@ -160,9 +169,8 @@ static int write_data(struct vdk_node *n, struct qcow2_bitmap *bm, uint8_t *buf,
     *lo = UINT64_MAX;
     *hi = 0;
     for (uint64_t u0 = 0; r == 0 && u0 < bm->nunits; u0 += per) {
-        uint64_t c = u0 / per, un = vdk_min_u64(per, bm->nunits - u0), k;
-        for (k = 0; k < un && !noted(bm, u0 + k); k++)
-            ;
+        uint64_t c = u0 / per, un = vdk_min_u64(per, bm->nunits - u0);
+        uint64_t k = next_noted(bm, u0, 0, un);
         if (k == un)
             continue;
         uint64_t at = c * cs;
@@ -172,7 +180,13 @@ static int write_data(struct vdk_node *n, struct qcow2_bitmap *bm, uint8_t *buf,
         uint64_t e = (*t)[c], o = e & QCOW2_BME_TE_OFFSET;
         if (o) {
             /* In place: each run of noted units in one write (cut at the
-               sector that holds the bitmap's last byte). */
+               sector that holds the bitmap's last byte).  The offset comes
+               from the image: never over its metadata (a damaged table
+               entry would otherwise have the store overwrite, say, the L1
+               table); such an image is marked corrupt instead. */
+            pthread_mutex_lock(&s->lock);
+            r = qcow2_check_overlap(n, o, cs);
+            pthread_mutex_unlock(&s->lock);
             while (r == 0 && k < un) {
                 uint64_t k2 = k + 1;
                 while (k2 < un && noted(bm, u0 + k2))
@@ -181,8 +195,7 @@ static int write_data(struct vdk_node *n, struct qcow2_bitmap *bm, uint8_t *buf,
                 memset(buf, 0, (k2 - k) * unit);
                 qcow2_bitmap_data(bm, buf, at + rat, rlen);
                 r = vdk_pwrite(n->file, buf, vdk_align_up(rlen, 512), o + rat, 0);
-                for (k = k2; k < un && !noted(bm, u0 + k); k++)
-                    ;
+                k = next_noted(bm, u0, k2, un);
             }
             continue;
         }

@@ -152,6 +152,21 @@ rc=0; "$VDK_IMG" check "$T/bad.qcow2" >"$T/.c" 2>&1 || rc=$?
 grep -q "bitmap table at .* is invalid" "$T/.c" || fail "check does not name the bad table"
 [ "$rc" = 2 ] || { cat "$T/.c" >&2; fail "check exits $rc on a bad bitmap table, not 2"; }
 grep -q "1 errors were found" "$T/.c" || fail "check does not count the bad table"
+# A table entry pointing at the L1 table: the bitmap loads (qemu-img too),
+# but a store must not write its data there.  The image is marked corrupt
+# instead, with a message naming what the write would have overwritten.
+l1off=$($PY -c "import struct; f=open('$T/d.qcow2','rb'); f.seek(40); print(struct.unpack('>Q', f.read(8))[0])")
+cp "$T/d.qcow2" "$T/bad.qcow2"
+poke "$T/bad.qcow2" "$toff" "$(printf '%016x' "$l1off")"
+dd if="$T/bad.qcow2" of="$T/l1.orig" bs=512 skip=$((l1off / 512)) count=1 status=none
+head -c 65536 /dev/urandom >"$T/s.raw"
+truncate -s 64M "$T/s.raw"
+"$VDK_IMG" convert -n -f raw -O qcow2 "$T/s.raw" "$T/bad.qcow2" 2>"$T/.w" || true
+dd if="$T/bad.qcow2" of="$T/l1.now" bs=512 skip=$((l1off / 512)) count=1 status=none
+same_file "$T/l1.now" "$T/l1.orig"
+grep -q "would overwrite the active L1 table" "$T/.w" ||
+    { cat "$T/.w" >&2; fail "a bitmap store over the L1 table was not refused"; }
+grep -qE "AddressSanitizer|runtime error" "$T/.w" && { cat "$T/.w" >&2; fail "sanitizer report"; }
 # Too many bitmaps claimed by the extension, and a directory past 64 MiB.
 hdr_ext() { $PY - "$1" "$2" "$3" <<'PY'
 import struct, sys
