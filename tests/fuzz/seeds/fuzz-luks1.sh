@@ -3,6 +3,7 @@
 # Seeds for fuzz-luks1: LUKS1 headers made now by cryptsetup and qemu-img,
 # passphrase "x", cheap key derivation; the payload is cut off.
 set -eu
+. "$(dirname "$0")/seed-lib.sh"
 out=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -19,19 +20,11 @@ cs() { # cryptsetup luksFormat args...
     head -c $((po * 512)) "$tmp/img" >"$out/cryptsetup-$n"
     rm -f "$tmp/img"
 }
-# qemu-img's LUKS create benchmarks PBKDF2 first and, on a busy host, can
-# fail with "Unable to get accurate CPU usage": a set-up step, so retried.
+# qemu-img's LUKS create is a set-up step that can flake under load
+# (seed-lib.sh): retried.
 qemu_luks() { # OUT OPTIONS
-    local i
-    for i in 1 2 3 4 5 6 7 8; do
-        if qemu-img create -q -f luks --object secret,id=s,file="$tmp/pass" \
-               -o "key-secret=s,iter-time=1,$2" "$1" 0 2>"$tmp/err"; then
-            return 0
-        fi
-        sleep "$i"
-    done
-    cat "$tmp/err" >&2
-    return 1
+    seed_retry qemu-img create -q -f luks --object secret,id=s,file="$tmp/pass" \
+        -o "key-secret=s,iter-time=1,$2" "$1" 0
 }
 cs --key-size 256
 cs --key-size 256 --cipher aes-cbc-essiv:sha256 --hash sha1

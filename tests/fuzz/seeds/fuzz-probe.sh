@@ -6,6 +6,7 @@
 # is large) to keep the corpus small.
 #   fuzz-probe.sh OUTDIR
 set -eu
+. "$(dirname "$0")/seed-lib.sh"
 mkdir -p "$1"
 out=$(cd "$1" && pwd)
 w=$(mktemp -d)
@@ -66,7 +67,7 @@ q create -f vpc -o subformat=fixed vf.vhd 256k
 cp vf.vhd "$out/vhd-fixed"
 
 # LUKS: header only
-q create -f luks --object secret,id=s0,data=fuzz -o key-secret=s0,iter-time=10 l.luks 1M
+seed_retry q create -f luks --object secret,id=s0,data=fuzz -o key-secret=s0,iter-time=10 l.luks 1M
 head -c 65536 l.luks >"$out/luks-header"
 
 # Formats vdk has no driver for: probing refuses them by name (or, once a
