@@ -513,15 +513,18 @@ static int free_table(struct vdk_node *n, uint64_t off, uint32_t size)
     int r = qcow2_bitmap_read_table(n, off, size, &t);
     if (r < 0)
         return r;
+    /* The offsets come from the image: a damaged entry naming the L1
+       table or a refcount block would otherwise free it for reuse.  Such
+       an image is marked corrupt instead (the caller holds s->lock). */
     for (uint32_t i = 0; r == 0 && i < size; i++) {
         uint64_t o = t[i] & QCOW2_BME_TE_OFFSET;
-        if (o)
+        if (o && (r = qcow2_check_free(n, o, s->cluster_size)) == 0)
             r = qcow2_update_refcount(n, o, s->cluster_size, -1);
     }
     free(t);
-    if (r == 0)
-        r = qcow2_update_refcount(n, off, vdk_align_up((uint64_t)size * 8, s->cluster_size),
-                                  -1);
+    uint64_t tbytes = vdk_align_up((uint64_t)size * 8, s->cluster_size);
+    if (r == 0 && (r = qcow2_check_free(n, off, tbytes)) == 0)
+        r = qcow2_update_refcount(n, off, tbytes, -1);
     return r;
 }
 

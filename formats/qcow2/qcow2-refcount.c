@@ -548,12 +548,13 @@ static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
     return blen && alen && a < b + blen && b < a + alen;
 }
 
-int qcow2_check_overlap(struct vdk_node *n, uint64_t off, uint64_t len)
+/* What metadata [off, off+len) overlaps, or NULL. */
+static const char *overlap_what(struct vdk_node *n, uint64_t off, uint64_t len)
 {
     struct qcow2_state *s = n->opaque;
     uint64_t cs = s->cluster_size;
     if (s->data != n->file)
-        return 0;
+        return NULL;
     const char *what = NULL;
     if (overlaps(off, len, 0, cs))
         what = "the header";
@@ -573,8 +574,23 @@ int qcow2_check_overlap(struct vdk_node *n, uint64_t off, uint64_t len)
         if (l2 && overlaps(off, len, l2, cs))
             what = "an active L2 table";
     }
+    return what;
+}
+
+int qcow2_check_overlap(struct vdk_node *n, uint64_t off, uint64_t len)
+{
+    const char *what = overlap_what(n, off, len);
     if (!what)
         return 0;
     return qcow2_signal_corruption(n, "write at 0x%" PRIx64 " (%" PRIu64 " bytes) "
                                    "would overwrite %s", off, len, what);
+}
+
+int qcow2_check_free(struct vdk_node *n, uint64_t off, uint64_t len)
+{
+    const char *what = overlap_what(n, off, len);
+    if (!what)
+        return 0;
+    return qcow2_signal_corruption(n, "freeing 0x%" PRIx64 " (%" PRIu64 " bytes) "
+                                   "would release %s", off, len, what);
 }

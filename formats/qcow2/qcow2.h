@@ -329,6 +329,9 @@ void qcow2_rb_set(const struct qcow2_state *s, uint8_t *blk, uint64_t i, uint64_
 /* Return 0, or -EIO (and mark corrupt) if [off, off+len) overlaps metadata
    other than `ignore` (a metadata offset being legitimately rewritten). */
 int qcow2_check_overlap(struct vdk_node *n, uint64_t off, uint64_t len);
+/* The same for a range about to be freed by an offset the image named
+   (a bitmap table entry): 0, or -EIO and the image marked corrupt. */
+int qcow2_check_free(struct vdk_node *n, uint64_t off, uint64_t len);
 /* Free the clusters of a compressed descriptor / a normal L2 entry. */
 int qcow2_free_l2_entry(struct vdk_node *n, uint64_t entry);
 

@@ -167,6 +167,20 @@ same_file "$T/l1.now" "$T/l1.orig"
 grep -q "would overwrite the active L1 table" "$T/.w" ||
     { cat "$T/.w" >&2; fail "a bitmap store over the L1 table was not refused"; }
 grep -qE "AddressSanitizer|runtime error" "$T/.w" && { cat "$T/.w" >&2; fail "sanitizer report"; }
+# The same entry when the bitmap is removed: freeing the table's clusters
+# must not release the L1 table (its refcount dropping to 0 while L1 still
+# uses it, so the next allocation would overwrite it).  The removal fails,
+# the image is marked corrupt, and qemu-img check finds no cluster in use
+# with refcount 0.
+cp "$T/d.qcow2" "$T/bad.qcow2"
+poke "$T/bad.qcow2" "$toff" "$(printf '%016x' "$l1off")"
+rc=0; "$VDK_IMG" bitmap --remove "$T/bad.qcow2" b0 2>"$T/.w" || rc=$?
+[ "$rc" != 0 ] || fail "bitmap --remove succeeded over a table naming the L1 table"
+grep -q "would release the active L1 table" "$T/.w" ||
+    { cat "$T/.w" >&2; fail "freeing the L1 table was not refused"; }
+grep -qE "AddressSanitizer|runtime error" "$T/.w" && { cat "$T/.w" >&2; fail "sanitizer report"; }
+qemu-img check "$T/bad.qcow2" >"$T/.c" 2>&1 || true
+grep -q "refcount=0" "$T/.c" && { cat "$T/.c" >&2; fail "the L1 table was freed"; }
 # Too many bitmaps claimed by the extension, and a directory past 64 MiB.
 hdr_ext() { $PY - "$1" "$2" "$3" <<'PY'
 import struct, sys
