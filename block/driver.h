@@ -220,6 +220,12 @@ struct vdk_driver {
      */
     int (*map)(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void **ptr);
     int (*unmap)(struct vdk_node *n, const void *ptr, uint64_t bytes);
+    /*
+     * Zero-copy sends (protocols; vdk_node_sendfile): the range is inside
+     * the node's length, and bytes == 0 only asks.  NULL: cannot.
+     */
+    int (*sendfile)(struct vdk_node *n, int sock, uint64_t offset, uint64_t bytes,
+                    uint64_t *sent);
 
     /* Fill cluster_size, encrypted, dirty flag, format_specific. */
     int (*get_info)(struct vdk_node *n, struct vdk_driver_info *info,

@@ -510,6 +510,29 @@ int vdk_node_unmap(struct vdk_node *n, const void *ptr, uint64_t bytes)
     return n->drv->unmap ? n->drv->unmap(n, ptr, bytes) : 0;
 }
 
+int vdk_node_sendfile(struct vdk_node *n, int sock, uint64_t offset, uint64_t bytes,
+                      uint64_t *sent)
+{
+    if (sent)
+        *sent = 0;
+    if (!n->drv->sendfile)
+        return -ENOTSUP;
+    if (bytes == 0)
+        return n->drv->sendfile(n, -1, 0, 0, NULL);
+    int64_t len = vdk_get_length(n);
+    if (len < 0)
+        return (int)len;
+    if (!sent)
+        return -EINVAL;
+    /* A node that shrank since the caller looked: the part past its end
+       is left to the caller, as the driver leaves a file's. */
+    if (offset >= (uint64_t)len)
+        return 0;
+    if (bytes > (uint64_t)len - offset)
+        bytes = (uint64_t)len - offset;
+    return n->drv->sendfile(n, sock, offset, bytes, sent);
+}
+
 uint32_t vdk_node_effective_max_transfer(const struct vdk_node *n)
 {
     uint32_t mt = n->limits.max_transfer ? n->limits.max_transfer : VDK_DEFAULT_MAX_TRANSFER;

@@ -109,15 +109,41 @@ void nbd_buf_put(void *p, size_t n)
 
 /* ---- replies ---- */
 
+/* A send failed: the client is gone, or the reply is cut short on the
+   wire.  Stop the reader too. */
+static int conn_lost(struct nbd_conn *c, int r)
+{
+    atomic_store(&c->dead, true);
+    nbd_io_shutdown_read(&c->io);
+    return r;
+}
+
 int nbd_send_iov(struct nbd_conn *c, struct iovec *iov, int n)
 {
     if (atomic_load(&c->dead))
         return -EPIPE;
     int r = nbd_io_writev(&c->io, iov, n);
+    return r < 0 ? conn_lost(c, r) : r;
+}
+
+int nbd_send_file(struct nbd_conn *c, struct vdk_node *file, uint64_t off, uint64_t len)
+{
+    static const uint8_t zeros[64 << 10];
+    if (atomic_load(&c->dead))
+        return -EPIPE;
+    uint64_t sent = 0;
+    int r = vdk_node_sendfile(file, c->io.fd, off, len, &sent);
     if (r < 0) {
-        /* The client is gone: stop the reader too. */
-        atomic_store(&c->dead, true);
-        nbd_io_shutdown_read(&c->io);
+        nbd_log(NBD_LOG_INFO, "%s: sending image data: %s", c->peer, strerror(-r));
+        return conn_lost(c, r);
+    }
+    /* The file shrank under the send: the header promised len bytes, and
+       past a file's end reads give zeros. */
+    while (r == 0 && sent < len) {
+        uint64_t k = len - sent < sizeof(zeros) ? len - sent : sizeof(zeros);
+        struct iovec iov = { (void *)zeros, (size_t)k };
+        r = nbd_send_iov(c, &iov, 1);
+        sent += k;
     }
     return r;
 }

@@ -278,9 +278,12 @@ void nbd_chunk_header(struct nbd_structured_reply *h, uint16_t flags, uint16_t t
 /* Send a whole reply; the caller holds c->write_lock.  On failure the
    connection is marked dead. */
 int nbd_send_iov(struct nbd_conn *c, struct iovec *iov, int n);
+/* Send len bytes of file at off with vdk_node_sendfile() (plain sockets
+   only), zeros for any part the file no longer has; the same contract. */
+int nbd_send_file(struct nbd_conn *c, struct vdk_node *file, uint64_t off, uint64_t len);
 
 /* ---- zerocopy.c ---- */
-/* Answer a READ from mapped image files (see zerocopy.c).  1: answered
+/* Answer a READ straight from image files' page cache (see zerocopy.c).  1: answered
    (or the connection is dead), 0: not eligible, use the ordinary path. */
 int nbd_read_zerocopy(struct nbd_conn *c, const struct nbd_work *w);
 

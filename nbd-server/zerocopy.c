@@ -1,19 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Zero-copy reads: a large read whose data the image stores as it is
- * (block status DATA | OFFSET_VALID | PLAIN) in a file the library can
- * map (vdk_node_map: files opened with map=on and held under the reader's
- * lock, so nobody writes or resizes them; not O_DIRECT) goes to the
- * socket in one writev of the reply headers and the mapped page-cache
- * bytes: one block-status descent gives both the holes and where the data
- * lies, and the data is copied once, by the kernel, instead of into a
- * user buffer first.  Over TLS the cipher reads the mapped bytes in
- * place, which saves the same copy into a buffer.
+ * (block status DATA | OFFSET_VALID | PLAIN) in a file goes to the client
+ * without passing through a buffer of ours.  One block-status descent
+ * gives both the holes and where the data lies.  Then:
  *
- * Anything else (writable images, encrypted or compressed clusters,
- * backing files not mapped, ranges a filter such as fault reports as
- * plain data, more extents than a reply carries) takes the ordinary
- * path.
+ *  - on a plain socket, for a read-only export, each data extent goes
+ *    out with sendfile(2) (vdk_node_sendfile: buffered files, not
+ *    O_DIRECT), which hands the socket the page-cache pages themselves:
+ *    no copy on the server's side, where pread-then-send copies twice.
+ *    The reply headers go in a sendmsg before each extent, all under the
+ *    write lock;
+ *  - over TLS, where the cipher must read the bytes, from a mapping of
+ *    the file (vdk_node_map: files opened with map=on and held under the
+ *    reader's lock), which the cipher reads in place, saving the copy
+ *    into a buffer.
+ *
+ * Anything else (encrypted or compressed clusters, backing files that can
+ * do neither, ranges a filter such as fault reports as plain data, more
+ * extents than a reply carries) takes the ordinary path.
  */
 #include <endian.h>
 #include <errno.h>
@@ -28,8 +33,9 @@
 struct zc_ext {
     uint64_t len, map;
     struct vdk_node *file;
-    const void *ptr;         /* mapped bytes, NULL for a hole */
-};
+    const void *ptr;         /* mapped bytes */
+    bool send;               /* data sent with sendfile from file at map */
+};                           /* neither: a hole */
 
 static void unmap_all(struct zc_ext *x, int k)
 {
@@ -38,10 +44,11 @@ static void unmap_all(struct zc_ext *x, int k)
             vdk_node_unmap(x[i].file, x[i].ptr, x[i].len);
 }
 
-/* One descent: [off, off+len) as holes and mapped file ranges.  Returns
-   the count, or 0 when some part is neither (take the ordinary path). */
+/* One descent: [off, off+len) as holes and file ranges to send (when
+   `send`) or map.  Returns the count, or 0 when some part is none
+   of these (take the ordinary path). */
 static int map_extents(struct vdk_node *n, uint64_t off, uint64_t len, bool holes,
-                       struct zc_ext *x)
+                       bool send, struct zc_ext *x)
 {
     const unsigned want = VDK_BS_DATA | VDK_BS_OFFSET_VALID | VDK_BS_PLAIN;
     int k = 0;
@@ -54,8 +61,10 @@ static int map_extents(struct vdk_node *n, uint64_t off, uint64_t len, bool hole
         bool zero = (r & VDK_BS_ZERO) != 0;
         if ((zero && !holes) || (!zero && ((unsigned)r & want) != want) || k == ZC_MAX_EXTENTS)
             goto no;
-        x[k] = (struct zc_ext){ pnum, map, file, NULL };
-        if (!zero && vdk_node_map(file, map, pnum, &x[k].ptr) < 0)
+        x[k] = (struct zc_ext){ pnum, map, file, NULL, false };
+        if (!zero && send && vdk_node_sendfile(file, -1, 0, 0, NULL) == 0)
+            x[k].send = true;
+        else if (!zero && vdk_node_map(file, map, pnum, &x[k].ptr) < 0)
             goto no;
         k++;
         off += pnum;
@@ -65,6 +74,18 @@ static int map_extents(struct vdk_node *n, uint64_t off, uint64_t len, bool hole
 no:
     unmap_all(x, k);
     return 0;
+}
+
+/* The reply's pieces so far, then the extent's file range (with e). */
+static int flush(struct nbd_conn *c, struct iovec *iov, int *ni, const struct zc_ext *e)
+{
+    int r = 0;
+    if (*ni)
+        r = nbd_send_iov(c, iov, *ni);
+    *ni = 0;
+    if (r == 0 && e)
+        r = nbd_send_file(c, e->file, e->map, e->len);
+    return r;
 }
 
 int nbd_read_zerocopy(struct nbd_conn *c, const struct nbd_work *w)
@@ -77,7 +98,12 @@ int nbd_read_zerocopy(struct nbd_conn *c, const struct nbd_work *w)
        under DF, which asks for one data chunk). */
     bool holes = c->structured && !(w->req.flags & NBD_CMD_FLAG_DF);
     struct zc_ext x[ZC_MAX_EXTENTS];
-    int k = map_extents(c->exp->node, off, len, holes, x);
+    /* sendfile only for read-only exports: the pages leave when the client
+       takes them, and on a writable qcow2 the cluster could meanwhile be
+       freed and reused for another offset's data, which the client would
+       then receive.  Read-only, the image lock keeps every writer out. */
+    bool send = !c->io.ssl && c->exp->readonly;
+    int k = map_extents(c->exp->node, off, len, holes, send, x);
     if (k == 0)
         return 0;
     struct nbd_simple_reply sh;
@@ -85,36 +111,39 @@ int nbd_read_zerocopy(struct nbd_conn *c, const struct nbd_work *w)
     uint64_t boff[ZC_MAX_EXTENTS];
     struct nbd_chunk_offset_hole hole[ZC_MAX_EXTENTS];
     struct iovec iov[ZC_MAX_EXTENTS * 3 + 1];
-    int ni = 0;
+    int ni = 0, r = 0;
+    pthread_mutex_lock(&c->write_lock);
     if (!c->structured) {
         sh = (struct nbd_simple_reply){ .magic = htobe32(NBD_SIMPLE_REPLY_MAGIC),
                                         .handle = w->req.handle };
         iov[ni++] = (struct iovec){ &sh, sizeof(sh) };
     }
     uint64_t pos = off;
-    for (int i = 0; i < k; i++) {
+    for (int i = 0; i < k && r == 0; i++) {
         uint16_t fl = i == k - 1 ? NBD_REPLY_FLAG_DONE : 0;
         uint32_t el = (uint32_t)x[i].len;
-        if (!c->structured) {
-            iov[ni++] = (struct iovec){ (void *)x[i].ptr, el };
-        } else if (!x[i].ptr) {
+        bool data = x[i].ptr || x[i].send;
+        if (c->structured && !data) {
             nbd_chunk_header(&h[i], fl, NBD_REPLY_TYPE_OFFSET_HOLE, w->req.handle,
                              sizeof(hole[i]));
             hole[i].offset = htobe64(pos);
             hole[i].length = htobe32(el);
             iov[ni++] = (struct iovec){ &h[i], sizeof(h[i]) };
             iov[ni++] = (struct iovec){ &hole[i], sizeof(hole[i]) };
-        } else {
+        } else if (c->structured) {
             nbd_chunk_header(&h[i], fl, NBD_REPLY_TYPE_OFFSET_DATA, w->req.handle, 8 + el);
             boff[i] = htobe64(pos);
             iov[ni++] = (struct iovec){ &h[i], sizeof(h[i]) };
             iov[ni++] = (struct iovec){ &boff[i], 8 };
-            iov[ni++] = (struct iovec){ (void *)x[i].ptr, el };
         }
+        if (x[i].send)
+            r = flush(c, iov, &ni, &x[i]);
+        else if (x[i].ptr)
+            iov[ni++] = (struct iovec){ (void *)x[i].ptr, el };
         pos += el;
     }
-    pthread_mutex_lock(&c->write_lock);
-    nbd_send_iov(c, iov, ni);
+    if (r == 0)
+        flush(c, iov, &ni, NULL);
     pthread_mutex_unlock(&c->write_lock);
     /* A file truncated behind the locks meanwhile read as zeros, which is
        what the ordinary path returns past a file's end too. */

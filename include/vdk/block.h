@@ -201,6 +201,26 @@ VDK_API int vdk_node_map(struct vdk_node *n, uint64_t offset, uint64_t bytes,
                          const void **ptr);
 VDK_API int vdk_node_unmap(struct vdk_node *n, const void *ptr, uint64_t bytes);
 
+/*
+ * Send [offset, offset+bytes) of node n to the socket sock without a copy
+ * through user memory (sendfile(2) from the page cache), for servers
+ * answering reads.  Pair it with block status as vdk_node_map() is.
+ * Only protocol nodes whose bytes lie in a buffered regular file or block
+ * device can (the file protocol without O_DIRECT); others return -ENOTSUP
+ * before anything is sent.  bytes == 0 asks only whether the node can,
+ * and never touches sock.
+ *
+ * Returns 0 with *sent == bytes; 0 with *sent < bytes when the file ended
+ * first (it shrank meanwhile: the caller, who promised bytes, sends zeros
+ * for the rest, as a read past a file's end gives); or -errno from the
+ * socket or the file, with *sent what went out before it.  Unlike a read
+ * into a buffer, the bytes leave the page cache when the peer takes them,
+ * so a write racing with the send may show through, as it may in a read
+ * racing with that write.
+ */
+VDK_API int vdk_node_sendfile(struct vdk_node *n, int sock, uint64_t offset, uint64_t bytes,
+                              uint64_t *sent);
+
 /* ---- graph inspection ---- */
 
 VDK_API const char *vdk_node_driver_name(const struct vdk_node *n);

@@ -1,11 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Large reads of read-only raw and qcow2 exports opened with file.map=on go
-# out straight from the mapped image file (nbd-server/zerocopy.c).  The bytes must be the same as
-# through the ordinary path: structured replies with holes, simple
-# replies, unaligned ranges, a file truncated under the server by a
-# program that ignores the locks (the tail reads as zeros), and writable
-# exports (which keep the ordinary path).
+# Large reads of read-only raw and qcow2 exports go out straight from the
+# image file's page cache (nbd-server/zerocopy.c): with sendfile on plain
+# sockets, from the mapped file when file.map=on over TLS.  The bytes must
+# be the same as through the ordinary path: structured replies with holes,
+# simple replies, unaligned ranges, a file truncated under the server by
+# a program that ignores the locks (the tail reads as zeros), and writable
+# exports (which keep the ordinary path).  Each read-only case also checks
+# that the server did use sendfile (strace), so a change that quietly
+# falls back to copying shows here.
 . "$VDK_SRC/tests/integration/lib.sh"
 . "$VDK_SRC/tests/integration/nbd/common.sh"
 S=$T/s.sock
@@ -15,14 +18,15 @@ qemu-io -f raw -c 'write -z 1M 1M' -c 'write -P 0x5c 12M 512k' "$T/a.raw" >/dev/
 qimg convert -f raw -O qcow2 "$T/a.raw" "$T/a.qcow2"
 cp "$T/a.raw" "$T/ref.raw"
 
-check() { # what
-    $PY - "$(uri "$S")" "$T/ref.raw" "$1" <<'PYEOF' || fail "$1"
+check() { # what [uri]
+    $PY - "${2:-$(uri "$S")}" "$T/ref.raw" "$1" <<'PYEOF' || fail "$1"
 import random, sys, nbd
 uri, ref, what = sys.argv[1:]
 data = open(ref, "rb").read()
 rng = random.Random(5)
 for structured in (True, False):
     h = nbd.NBD()
+    h.set_uri_allow_local_file(True)
     h.set_request_structured_replies(structured)
     h.connect_uri(uri)
     reads = [(0, 16 << 20), (0, 32 << 20 >> 1), (65536, 1 << 20), (6 << 20, 4 << 20),
@@ -37,23 +41,42 @@ for structured in (True, False):
 PYEOF
 }
 
-# The file protocol maps only with file.map=on (protocols/file.c says why):
-# every case runs with the default, which reads through a buffer, and
-# with the mapping.
+# check, and that the server sent data with sendfile (strace attached to
+# it for the duration), or did not (want=none).
+check_sent() { # what want(sendfile|none) [uri]
+    strace -f -qq -e trace=sendfile -o "$T/st" -p "$NBD_PID" &
+    local st=$!
+    # strace is attached once it has listed the process's threads.
+    local i=0
+    until [ -s "$T/st" ] || grep -q "TracerPid:[[:space:]]*$st" "/proc/$NBD_PID/status"; do
+        i=$((i + 1)); [ "$i" -lt 200 ] || fail "strace did not attach"; sleep 0.05
+    done
+    check "$1" "${3:-}"
+    kill -INT "$st"; wait "$st" 2>/dev/null || true
+    local n; n=$(grep -c 'sendfile(' "$T/st" || true)
+    case $2 in
+    sendfile) [ "$n" -gt 0 ] || fail "$1: no sendfile" ;;
+    none) [ "$n" = 0 ] || fail "$1: $n sendfile calls" ;;
+    esac
+}
+
+# The file protocol maps only with file.map=on (protocols/file.c says why);
+# on plain sockets read-only exports send with sendfile either way, and
+# the mapping serves TLS (below).
 for m in off on; do
     raw() { echo "driver=raw,file.filename=$T/a.raw,file.map=$m"; }
     qc() { echo "driver=qcow2,file.filename=$T/a.qcow2,file.map=$m"; }
     start_nbd "$S" -t --image-opts "$(raw)"
-    check "raw, writable (ordinary path), map=$m"
+    check_sent "raw, writable (ordinary path), map=$m" none
     stop_nbd
     start_nbd "$S" -t -r --image-opts "$(raw)"
-    check "raw, read-only, map=$m"
+    check_sent "raw, read-only, map=$m" sendfile
     stop_nbd
     start_nbd "$S" -t -r --image-opts "$(qc)"
-    check "qcow2, read-only, map=$m"
+    check_sent "qcow2, read-only, map=$m" sendfile
     stop_nbd
     start_nbd "$S" -t --image-opts "$(qc)"
-    check "qcow2, writable (ordinary path), map=$m"
+    check_sent "qcow2, writable (ordinary path), map=$m" none
     stop_nbd
 
     # The file shrinks under a raw export: past the new end reads zeros.
@@ -65,6 +88,16 @@ for m in off on; do
     stop_nbd
     qimg convert -f qcow2 -O raw "$T/a.qcow2" "$T/a.raw"   # whole again
     cp "$T/a.raw" "$T/ref.raw"
+done
+# Over TLS the cipher reads the mapped file (map=on) or a buffer: the
+# same bytes either way, and never sendfile, which would bypass the cipher.
+printf 'zc:%s\n' "$(openssl rand -hex 32)" >"$T/keys.psk"
+for m in off on; do
+    start_nbd "$S" -t -r --tls=require --tls-psk="$T/keys.psk" \
+        --image-opts "driver=qcow2,file.filename=$T/a.qcow2,file.map=$m"
+    check_sent "qcow2, read-only, TLS, map=$m" none \
+        "nbds+unix://zc@/?socket=$S&tls-psk-file=$T/keys.psk"
+    stop_nbd
 done
 expect_fail "map" "$VDK_NBD" -k "$S" --image-opts "driver=raw,file.filename=$T/a.raw,file.map=maybe"
 echo "zerocopy: ok"
