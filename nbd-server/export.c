@@ -168,6 +168,7 @@ int nbd_export_attach(struct nbd_export *e, struct vdk_node *node, struct vdk_er
                                     e->name);
     e->node = node;
     e->size = (uint64_t)len;
+    e->merge_max = nbd_merge_max(node);
     if (vdk_node_is_read_only(node))
         e->readonly = true;
     /* Block sizes: the node's alignment (a power of two, at most 64 KiB as

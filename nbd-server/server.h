@@ -141,6 +141,8 @@ struct nbd_export {
     uint64_t size;
     uint16_t eflags;         /* transmission flags (before per-conn bits) */
     uint32_t min_block, pref_block, max_block;
+    uint32_t merge_max;      /* merge consecutive reads up to this, 0: no
+                                (merge.c) */
     bool discard;            /* --discard=unmap: trims and may-unmap zeroes */
     bool writethrough;       /* every write is FUA */
     char **bitmaps;          /* -B / bitmap=: qemu:dirty-bitmap:NAME offered */
@@ -257,6 +259,8 @@ int nbd_reply_errno(struct nbd_conn *c, const struct nbd_work *w, int err, const
 unsigned nbd_write_flags(const struct nbd_conn *c, const struct nbd_work *w);
 
 /* ---- batch.c: small requests run and answered together ---- */
+#define NBD_MERGE_MAX 16              /* READs in one merged read (at most
+                                         NBD_BATCH_MAX: they share arrays) */
 #define NBD_BATCH_MAX 16              /* requests in one batch */
 #define NBD_BATCH_ARENA (256u << 10)  /* data bytes one batch holds */
 #define NBD_BATCH_LEN_MAX (32u << 10) /* largest request batched */
@@ -281,6 +285,16 @@ int nbd_send_iov(struct nbd_conn *c, struct iovec *iov, int n);
 /* Send len bytes of file at off with vdk_node_sendfile() (plain sockets
    only), zeros for any part the file no longer has; the same contract. */
 int nbd_send_file(struct nbd_conn *c, struct vdk_node *file, uint64_t off, uint64_t len);
+
+/* ---- merge.c ---- */
+/* How large merged reads of the export may be (0: never merge). */
+uint32_t nbd_merge_max(struct vdk_node *node);
+/* Whether q, just peeked, may join the merged read of n requests in w. */
+bool nbd_merge_joins(const struct nbd_conn *c, const struct nbd_work *w, int n,
+                     const struct nbd_req *q);
+/* Run n consecutive READs (w[0] first) as one read of the export, each
+   answered with its own reply, all sent together.  Frees nothing. */
+void nbd_run_merged(struct nbd_conn *c, struct nbd_work *w, int n);
 
 /* ---- zerocopy.c ---- */
 /* Answer a READ straight from image files' page cache (see zerocopy.c).  1: answered

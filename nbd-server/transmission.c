@@ -255,9 +255,27 @@ static int take_requests(struct pool *p, struct nbd_work *w, int *n)
     if (*n)
         return 1;
     r = read_request(p, &w[0], NULL);
-    if (r > 0)
-        *n = 1;
-    return r;
+    if (r <= 0)
+        return r;
+    *n = 1;
+    /* READs already received that continue this one join it (merge.c). */
+    while (c->exp->merge_max && w[0].req.type == NBD_CMD_READ && !w[0].error) {
+        const uint8_t *h = nbd_io_peek(&c->io, sizeof(struct nbd_request));
+        if (!h)
+            break;
+        struct nbd_request raw;
+        memcpy(&raw, h, sizeof(raw));
+        struct nbd_req q = { .flags = be16toh(raw.flags), .type = be16toh(raw.type),
+                             .offset = be64toh(raw.offset), .length = be32toh(raw.length) };
+        if (be32toh(raw.magic) != NBD_REQUEST_MAGIC || !nbd_merge_joins(c, w, *n, &q) ||
+            !has_room(p, MIN_COST + (uint64_t)q.length))
+            break;
+        r = read_request(p, &w[*n], NULL);
+        if (r <= 0)
+            return r;
+        (*n)++;
+    }
+    return 1;
 }
 
 static void finish_work(struct pool *p, struct nbd_work *w, int n)
@@ -268,6 +286,8 @@ static void finish_work(struct pool *p, struct nbd_work *w, int n)
             nbd_log(NBD_LOG_DEBUG, "%s: reply to request %" PRIu64 " not sent: %s",
                     p->c->peer, be64toh(w->req.handle), strerror(-r));
         nbd_buf_put(w->buf, w->req.type == NBD_CMD_WRITE ? w->req.length : 0);
+    } else if (!w->in_batch) {
+        nbd_run_merged(p->c, w, n);
     } else {
         nbd_run_batch(p->c, w, n);
     }
