@@ -6,7 +6,7 @@
  * One planner, run under the job lock by whichever worker needs work,
  * walks the concatenated sources with block status and hands out chunks:
  * a status run (DATA, ZERO, or BACKING when the target keeps the source's
- * backing file) cut to the copy buffer size.  Workers then, outside the
+ * backing file) cut to the copy buffer size (data: to read_size()).  Workers then, outside the
  * lock, read the chunk (DATA only), find the zero runs in it, compress
  * (the driver compresses in the caller's thread, so -c runs in parallel),
  * and write.  Without -W a worker waits for its turn before writing, so
@@ -79,7 +79,31 @@ struct job {
     uint64_t done;           /* bytes finished, for progress */
     int error;               /* first error, -errno; 0 none */
     const uint8_t *zero_buf; /* CVT_BUF_SIZE zero bytes for -S 0 */
+    uint64_t data_max;       /* largest data chunk (read_size()) */
 };
+
+/* Data chunks larger than the copy buffer are read at once where the
+   sources' storage prefers larger transfers (an rbd object: 4 MiB, each
+   read costing the cluster one operation however small), then scanned
+   and written in CVT_BUF_SIZE steps as before, so the target's
+   allocation stays qemu-img's. */
+#define CVT_READ_MAX (4 * (uint64_t)CVT_BUF_SIZE)
+
+static uint64_t read_size(const struct cvt_params *p)
+{
+    uint64_t best = CVT_BUF_SIZE;
+    if (p->compressed)
+        return best; /* chunks follow the target's clusters */
+    for (size_t i = 0; i < p->nsrc; i++) {
+        struct vdk_node *n = p->src[i].node;
+        while (vdk_node_file(n))
+            n = vdk_node_file(n);
+        uint64_t opt = vdk_node_opt_transfer(n);
+        while (best < opt && best < CVT_READ_MAX)
+            best *= 2;
+    }
+    return best;
+}
 
 int cvt_default_workers(void)
 {
@@ -224,7 +248,9 @@ static int plan_next(struct job *j, struct chunk *c)
     c->kind = j->run_kind;
     c->pos = j->pos;
     c->n = j->run_end - j->pos;
-    if (c->kind == CHUNK_DATA || (c->kind == CHUNK_ZERO && !p->min_sparse))
+    if (c->kind == CHUNK_DATA)
+        c->n = c->n < j->data_max ? c->n : j->data_max;
+    else if (c->kind == CHUNK_ZERO && !p->min_sparse)
         c->n = c->n < CVT_BUF_SIZE ? c->n : CVT_BUF_SIZE;
     if (p->compressed) {
         /* Compressed clusters are written whole: a short run is copied as
@@ -404,7 +430,7 @@ struct piece {
     bool data;
 };
 
-#define CVT_MAX_PIECES (CVT_BUF_SIZE / CVT_SECTOR)
+#define CVT_MAX_PIECES (CVT_READ_MAX / CVT_SECTOR)
 
 static bool needs_scan(const struct job *j, const struct chunk *c)
 {
@@ -422,15 +448,24 @@ static size_t scan_chunk(const struct job *j, const struct chunk *c, const uint8
         align *= 2;
     if (align < p->target_align / CVT_SECTOR)
         align = p->target_align / CVT_SECTOR;
-    uint64_t left = c->n / CVT_SECTOR, sector = c->pos / CVT_SECTOR;
+    uint64_t sector = c->pos / CVT_SECTOR, end = sector + c->n / CVT_SECTOR;
     size_t np = 0;
-    while (left) {
-        uint64_t k;
-        bool data = sector_run_min(buf, left, &k, min, sector, align);
-        pieces[np++] = (struct piece){ k, data };
-        buf += k * CVT_SECTOR;
-        left -= k;
-        sector += k;
+    /* Each CVT_BUF_SIZE step on its own, as when chunks were that large;
+       neighbours of one kind then become one piece (one write). */
+    while (sector < end) {
+        uint64_t left = end - sector < CVT_BUF_SIZE / CVT_SECTOR ? end - sector
+                                                                 : CVT_BUF_SIZE / CVT_SECTOR;
+        while (left) {
+            uint64_t k;
+            bool data = sector_run_min(buf, left, &k, min, sector, align);
+            if (np && pieces[np - 1].data == data)
+                pieces[np - 1].sectors += k;
+            else
+                pieces[np++] = (struct piece){ k, data };
+            buf += k * CVT_SECTOR;
+            left -= k;
+            sector += k;
+        }
     }
     return np;
 }
@@ -506,7 +541,7 @@ static void *worker(void *opaque)
     struct job *j = opaque;
     uint8_t *buf = NULL;
     struct piece *pieces = malloc(CVT_MAX_PIECES * sizeof(*pieces));
-    if (!pieces || posix_memalign((void **)&buf, 4096, CVT_BUF_SIZE) != 0) {
+    if (!pieces || posix_memalign((void **)&buf, 4096, j->data_max) != 0) {
         free(pieces);
         job_fail(j, -ENOMEM, "allocating a buffer", 0);
         return NULL;
@@ -571,7 +606,7 @@ static void *worker(void *opaque)
 
 int cvt_run(const struct cvt_params *p)
 {
-    struct job j = { .p = p };
+    struct job j = { .p = p, .data_max = read_size(p) };
     int nw = p->workers < 1 ? 1 : p->workers;
     uint8_t *zero = NULL;
     if (!p->min_sparse) {
