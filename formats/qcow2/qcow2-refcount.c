@@ -577,20 +577,25 @@ static const char *overlap_what(struct vdk_node *n, uint64_t off, uint64_t len)
     return what;
 }
 
-int qcow2_check_overlap(struct vdk_node *n, uint64_t off, uint64_t len)
+/* Mark the image corrupt if [off, off+len) overlaps metadata. */
+static int overlap_refuse(struct vdk_node *n, uint64_t off, uint64_t len, bool freeing)
 {
     const char *what = overlap_what(n, off, len);
     if (!what)
         return 0;
-    return qcow2_signal_corruption(n, "write at 0x%" PRIx64 " (%" PRIu64 " bytes) "
-                                   "would overwrite %s", off, len, what);
+    return qcow2_signal_corruption(n, freeing ? "freeing 0x%" PRIx64 " (%" PRIu64 " bytes) "
+                                                "would release %s"
+                                              : "write at 0x%" PRIx64 " (%" PRIu64 " bytes) "
+                                                "would overwrite %s",
+                                   off, len, what);
+}
+
+int qcow2_check_overlap(struct vdk_node *n, uint64_t off, uint64_t len)
+{
+    return overlap_refuse(n, off, len, false);
 }
 
 int qcow2_check_free(struct vdk_node *n, uint64_t off, uint64_t len)
 {
-    const char *what = overlap_what(n, off, len);
-    if (!what)
-        return 0;
-    return qcow2_signal_corruption(n, "freeing 0x%" PRIx64 " (%" PRIu64 " bytes) "
-                                   "would release %s", off, len, what);
+    return overlap_refuse(n, off, len, true);
 }

@@ -453,98 +453,74 @@ case_osd() {
 # data, zeros and holes; a fault inside a merged range fails only the
 # request that holds it.
 case_merge() {
-    local s=$T/m.sock pm PY=/usr/bin/python3
+    local s=$T/m.sock f=$T/f.sock pm pf
     start_vdk_nbd "$s" -v -r -t -f raw rbd:vdk/v-conv
     pm=${NBD_PIDS[-1]}
-    $PY - "$(uri "$s")" "$T/v.raw" <<'PYEOF' || fail "merged reads differ"
+    # The same image with a fault at 3 MiB + 5 KiB.
+    "$VDK_NBD" -k "$f" -r -t --image-opts "driver=fault,ops=read,errno=EIO,offset=$(((3 << 20) + 5120)),length=1,file.driver=raw,file.file.driver=rbd,file.file.pool=vdk,file.file.image=v-conv" >"$T/fault-nbd.log" 2>&1 &
+    NBD_PIDS+=($!)
+    pf=$!
+    wait_socket "$f" "$pf"
+    /usr/bin/python3 - "$(uri "$s")" "$(uri "$f")" "$T/v.raw" <<'PYEOF' || fail "merged reads"
 import sys, errno, nbd
-uri, ref = sys.argv[1:]
+uri, furi, ref = sys.argv[1:]
 data = open(ref, "rb").read()
-def retire(h, n):
-    """Wait for n commands; returns {cookie: errno or 0}."""
+
+def run(h, reads, df=False):
+    """Pipeline the reads [(off, size)]; returns [(errno name or None, bytes)]."""
+    cmds = []
+    for off, size in reads:
+        b = nbd.Buffer(size)
+        if df:  # this libnbd takes DF only on structured reads
+            c = h.aio_pread_structured(b, off, lambda *a: 0, flags=nbd.CMD_FLAG_DF)
+        else:
+            c = h.aio_pread(b, off)
+        cmds.append((c, b))
     done = {}
-    while len(done) < n:
+    while len(done) < len(cmds):
         c = h.aio_peek_command_completed()
         if c == 0:
             h.poll(-1)
             continue
         try:
             h.aio_command_completed(c)
-            done[c] = 0
+            done[c] = None
         except nbd.Error as e:  # errno is a name in some libnbd versions
             done[c] = e.errno if isinstance(e.errno, str) else errno.errorcode.get(e.errno)
-    return done
+    return [(done[c], b.to_bytearray()) for c, b in cmds]
+
+# 16 pipelined reads from several starts, across data, zeros and holes.
 for structured in (True, False):
     for df in ((False, True) if structured else (False,)):
         h = nbd.NBD()
         h.set_request_structured_replies(structured)
         h.connect_uri(uri)
-        flags = nbd.CMD_FLAG_DF if df else 0
         for start in (0, 7 << 20, 20 << 20, 39 << 20, 60 << 20):
             for size in (256 << 10, 64 << 10, (1 << 20) + 4096):
-                bufs, cookies = [], []
-                for i in range(16):
-                    off = start + i * size
-                    if off + size > len(data):
-                        break
-                    b = nbd.Buffer(size)
-                    if df:  # this libnbd takes DF only on structured reads
-                        c = h.aio_pread_structured(b, off, lambda *a: 0, flags=flags)
-                    else:
-                        c = h.aio_pread(b, off)
-                    cookies.append((c, b, off))
-                retire(h, len(cookies))
-                for c, b, off in cookies:
-                    if b.to_bytearray() != data[off:off + size]:
-                        sys.exit("read %d+%d (structured %s, DF %s) differs"
-                                 % (off, size, structured, df))
+                reads = [(start + i * size, size) for i in range(16)
+                         if start + (i + 1) * size <= len(data)]
+                for (off, n), (err, got) in zip(reads, run(h, reads, df)):
+                    if err or got != data[off:off + n]:
+                        sys.exit("read %d+%d (structured %s, DF %s): %s" %
+                                 (off, n, structured, df, err or "data differs"))
         h.shutdown()
+
+# The fault: of 16 pipelined 256 KiB reads from 2 MiB, only the one
+# holding it (index 4) fails, with EIO; the others read the image.
+h = nbd.NBD()
+h.connect_uri(furi)
+reads = [((2 << 20) + i * (256 << 10), 256 << 10) for i in range(16)]
+for i, ((off, n), (err, got)) in enumerate(zip(reads, run(h, reads))):
+    if (err is not None) != (i == 4) or (err and err != "EIO"):
+        sys.exit("fault: request %d: %s" % (i, err or "succeeded"))
+    if not err and got != data[off:off + n]:
+        sys.exit("fault: request %d: data differs" % i)
+h.shutdown()
 PYEOF
     grep -q "reads merged into one" "$T/vdk-nbd.log" ||
         { cat "$T/vdk-nbd.log" >&2; fail "no reads were merged"; }
     stop_nbd "$pm"
-    # A fault at 3 MiB + 5 KiB: of 16 pipelined 256 KiB reads from 2 MiB,
-    # only the one holding it (index 4) fails, with EIO.
-    start_vdk_nbd "$s" -r -t --image-opts "driver=fault,ops=read,errno=EIO,offset=$(((3 << 20) + 5120)),length=1,file.driver=raw,file.file.driver=rbd,file.file.pool=vdk,file.file.image=v-conv"
-    pm=${NBD_PIDS[-1]}
-    $PY - "$(uri "$s")" "$T/v.raw" <<'PYEOF' || fail "a fault in a merged read"
-import sys, errno, nbd
-uri, ref = sys.argv[1:]
-data = open(ref, "rb").read()
-def retire(h, n):
-    """Wait for n commands; returns {cookie: errno or 0}."""
-    done = {}
-    while len(done) < n:
-        c = h.aio_peek_command_completed()
-        if c == 0:
-            h.poll(-1)
-            continue
-        try:
-            h.aio_command_completed(c)
-            done[c] = 0
-        except nbd.Error as e:  # errno is a name in some libnbd versions
-            done[c] = e.errno if isinstance(e.errno, str) else errno.errorcode.get(e.errno)
-    return done
-h = nbd.NBD()
-h.connect_uri(uri)
-size = 256 << 10
-cookies = []
-for i in range(16):
-    b = nbd.Buffer(size)
-    off = (2 << 20) + i * size
-    cookies.append((h.aio_pread(b, off), b, off))
-done = retire(h, len(cookies))
-for i, (c, b, off) in enumerate(cookies):
-    ok = done[c] == 0
-    if not ok and done[c] != "EIO":
-        sys.exit("request %d failed with %s, not EIO" % (i, done[c]))
-    if ok != (i != 4):
-        sys.exit("request %d: %s" % (i, "succeeded" if ok else "failed"))
-    if ok and b.to_bytearray() != data[off:off + size]:
-        sys.exit("request %d: data differs" % i)
-h.shutdown()
-PYEOF
-    stop_nbd "$pm"
+    stop_nbd "$pf"
 }
 
 cases=${VDK_RBD_CASES:-convert map info snapshot resize nbd merge status chain boot errors osd}
