@@ -67,9 +67,19 @@ int vdk_close(struct vdk_node *n)
     if (!n)
         return 0;
     int r = 0;
-    if (atomic_load(&n->refcnt) == 1 && !n->read_only &&
-        !(n->open_flags & (VDK_O_UNSAFE | VDK_O_NO_FLUSH_ON_CLOSE)))
-        r = vdk_flush(n);
+    bool last = atomic_load(&n->refcnt) == 1 && !n->read_only &&
+                !(n->open_flags & VDK_O_NO_FLUSH_ON_CLOSE);
+    /* What the driver keeps in memory until the close (qcow2's dirty
+       bitmaps, stored at close even when opened unsafe) is written first,
+       so that the caller learns when that fails; the driver's close could
+       only warn. */
+    if (last && n->drv->inactivate)
+        r = n->drv->inactivate(n);
+    if (last && !(n->open_flags & VDK_O_UNSAFE)) {
+        int r2 = vdk_flush(n);
+        if (r == 0)
+            r = r2;
+    }
     vdk_node_unref(n);
     return r;
 }

@@ -85,7 +85,10 @@ VDK_API int vdk_open_opts(struct vdk_node **out, struct vdk_opts *opts, unsigned
 VDK_API int vdk_overlay_new(struct vdk_node **out, struct vdk_node *base,
                     struct vdk_error **errp);
 
-/* Flush (unless opened unsafe or read-only) and release the whole graph. */
+/* Flush (unless opened unsafe or read-only) and release the whole graph.
+   Returns the first error of writing out what the image kept in memory
+   (qcow2's dirty bitmaps) or of the flush; the graph is released either
+   way. */
 VDK_API int vdk_close(struct vdk_node *n);
 
 /* Take/release an extra reference (for sharing one graph among users). */

@@ -161,7 +161,8 @@ poke "$T/bad.qcow2" "$toff" "$(printf '%016x' "$l1off")"
 dd if="$T/bad.qcow2" of="$T/l1.orig" bs=512 skip=$((l1off / 512)) count=1 status=none
 head -c 65536 /dev/urandom >"$T/s.raw"
 truncate -s 64M "$T/s.raw"
-"$VDK_IMG" convert -n -f raw -O qcow2 "$T/s.raw" "$T/bad.qcow2" 2>"$T/.w" || true
+rc=0; "$VDK_IMG" convert -n -f raw -O qcow2 "$T/s.raw" "$T/bad.qcow2" 2>"$T/.w" || rc=$?
+[ "$rc" != 0 ] || { cat "$T/.w" >&2; fail "convert -n exits 0 although its bitmap store failed"; }
 dd if="$T/bad.qcow2" of="$T/l1.now" bs=512 skip=$((l1off / 512)) count=1 status=none
 same_file "$T/l1.now" "$T/l1.orig"
 grep -q "would overwrite the active L1 table" "$T/.w" ||
