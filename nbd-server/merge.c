@@ -24,8 +24,10 @@
 
 #include "nbd-server/server.h"
 
-/* Storage whose preferred transfer is below this gains nothing. */
-#define MERGE_MIN_OPT (1u << 20)
+/* Storage whose preferred transfer is below this gains nothing.  Above
+   the file protocol's 1 MiB on purpose: read-only file exports send with
+   sendfile (zerocopy.c), which merging into one buffer would undo. */
+#define MERGE_MIN_OPT (2u << 20)
 #define MERGE_MAX_BYTES (8u << 20)
 
 uint32_t nbd_merge_max(struct vdk_node *node)

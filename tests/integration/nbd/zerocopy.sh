@@ -41,23 +41,40 @@ for structured in (True, False):
 PYEOF
 }
 
-# check, and that the server sent data with sendfile (strace attached to
-# it for the duration), or did not (want=none).
-check_sent() { # what want(sendfile|none) [uri]
-    strace -f -qq -e trace=sendfile -o "$T/st" -p "$NBD_PID" &
+# Run CMD... with strace attached to the server, recording its sendfile
+# and pread64 calls into FILE.
+traced() { # FILE CMD...
+    local out=$1; shift
+    strace -f -qq -e trace=sendfile,pread64 -o "$out" -p "$NBD_PID" &
     local st=$!
     # strace is attached once it has listed the process's threads.
     local i=0
-    until [ -s "$T/st" ] || grep -q "TracerPid:[[:space:]]*$st" "/proc/$NBD_PID/status"; do
+    until [ -s "$out" ] || grep -q "TracerPid:[[:space:]]*$st" "/proc/$NBD_PID/status"; do
         i=$((i + 1)); [ "$i" -lt 200 ] || fail "strace did not attach"; sleep 0.05
     done
-    check "$1" "${3:-}"
+    "$@"
     kill -INT "$st"; wait "$st" 2>/dev/null || true
+}
+
+# check, and that the server sent data with sendfile (want=sendfile) or
+# did not (want=none).  With sendfile, pipelined sequential reads
+# (nbdcopy, several connections) must not read data into a buffer
+# either: no pread64 larger than a metadata cluster.
+check_sent() { # what want(sendfile|none) [uri]
+    traced "$T/st" check "$1" "${3:-}"
     local n; n=$(grep -c 'sendfile(' "$T/st" || true)
     case $2 in
     sendfile) [ "$n" -gt 0 ] || fail "$1: no sendfile" ;;
     none) [ "$n" = 0 ] || fail "$1: $n sendfile calls" ;;
     esac
+    [ "$2" = sendfile ] || return 0
+    traced "$T/st" nbdcopy "$(uri "$S")" "$T/pipe.raw"
+    same_file "$T/pipe.raw" "$T/ref.raw"
+    local big
+    big=$(awk '/pread64\(/ { n = $0; sub(/.*\.\.\., /, "", n); sub(/,.*/, "", n);
+                             if (n + 0 > 65536) c++ } END { print c + 0 }' "$T/st")
+    [ "$big" = 0 ] ||
+        { grep pread64 "$T/st" | head -3 >&2; fail "$1: $big pipelined data reads through a buffer"; }
 }
 
 # The file protocol maps only with file.map=on (protocols/file.c says why);
