@@ -205,10 +205,17 @@ int nbd_export_attach(struct nbd_export *e, struct vdk_node *node, struct vdk_er
     return 0;
 }
 
-int nbd_export_open(struct nbd_export *e, enum nbd_cache_mode cache, bool discard,
-                    struct vdk_error **errp)
+int nbd_export_open(struct nbd_export *e, enum nbd_cache_mode cache, bool tls,
+                    bool discard, struct vdk_error **errp)
 {
     unsigned flags = e->readonly ? 0 : VDK_O_RDWR;
+    /* Read-only over TLS: the cipher reads the image's bytes in place from
+       a mapping (zerocopy.c).  On our hosts that took 8% less CPU than a
+       pread into a buffer on a first pass over the image, which pays for
+       the page faults, and 20% less on later passes.  Plain sockets use
+       sendfile either way; a file node's own map= still decides. */
+    if (tls && e->readonly)
+        flags |= VDK_O_MAP;
     /* -s: the image is opened read-only under a throwaway overlay that
        takes the writes and forgets them at exit. */
     if (e->snapshot && !e->readonly)

@@ -429,7 +429,8 @@ int main(int argc, char **argv)
     }
     nbd_signals_opening(true, l.unix_path);
     for (size_t i = 0; i < srv.n_exports; i++) {
-        if (nbd_export_open(srv.exports[i], cl.cache, cl.discard, &err) < 0) {
+        if (nbd_export_open(srv.exports[i], cl.cache, srv.tls_mode != NBD_TLS_OFF, cl.discard,
+                            &err) < 0) {
             nbd_signals_opening(false, NULL);
             vdk_error_report(PROG, err);
             goto out;

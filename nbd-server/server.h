@@ -169,7 +169,7 @@ int nbd_export_parse(const char *spec, struct nbd_export **out,
 struct nbd_export *nbd_export_new(const char *name, const char *file,
                                   const char *format);
 /* Open the image and compute size, flags and block sizes. */
-int nbd_export_open(struct nbd_export *e, enum nbd_cache_mode cache,
+int nbd_export_open(struct nbd_export *e, enum nbd_cache_mode cache, bool tls,
                     bool discard, struct vdk_error **errp);
 /* Set up an export on an already open node (tests, fuzzing). */
 int nbd_export_attach(struct nbd_export *e, struct vdk_node *node,

@@ -80,7 +80,7 @@ static int file_open(struct vdk_node *n, struct vdk_opts *opts, unsigned flags,
     if (lk < 0)
         return lk;
     bool map_reads = false;
-    int mr = vdk_opts_get_bool(opts, "map", false, &map_reads, errp);
+    int mr = vdk_opts_get_bool(opts, "map", (flags & VDK_O_MAP) != 0, &map_reads, errp);
     if (mr < 0)
         return mr;
     s->map_reads = map_reads;

@@ -49,6 +49,9 @@ enum {
     VDK_O_SNAPSHOT   = 1u << 9, /* throwaway overlay on top: the image is
                                    opened read-only, the returned node takes
                                    writes and forgets them at close */
+    VDK_O_MAP        = 1u << 10, /* file nodes default to map=on (for
+                                   callers that read mapped bytes in place,
+                                   as a TLS server's cipher does) */
 };
 
 /*

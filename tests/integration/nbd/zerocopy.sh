@@ -41,11 +41,11 @@ for structured in (True, False):
 PYEOF
 }
 
-# Run CMD... with strace attached to the server, recording its sendfile
-# and pread64 calls into FILE.
+# Run CMD... with strace attached to the server, recording its sendfile,
+# pread64 and mmap calls into FILE.
 traced() { # FILE CMD...
     local out=$1; shift
-    strace -f -qq -e trace=sendfile,pread64 -o "$out" -p "$NBD_PID" &
+    strace -f -qq -e trace=sendfile,pread64,mmap -o "$out" -p "$NBD_PID" &
     local st=$!
     # strace is attached once it has listed the process's threads.
     local i=0
@@ -106,14 +106,24 @@ for m in off on; do
     qimg convert -f qcow2 -O raw "$T/a.qcow2" "$T/a.raw"   # whole again
     cp "$T/a.raw" "$T/ref.raw"
 done
-# Over TLS the cipher reads the mapped file (map=on) or a buffer: the
-# same bytes either way, and never sendfile, which would bypass the cipher.
+# Over TLS the cipher reads the mapped file or a buffer: the same bytes
+# either way, and never sendfile, which would bypass the cipher.  A
+# read-only export over TLS maps unless the file node says map=off
+# (VDK_O_MAP); mappings of the image are MAP_SHARED, the allocator's are
+# private.
 printf 'zc:%s\n' "$(openssl rand -hex 32)" >"$T/keys.psk"
-for m in off on; do
+for m in off on default; do
+    opt=",file.map=$m"
+    [ "$m" != default ] || opt=
     start_nbd "$S" -t -r --tls=require --tls-psk="$T/keys.psk" \
-        --image-opts "driver=qcow2,file.filename=$T/a.qcow2,file.map=$m"
+        --image-opts "driver=qcow2,file.filename=$T/a.qcow2$opt"
     check_sent "qcow2, read-only, TLS, map=$m" none \
         "nbds+unix://zc@/?socket=$S&tls-psk-file=$T/keys.psk"
+    n=$(grep -c 'MAP_SHARED' "$T/st" || true)
+    case $m in
+    off) [ "$n" = 0 ] || fail "TLS with map=off mapped the image" ;;
+    *) [ "$n" -gt 0 ] || fail "TLS with map=$m read without a mapping" ;;
+    esac
     stop_nbd
 done
 expect_fail "map" "$VDK_NBD" -k "$S" --image-opts "driver=raw,file.filename=$T/a.raw,file.map=maybe"
