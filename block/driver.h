@@ -221,8 +221,9 @@ struct vdk_driver {
     int (*map)(struct vdk_node *n, uint64_t offset, uint64_t bytes, const void **ptr);
     int (*unmap)(struct vdk_node *n, const void *ptr, uint64_t bytes);
     /*
-     * Zero-copy sends (protocols; vdk_node_sendfile): the range is inside
-     * the node's length, and bytes == 0 only asks.  NULL: cannot.
+     * Zero-copy sends (protocols; vdk_node_sendfile): the range fits an
+     * off_t and may pass the node's end (stop there); bytes == 0 only
+     * asks.  NULL: cannot.
      */
     int (*sendfile)(struct vdk_node *n, int sock, uint64_t offset, uint64_t bytes,
                     uint64_t *sent);

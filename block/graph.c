@@ -104,7 +104,12 @@ const char *vdk_node_backing_name(const struct vdk_node *n) { return n->backing_
 const char *vdk_node_backing_format(const struct vdk_node *n) { return n->backing_fmt; }
 uint32_t vdk_node_alignment(const struct vdk_node *n) { return n->limits.request_alignment; }
 uint32_t vdk_node_max_transfer(const struct vdk_node *n) { return vdk_node_effective_max_transfer(n); }
-uint32_t vdk_node_opt_transfer(const struct vdk_node *n) { return n->limits.opt_transfer; }
+uint32_t vdk_node_storage_opt_transfer(const struct vdk_node *n)
+{
+    while (n->file)
+        n = n->file;
+    return n->limits.opt_transfer;
+}
 unsigned vdk_node_write_flags(const struct vdk_node *n) { return n->supported_write_flags; }
 bool vdk_node_needs_compressed_writes(const struct vdk_node *n) { return n->needs_compressed_writes; }
 

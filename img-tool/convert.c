@@ -95,10 +95,7 @@ static uint64_t read_size(const struct cvt_params *p)
     if (p->compressed)
         return best; /* chunks follow the target's clusters */
     for (size_t i = 0; i < p->nsrc; i++) {
-        struct vdk_node *n = p->src[i].node;
-        while (vdk_node_file(n))
-            n = vdk_node_file(n);
-        uint64_t opt = vdk_node_opt_transfer(n);
+        uint64_t opt = vdk_node_storage_opt_transfer(p->src[i].node);
         while (best < opt && best < CVT_READ_MAX)
             best *= 2;
     }

@@ -66,19 +66,34 @@ bool nbd_batchable(const struct nbd_conn *c, const struct nbd_req *q)
     return q->type == NBD_CMD_WRITE && !c->exp->readonly;
 }
 
-/* Reply headers of one batch; data points into the arena. */
-struct batch_reply {
-    union {
-        struct nbd_simple_reply simple;
-        struct nbd_structured_reply chunk;
-    } h;
-    uint64_t offset;         /* OFFSET_DATA: where the data starts */
-};
+int nbd_ok_reply(const struct nbd_conn *c, const struct nbd_req *q, struct nbd_ok_reply *b,
+                 void *data, struct iovec *iov)
+{
+    int ni = 0;
+    bool rd = q->type == NBD_CMD_READ;
+    if (!c->structured) {
+        b->h.simple = (struct nbd_simple_reply){ .magic = htobe32(NBD_SIMPLE_REPLY_MAGIC),
+                                                 .handle = q->handle };
+        iov[ni++] = (struct iovec){ &b->h.simple, sizeof(b->h.simple) };
+    } else if (rd) {
+        nbd_chunk_header(&b->h.chunk, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA,
+                         q->handle, 8 + q->length);
+        b->offset = htobe64(q->offset);
+        iov[ni++] = (struct iovec){ &b->h.chunk, sizeof(b->h.chunk) };
+        iov[ni++] = (struct iovec){ &b->offset, 8 };
+    } else {
+        nbd_chunk_header(&b->h.chunk, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, q->handle, 0);
+        iov[ni++] = (struct iovec){ &b->h.chunk, sizeof(b->h.chunk) };
+    }
+    if (rd)
+        iov[ni++] = (struct iovec){ data, q->length };
+    return ni;
+}
 
 void nbd_run_batch(struct nbd_conn *c, struct nbd_work *w, int n)
 {
     struct vdk_node *node = c->exp->node;
-    struct batch_reply rep[NBD_BATCH_MAX];
+    struct nbd_ok_reply rep[NBD_BATCH_MAX];
     struct iovec iov[NBD_BATCH_MAX * 3];
     int res[NBD_BATCH_MAX];
     int ni = 0;
@@ -93,24 +108,7 @@ void nbd_run_batch(struct nbd_conn *c, struct nbd_work *w, int n)
                     : vdk_pwrite(node, w[i].buf, q->length, q->offset, nbd_write_flags(c, &w[i]));
         if (res[i] < 0)
             continue;
-        struct batch_reply *b = &rep[i];
-        if (!c->structured) {
-            b->h.simple = (struct nbd_simple_reply){ .magic = htobe32(NBD_SIMPLE_REPLY_MAGIC),
-                                                     .handle = q->handle };
-            iov[ni++] = (struct iovec){ &b->h.simple, sizeof(b->h.simple) };
-        } else if (rd) {
-            nbd_chunk_header(&b->h.chunk, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA,
-                             q->handle, 8 + q->length);
-            b->offset = htobe64(q->offset);
-            iov[ni++] = (struct iovec){ &b->h.chunk, sizeof(b->h.chunk) };
-            iov[ni++] = (struct iovec){ &b->offset, 8 };
-        } else {
-            nbd_chunk_header(&b->h.chunk, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE,
-                             q->handle, 0);
-            iov[ni++] = (struct iovec){ &b->h.chunk, sizeof(b->h.chunk) };
-        }
-        if (rd)
-            iov[ni++] = (struct iovec){ w[i].buf, q->length };
+        ni += nbd_ok_reply(c, q, &rep[i], w[i].buf, iov + ni);
     }
     if (ni) {
         pthread_mutex_lock(&c->write_lock);

@@ -32,11 +32,7 @@
 
 uint32_t nbd_merge_max(struct vdk_node *node)
 {
-    /* The protocol node at the bottom of the export's chain decides. */
-    struct vdk_node *n = node;
-    while (vdk_node_file(n))
-        n = vdk_node_file(n);
-    uint32_t opt = vdk_node_opt_transfer(n);
+    uint32_t opt = vdk_node_storage_opt_transfer(node);
     if (opt < MERGE_MIN_OPT)
         return 0;
     return opt > MERGE_MAX_BYTES ? MERGE_MAX_BYTES : opt;
@@ -45,22 +41,16 @@ uint32_t nbd_merge_max(struct vdk_node *node)
 bool nbd_merge_joins(const struct nbd_conn *c, const struct nbd_work *w, int n,
                      const struct nbd_req *q)
 {
-    const struct nbd_req *last = &w[n - 1].req;
-    uint64_t total = last->offset + last->length - w[0].req.offset;
-    uint64_t end = last->offset + last->length;
+    /* Every request taken so far was validated, so end <= the export's
+       size.  The first may alone exceed merge_max (it was read the
+       ordinary way): nothing joins it then. */
+    uint64_t end = w[n - 1].req.offset + w[n - 1].req.length;
+    uint64_t total = end - w[0].req.offset;
     return n < NBD_MERGE_MAX && q->type == NBD_CMD_READ && q->flags == w[0].req.flags &&
-           q->offset == end && q->length > 0 && q->length <= c->exp->merge_max &&
-           total + q->length <= c->exp->merge_max && q->length <= c->exp->size - end;
+           q->offset == end && q->length > 0 && total < c->exp->merge_max &&
+           q->length <= c->exp->merge_max - total &&
+           q->length <= c->exp->size - end;
 }
-
-/* Reply headers of one merged read; data points into the one buffer. */
-struct merged_reply {
-    union {
-        struct nbd_simple_reply simple;
-        struct nbd_structured_reply chunk;
-    } h;
-    uint64_t offset;
-};
 
 void nbd_run_merged(struct nbd_conn *c, struct nbd_work *w, int n)
 {
@@ -79,26 +69,13 @@ void nbd_run_merged(struct nbd_conn *c, struct nbd_work *w, int n)
     }
     uint8_t *buf = whole ? nbd_buf_get(total) : NULL;
     if (buf && vdk_pread(node, buf, total, off, 0) == 0) {
-        struct merged_reply rep[NBD_MERGE_MAX];
+        struct nbd_ok_reply rep[NBD_MERGE_MAX];
         struct iovec iov[NBD_MERGE_MAX * 3];
         int ni = 0;
         uint8_t *p = buf;
         for (int i = 0; i < n; i++) {
-            const struct nbd_req *q = &w[i].req;
-            struct merged_reply *m = &rep[i];
-            if (!c->structured) {
-                m->h.simple = (struct nbd_simple_reply){
-                    .magic = htobe32(NBD_SIMPLE_REPLY_MAGIC), .handle = q->handle };
-                iov[ni++] = (struct iovec){ &m->h.simple, sizeof(m->h.simple) };
-            } else {
-                nbd_chunk_header(&m->h.chunk, NBD_REPLY_FLAG_DONE,
-                                 NBD_REPLY_TYPE_OFFSET_DATA, q->handle, 8 + q->length);
-                m->offset = htobe64(q->offset);
-                iov[ni++] = (struct iovec){ &m->h.chunk, sizeof(m->h.chunk) };
-                iov[ni++] = (struct iovec){ &m->offset, 8 };
-            }
-            iov[ni++] = (struct iovec){ p, q->length };
-            p += q->length;
+            ni += nbd_ok_reply(c, &w[i].req, &rep[i], p, iov + ni);
+            p += w[i].req.length;
         }
         pthread_mutex_lock(&c->write_lock);
         nbd_send_iov(c, iov, ni); /* on failure the connection is dead */

@@ -271,6 +271,18 @@ bool nbd_batchable(const struct nbd_conn *c, const struct nbd_req *q);
    memory; and the arena bytes a request of len bytes takes. */
 uint8_t *nbd_batch_arena(void);
 uint32_t nbd_batch_slice(uint32_t len);
+/* Headers of a successful READ or WRITE reply, one per request. */
+struct nbd_ok_reply {
+    union {
+        struct nbd_simple_reply simple;
+        struct nbd_structured_reply chunk;
+    } h;
+    uint64_t offset;         /* OFFSET_DATA: where the data starts */
+};
+/* Fill b and append the reply's iovecs (at most 3: headers, and a READ's
+   q->length bytes at data) at iov; returns how many. */
+int nbd_ok_reply(const struct nbd_conn *c, const struct nbd_req *q, struct nbd_ok_reply *b,
+                 void *data, struct iovec *iov);
 /* Run n requests whose data buffers are arena slices and send their
    replies together. */
 void nbd_run_batch(struct nbd_conn *c, struct nbd_work *w, int n);

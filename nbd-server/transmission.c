@@ -223,6 +223,22 @@ static int read_request(struct pool *p, struct nbd_work *w, uint8_t *slot)
  * request read the ordinary way.  Returns 1 with *n >= 1 requests in w,
  * or the end of reading (0 or -errno), with *n requests still to run.
  */
+/* The next request's header if it has been received whole (nothing is
+   consumed), decoded into q; false if not, or if its magic is wrong
+   (read_request then reports that). */
+static bool peek_request(struct nbd_conn *c, struct nbd_req *q)
+{
+    const uint8_t *h = nbd_io_peek(&c->io, sizeof(struct nbd_request));
+    if (!h)
+        return false;
+    struct nbd_request raw;
+    memcpy(&raw, h, sizeof(raw));
+    *q = (struct nbd_req){ .flags = be16toh(raw.flags), .type = be16toh(raw.type),
+                           .handle = raw.handle, .offset = be64toh(raw.offset),
+                           .length = be32toh(raw.length) };
+    return be32toh(raw.magic) == NBD_REQUEST_MAGIC;
+}
+
 static int take_requests(struct pool *p, struct nbd_work *w, int *n)
 {
     struct nbd_conn *c = p->c;
@@ -233,13 +249,8 @@ static int take_requests(struct pool *p, struct nbd_work *w, int *n)
     uint8_t *arena = nbd_batch_arena();
     uint32_t used = 0;
     while (arena && *n < NBD_BATCH_MAX) {
-        const uint8_t *h = nbd_io_peek(&c->io, sizeof(struct nbd_request));
-        if (!h)
-            break;
-        struct nbd_request raw;
-        memcpy(&raw, h, sizeof(raw));
-        struct nbd_req q = { .type = be16toh(raw.type), .length = be32toh(raw.length) };
-        if (be32toh(raw.magic) != NBD_REQUEST_MAGIC || !nbd_batchable(c, &q))
+        struct nbd_req q;
+        if (!peek_request(c, &q) || !nbd_batchable(c, &q))
             break;
         uint32_t slice = nbd_batch_slice(q.length);
         /* Never wait for in-flight room while holding a batch: stop. */
@@ -260,14 +271,8 @@ static int take_requests(struct pool *p, struct nbd_work *w, int *n)
     *n = 1;
     /* READs already received that continue this one join it (merge.c). */
     while (c->exp->merge_max && w[0].req.type == NBD_CMD_READ && !w[0].error) {
-        const uint8_t *h = nbd_io_peek(&c->io, sizeof(struct nbd_request));
-        if (!h)
-            break;
-        struct nbd_request raw;
-        memcpy(&raw, h, sizeof(raw));
-        struct nbd_req q = { .flags = be16toh(raw.flags), .type = be16toh(raw.type),
-                             .offset = be64toh(raw.offset), .length = be32toh(raw.length) };
-        if (be32toh(raw.magic) != NBD_REQUEST_MAGIC || !nbd_merge_joins(c, w, *n, &q) ||
+        struct nbd_req q;
+        if (!peek_request(c, &q) || !nbd_merge_joins(c, w, *n, &q) ||
             !has_room(p, MIN_COST + (uint64_t)q.length))
             break;
         r = read_request(p, &w[*n], NULL);

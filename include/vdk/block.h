@@ -245,10 +245,11 @@ VDK_API const char *vdk_node_backing_format(const struct vdk_node *n);
 /* Best sizes for I/O: request alignment and preferred transfer. */
 VDK_API uint32_t vdk_node_alignment(const struct vdk_node *n);
 VDK_API uint32_t vdk_node_max_transfer(const struct vdk_node *n);
-/* The node's preferred transfer size (0: none): a request smaller than it
-   costs nearly as much as one of this size (an rbd object, a qcow2
-   cluster). */
-VDK_API uint32_t vdk_node_opt_transfer(const struct vdk_node *n);
+/* The preferred transfer size of the storage under n, the protocol node
+   at the bottom of its file chain (0: none): a request smaller than it
+   costs the storage nearly as much as one of this size (rbd: an object;
+   a file: 1 MiB). */
+VDK_API uint32_t vdk_node_storage_opt_transfer(const struct vdk_node *n);
 /* Cluster size (0 if none) for block-status granularity hints; the driver
    records it when the node opens. */
 VDK_API uint32_t vdk_node_cluster_size(const struct vdk_node *n);
